@@ -1,0 +1,3 @@
+"""Gleitzeit: local-first, polyglot workflow orchestrator."""
+
+__version__ = "0.5.0"

@@ -1,0 +1,105 @@
+"""The one persistence API the engine and the CLI see.
+
+Every method that writes is atomic: after a crash a backend holds either the
+whole state change or none of it. The engine writes a state change *before* it
+acts on it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Sequence
+
+from gleitzeit_core.store.records import (
+    AttemptRecord,
+    RunRecord,
+    RunStatus,
+    TaskRecord,
+    TaskStatus,
+)
+
+
+class Store(ABC):
+    """Async persistence backend. Use as ``async with store: ...``."""
+
+    #: short name for messages: "sqlite", "redis", "memory"
+    kind: str = "?"
+
+    @property
+    @abstractmethod
+    def address(self) -> str:
+        """Where the data lives (file path, redis URL, "memory"), for messages."""
+
+    async def __aenter__(self) -> "Store":
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect / create schema. Raises StoreUnavailable with a readable message."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    # -- writes ---------------------------------------------------------------
+    @abstractmethod
+    async def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
+        """Insert a new run and all its task records in one transaction."""
+
+    @abstractmethod
+    async def save_run(self, run: RunRecord) -> None:
+        """Upsert the run record (status, timestamps, error)."""
+
+    @abstractmethod
+    async def save_task(self, task: TaskRecord, attempt: AttemptRecord | None = None) -> None:
+        """Upsert one task record and, atomically with it, one attempt record."""
+
+    @abstractmethod
+    async def save_tasks(self, tasks: Sequence[TaskRecord]) -> None:
+        """Upsert many task records in one transaction (e.g. skipping a subtree)."""
+
+    @abstractmethod
+    async def request_cancel(self, run_id: str) -> bool:
+        """Flag a run for cancellation; the engine running it honours the flag.
+        Returns False when the run does not exist."""
+
+    @abstractmethod
+    async def delete_run(self, run_id: str) -> bool:
+        """Remove a run with its tasks and attempts. False when it did not exist."""
+
+    # -- reads ----------------------------------------------------------------
+    @abstractmethod
+    async def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    @abstractmethod
+    async def list_runs(
+        self,
+        status: RunStatus | None = None,
+        workflow_name: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        """Newest first (by created_at)."""
+
+    @abstractmethod
+    async def get_task(self, task_id: str) -> TaskRecord | None: ...
+
+    @abstractmethod
+    async def list_tasks(
+        self,
+        run_id: str | None = None,
+        status: TaskStatus | None = None,
+        workflow_name: str | None = None,
+        limit: int | None = None,
+    ) -> list[TaskRecord]:
+        """With run_id: in the run's task order (creation order). Otherwise newest first."""
+
+    @abstractmethod
+    async def get_attempts(self, task_id: str) -> list[AttemptRecord]:
+        """Ordered by attempt number."""
+
+    @abstractmethod
+    async def stats(self) -> dict[str, Any]:
+        """{"runs": {status: n}, "tasks": {status: n}, "runs_total": n, "tasks_total": n}"""

@@ -1,0 +1,85 @@
+"""The workflow as the user wrote it, after loading and validation.
+
+Plain data only: no I/O, no engine state. Run-time records (what happened
+when it ran) live in ``gleitzeit_core.store.records``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from gleitzeit_core.scheduler.retry import RetryPolicy
+
+
+class Priority(IntEnum):
+    """Higher value starts first among ready tasks."""
+
+    LOW = 0
+    NORMAL = 1
+    HIGH = 2
+    URGENT = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class SourcePos:
+    """Where a node came from in the workflow file (1-based), for error messages."""
+
+    file: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return self.file
+        if self.column is None:
+            return f"{self.file}:{self.line}"
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task of a workflow. ``key`` is the task's id within its workflow."""
+
+    key: str
+    name: str
+    protocol: str
+    method: str
+    params: dict[str, Any]
+    dependencies: tuple[str, ...] = ()  # keys of other tasks
+    priority: Priority = Priority.NORMAL
+    timeout: float | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sandbox: dict[str, Any] | None = None
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A validated workflow: task keys are unique and the dependency graph is acyclic."""
+
+    id: str
+    name: str
+    tasks: tuple[TaskSpec, ...]
+    description: str = ""
+    timeout: float | None = None
+    source_path: str | None = None  # absolute path of the file it was loaded from
+    source_hash: str | None = None  # sha256 of the file's bytes
+    base_dir: str | None = None  # folder relative `file:` paths resolve against
+    sandbox: dict[str, Any] | None = None
+    providers: tuple[str, ...] = ()  # extra manifest paths named by the workflow
+
+    def task(self, key: str) -> TaskSpec:
+        for t in self.tasks:
+            if t.key == key:
+                return t
+        raise KeyError(key)
+
+    @property
+    def by_key(self) -> dict[str, TaskSpec]:
+        return {t.key: t for t in self.tasks}

@@ -1,0 +1,1 @@
+"""Gleitzeit provider SDK: the wire protocol v1 and helpers for provider authors."""

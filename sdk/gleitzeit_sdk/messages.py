@@ -1,0 +1,126 @@
+"""Protocol layer: JSON-RPC 2.0 messages as typed values, and their wire form.
+
+``parse_message`` classifies one decoded line; it never raises for a peer's
+mistake in a *message* (that becomes an ``Invalid`` value so the connection can
+answer -32600 and go on). Undecodable bytes raise ``ProtocolViolation``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Union
+
+from gleitzeit_sdk import codes
+from gleitzeit_sdk.errors import ProtocolViolation, RpcError
+
+Id = Union[int, str, None]
+
+
+@dataclass(frozen=True)
+class Request:
+    id: Id
+    method: str
+    params: dict[str, Any] | list[Any] | None = None
+
+
+@dataclass(frozen=True)
+class Notification:
+    method: str
+    params: dict[str, Any] | list[Any] | None = None
+
+
+@dataclass(frozen=True)
+class Response:
+    id: Id
+    result: Any
+
+
+@dataclass(frozen=True)
+class ErrorResponse:
+    id: Id
+    error: RpcError
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A well-formed JSON value that is not a valid JSON-RPC message."""
+
+    id: Id
+    reason: str
+    code: int = codes.INVALID_REQUEST
+
+
+Message = Union[Request, Notification, Response, ErrorResponse, Invalid]
+
+_NO_ID = object()
+
+
+def decode(line: bytes) -> Any:
+    try:
+        return json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ProtocolViolation(f"line is not valid UTF-8 ({exc.reason})", line) from None
+    except json.JSONDecodeError as exc:
+        raise ProtocolViolation(f"line is not JSON ({exc.msg} at column {exc.colno})", line) from None
+
+
+def parse_message(obj: Any) -> Message:
+    if isinstance(obj, list):
+        return Invalid(None, "batches are not supported by protocol v1")
+    if not isinstance(obj, dict):
+        return Invalid(None, "a message must be a JSON object")
+    raw_id = obj.get("id", _NO_ID)
+    msg_id: Id = None if raw_id is _NO_ID else raw_id
+    if raw_id is not _NO_ID and not (raw_id is None or isinstance(raw_id, (int, str))) or isinstance(raw_id, bool):
+        return Invalid(None, "id must be a string, an integer or null")
+    if obj.get("jsonrpc") != "2.0":
+        return Invalid(msg_id, 'jsonrpc must be exactly "2.0"')
+    if "method" in obj:
+        method = obj["method"]
+        if not isinstance(method, str):
+            return Invalid(msg_id, "method must be a string")
+        params = obj.get("params")
+        if "params" in obj and not isinstance(params, (dict, list)):
+            return Invalid(msg_id, "params must be an object or an array")
+        if raw_id is _NO_ID:
+            return Notification(method, params)
+        return Request(msg_id, method, params)
+    if raw_id is _NO_ID:
+        return Invalid(None, "a response needs an id")
+    has_result, has_error = "result" in obj, "error" in obj
+    if has_result == has_error:
+        return Invalid(msg_id, "a response needs exactly one of result and error")
+    if has_result:
+        return Response(msg_id, obj["result"])
+    err = obj["error"]
+    if not isinstance(err, dict) or not isinstance(err.get("code"), int) or not isinstance(err.get("message"), str):
+        return Invalid(msg_id, "error must be an object with an integer code and a string message")
+    return ErrorResponse(msg_id, RpcError.from_wire(err))
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    """Compact, UTF-8, guaranteed single line (json escapes newlines in strings)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def request(id: Id, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    msg: dict[str, Any] = {"jsonrpc": "2.0", "id": id, "method": method}
+    if params is not None:
+        msg["params"] = params
+    return msg
+
+
+def notification(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    msg: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        msg["params"] = params
+    return msg
+
+
+def response(id: Id, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": id, "result": result}
+
+
+def error_response(id: Id, error: RpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": id, "error": error.to_wire()}
