@@ -1,0 +1,133 @@
+"""Shared CLI plumbing: global options, error → exit code mapping, signals.
+
+Exit codes: 0 ok, 1 the thing ran and failed (or was not found), 2 bad input
+or usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, NoReturn, TypeVar
+
+import anyio
+import typer
+from rich.console import Console
+
+from gleitzeit_core.config import Config, load_config
+from gleitzeit_core.errors import GleitzeitError
+from gleitzeit_core.store.base import Store
+
+T = TypeVar("T")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class Interrupted(Exception):
+    pass
+
+
+@dataclass
+class CliState:
+    backend: str | None = None
+    config_path: str | None = None
+    verbose: bool = False
+    debug: bool = False
+    json: bool = False
+    no_color: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)
+    _config: Config | None = None
+
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path, {"persistence.backend": self.backend, **self.overrides})
+        return self._config
+
+    @property
+    def console(self) -> Console:
+        return Console(no_color=self.no_color, highlight=False)
+
+    @property
+    def err_console(self) -> Console:
+        return Console(stderr=True, no_color=self.no_color, highlight=False)
+
+    def store(self) -> Store:
+        from gleitzeit_core.store.factory import make_store
+
+        cfg = self.config()
+        return make_store(cfg["persistence.backend"], sqlite_path=cfg["persistence.sqlite.db_path"],
+                          redis_url=cfg.redis_url)
+
+
+def state(ctx: typer.Context) -> CliState:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliState):
+        obj = ctx.find_root().obj = CliState()
+    return obj
+
+
+def setup_logging(st: CliState) -> None:
+    level = logging.DEBUG if st.debug else logging.INFO if st.verbose else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    """One readable line on stderr, then the exit code."""
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+async def _until_signal(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run ``fn``; SIGINT/SIGTERM cancel it (its cleanup runs) and raise Interrupted."""
+    result: list[T] = []
+    interrupted = False
+    async with anyio.create_task_group() as tg:
+        async def watch() -> None:
+            nonlocal interrupted
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    interrupted = True
+                    tg.cancel_scope.cancel()
+                    return
+
+        async def body() -> None:
+            result.append(await fn())
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        tg.start_soon(body)
+    if interrupted or not result:
+        raise Interrupted()
+    return result[0]
+
+
+def run_async(st: CliState, fn: Callable[[], Awaitable[T]]) -> T:
+    """anyio.run with the project's error policy: no traceback unless --debug."""
+    try:
+        return anyio.run(_until_signal, fn, backend="asyncio")
+    except typer.Exit:
+        raise
+    except Interrupted:
+        print("interrupted", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except BaseException as exc:  # noqa: BLE001 — the one place errors become exit codes
+        inner = _unwrap(exc)
+        if isinstance(inner, typer.Exit):
+            raise inner from None
+        if isinstance(inner, KeyboardInterrupt):
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        if st.debug:
+            raise
+        if isinstance(inner, GleitzeitError):
+            print(f"error: {inner}", file=sys.stderr)
+            raise typer.Exit(inner.exit_code) from None
+        print(f"error: {type(inner).__name__}: {inner} (run with --debug for the traceback)", file=sys.stderr)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc

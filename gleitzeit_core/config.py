@@ -1,0 +1,213 @@
+"""Configuration: defaults < config file < GLEITZEIT_* environment < flags.
+
+Read once at start-up and passed down. Every value remembers where it came
+from, so ``gleitzeit config`` can say why a setting has the value it has.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+from gleitzeit_core.errors import ConfigError
+
+
+def home_dir() -> Path:
+    """~/.gleitzeit, or $GLEITZEIT_HOME (handy for tests and several installs)."""
+    return Path(os.environ.get("GLEITZEIT_HOME") or Path.home() / ".gleitzeit").expanduser()
+
+
+def _bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(v, str) and v.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _pos_int(v: Any) -> int:
+    if isinstance(v, bool):
+        raise ValueError("expected a whole number ≥ 1")
+    n = int(v)
+    if n < 1 or (isinstance(v, float) and not v.is_integer()):
+        raise ValueError("expected a whole number ≥ 1")
+    return n
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def check(v: Any) -> str:
+        s = str(v).strip().lower()
+        if s not in options:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return s
+    return check
+
+
+def _opt_str(v: Any) -> str | None:
+    return None if v is None or v == "" else str(v)
+
+
+@dataclass(frozen=True)
+class Setting:
+    default: Callable[[], Any]
+    parse: Callable[[Any], Any]
+    env: str | None = None
+    help: str = ""
+
+
+SETTINGS: dict[str, Setting] = {
+    "persistence.backend": Setting(lambda: "sqlite", _choice("sqlite", "redis", "memory"),
+                                   "GLEITZEIT_PERSISTENCE_BACKEND", "where runs are stored"),
+    "persistence.sqlite.db_path": Setting(lambda: str(home_dir() / "workflows.db"), str, "GLEITZEIT_SQLITE_PATH"),
+    "persistence.redis.url": Setting(lambda: None, _opt_str, "GLEITZEIT_REDIS_URL",
+                                     "overrides host/port/db/password"),
+    "persistence.redis.host": Setting(lambda: "localhost", str),
+    "persistence.redis.port": Setting(lambda: 6379, _pos_int),
+    "persistence.redis.db": Setting(lambda: 0, int),
+    "persistence.redis.password": Setting(lambda: None, _opt_str),
+    "providers.directory": Setting(lambda: str(home_dir() / "providers"), str, "GLEITZEIT_PROVIDERS_DIR",
+                                   "registered provider manifests"),
+    "providers.python.enabled": Setting(lambda: True, _bool),
+    "providers.ollama.enabled": Setting(lambda: True, _bool),
+    "providers.ollama.endpoint": Setting(lambda: "http://localhost:11434", str, "GLEITZEIT_OLLAMA_URL"),
+    "providers.ollama.api": Setting(lambda: "ollama", _choice("ollama", "openai")),
+    "providers.ollama.api_key": Setting(lambda: None, _opt_str, "GLEITZEIT_OPENAI_API_KEY"),
+    "providers.ollama.max_in_flight": Setting(lambda: 1, _pos_int),
+    "default_models.chat": Setting(lambda: "llama3.2:latest", str),
+    "default_models.vision": Setting(lambda: "llava:latest", str),
+    "default_models.embedding": Setting(lambda: "nomic-embed-text:latest", str),
+    "execution.max_concurrent_tasks": Setting(lambda: 5, _pos_int, "GLEITZEIT_MAX_CONCURRENT"),
+    "sandbox.require": Setting(lambda: "best-effort", _choice("best-effort", "strict"), "GLEITZEIT_SANDBOX_REQUIRE"),
+    "workspace.directory": Setting(lambda: str(home_dir() / "workspaces"), str, "GLEITZEIT_WORKSPACE_DIR",
+                                   "per-run working folders of python tasks"),
+    "logging.level": Setting(lambda: "warning", _choice("debug", "info", "warning", "error"), "GLEITZEIT_LOG_LEVEL"),
+}
+
+
+@dataclass
+class Config:
+    values: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    file: Path | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def get(self, key: str) -> Any:
+        if key not in SETTINGS:
+            raise ConfigError(f"unknown configuration key {key!r}{_did_you_mean(key)}")
+        return self.values[key]
+
+    @property
+    def redis_url(self) -> str:
+        if self.values["persistence.redis.url"]:
+            return str(self.values["persistence.redis.url"])
+        pw = self.values["persistence.redis.password"]
+        auth = f":{pw}@" if pw else ""
+        return f"redis://{auth}{self['persistence.redis.host']}:{self['persistence.redis.port']}/{self['persistence.redis.db']}"
+
+    def section(self, prefix: str) -> dict[str, Any]:
+        """Values under ``prefix.`` with the prefix removed (e.g. a provider's config)."""
+        p = prefix + "."
+        return {k[len(p):]: v for k, v in self.values.items() if k.startswith(p)}
+
+
+def _did_you_mean(key: str) -> str:
+    hint = difflib.get_close_matches(key, SETTINGS, n=1)
+    return f" (did you mean {hint[0]!r}?)" if hint else ""
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get("GLEITZEIT_CONFIG")
+    return Path(env).expanduser() if env else home_dir() / "config.yaml"
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and not any(s == key for s in SETTINGS):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: the configuration must be a YAML mapping")
+    return flatten(data)
+
+
+def _parse(key: str, raw: Any, where: str) -> Any:
+    try:
+        return SETTINGS[key].parse(raw)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}: {key} = {raw!r}: {exc}") from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Build the effective configuration. ``overrides`` are command-line flags (None = not given)."""
+    cfg = Config(file=config_path(path))
+    for key, s in SETTINGS.items():
+        cfg.values[key], cfg.sources[key] = s.default(), "default"
+    for key, raw in read_file(cfg.file).items():
+        if key not in SETTINGS:
+            raise ConfigError(f"{cfg.file}: unknown key {key!r}{_did_you_mean(key)}")
+        cfg.values[key], cfg.sources[key] = _parse(key, raw, str(cfg.file)), f"file {cfg.file}"
+    for key, s in SETTINGS.items():
+        if s.env and os.environ.get(s.env):
+            cfg.values[key], cfg.sources[key] = _parse(key, os.environ[s.env], f"${s.env}"), f"env {s.env}"
+    for key, raw in (overrides or {}).items():
+        if raw is not None:
+            cfg.values[key], cfg.sources[key] = _parse(key, raw, "command line"), "flag"
+    return cfg
+
+
+def set_in_file(path: Path, key: str, value: str) -> None:
+    """Write one key into the config file (creating it), keeping the others."""
+    if key not in SETTINGS:
+        raise ConfigError(f"unknown configuration key {key!r}{_did_you_mean(key)}")
+    parsed = _parse(key, yaml.safe_load(value) if value.strip() else value, "value")
+    data: dict[str, Any] = {}
+    if path.exists():
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    node = data
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = parsed
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def default_file_text() -> str:
+    data: dict[str, Any] = {}
+    for key, s in SETTINGS.items():
+        node = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = s.default()
+    return yaml.safe_dump(data, sort_keys=False)

@@ -1,0 +1,138 @@
+"""One `gleitzeit run`: preflight, create the run record, schedule, report.
+
+The glue between the loaded workflow, the provider host, the store and the
+scheduler; the CLI and the Python API both come through here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from gleitzeit_core.config import Config
+from gleitzeit_core.errors import Problem, ProviderUnavailable, WorkflowInvalid
+from gleitzeit_core.providers.host import ProviderHost, discover_manifests
+from gleitzeit_core.scheduler.events import Observer, no_observer
+from gleitzeit_core.scheduler.scheduler import RunOptions, Scheduler
+from gleitzeit_core.store.base import Store
+from gleitzeit_core.store.records import RunRecord, TaskRecord, new_id
+from gleitzeit_core.workflow.loader import check_methods
+from gleitzeit_core.workflow.model import TaskSpec, Workflow
+
+
+@dataclass
+class RunOutcome:
+    run: RunRecord
+    tasks: list[TaskRecord]  # in workflow order
+
+
+class LocalDispatcher:
+    """Attempts go to provider processes on this machine."""
+
+    def __init__(self, host: ProviderHost):
+        self.host = host
+
+    def capacity(self, protocol: str) -> int:
+        return self.host.actor_for_protocol(protocol).capacity
+
+    async def execute(self, task: TaskSpec, params: dict[str, Any], *, meta: dict[str, Any],
+                      timeout: float | None, on_output: Callable[[str, str], None]) -> Any:
+        actor = self.host.actor_for_protocol(task.protocol)
+        return await actor.request(task.method, params, meta=meta, timeout=timeout, on_output=on_output)
+
+
+def provider_config(config: Config) -> dict[str, dict[str, Any]]:
+    """What each built-in provider receives in `initialize` params.config."""
+    ollama = config.section("providers.ollama")
+    ollama["default_models"] = config.section("default_models")
+    return {
+        "python": {"sandbox": {"require": config["sandbox.require"]}},
+        "ollama": ollama,
+    }
+
+
+def make_host(config: Config, workflow: Workflow | None = None) -> ProviderHost:
+    manifests, problems = discover_manifests(config["providers.directory"], workflow.providers if workflow else ())
+    for line in problems:
+        logging.getLogger("gleitzeit.provider").warning("%s", line)
+    enabled = [m for m in manifests if config.values.get(f"providers.{m.name}.enabled", True)]
+    return ProviderHost(enabled, config=provider_config(config), log_level=str(config["logging.level"]))
+
+
+async def preflight(workflow: Workflow, host: ProviderHost) -> dict[str, dict[str, Any]]:
+    """Start the providers the workflow needs and check every method exists.
+
+    Raises WorkflowInvalid (nothing is written) when a method is not offered.
+    """
+    protocols = {t.protocol for t in workflow.tasks}
+    problems = []
+    for proto in sorted(protocols):
+        try:
+            host.actor_for_protocol(proto)
+        except ProviderUnavailable as exc:
+            where = next(str(t.pos or workflow.source_path or workflow.name) for t in workflow.tasks if t.protocol == proto)
+            problems.append(Problem(where, exc.message))
+    if problems:
+        raise WorkflowInvalid(problems)
+    methods = await host.methods_for(protocols)
+    problems = check_methods(workflow, methods)
+    if problems:
+        raise WorkflowInvalid(problems)
+    return methods
+
+
+def new_run(workflow: Workflow) -> tuple[RunRecord, dict[str, TaskRecord]]:
+    run = RunRecord(run_id=new_id("run"), workflow_id=workflow.id, workflow_name=workflow.name,
+                    workflow_path=workflow.source_path, workflow_hash=workflow.source_hash)
+    tasks = {
+        t.key: TaskRecord(id=new_id("task"), run_id=run.run_id, key=t.key, name=t.name, protocol=t.protocol,
+                          method=t.method, workflow_name=workflow.name, priority=int(t.priority))
+        for t in workflow.tasks
+    }
+    return run, tasks
+
+
+def workspace_for(config: Config, run_id: str) -> str:
+    path = Path(config["workspace.directory"]).expanduser() / run_id
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o777)  # the sandbox runs user code as an unprivileged uid
+    return str(path)
+
+
+async def run_workflow(
+    workflow: Workflow,
+    *,
+    config: Config,
+    store: Store,
+    host: ProviderHost,
+    observer: Observer = no_observer,
+    on_created: Callable[[RunRecord], None] | None = None,
+    existing: tuple[RunRecord, dict[str, TaskRecord]] | None = None,
+) -> RunOutcome:
+    """Run (or, with ``existing``, resume) a workflow to its end."""
+    methods = await preflight(workflow, host)
+    if existing is None:
+        run, tasks = new_run(workflow)
+        await store.create_run(run, list(tasks.values()))
+    else:
+        run, tasks = existing
+    if on_created is not None:
+        on_created(run)
+    run_id = run.run_id
+
+    async def cancel_requested() -> bool:
+        stored = await store.get_run(run_id)
+        return bool(stored and stored.cancel_requested)
+
+    options = RunOptions(
+        max_concurrent=int(config["execution.max_concurrent_tasks"]),
+        workspace=workspace_for(config, run.run_id),
+        code_params={name: dict(d.get("codeParams") or {}) for name, d in methods.items()},
+        cancel_check=cancel_requested if store.kind != "memory" else None,
+    )
+    scheduler = Scheduler(workflow, run, tasks, store, LocalDispatcher(host), options, observer)
+    final = await scheduler.execute()
+    return RunOutcome(final, [scheduler.tasks[t.key] for t in workflow.tasks])

@@ -1,0 +1,360 @@
+"""Policy for one provider: lazy start, handshake, in-flight limit, timeouts,
+cancellation, health pings, supervised restarts with a crash budget.
+
+The actor is the only owner of its provider process. Each start creates an
+*incarnation* (process + connection) that lives in a task started in the host's
+task group; a crash ends the incarnation, and the next request starts a new one
+while the crash budget allows.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from gleitzeit_core import __version__
+from gleitzeit_core.errors import ProviderError, ProviderUnavailable
+from gleitzeit_core.providers.connection import ClientConnection, ConnectionClosed
+from gleitzeit_core.providers.manifest import ProviderManifest
+from gleitzeit_core.providers.process import LaunchSpec, ProviderProcess, inherited_env
+from gleitzeit_sdk import codes
+from gleitzeit_sdk.errors import RpcError
+
+log = logging.getLogger("gleitzeit.provider")
+
+#: After a cancel, how long a provider may take to send its final response before it is killed.
+CANCEL_GRACE = 2.0
+#: Idle health pings: how often, and how long an answer may take.
+PING_INTERVAL = 30.0
+PING_TIMEOUT = 10.0
+
+OutputHandler = Callable[[str, str], None]  # (stream, data)
+
+
+@dataclass
+class Incarnation:
+    process: ProviderProcess
+    connection: ClientConnection
+    info: dict[str, Any]
+    scope: anyio.CancelScope
+    ended: anyio.Event = field(default_factory=anyio.Event)
+    killed_by_host: bool = False
+    in_flight: int = 0
+
+    def describe_exit(self) -> str:
+        rc = self.process.returncode
+        status = "still running" if rc is None else (f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}")
+        tail = self.process.tail()
+        return f"{status}" + (f"; last stderr: {tail}" if tail else "")
+
+
+class ProviderActor:
+    def __init__(self, manifest: ProviderManifest, tg: TaskGroup, *, config: dict[str, Any] | None = None,
+                 log_level: str = "info"):
+        self.manifest = manifest
+        self._tg = tg
+        self._config = {**manifest.config, **(config or {})}
+        self._log_level = log_level
+        self._lock = anyio.Lock()
+        self._current: Incarnation | None = None
+        self._crashes: collections.deque[float] = collections.deque()
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._tokens = itertools.count(1)
+        self.failed: str | None = None  # set when the crash budget is spent
+        self.info: dict[str, Any] = {}
+        self.starts = 0
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def methods(self) -> dict[str, dict[str, Any]]:
+        return {m["name"]: m for m in self.info.get("methods", []) if isinstance(m, dict) and "name" in m}
+
+    @property
+    def capacity(self) -> int:
+        """Attempts this provider may run at once (known after the first start)."""
+        return int(self._limiter.total_tokens) if self._limiter else 1
+
+    @property
+    def pid(self) -> int | None:
+        return self._current.process.pid if self._current and not self._current.ended.is_set() else None
+
+    # -- lifecycle ----------------------------------------------------------------
+    async def ensure_started(self) -> Incarnation:
+        async with self._lock:
+            inc = self._current
+            if inc is not None and not inc.ended.is_set():
+                return inc
+            if self.failed:
+                raise ProviderUnavailable(self.failed, type="provider_failed", retryable=False)
+            inc = await self._tg.start(self._run_incarnation)
+            self._current = inc
+            self.info = inc.info
+            if self._limiter is None:
+                advertised = inc.info.get("capabilities", {}).get("concurrency", {}).get("maxInFlight") or 1
+                limit = min(advertised, self.manifest.max_in_flight or advertised)
+                self._limiter = anyio.CapacityLimiter(max(1, int(limit)))
+            return inc
+
+    async def _run_incarnation(self, *, task_status: TaskStatus[Incarnation]) -> None:
+        try:
+            await self._incarnation(task_status)
+        except BaseExceptionGroup as group:
+            # A start-up failure surfaces from the inner task group wrapped; hand
+            # the caller of ensure_started() the one readable error inside.
+            raise _single(group) from None
+
+    async def _incarnation(self, task_status: TaskStatus[Incarnation]) -> None:
+        m = self.manifest
+        try:
+            argv = m.argv()
+        except Exception as exc:  # ManifestError: command missing / not executable
+            raise ProviderUnavailable(str(exc), type="provider_failed", retryable=False) from None
+        spec = LaunchSpec(tuple(argv), inherited_env(m.inherit_env, m.env), m.workdir(), m.name)
+        self.starts += 1
+        async with anyio.create_task_group() as tg:
+            try:
+                proc = await ProviderProcess.spawn(spec, tg)
+            except OSError as exc:
+                raise ProviderUnavailable(
+                    f"provider {m.name!r} cannot start {argv[0]!r}: {exc.strerror or exc}",
+                    type="provider_failed", retryable=False,
+                ) from None
+            assert proc.process.stdout is not None and proc.process.stdin is not None
+            conn = ClientConnection(proc.process.stdout, proc.process.stdin, on_notification=self._on_notification)
+            inc: Incarnation | None = None
+            conn_done = anyio.Event()
+            try:
+                tg.start_soon(self._read, conn, conn_done)
+                info = await self._handshake(conn, proc)
+                inc = Incarnation(proc, conn, info, tg.cancel_scope)
+                tg.start_soon(self._pinger, inc)
+                task_status.started(inc)
+                await conn_done.wait()  # the provider went away (or was killed)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    if inc is not None:
+                        inc.ended.set()
+                        if not inc.killed_by_host:
+                            self._record_crash(inc)
+                    await conn.aclose()
+                    await proc.stop()
+                tg.cancel_scope.cancel()
+
+    async def _read(self, conn: ClientConnection, done: anyio.Event) -> None:
+        try:
+            await conn.run()
+        finally:
+            done.set()
+
+    async def _handshake(self, conn: ClientConnection, proc: ProviderProcess) -> dict[str, Any]:
+        params = {
+            "protocolVersion": codes.PROTOCOL_VERSION,
+            "host": {"name": "gleitzeit", "version": __version__},
+            "capabilities": {},
+            "limits": {"maxMessageBytes": codes.DEFAULT_MAX_MESSAGE_BYTES},
+            "logLevel": self._log_level,
+            "config": self._config,
+        }
+        name = self.manifest.name
+        try:
+            with anyio.fail_after(self.manifest.startup_timeout):
+                info = await conn.call("initialize", params)
+        except TimeoutError:
+            raise ProviderUnavailable(
+                f"provider {name!r} did not answer initialize within {self.manifest.startup_timeout:g} s"
+                + (f"; last stderr: {proc.tail()}" if proc.tail() else ""),
+                type="startup_timeout",
+            ) from None
+        except ConnectionClosed as exc:
+            await anyio.sleep(0.05)  # let the exit status and last stderr arrive
+            raise ProviderUnavailable(
+                f"provider {name!r} failed during start-up ({exc.reason}); "
+                + Incarnation(proc, conn, {}, anyio.CancelScope()).describe_exit(),
+                type="crashed",
+            ) from None
+        except RpcError as exc:
+            raise ProviderUnavailable(f"provider {name!r} refused initialize: {exc.message}", retryable=False) from None
+        if not isinstance(info, dict) or not isinstance(info.get("methods"), list):
+            raise ProviderUnavailable(f"provider {name!r} sent an invalid initialize result", retryable=False)
+        await conn.notify("initialized")
+        log.debug("provider %s started (pid %s)", name, proc.pid)
+        return info
+
+    def _record_crash(self, inc: Incarnation) -> None:
+        t = time.monotonic()
+        window = self.manifest.restart.window
+        self._crashes.append(t)
+        while self._crashes and t - self._crashes[0] > window:
+            self._crashes.popleft()
+        log.warning("provider %s ended unexpectedly: %s", self.name, inc.describe_exit())
+        if len(self._crashes) >= self.manifest.restart.max_restarts:
+            self.failed = (
+                f"provider {self.name!r} crashed {len(self._crashes)} times within {window:g} s; "
+                f"not restarting it (last: {inc.describe_exit()})"
+            )
+
+    async def _pinger(self, inc: Incarnation) -> None:
+        while True:
+            await anyio.sleep(PING_INTERVAL)
+            if inc.in_flight:
+                continue
+            try:
+                with anyio.fail_after(PING_TIMEOUT):
+                    await inc.connection.call("ping")
+            except (TimeoutError, RpcError, ConnectionClosed):
+                log.warning("provider %s failed its health ping; restarting it", self.name)
+                self._kill(inc, crashed=True)
+                return
+
+    def _kill(self, inc: Incarnation, *, crashed: bool) -> None:
+        inc.killed_by_host = not crashed
+        inc.process.kill_group(signal.SIGKILL)
+        inc.scope.cancel()
+
+    async def stop(self) -> None:
+        inc = self._current
+        if inc is not None and not inc.ended.is_set():
+            inc.killed_by_host = True
+            with anyio.CancelScope(shield=True):
+                try:
+                    with anyio.move_on_after(1.0):
+                        await inc.connection.call("shutdown")
+                except (RpcError, ConnectionClosed):
+                    pass
+                inc.scope.cancel()
+                await inc.ended.wait()
+
+    # -- requests -----------------------------------------------------------------
+    async def ping(self) -> float:
+        """Round-trip seconds of one ping (starting the provider if needed)."""
+        inc = await self.ensure_started()
+        t0 = time.perf_counter()
+        with anyio.fail_after(PING_TIMEOUT):
+            await inc.connection.call("ping")
+        return time.perf_counter() - t0
+
+    async def call_plain(self, method: str, params: dict[str, Any] | None = None, timeout: float = 10.0) -> Any:
+        """A non-task request (health, models...), outside the in-flight limit."""
+        inc = await self.ensure_started()
+        with anyio.fail_after(timeout):
+            return await inc.connection.call(method, params)
+
+    async def request(
+        self,
+        method: str,
+        params: dict[str, Any],
+        *,
+        meta: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        on_output: OutputHandler | None = None,
+    ) -> Any:
+        """Run one task attempt. Raises ProviderError (with ``retryable``) on any failure."""
+        inc = await self.ensure_started()
+        assert self._limiter is not None
+        async with self._limiter:
+            if inc.ended.is_set():  # crashed while we waited for a slot
+                inc = await self.ensure_started()
+            return await self._request_on(inc, method, params, meta or {}, timeout, on_output)
+
+    async def _request_on(self, inc: Incarnation, method: str, params: dict[str, Any], meta: dict[str, Any],
+                          timeout: float | None, on_output: OutputHandler | None) -> Any:
+        token = f"p{next(self._tokens)}"
+        sent: list[int] = []
+        finished = anyio.Event()
+        outcome: list[Any] = []
+        failure: list[BaseException] = []
+
+        def on_note(note: str, p: dict[str, Any]) -> None:
+            if note == "$/output" and on_output is not None:
+                on_output(str(p.get("stream", "stdout")), str(p.get("data", "")))
+
+        async def call() -> None:
+            try:
+                outcome.append(await inc.connection.call(
+                    method, {**params, "_meta": {**meta, "progressToken": token}},
+                    on_notification=on_note, token=token, on_sent=sent.append))
+            except (RpcError, ConnectionClosed) as exc:
+                failure.append(exc)
+            finally:
+                finished.set()
+
+        inc.in_flight += 1
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call)
+                try:
+                    with anyio.move_on_after(timeout if timeout else float("inf")):
+                        await finished.wait()
+                finally:
+                    if not finished.is_set():
+                        # Timed out, or cancelled from outside (Ctrl-C, run cancelled):
+                        # cancel on the provider and wait for its one final response.
+                        with anyio.CancelScope(shield=True):
+                            await self._cancel_on_provider(inc, sent, finished)
+        finally:
+            inc.in_flight -= 1
+        if outcome:  # also a result that beat the cancel: the work is done
+            return outcome[0]
+        exc = failure[0] if failure else None
+        if isinstance(exc, RpcError) and exc.code != codes.CANCELLED:
+            raise self._task_error(exc) from None
+        if isinstance(exc, ConnectionClosed) and not inc.killed_by_host:
+            await anyio.sleep(0.05)  # let the exit status arrive for the message
+            raise ProviderError(
+                f"provider {self.name!r} crashed during {method} ({exc.reason}); {inc.describe_exit()}",
+                type="crashed", retryable=True,
+            ) from None
+        raise ProviderError(f"timed out after {timeout:g} s", type="timeout", retryable=True)
+
+    async def _cancel_on_provider(self, inc: Incarnation, sent: list[int], finished: anyio.Event) -> None:
+        """$/cancelRequest, then kill the provider if its final response does not come within the grace period."""
+        if sent and not inc.ended.is_set():
+            try:
+                await inc.connection.cancel(sent[0])
+            except ConnectionClosed:
+                pass
+        with anyio.move_on_after(CANCEL_GRACE):
+            await finished.wait()
+            return
+        log.warning("provider %s did not honour a cancel within %g s; killing it", self.name, CANCEL_GRACE)
+        self._kill(inc, crashed=False)
+        with anyio.move_on_after(CANCEL_GRACE):
+            await finished.wait()
+
+    def _task_error(self, exc: RpcError) -> ProviderError:
+        data = exc.data if isinstance(exc.data, dict) else {}
+        if exc.code == codes.TASK_FAILED:
+            return ProviderError(str(data.get("message") or exc.message), type=str(data.get("type") or "TaskFailed"),
+                                 retryable=bool(data.get("retryable", True)), code=exc.code,
+                                 details=data.get("details"))
+        if exc.code == codes.OVERLOADED:
+            return ProviderError(f"provider {self.name!r} is overloaded", type="overloaded", retryable=True, code=exc.code)
+        if exc.code in (codes.INVALID_PARAMS, codes.METHOD_NOT_FOUND, codes.INVALID_REQUEST):
+            return ProviderError(f"invalid request: {exc.message}" + (f" ({data.get('message') or exc.data})" if exc.data else ""),
+                                 type="invalid_params", retryable=False, code=exc.code)
+        return ProviderError(f"provider error {exc.code}: {exc.message}", type=str(data.get("type") or "provider_error"),
+                             retryable=bool(data.get("retryable", True)), code=exc.code)
+
+    def _on_notification(self, method: str, params: dict[str, Any]) -> None:
+        if method == "$/log":
+            level = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO, "warning": logging.WARNING}.get(
+                str(params.get("level")), logging.ERROR)
+            log.log(level, "[%s] %s", self.name, params.get("message"))
+
+
+def _single(group: BaseExceptionGroup) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc

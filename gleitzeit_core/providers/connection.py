@@ -1,0 +1,172 @@
+"""Host side of one JSON-RPC connection: ids, correlation, the read loop.
+
+Sits on the transport (``gleitzeit_sdk.framing``) and knows JSON-RPC, not
+tasks or processes. Requests are built with jsonrpcclient using a counter owned
+by this connection (its default counter is module-global); responses are
+classified by ``gleitzeit_sdk.messages`` because jsonrpcclient's ``parse``
+raises on malformed input and cannot see notifications.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import anyio
+from anyio.abc import ByteReceiveStream, ByteSendStream
+from jsonrpcclient.requests import request_impure
+
+from gleitzeit_sdk import messages
+from gleitzeit_sdk.codes import DEFAULT_MAX_MESSAGE_BYTES
+from gleitzeit_sdk.errors import ProtocolViolation
+from gleitzeit_sdk.framing import LineReader, LineWriter
+
+log = logging.getLogger("gleitzeit.connection")
+
+NotificationHandler = Callable[[str, dict[str, Any]], None]
+
+
+class ConnectionClosed(Exception):
+    """The peer went away (EOF) or broke the protocol; ``reason`` says which."""
+
+    def __init__(self, reason: str, violation: ProtocolViolation | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.violation = violation
+
+
+@dataclass
+class _Pending:
+    done: anyio.Event = field(default_factory=anyio.Event)
+    outcome: Any = None
+    error: BaseException | None = None
+
+
+class ClientConnection:
+    """Many requests in flight, correlated by id; notifications routed by token.
+
+    ``run()`` is the read loop: start it in a task group; it returns when the
+    peer closes or breaks the protocol, after failing every pending request.
+    """
+
+    def __init__(
+        self,
+        receive: ByteReceiveStream,
+        send: ByteSendStream,
+        *,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        on_notification: NotificationHandler | None = None,
+    ):
+        self._reader = LineReader(receive, max_message_bytes)
+        self._writer = LineWriter(send)
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._token_handlers: dict[Any, NotificationHandler] = {}
+        self._on_notification = on_notification
+        self.closed: ConnectionClosed | None = None
+
+    # -- read loop --------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            while True:
+                line = await self._reader.receive_line()
+                self._handle(messages.parse_message(messages.decode(line)))
+        except anyio.EndOfStream:
+            self._close(ConnectionClosed("the provider closed its stdout"))
+        except ProtocolViolation as exc:
+            log.warning("protocol violation: %s: %r", exc, exc.prefix)
+            self._close(ConnectionClosed(f"protocol violation: {exc} (line starts {exc.prefix!r})", exc))
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
+            self._close(ConnectionClosed(f"connection lost: {exc or type(exc).__name__}"))
+        finally:
+            # Cancelled from outside (owner shutting down): nobody may wait forever.
+            self._close(ConnectionClosed("connection closed by the host"))
+
+    def _handle(self, msg: messages.Message) -> None:
+        if isinstance(msg, (messages.Response, messages.ErrorResponse)):
+            pending = self._pending.pop(msg.id, None) if isinstance(msg.id, int) else None
+            if pending is None:
+                log.warning("dropping response to unknown id %r", msg.id)
+                return
+            if isinstance(msg, messages.Response):
+                pending.outcome = msg.result
+            else:
+                pending.error = msg.error
+            pending.done.set()
+        elif isinstance(msg, messages.Notification):
+            params = msg.params if isinstance(msg.params, dict) else {}
+            handler = self._token_handlers.get(params.get("token"))
+            if handler is not None:
+                handler(msg.method, params)
+            elif self._on_notification is not None:
+                self._on_notification(msg.method, params)
+        elif isinstance(msg, messages.Request):
+            # Protocol v1: providers send no requests. Logged, not fatal.
+            log.warning("ignoring a request from the provider: %r", msg.method)
+        else:
+            raise ProtocolViolation(f"invalid JSON-RPC message: {msg.reason}")
+
+    def _close(self, reason: ConnectionClosed) -> None:
+        if self.closed is None:
+            self.closed = reason
+        for pending in self._pending.values():
+            pending.error = self.closed
+            pending.done.set()
+        self._pending.clear()
+
+    # -- requests ---------------------------------------------------------------
+    async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
+        await self._send(messages.notification(method, params))
+
+    async def call(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        on_notification: NotificationHandler | None = None,
+        token: Any = None,
+        on_sent: Callable[[int], None] | None = None,
+    ) -> Any:
+        """Send a request and wait for its response.
+
+        Raises RpcError for an error response, ConnectionClosed when the peer
+        goes away first. Cancelling the caller does not tell the peer: use
+        ``cancel(id)`` (the id is handed to ``on_sent``).
+        """
+        if self.closed is not None:
+            raise self.closed
+        msg = request_impure(self._ids, method, params=params)
+        req_id: int = msg["id"]
+        pending = self._pending[req_id] = _Pending()
+        if token is not None and on_notification is not None:
+            self._token_handlers[token] = on_notification
+        try:
+            await self._send(msg)
+            if on_sent is not None:
+                on_sent(req_id)
+            await pending.done.wait()
+        finally:
+            self._pending.pop(req_id, None)
+            if token is not None:
+                self._token_handlers.pop(token, None)
+        if pending.error is not None:
+            raise pending.error
+        return pending.outcome
+
+    async def cancel(self, req_id: int) -> None:
+        await self._send(messages.notification("$/cancelRequest", {"id": req_id}))
+
+    async def _send(self, obj: dict[str, Any]) -> None:
+        try:
+            await self._writer.send_line(messages.encode(obj))
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
+            self._close(ConnectionClosed(f"cannot write to the provider: {exc or type(exc).__name__}"))
+            raise self.closed from None  # type: ignore[misc]
+
+    async def aclose(self) -> None:
+        try:
+            await self._writer.aclose()
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+            pass

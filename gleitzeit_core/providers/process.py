@@ -1,0 +1,145 @@
+"""OS process of one provider: spawn in its own process group, drain stderr, stop.
+
+Only process mechanics live here; JSON-RPC is ``connection.py``'s job.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import anyio
+from anyio.abc import Process, TaskGroup
+
+log = logging.getLogger("gleitzeit.provider")
+
+#: Stop timeline (the MCP SDK's and VS Code's): close stdin, wait, TERM the group, wait, KILL.
+STDIN_CLOSE_GRACE = 2.0
+TERM_GRACE = 2.0
+#: stderr lines kept for error messages, and the log rate limit (lines per second).
+STDERR_TAIL_LINES = 20
+STDERR_LOG_RATE = 50
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    cwd: str | None = None
+    name: str = "provider"
+
+
+class ProviderProcess:
+    """A running provider executable. ``stderr_tail`` keeps its last log lines."""
+
+    def __init__(self, spec: LaunchSpec, process: Process):
+        self.spec = spec
+        self.process = process
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    @classmethod
+    async def spawn(cls, spec: LaunchSpec, tg: TaskGroup) -> "ProviderProcess":
+        """Start the executable; its stderr is drained by a task in ``tg``.
+
+        Raises OSError (missing / not executable command) unchanged: the caller
+        turns it into a readable ProviderUnavailable.
+        """
+        proc = await anyio.open_process(
+            list(spec.argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=spec.cwd,
+            env=dict(spec.env),
+            start_new_session=True,  # own process group: we can signal the whole tree
+        )
+        self = cls(spec, proc)
+        tg.start_soon(self._drain_stderr)
+        return self
+
+    def tail(self) -> str:
+        """The provider's last stderr lines, for error messages."""
+        return " | ".join(line for line in self.stderr_tail if line.strip())
+
+    async def _drain_stderr(self) -> None:
+        # Always drain: a chatty provider would block once the pipe buffer fills.
+        assert self.process.stderr is not None
+        pending = b""
+        budget, window_start = STDERR_LOG_RATE, anyio.current_time()
+        try:
+            async for chunk in self.process.stderr:
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                if len(pending) > 8192:  # an endless line: cut it
+                    lines.append(pending)
+                    pending = b""
+                for raw in lines:
+                    text = raw.decode("utf-8", "replace").rstrip("\r")[:2000]
+                    self.stderr_tail.append(text)
+                    t = anyio.current_time()
+                    if t - window_start >= 1.0:
+                        budget, window_start = STDERR_LOG_RATE, t
+                    if budget > 0:
+                        budget -= 1
+                        log.info("[%s] %s", self.spec.name, text)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+            pass
+        if pending:
+            self.stderr_tail.append(pending.decode("utf-8", "replace"))
+
+    def kill_group(self, sig: int = signal.SIGKILL) -> None:
+        try:
+            os.killpg(self.process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    async def _exited_within(self, seconds: float) -> bool:
+        # Poll returncode instead of wait(): a grandchild that inherited the
+        # pipes would make wait() hang until it exits too.
+        with anyio.move_on_after(seconds):
+            while self.process.returncode is None:
+                await anyio.sleep(0.01)
+            return True
+        return False
+
+    async def stop(self) -> None:
+        """close stdin → 2 s → SIGTERM the group → 2 s → SIGKILL the group. Shielded, bounded."""
+        with anyio.CancelScope(shield=True):
+            if self.process.stdin is not None:
+                try:
+                    await self.process.stdin.aclose()
+                except (anyio.BrokenResourceError, OSError):
+                    pass
+            if not await self._exited_within(STDIN_CLOSE_GRACE):
+                self.kill_group(signal.SIGTERM)
+                if not await self._exited_within(TERM_GRACE):
+                    self.kill_group(signal.SIGKILL)
+                    await self._exited_within(TERM_GRACE)
+            # Whatever the leader did, take its group with it.
+            self.kill_group(signal.SIGKILL)
+            for stream in (self.process.stdout, self.process.stderr):
+                if stream is not None:
+                    try:
+                        await stream.aclose()
+                    except OSError:
+                        pass
+
+
+def inherited_env(allow: Sequence[str], explicit: Mapping[str, str]) -> dict[str, str]:
+    """Only allow-listed variables of ours, plus explicit values: no secret leaks by default."""
+    env = {k: os.environ[k] for k in allow if k in os.environ}
+    env.update(explicit)
+    return env

@@ -1,0 +1,367 @@
+"""Runs one workflow run: the DAG ready set, priorities, concurrency limits,
+retries and timeouts. Event-driven: a task becomes ready when its last
+dependency finishes; retries are timers owned by the run's task group.
+
+Every state change is written to the store before the scheduler acts on it.
+The scheduler starts from whatever task records it is given, so a resumed run
+and a fresh one take the same path.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Mapping, Protocol
+
+import anyio
+from anyio.abc import TaskGroup
+
+from gleitzeit_core.errors import ProviderError, SubstitutionError
+from gleitzeit_core.scheduler.events import Observer, RunUpdated, TaskOutput, TaskUpdated, no_observer
+from gleitzeit_core.store.base import Store
+from gleitzeit_core.store.records import AttemptRecord, RunRecord, RunStatus, TaskRecord, TaskStatus, now
+from gleitzeit_core.workflow.model import TaskSpec, Workflow
+from gleitzeit_core.workflow.refs import substitute
+
+
+class Dispatcher(Protocol):
+    """Where attempts go: local provider processes, or (later) a worker pool."""
+
+    def capacity(self, protocol: str) -> int:
+        """How many attempts of this protocol may run at once."""
+
+    async def execute(
+        self,
+        task: TaskSpec,
+        params: dict[str, Any],
+        *,
+        meta: dict[str, Any],
+        timeout: float | None,
+        on_output: Callable[[str, str], None],
+    ) -> Any:
+        """Run one attempt; raise ProviderError (with ``retryable``) on failure."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    max_concurrent: int = 5
+    workspace: str | None = None  # per-run folder shared by the run's tasks
+    code_params: Mapping[str, Mapping[str, str]] | None = None  # method → {param: language}
+    cancel_check: Callable[[], Awaitable[bool]] | None = None  # store-driven cancel (another process)
+    cancel_check_interval: float = 1.0
+
+
+class RunCancelled(Exception):
+    pass
+
+
+class Scheduler:
+    def __init__(
+        self,
+        workflow: Workflow,
+        run: RunRecord,
+        tasks: Mapping[str, TaskRecord],
+        store: Store,
+        dispatcher: Dispatcher,
+        options: RunOptions = RunOptions(),
+        observer: Observer = no_observer,
+        rng: random.Random | None = None,
+    ):
+        self.wf = workflow
+        self.run = run
+        self.tasks = dict(tasks)  # key → record (mutated in place, saved after each change)
+        self.store = store
+        self.dispatcher = dispatcher
+        self.options = options
+        self.emit = observer
+        self.rng = rng or random.Random()
+        self.specs = workflow.by_key
+        self.names: dict[str, str] = {}
+        for spec in workflow.tasks:
+            self.names[spec.name] = spec.key
+            self.names[spec.key] = spec.key
+        self.dependents: dict[str, list[str]] = {k: [] for k in self.specs}
+        self.waiting_on: dict[str, int] = {}
+        for spec in workflow.tasks:
+            for dep in spec.dependencies:
+                self.dependents[dep].append(spec.key)
+        self._ready: dict[str, list[tuple[int, int, str]]] = {}  # protocol → heap
+        self._running: dict[str, int] = {}  # protocol → attempts in flight
+        self._running_total = 0
+        self._seq = itertools.count()
+        self._unfinished = 0
+        self._all_done = anyio.Event()
+        self._tg: TaskGroup | None = None
+        self._scopes: dict[str, anyio.CancelScope] = {}
+
+    # -- entry point --------------------------------------------------------------
+    async def execute(self) -> RunRecord:
+        run = self.run
+        run.status = RunStatus.RUNNING
+        run.started_at = run.started_at or now()
+        run.updated_at = now()
+        run.error = None
+        await self.store.save_run(run)
+        self.emit(RunUpdated(run))
+        final, error = RunStatus.COMPLETED, None
+        try:
+            with anyio.move_on_after(self.wf.timeout if self.wf.timeout else float("inf")) as wf_deadline:
+                async with anyio.create_task_group() as tg:
+                    self._tg = tg
+                    await self._start()
+                    if self.options.cancel_check is not None:
+                        tg.start_soon(self._watch_cancel, tg.cancel_scope)
+                    await self._all_done.wait()
+                    tg.cancel_scope.cancel()  # stop the cancel watcher
+            if wf_deadline.cancel_called and not self._all_done.is_set():
+                error = f"workflow timed out after {self.wf.timeout:g} s"
+                await self._finish_unfinished(TaskStatus.CANCELLED, error)
+                final = RunStatus.FAILED
+            elif self.run.cancel_requested:
+                await self._finish_unfinished(TaskStatus.CANCELLED, "run cancelled")
+                final, error = RunStatus.CANCELLED, "run cancelled on request"
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._finish_unfinished(TaskStatus.CANCELLED, "interrupted")
+                run.status, run.error = RunStatus.CANCELLED, "interrupted"
+                run.finished_at = run.updated_at = now()
+                await self.store.save_run(run)
+                self.emit(RunUpdated(run))
+            raise
+        if final is RunStatus.COMPLETED and any(t.status is not TaskStatus.COMPLETED for t in self.tasks.values()):
+            final = RunStatus.FAILED
+            failed = [t.name for t in self.tasks.values() if t.status is TaskStatus.FAILED]
+            error = f"{len(failed)} task(s) failed: {', '.join(failed[:5])}" if failed else "not every task completed"
+        run.status, run.error = final, error
+        run.finished_at = run.updated_at = now()
+        await self.store.save_run(run)
+        self.emit(RunUpdated(run))
+        return run
+
+    async def _start(self) -> None:
+        """Classify the given records: finished ones stay, the rest wait or become ready."""
+        finished_fail: list[str] = []
+        ready: list[TaskRecord] = []
+        for key, spec in self.specs.items():
+            rec = self.tasks[key]
+            if rec.status.finished:
+                if rec.status is not TaskStatus.COMPLETED:
+                    finished_fail.append(key)
+                continue
+            self._unfinished += 1
+            self.waiting_on[key] = sum(1 for d in spec.dependencies if not self.tasks[d].status.finished)
+        for key in finished_fail:  # a resumed run may hold failures whose dependents never ran
+            await self._skip_dependents(key)
+        for key in self.specs:
+            rec = self.tasks[key]
+            if rec.status.finished or self.waiting_on.get(key):
+                continue
+            if rec.status is TaskStatus.RETRYING and rec.next_attempt_at:
+                self._schedule_retry(key, max(0.0, rec.next_attempt_at - time.time()))
+            else:
+                ready.append(rec)
+        if self._unfinished == 0:
+            self._all_done.set()
+            return
+        await self._make_ready(ready)
+
+    # -- ready set ----------------------------------------------------------------
+    async def _make_ready(self, records: list[TaskRecord]) -> None:
+        if not records:
+            return
+        changed = []
+        for rec in records:
+            if rec.status is not TaskStatus.QUEUED:
+                rec.status, rec.updated_at = TaskStatus.QUEUED, now()
+                changed.append(rec)
+        if changed:
+            await self.store.save_tasks(changed)
+            for rec in changed:
+                self.emit(TaskUpdated(rec))
+        for rec in records:
+            spec = self.specs[rec.key]
+            heapq.heappush(self._ready.setdefault(spec.protocol, []), (-int(spec.priority), next(self._seq), rec.key))
+        self._pump()
+
+    def _pump(self) -> None:
+        """Start ready tasks while slots are free: highest priority first, FIFO within one."""
+        while self._running_total < self.options.max_concurrent and not self.run.cancel_requested:
+            best: tuple[int, int, str] | None = None
+            best_proto = ""
+            for proto, heap in self._ready.items():
+                if heap and self._running.get(proto, 0) < self.dispatcher.capacity(proto):
+                    if best is None or heap[0] < best:
+                        best, best_proto = heap[0], proto
+            if best is None:
+                return
+            heapq.heappop(self._ready[best_proto])
+            self._running[best_proto] = self._running.get(best_proto, 0) + 1
+            self._running_total += 1
+            assert self._tg is not None
+            self._tg.start_soon(self._attempt, best[2])
+
+    # -- one attempt ----------------------------------------------------------------
+    async def _attempt(self, key: str) -> None:
+        spec, rec = self.specs[key], self.tasks[key]
+        number = rec.attempts + 1
+        attempt = AttemptRecord(task_id=rec.id, run_id=rec.run_id, number=number)
+        rec.status, rec.attempts, rec.next_attempt_at = TaskStatus.RUNNING, number, None
+        rec.started_at = rec.started_at or attempt.started_at
+        rec.updated_at = attempt.started_at
+        await self.store.save_task(rec, attempt)
+        self.emit(TaskUpdated(rec, attempt))
+        outcome: Any = None
+        error: ProviderError | None = None
+        try:
+            with anyio.CancelScope() as scope:
+                self._scopes[key] = scope
+                try:
+                    params = self._params(spec)
+                except SubstitutionError as exc:
+                    error = ProviderError(str(exc), type="substitution", retryable=False)
+                else:
+                    try:
+                        outcome = await self.dispatcher.execute(
+                            spec, params, meta=self._meta(spec, rec), timeout=spec.timeout,
+                            on_output=lambda stream, data: self.emit(TaskOutput(rec, stream, data)))
+                    except ProviderError as exc:
+                        error = exc
+            if scope.cancelled_caught:
+                error = ProviderError("cancelled", type="cancelled", retryable=False)
+        finally:
+            self._scopes.pop(key, None)
+            self._running[spec.protocol] -= 1
+            self._running_total -= 1
+        await self._settle(key, attempt, outcome, error)
+        self._pump()
+
+    def _params(self, spec: TaskSpec) -> dict[str, Any]:
+        results = {k: r.result for k, r in self.tasks.items() if r.status is TaskStatus.COMPLETED}
+        unavailable = {k: r.status.value for k, r in self.tasks.items()
+                       if r.status.finished and r.status is not TaskStatus.COMPLETED}
+        code_params = (self.options.code_params or {}).get(spec.method, {})
+        params = substitute(spec.params, results=results, task_names=self.names,
+                            code_params=code_params, unavailable=unavailable)
+        sandbox = {**(self.wf.sandbox or {}), **(spec.sandbox or {})}
+        if sandbox:
+            params = {**params, "sandbox": sandbox}
+        return params
+
+    def _meta(self, spec: TaskSpec, rec: TaskRecord) -> dict[str, Any]:
+        meta: dict[str, Any] = {"taskId": rec.id, "runId": rec.run_id, "attempt": rec.attempts,
+                                "taskName": spec.name, "traceparent": _traceparent(rec)}
+        if self.wf.base_dir:
+            meta["workflowDir"] = self.wf.base_dir
+        if self.options.workspace:
+            meta["workspace"] = self.options.workspace
+        return meta
+
+    async def _settle(self, key: str, attempt: AttemptRecord, outcome: Any, error: ProviderError | None) -> None:
+        spec, rec = self.specs[key], self.tasks[key]
+        attempt.finished_at = rec.updated_at = now()
+        if error is None:
+            attempt.status = TaskStatus.COMPLETED
+            rec.status, rec.result, rec.error, rec.finished_at = TaskStatus.COMPLETED, outcome, None, attempt.finished_at
+            await self.store.save_task(rec, attempt)
+            self.emit(TaskUpdated(rec, attempt))
+            await self._finished(key)
+            return
+        attempt.error, attempt.retryable = error.message, error.retryable
+        if error.type == "cancelled":
+            attempt.status = rec.status = TaskStatus.CANCELLED
+        else:
+            attempt.status = TaskStatus.FAILED
+        rec.error = error.message
+        if error.type != "cancelled" and error.retryable and spec.retry.should_retry(attempt.number):
+            delay = spec.retry.delay(attempt.number, self.rng)
+            rec.status, rec.next_attempt_at = TaskStatus.RETRYING, time.time() + delay
+            await self.store.save_task(rec, attempt)
+            self.emit(TaskUpdated(rec, attempt, retry_in=delay))
+            self._schedule_retry(key, delay)
+            return
+        if rec.status is not TaskStatus.CANCELLED:
+            rec.status = TaskStatus.FAILED
+        rec.finished_at = attempt.finished_at
+        await self.store.save_task(rec, attempt)
+        self.emit(TaskUpdated(rec, attempt))
+        await self._finished(key)
+
+    def _schedule_retry(self, key: str, delay: float) -> None:
+        assert self._tg is not None
+        self._tg.start_soon(self._retry_timer, key, delay)
+
+    async def _retry_timer(self, key: str, delay: float) -> None:
+        await anyio.sleep(delay)
+        await self._make_ready([self.tasks[key]])
+
+    # -- completion -----------------------------------------------------------------
+    async def _finished(self, key: str) -> None:
+        self._unfinished -= 1
+        if self.tasks[key].status is TaskStatus.COMPLETED:
+            ready = []
+            for dep in self.dependents[key]:
+                self.waiting_on[dep] -= 1
+                if self.waiting_on[dep] == 0 and not self.tasks[dep].status.finished:
+                    ready.append(self.tasks[dep])
+            await self._make_ready(ready)
+        else:
+            await self._skip_dependents(key)
+        if self._unfinished <= 0:
+            self._all_done.set()
+
+    async def _skip_dependents(self, key: str) -> None:
+        """Skip everything downstream of a task that did not complete, in one write."""
+        cause = self.tasks[key]
+        stack, skipped = list(self.dependents[key]), []
+        while stack:
+            k = stack.pop()
+            rec = self.tasks[k]
+            if rec.status.finished:
+                continue
+            rec.status, rec.finished_at = TaskStatus.SKIPPED, now()
+            rec.updated_at = rec.finished_at
+            via = cause.name if k in self.dependents[key] else "an upstream task"
+            rec.error = f"skipped: dependency {via!r} {cause.status.value}"
+            skipped.append(rec)
+            stack.extend(self.dependents[k])
+        if skipped:
+            await self.store.save_tasks(skipped)
+            for rec in skipped:
+                self.emit(TaskUpdated(rec))
+            self._unfinished -= len(skipped)
+
+    async def _finish_unfinished(self, status: TaskStatus, reason: str) -> None:
+        left = [r for r in self.tasks.values() if not r.status.finished]
+        for rec in left:
+            rec.status, rec.error = status, reason
+            rec.finished_at = rec.updated_at = now()
+        if left:
+            await self.store.save_tasks(left)
+            for rec in left:
+                self.emit(TaskUpdated(rec))
+
+    async def _watch_cancel(self, scope: anyio.CancelScope) -> None:
+        """Honour `workflow cancel` from another process (a flag in the store)."""
+        assert self.options.cancel_check is not None
+        while True:
+            await anyio.sleep(self.options.cancel_check_interval)
+            if await self.options.cancel_check():
+                self.run.cancel_requested = True  # stops _pump from starting more
+                for s in list(self._scopes.values()):
+                    s.cancel()
+                # Let cancelled attempts record themselves (bounded), then stop the rest.
+                with anyio.move_on_after(5):
+                    while self._running_total:
+                        await anyio.sleep(0.01)
+                scope.cancel()
+                return
+
+
+def _traceparent(rec: TaskRecord) -> str:
+    """W3C trace context: one trace per run, one span per attempt."""
+    trace = (rec.run_id.encode().hex() + "0" * 32)[:32]
+    span = f"{random.getrandbits(64):016x}"
+    return f"00-{trace}-{span}-01"
