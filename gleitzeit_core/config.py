@@ -84,7 +84,7 @@ SETTINGS: dict[str, Setting] = {
     "default_models.vision": Setting(lambda: "llava:latest", str),
     "default_models.embedding": Setting(lambda: "nomic-embed-text:latest", str),
     "execution.max_concurrent_tasks": Setting(lambda: 5, _pos_int, "GLEITZEIT_MAX_CONCURRENT"),
-    "sandbox.require": Setting(lambda: "best-effort", _choice("best-effort", "strict"), "GLEITZEIT_SANDBOX_REQUIRE"),
+    "sandbox.require": Setting(lambda: "best", _choice("best", "strict"), "GLEITZEIT_SANDBOX_REQUIRE"),
     "workspace.directory": Setting(lambda: str(home_dir() / "workspaces"), str, "GLEITZEIT_WORKSPACE_DIR",
                                    "per-run working folders of python tasks"),
     "logging.level": Setting(lambda: "warning", _choice("debug", "info", "warning", "error"), "GLEITZEIT_LOG_LEVEL"),

@@ -121,7 +121,8 @@ def run_async(st: CliState, fn: Callable[[], Awaitable[T]]) -> T:
         if st.debug:
             raise
         if isinstance(inner, GleitzeitError):
-            print(f"error: {inner}", file=sys.stderr)
+            for line in str(inner).splitlines() or [type(inner).__name__]:
+                print(f"error: {line}", file=sys.stderr)
             raise typer.Exit(inner.exit_code) from None
         print(f"error: {type(inner).__name__}: {inner} (run with --debug for the traceback)", file=sys.stderr)
         raise typer.Exit(EXIT_FAILED) from None

@@ -78,7 +78,7 @@ class Scheduler:
         self.options = options
         self.emit = observer
         self.rng = rng or random.Random()
-        self.specs = workflow.by_key
+        self.specs = workflow.by_key()
         self.names: dict[str, str] = {}
         for spec in workflow.tasks:
             self.names[spec.name] = spec.key

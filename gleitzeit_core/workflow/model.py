@@ -74,12 +74,6 @@ class Workflow:
     sandbox: dict[str, Any] | None = None
     providers: tuple[str, ...] = ()  # extra manifest paths named by the workflow
 
-    def task(self, key: str) -> TaskSpec:
-        for t in self.tasks:
-            if t.key == key:
-                return t
-        raise KeyError(key)
-
-    @property
     def by_key(self) -> dict[str, TaskSpec]:
+        """A fresh key → task map; callers keep it (building it is O(n))."""
         return {t.key: t for t in self.tasks}

@@ -1,0 +1,548 @@
+"""Workflow file -> validated ``Workflow``, or ``WorkflowInvalid`` listing every problem.
+
+Everything is checked before anything runs: structure, types and ranges,
+names, dependencies, cycles and ``${…}`` references. Each problem is one line
+``file:line:col: what is wrong; what to do``. All passes are linear in the
+number of tasks; did-you-mean suggestions are computed only for problems.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gleitzeit_core.errors import Problem, WorkflowInvalid
+from gleitzeit_core.scheduler.retry import RetryPolicy, Strategy
+from gleitzeit_core.workflow.graph import depends_on, find_cycles
+from gleitzeit_core.workflow.model import Priority, SourcePos, TaskSpec, Workflow
+from gleitzeit_core.workflow.refs import Reference, ReferenceSyntaxError, scan_string
+from gleitzeit_core.workflow.source import Marks, parse, quiet_gc
+
+_FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+
+TOP_KEYS = ("name", "description", "id", "timeout", "tasks", "sandbox", "providers")
+TOP_IGNORED = ("version", "metadata", "tags", "wait_for_completion", "priority", "max_parallel_tasks")
+TASK_KEYS = ("name", "id", "protocol", "method", "parameters", "params", "dependencies",
+             "priority", "timeout", "retry", "sandbox")
+TASK_IGNORED = ("description", "tags", "metadata")
+RETRY_KEYS = ("max_attempts", "base_delay", "max_delay", "strategy", "backoff", "jitter")
+SANDBOX_KEYS = ("network", "read", "write", "memory_mb", "env")
+
+# A retry block without max_attempts means "do retry": the predecessor's default.
+DEFAULT_RETRY_ATTEMPTS = 3
+MAX_RETRY_ATTEMPTS = 100
+_METHOD = re.compile(r"[^/\s]+/\S+")
+_PRIORITY_INTS = {1: Priority.HIGH, 2: Priority.NORMAL, 3: Priority.LOW}
+_SUGGESTION_BUDGET = 50  # did-you-mean is O(candidates); cap it on huge broken files
+
+
+def load_workflow(path: str | os.PathLike) -> Workflow:
+    """Load and validate a ``.yaml``/``.yml``/``.json`` workflow file."""
+    shown = os.fspath(path)
+    fmt = _FORMATS.get(os.path.splitext(shown)[1].lower())
+    if fmt is None:
+        raise WorkflowInvalid([Problem(shown, "unsupported file type: name the workflow *.yaml, *.yml or *.json")])
+    try:
+        with open(shown, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise WorkflowInvalid([Problem(shown, f"cannot read the workflow file: {e.strerror or e}")]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise WorkflowInvalid([Problem(shown, f"not UTF-8 text (byte {e.start}): save the file as UTF-8")]) from None
+    source_path = os.path.abspath(shown)
+    return _load(text, shown, fmt, os.path.dirname(source_path), source_path, hashlib.sha256(raw).hexdigest())
+
+
+def load_workflow_text(
+    text: str,
+    *,
+    filename: str = "<string>",
+    base_dir: str | None = None,
+    source_path: str | None = None,
+) -> Workflow:
+    """Like ``load_workflow`` for text in hand; JSON if ``filename`` ends in .json, else YAML."""
+    fmt = "json" if filename.lower().endswith(".json") else "yaml"
+    if source_path is not None:
+        source_path = os.path.abspath(source_path)
+        base_dir = base_dir if base_dir is not None else os.path.dirname(source_path)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return _load(text, filename, fmt, base_dir, source_path, digest)
+
+
+def check_methods(workflow: Workflow, offered: Mapping[str, Any]) -> list[Problem]:
+    """A problem for each task whose method no registered provider offers."""
+    problems = []
+    for task in workflow.tasks:
+        if task.method in offered:
+            continue
+        prefix = task.method.partition("/")[0] + "/"
+        siblings = sorted(m for m in offered if m.startswith(prefix))
+        where = str(task.pos or SourcePos(workflow.source_path or "<workflow>"))
+        if siblings:
+            close = difflib.get_close_matches(task.method, siblings, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            message = (f"task {task.name!r}: no provider offers method {task.method!r}; {hint}"
+                       f"protocol {task.protocol} offers: {', '.join(siblings)}")
+        else:
+            protocols = sorted({m.partition("/")[0] + "/…" for m in offered})
+            known = ", ".join(protocols) or "none"
+            message = (f"task {task.name!r}: no registered provider offers protocol {task.protocol!r} "
+                       f"(method {task.method!r}); available: {known}. Register a provider for it")
+        problems.append(Problem(where, message))
+    return problems
+
+
+@dataclass
+class _Draft:
+    """A task as far as it could be read; ``key`` is None if it has no usable name."""
+
+    index: int
+    raw: dict
+    pos: SourcePos
+    name: str | None = None
+    id: str | None = None
+    key: str | None = None
+    method: str | None = None
+    protocol: str | None = None
+    params: dict = field(default_factory=dict)
+    dependencies: list[tuple[str, Any, Any]] = field(default_factory=list)
+    priority: Priority = Priority.NORMAL
+    timeout: float | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sandbox: dict | None = None
+
+    @property
+    def label(self) -> str:
+        return f"task {self.name!r}" if self.name else f"task #{self.index + 1}"
+
+
+def _load(text: str, filename: str, fmt: str, base_dir: str | None,
+          source_path: str | None, source_hash: str) -> Workflow:
+    with quiet_gc():
+        data, marks, problems = parse(text, filename, fmt)
+        if problems and data is None:  # nothing readable to check further
+            raise WorkflowInvalid(problems)
+        checker = _Checker(marks, base_dir)
+        workflow = checker.workflow(data, source_path, source_hash)
+    if problems or checker.problems:
+        raise WorkflowInvalid(problems + checker.problems)
+    assert workflow is not None
+    return workflow
+
+
+class _Checker:
+    """Reads the parsed data field by field, collecting every problem it finds."""
+
+    def __init__(self, marks: Marks, base_dir: str | None):
+        self.marks = marks
+        self.base_dir = base_dir
+        self.problems: list[Problem] = []
+        self._suggestions_left = _SUGGESTION_BUDGET
+
+    # -- workflow level -------------------------------------------------
+
+    def workflow(self, data: Any, source_path: str | None, source_hash: str) -> Workflow | None:
+        file_pos = SourcePos(self.marks.file)
+        if data is None:
+            self.report(file_pos, "the file is empty: a workflow needs 'name' and 'tasks'")
+            return None
+        if not isinstance(data, dict):
+            self.report(self.marks.of(data), f"the top level must be a mapping with 'name' and 'tasks', "
+                                             f"not {_kind(data)}")
+            return None
+        self.known_keys(data, TOP_KEYS, TOP_IGNORED, "the workflow")
+        name = self.text(data, "name", "the workflow", required=True)
+        description = self.text(data, "description", "the workflow", allow_empty=True) or ""
+        wid = self.text(data, "id", "the workflow")
+        timeout = self.seconds(data, "timeout", "the workflow")
+        sandbox = self.sandbox(data, "the workflow")
+        providers = self.providers(data)
+        tasks_raw = self.task_list(data)
+        drafts = [self.task(i, raw, tasks_raw) for i, raw in enumerate(tasks_raw)]
+        names = self.register_names(drafts)
+        deps = self.resolve_dependencies(drafts, names)
+        self.check_cycles(drafts, deps)
+        self.check_references(drafts, names, deps)
+        if self.problems:
+            return None
+        tasks = tuple(
+            TaskSpec(key=d.key, name=d.name, protocol=d.protocol, method=d.method, params=d.params,
+                     dependencies=deps[d.key], priority=d.priority, timeout=d.timeout, retry=d.retry,
+                     sandbox=d.sandbox, pos=d.pos)
+            for d in drafts
+        )
+        return Workflow(id=wid or _slug(name), name=name, tasks=tasks, description=description,
+                        timeout=timeout, source_path=source_path, source_hash=source_hash,
+                        base_dir=_absolute(self.base_dir), sandbox=sandbox, providers=providers)
+
+    def task_list(self, data: dict) -> list:
+        if "tasks" not in data:
+            self.report(self.marks.of(data), "the workflow has no 'tasks': add a list of tasks")
+            return []
+        tasks = data["tasks"]
+        if not isinstance(tasks, list):
+            self.report(self.marks.value(data, "tasks"), f"'tasks' must be a list of tasks, not {_kind(tasks)}")
+            return []
+        if not tasks:
+            self.report(self.marks.value(data, "tasks"), "'tasks' is empty: add at least one task")
+        return tasks
+
+    def providers(self, data: dict) -> tuple[str, ...]:
+        paths = self.strings(data, "providers", "the workflow", what="provider manifest paths")
+        base = self.base_dir or os.getcwd()
+        return tuple(os.path.normpath(os.path.join(base, os.path.expanduser(p))) for p in paths)
+
+    # -- one task ---------------------------------------------------------
+
+    def task(self, index: int, raw: Any, tasks: list) -> _Draft:
+        pos = self.marks.value(tasks, index)
+        if not isinstance(raw, dict):
+            self.report(pos, f"task #{index + 1} must be a mapping with 'name' and 'method', not {_kind(raw)}")
+            return _Draft(index, {}, pos)
+        d = _Draft(index, raw, pos)
+        d.name = self.text(raw, "name", f"task #{index + 1}", required=True)
+        label = d.label
+        self.known_keys(raw, TASK_KEYS, TASK_IGNORED, label)
+        d.id = self.text(raw, "id", label)
+        if d.name is not None:
+            d.key = d.id or d.name
+        d.method, d.protocol = self.method(raw, label)
+        d.params = self.params(raw, label)
+        d.dependencies = self.dependency_list(raw, label)
+        d.priority = self.priority(raw, label)
+        d.timeout = self.seconds(raw, "timeout", label)
+        d.retry = self.retry(raw, label)
+        d.sandbox = self.sandbox(raw, label)
+        return d
+
+    def method(self, raw: dict, label: str) -> tuple[str | None, str | None]:
+        method = self.text(raw, "method", label, required=True, example="python/execute")
+        if method is None:
+            return None, None
+        if not _METHOD.fullmatch(method):
+            self.report(self.marks.value(raw, "method"),
+                        f"{label}: 'method' must look like '<protocol>/<action>', such as 'python/execute'; "
+                        f"got {method!r}")
+            return None, None
+        prefix = method.partition("/")[0]
+        derived = f"{prefix}/v1"
+        protocol = self.text(raw, "protocol", label)
+        if protocol is None:
+            return method, derived
+        if protocol.partition("/")[0] != prefix or "/" not in protocol:
+            self.report(self.marks.value(raw, "protocol"),
+                        f"{label}: protocol {protocol!r} does not match method {method!r} "
+                        f"(a {prefix}/… method belongs to protocol {derived}); fix it or drop 'protocol'")
+        return method, protocol
+
+    def params(self, raw: dict, label: str) -> dict:
+        if "parameters" in raw and "params" in raw:
+            self.report(self.marks.key(raw, "params"),
+                        f"{label}: give either 'parameters' or its alias 'params', not both")
+        key = "parameters" if "parameters" in raw else "params"
+        value = raw.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.report(self.marks.value(raw, key),
+                        f"{label}: '{key}' must be a mapping of parameter names to values, not {_kind(value)}")
+            return {}
+        return value
+
+    def dependency_list(self, raw: dict, label: str) -> list[tuple[str, Any, Any]]:
+        """(dependency, container, key): where it was written is looked up only for problems."""
+        value = raw.get("dependencies")
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [(value, raw, "dependencies")]
+        if not isinstance(value, list):
+            self.report(self.marks.value(raw, "dependencies"),
+                        f"{label}: 'dependencies' must be a list of task names, not {_kind(value)}")
+            return []
+        out = []
+        for i, dep in enumerate(value):
+            if isinstance(dep, str):
+                out.append((dep, value, i))
+            else:
+                self.report(self.marks.value(value, i),
+                            f"{label}: each dependency must be a task name (text), not {_kind(dep)}; quote it")
+        return out
+
+    def priority(self, raw: dict, label: str) -> Priority:
+        value = raw.get("priority")
+        if value is None:
+            return Priority.NORMAL
+        if isinstance(value, str) and value.strip().upper() in Priority.__members__:
+            return Priority[value.strip().upper()]
+        if isinstance(value, int) and not isinstance(value, bool) and value in _PRIORITY_INTS:
+            return _PRIORITY_INTS[value]
+        hint = self.did_you_mean(value.lower(), [p.label for p in Priority]) if isinstance(value, str) else ""
+        self.report(self.marks.value(raw, "priority"),
+                    f"{label}: 'priority' must be low, normal, high or urgent (or 1 = high, 2 = normal, "
+                    f"3 = low), got {value!r}{hint}")
+        return Priority.NORMAL
+
+    def retry(self, raw: dict, label: str) -> RetryPolicy:
+        block = raw.get("retry")
+        if block is None:
+            return RetryPolicy()
+        if not isinstance(block, dict):
+            self.report(self.marks.value(raw, "retry"),
+                        f"{label}: 'retry' must be a mapping such as {{max_attempts: 3, base_delay: 1.0}}, "
+                        f"not {_kind(block)}")
+            return RetryPolicy()
+        where = f"{label} retry"
+        self.known_keys(block, RETRY_KEYS, (), where)
+        attempts = self.integer(block, "max_attempts", where, low=1, high=MAX_RETRY_ATTEMPTS)
+        base = self.number(block, "base_delay", where, minimum=0.0, strict=False)
+        cap = self.number(block, "max_delay", where, minimum=0.0, strict=False)
+        jitter = self.boolean(block, "jitter", where)
+        if "strategy" in block and "backoff" in block:
+            self.report(self.marks.key(block, "backoff"),
+                        f"{where}: give either 'strategy' or its alias 'backoff', not both")
+        skey = "strategy" if "strategy" in block else "backoff"
+        strategy = Strategy.EXPONENTIAL
+        if skey in block:
+            value = block[skey]
+            names = [s.value for s in Strategy]
+            if isinstance(value, str) and value.strip().lower() in names:
+                strategy = Strategy(value.strip().lower())
+            else:
+                hint = self.did_you_mean(value.lower(), names) if isinstance(value, str) else ""
+                self.report(self.marks.value(block, skey),
+                            f"{where}: '{skey}' must be fixed, linear or exponential, got {value!r}{hint}")
+        defaults = RetryPolicy()
+        return RetryPolicy(
+            max_attempts=attempts if attempts is not None else DEFAULT_RETRY_ATTEMPTS,
+            base_delay=base if base is not None else defaults.base_delay,
+            max_delay=cap if cap is not None else defaults.max_delay,
+            strategy=strategy,
+            jitter=bool(jitter),
+        )
+
+    def sandbox(self, owner: dict, label: str) -> dict | None:
+        block = owner.get("sandbox")
+        if block is None:
+            return None
+        if not isinstance(block, dict):
+            self.report(self.marks.value(owner, "sandbox"),
+                        f"{label}: 'sandbox' must be a mapping (network, read, write, memory_mb, env), "
+                        f"not {_kind(block)}")
+            return None
+        where = f"{label} sandbox"
+        self.known_keys(block, SANDBOX_KEYS, (), where)
+        out: dict[str, Any] = {}
+        if "network" in block:
+            out["network"] = self.boolean(block, "network", where)
+        for key in ("read", "write"):
+            if key in block:
+                out[key] = list(self.strings(block, key, where, what="paths", single=False))
+        if "memory_mb" in block:
+            out["memory_mb"] = self.integer(block, "memory_mb", where, low=1)
+        if "env" in block:
+            env = block["env"]
+            if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+                self.report(self.marks.value(block, "env"),
+                            f"{where}: 'env' must map variable names to text values (quote numbers)")
+            else:
+                out["env"] = dict(env)
+        return out
+
+    # -- across tasks -------------------------------------------------------
+
+    def register_names(self, drafts: list[_Draft]) -> dict[str, str]:
+        """name-or-id -> task key; a string may belong to one task only."""
+        names: dict[str, str] = {}
+        owner: dict[str, _Draft] = {}
+        for d in drafts:
+            if d.key is None:
+                continue
+            for kind, value in (("name", d.name), ("id", d.id)):
+                if value is None:
+                    continue
+                first = owner.get(value)
+                if first is None:
+                    names[value] = d.key
+                    owner[value] = d
+                elif first is not d:
+                    clash = "name" if first.name == value else "id"
+                    line = f" (line {first.pos.line})" if first.pos.line else ""
+                    self.report(self.marks.value(d.raw, kind),
+                                f"duplicate task {kind} {value!r}: already the {clash} of {first.label}{line}; "
+                                f"task names and ids must be unique")
+                    if d.key == value:
+                        d.key = None  # left out of the graph; the first owner keeps the key
+        return names
+
+    def resolve_dependencies(self, drafts: list[_Draft], names: dict[str, str]) -> dict[str, tuple[str, ...]]:
+        deps: dict[str, tuple[str, ...]] = {}
+        for d in drafts:
+            if d.key is None:
+                continue
+            keys: dict[str, None] = {}
+            for dep, container, index in d.dependencies:
+                key = names.get(dep)
+                if key is None:
+                    hint = self.did_you_mean(dep, names) or "; name another task by its name or id"
+                    self.report(self.marks.value(container, index), f"{d.label} depends on unknown task {dep!r}{hint}")
+                elif key == d.key:
+                    self.report(self.marks.value(container, index),
+                                f"{d.label} depends on itself; remove {dep!r} from its dependencies")
+                else:
+                    keys[key] = None
+            deps[d.key] = tuple(keys)
+        return deps
+
+    def check_cycles(self, drafts: list[_Draft], deps: dict[str, tuple[str, ...]]) -> None:
+        by_key = {d.key: d for d in drafts if d.key is not None}
+        for cycle in find_cycles(deps):
+            shown = " → ".join(by_key[k].name or k for k in cycle)
+            self.report(by_key[cycle[0]].pos,
+                        f"dependency cycle: {shown} (each must finish before the next starts); "
+                        f"remove one of these dependencies")
+
+    def check_references(self, drafts: list[_Draft], names: dict[str, str],
+                         deps: dict[str, tuple[str, ...]]) -> None:
+        """Every ``${…}`` parses, names a task, and that task is among the reader's dependencies."""
+        label_of = {d.key: d.name for d in drafts if d.key is not None}
+        found: list[tuple[_Draft, dict | list, Any, Reference | ReferenceSyntaxError]] = []
+        for d in drafts:
+            if d.key is not None and d.params:
+                found += [(d, container, key, item) for container, key in self.strings_with_refs(d.params)
+                          for item in scan_string(container[key], names)]
+        indirect = [(d.key, item.task) for d, _, _, item in found
+                    if isinstance(item, Reference) and item.task not in deps[d.key] and item.task != d.key]
+        reachable = dict(zip(indirect, depends_on(deps, indirect)))
+        for d, container, key, item in found:
+            if isinstance(item, ReferenceSyntaxError):
+                hint = self.did_you_mean(item.task_hint, names) if item.task_hint else ""
+                self.report(self.marks.value(container, key),
+                            f"{d.label}: invalid reference {item.text}: {item.message}{hint}")
+            elif item.task == d.key or reachable.get((d.key, item.task)) is False:
+                self.report(self.marks.value(container, key), _not_a_dependency(d, item, label_of[item.task]))
+
+    def strings_with_refs(self, container: dict | list) -> Iterator[tuple[dict | list, Any]]:
+        """(container, key) of every string holding a ``${``, at any depth."""
+        items: Iterable[tuple[Any, Any]] = container.items() if isinstance(container, dict) else enumerate(container)
+        for k, v in items:
+            if isinstance(v, str):
+                if "${" in v:
+                    yield container, k
+            elif isinstance(v, (dict, list)):
+                yield from self.strings_with_refs(v)
+
+    # -- field readers: return None (and report) when absent or wrong --------
+
+    def known_keys(self, mapping: dict, allowed: tuple[str, ...], ignored: tuple[str, ...], label: str) -> None:
+        for key in mapping:
+            if key not in allowed and key not in ignored:
+                hint = self.did_you_mean(key, allowed + ignored) or f"; known keys: {', '.join(allowed)}"
+                self.report(self.marks.key(mapping, key), f"{label}: unknown key {key!r}{hint}")
+
+    def text(self, mapping: dict, key: str, label: str, *, required: bool = False,
+             example: str = "", allow_empty: bool = False) -> str | None:
+        value = mapping.get(key)
+        if value is None:
+            if required:
+                eg = f" such as {example!r}" if example else ""
+                self.report(self.marks.of(mapping), f"{label} has no '{key}': add one{eg}")
+            return None
+        if not isinstance(value, str) or not (allow_empty or value.strip()):
+            what = "empty" if isinstance(value, str) else _kind(value)
+            self.report(self.marks.value(mapping, key), f"{label}: '{key}' must be non-empty text, not {what}"
+                                                        f"{'; quote it' if not isinstance(value, str) else ''}")
+            return None
+        return value
+
+    def strings(self, mapping: dict, key: str, label: str, *, what: str, single: bool = True) -> tuple[str, ...]:
+        value = mapping.get(key)
+        if value is None:
+            return ()
+        if single and isinstance(value, str):
+            return (value,)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.report(self.marks.value(mapping, key), f"{label}: '{key}' must be a list of {what} (text)")
+            return ()
+        return tuple(value)
+
+    def number(self, mapping: dict, key: str, label: str, *, minimum: float, strict: bool) -> float | None:
+        if key not in mapping or mapping[key] is None:
+            return None
+        value = mapping[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.report(self.marks.value(mapping, key), f"{label}: '{key}' must be a number of seconds, got {value!r}")
+            return None
+        if value < minimum or (strict and value == minimum):
+            bound = "greater than" if strict else "at least"
+            self.report(self.marks.value(mapping, key), f"{label}: '{key}' must be {bound} {minimum:g}, got {value!r}")
+            return None
+        return float(value)
+
+    def seconds(self, mapping: dict, key: str, label: str) -> float | None:
+        return self.number(mapping, key, label, minimum=0.0, strict=True)
+
+    def integer(self, mapping: dict, key: str, label: str, *, low: int, high: int | None = None) -> int | None:
+        if key not in mapping or mapping[key] is None:
+            return None
+        value = mapping[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.report(self.marks.value(mapping, key), f"{label}: '{key}' must be a whole number, got {value!r}")
+            return None
+        if value < low or (high is not None and value > high):
+            span = f"between {low} and {high}" if high is not None else f"at least {low}"
+            self.report(self.marks.value(mapping, key), f"{label}: '{key}' must be {span}, got {value}")
+            return None
+        return value
+
+    def boolean(self, mapping: dict, key: str, label: str) -> bool | None:
+        value = mapping.get(key)
+        if value is None or isinstance(value, bool):
+            return value
+        self.report(self.marks.value(mapping, key), f"{label}: '{key}' must be true or false, got {value!r}")
+        return None
+
+    # -- reporting ---------------------------------------------------------------
+
+    def report(self, where: SourcePos, message: str) -> None:
+        self.problems.append(Problem(str(where), message))
+
+    def did_you_mean(self, word: str, candidates: Iterable[str]) -> str:
+        """"; did you mean 'x'?" or ""; bounded, since candidates can be 50,000 task names."""
+        if self._suggestions_left <= 0:
+            return ""
+        self._suggestions_left -= 1
+        close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+        return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _not_a_dependency(task: _Draft, ref: Reference, target_name: str) -> str:
+    if ref.task == task.key:
+        return f"{task.label}: {ref.text} reads this task's own result, which does not exist yet"
+    return (f"{task.label}: {ref.text} reads task {target_name!r}, which is not among its dependencies; "
+            f"add {target_name!r} to its 'dependencies'")
+
+
+def _absolute(path: str | None) -> str | None:
+    return os.path.abspath(path) if path is not None else None
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "workflow"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"text {value!r}"[:60]
+    return {bool: "true/false", int: "a number", float: "a number",
+            list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)

@@ -1,0 +1,284 @@
+"""``${Task Name.result.path}`` references: parsing, and substitution into parameters.
+
+A reference names a task (by name or id, the longest known one wins, so names
+may contain spaces and dots), then ``result`` (the task's whole result object),
+then dict keys / list indices (``items.0`` and ``items[0]`` both work).
+``$${`` is a literal ``${``.
+
+Substitution keeps the value's type when a string is exactly one reference.
+Inside a longer string, strings go in as text and other values as compact
+JSON, except in *code parameters* (the method descriptor's ``codeParams``):
+there every value goes in as a literal of that language, so data can never
+turn into code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gleitzeit_core.errors import SubstitutionError
+
+# `$${` (escape) or `${...}`; an unterminated `${` is caught as group "open".
+_TOKEN = re.compile(r"\$\$\{|\$\{(?P<inner>[^}]*)\}|(?P<open>\$\{)")
+_INDEX = re.compile(r"-?\d+")
+_JSON_SEPARATORS = (",", ":")
+
+
+class ReferenceSyntaxError(ValueError):
+    """A ``${…}`` that cannot be parsed; the message says what to write instead."""
+
+    def __init__(self, text: str, message: str, task_hint: str | None = None):
+        super().__init__(message)
+        self.text = text
+        self.message = message
+        self.task_hint = task_hint  # what the user probably meant as task name
+
+
+@dataclass(frozen=True)
+class Reference:
+    text: str  # the whole "${…}" as written
+    task: str  # key of the task whose result it reads
+    path: tuple[str | int, ...]  # segments after `result`; int = `[n]`
+
+
+def find_references(value: Any, task_names: Mapping[str, str]) -> list[Reference]:
+    """All references in ``value`` (any depth of dicts/lists, values only).
+
+    Raises ``ReferenceSyntaxError`` for the first malformed one; the loader uses
+    ``scan_string`` to collect every problem instead.
+    """
+    found: list[Reference] = []
+    for text in _strings(value):
+        for item in scan_string(text, task_names):
+            if isinstance(item, ReferenceSyntaxError):
+                raise item
+            found.append(item)
+    return found
+
+
+def scan_string(text: str, task_names: Mapping[str, str]) -> list[Reference | ReferenceSyntaxError]:
+    """References of one string, each either parsed or the reason it is not."""
+    if "${" not in text:
+        return []
+    out: list[Reference | ReferenceSyntaxError] = []
+    for m in _TOKEN.finditer(text):
+        if m.group("open") is not None:
+            out.append(ReferenceSyntaxError(
+                text[m.start():m.start() + 40], "unterminated '${': close it with '}', or write '$${' for a literal '${'"))
+        elif m.group("inner") is not None:
+            out.append(_parse_or_error(m.group(0), m.group("inner"), task_names))
+    return out
+
+
+def substitute(
+    value: Any,
+    *,
+    results: Mapping[str, Any],
+    task_names: Mapping[str, str],
+    code_params: Mapping[str, str] = {},
+    unavailable: Mapping[str, str] = {},
+) -> Any:
+    """A copy of ``value`` with every reference replaced; raises ``SubstitutionError``.
+
+    ``code_params`` (param name -> language) applies to the top-level keys of a
+    dict ``value`` (the task's params).
+    """
+    resolver = _Resolver(results, task_names, unavailable)
+    if isinstance(value, dict) and code_params:
+        return {
+            k: _walk(v, resolver, code_params.get(k) if isinstance(k, str) else None)
+            for k, v in value.items()
+        }
+    return _walk(value, resolver, None)
+
+
+def literal(value: Any, language: str) -> str:
+    """Source text that evaluates to ``value`` in ``language`` (JSON for non-Python)."""
+    if language == "python":
+        return _python_literal(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _python_literal(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_python_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_python_literal(k)}: {_python_literal(v)}" for k, v in value.items()) + "}"
+    raise SubstitutionError(f"cannot write a {type(value).__name__} value as Python source")
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def _walk(value: Any, resolver: _Resolver, language: str | None) -> Any:
+    if isinstance(value, str):
+        return _substitute_string(value, resolver, language) if "${" in value else value
+    if isinstance(value, dict):
+        return {k: _walk(v, resolver, language) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, resolver, language) for v in value]
+    return value
+
+
+def _substitute_string(text: str, resolver: _Resolver, language: str | None) -> Any:
+    m = _TOKEN.fullmatch(text)
+    if m is not None and m.group("inner") is not None and language is None:
+        return resolver.resolve(m.group(0), m.group("inner"))
+
+    def replace(m: re.Match[str]) -> str:
+        if m.group("open") is not None:
+            raise SubstitutionError(f"unterminated '${{' in {text[:60]!r}; write '$${{' for a literal '${{'")
+        if m.group("inner") is None:
+            return "${"
+        resolved = resolver.resolve(m.group(0), m.group("inner"))
+        if language is not None:
+            return literal(resolved, language)
+        if isinstance(resolved, str):
+            return resolved
+        return json.dumps(resolved, ensure_ascii=False, separators=_JSON_SEPARATORS)
+
+    return _TOKEN.sub(replace, text)
+
+
+class _Resolver:
+    def __init__(self, results: Mapping[str, Any], task_names: Mapping[str, str], unavailable: Mapping[str, str]):
+        self.results = results
+        self.task_names = task_names
+        self.unavailable = unavailable
+
+    def resolve(self, text: str, inner: str) -> Any:
+        try:
+            ref = parse_reference(text, inner, self.task_names)
+        except ReferenceSyntaxError as e:
+            raise SubstitutionError(f"{text}: {e.message}") from None
+        if ref.task in self.unavailable:
+            raise SubstitutionError(
+                f"{text}: task '{ref.task}' {self.unavailable[ref.task]}, so it has no result to read")
+        if ref.task not in self.results:
+            raise SubstitutionError(f"{text}: task '{ref.task}' has no result yet; does this task depend on it?")
+        return _follow(text, self.results[ref.task], ref.path)
+
+
+def _follow(text: str, value: Any, path: tuple[str | int, ...]) -> Any:
+    where = "result"
+    for seg in path:
+        if isinstance(value, dict):
+            key = seg if isinstance(seg, str) else str(seg)
+            if key not in value:
+                raise SubstitutionError(f"{text}: {where} has no key {key!r}; its keys are: {_keys(value)}")
+            value = value[key]
+            where = f"{where}.{key}"
+        elif isinstance(value, list):
+            index = seg if isinstance(seg, int) else _as_index(seg)
+            if index is None:
+                raise SubstitutionError(f"{text}: {where} is a list; use a number, not {seg!r} (length {len(value)})")
+            if not -len(value) <= index < len(value):
+                raise SubstitutionError(f"{text}: index {index} is out of range for {where} (a list of length {len(value)})")
+            value = value[index]
+            where = f"{where}[{index}]"
+        else:
+            raise SubstitutionError(
+                f"{text}: {where} is {_type_name(value)} {_short(value)}, so it has no field {seg!r}")
+    return value
+
+
+def parse_reference(text: str, inner: str, task_names: Mapping[str, str]) -> Reference:
+    """Parse the inside of ``${…}``; raises ``ReferenceSyntaxError``."""
+    if not inner.strip():
+        raise ReferenceSyntaxError(text, "empty reference: write ${Task Name.result}")
+    task, rest = _match_task(inner, task_names)
+    if task is None:
+        guess = inner.split(".result", 1)[0]
+        raise ReferenceSyntaxError(text, f"no task named {guess!r}", task_hint=guess)
+    if rest != "result" and not rest.startswith(("result.", "result[")):
+        name = inner[: len(inner) - len(rest) - 1] if rest else inner
+        hint = f"${{{name}.result.{rest}}}" if rest else f"${{{name}.result}}"
+        raise ReferenceSyntaxError(text, f"after the task name comes 'result' (the task's result object): write {hint}")
+    return Reference(text, task_names[task], _parse_path(text, rest[len("result"):]))
+
+
+def _parse_or_error(text: str, inner: str, task_names: Mapping[str, str]) -> Reference | ReferenceSyntaxError:
+    try:
+        return parse_reference(text, inner, task_names)
+    except ReferenceSyntaxError as e:
+        return e
+
+
+def _match_task(inner: str, task_names: Mapping[str, str]) -> tuple[str | None, str]:
+    """Longest known task name/id that is the whole of ``inner`` or followed by '.'.
+
+    A name followed by ``.result`` beats a longer one that is not, so a task
+    named "a.result" does not shadow "a". Returns (name, rest after the dot).
+    """
+    fallback: tuple[str | None, str] = (None, "")
+    cut = len(inner)
+    while cut >= 0:
+        name = inner[:cut]
+        if name in task_names:
+            rest = inner[cut + 1:]
+            if rest == "result" or rest.startswith(("result.", "result[")):
+                return name, rest
+            if fallback[0] is None:
+                fallback = (name, rest)
+        cut = inner.rfind(".", 0, cut)
+    return fallback
+
+
+def _parse_path(text: str, tail: str) -> tuple[str | int, ...]:
+    """``.a.0[1].b`` -> ("a", "0", 1, "b"); strings that look like numbers index lists."""
+    path: list[str | int] = []
+    i = 0
+    while i < len(tail):
+        if tail[i] == "[":
+            end = tail.find("]", i)
+            if end < 0 or not _INDEX.fullmatch(tail[i + 1:end]):
+                raise ReferenceSyntaxError(text, "list index must be a number in brackets, like items[0]")
+            path.append(int(tail[i + 1:end]))
+            i = end + 1
+        elif tail[i] == ".":
+            end = min((j for j in (tail.find(".", i + 1), tail.find("[", i + 1)) if j >= 0), default=len(tail))
+            seg = tail[i + 1:end]
+            if not seg:
+                raise ReferenceSyntaxError(text, "empty path segment (two dots, or a trailing dot)")
+            path.append(seg)
+            i = end
+        else:
+            raise ReferenceSyntaxError(text, f"unexpected {tail[i]!r} in the path; separate fields with '.'")
+    return tuple(path)
+
+
+def _as_index(seg: str) -> int | None:
+    return int(seg) if _INDEX.fullmatch(seg) else None
+
+
+def _keys(d: dict) -> str:
+    keys = list(d)
+    shown = ", ".join(repr(k) for k in keys[:20])
+    return (shown + f", … ({len(keys)} keys)") if len(keys) > 20 else (shown or "(none: it is empty)")
+
+
+def _type_name(value: Any) -> str:
+    return {type(None): "null", bool: "a bool", int: "a number", float: "a number", str: "a string"}.get(
+        type(value), f"a {type(value).__name__}")
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,291 @@
+"""Workflow text (YAML or JSON) -> plain Python values plus where each came from.
+
+The validator needs a line and column for every key and value it complains
+about, which ``yaml.safe_load`` throws away. So values are built here from
+libyaml's parse events, recording positions in a side table keyed by
+container identity. JSON has no positions; its problems name
+the file only (messages also name the task and key, so they stay findable).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import yaml
+from yaml.events import (
+    AliasEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
+from yaml.nodes import ScalarNode
+
+from gleitzeit_core.errors import Problem
+from gleitzeit_core.workflow.model import SourcePos
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_TAG = "tag:yaml.org,2002:"
+_STR, _SEQ, _MAP, _MERGE = (_TAG + t for t in ("str", "seq", "map", "merge"))
+_NULL, _BOOL, _INT, _FLOAT, _TIMESTAMP = (_TAG + t for t in ("null", "bool", "int", "float", "timestamp"))
+_NO_KEY, _MERGE_KEY, _SKIP_KEY = object(), object(), object()  # states of a mapping frame
+_Pos = tuple[int, int]
+
+
+class Marks:
+    """Positions of mapping keys/values and sequence items, looked up by container."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self._maps: dict[int, tuple[_Pos, dict[Any, tuple[_Pos, _Pos]]]] = {}
+        self._seqs: dict[int, tuple[_Pos, list[_Pos]]] = {}
+
+    def of(self, container: Any) -> SourcePos:
+        entry = self._maps.get(id(container)) or self._seqs.get(id(container))
+        return self._pos(entry[0] if entry else None)
+
+    def key(self, mapping: dict, key: Any) -> SourcePos:
+        entry = self._maps.get(id(mapping))
+        if entry is None or key not in entry[1]:
+            return self.of(mapping)
+        return self._pos(entry[1][key][0])
+
+    def value(self, container: dict | list, key: Any) -> SourcePos:
+        """Where ``container[key]`` starts; the container itself if unknown."""
+        if isinstance(container, dict):
+            entry = self._maps.get(id(container))
+            if entry is not None and key in entry[1]:
+                return self._pos(entry[1][key][1])
+        else:
+            seq = self._seqs.get(id(container))
+            if seq is not None and 0 <= key < len(seq[1]):
+                return self._pos(seq[1][key])
+        return self.of(container)
+
+    def _pos(self, pos: _Pos | None) -> SourcePos:
+        return SourcePos(self.file, *pos) if pos else SourcePos(self.file)
+
+
+@contextmanager
+def quiet_gc() -> Iterator[None]:
+    """Pause the cyclic GC while building a large tree of fresh objects.
+
+    Loading allocates millions of objects that all stay alive; the collector
+    would rescan them over and over (a 50,000-task file loads ~5x faster
+    without it). Nothing cyclic is created, so nothing is lost.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def parse(text: str, file: str, fmt: str) -> tuple[Any, Marks, list[Problem]]:
+    """``fmt`` is "yaml" or "json". Returns (data, marks, problems)."""
+    marks = Marks(file)
+    if fmt == "json":
+        data, problems = _parse_json(text, file)
+        return data, marks, problems
+    builder = _Builder(text, marks)
+    data = builder.build()
+    return data, marks, builder.problems
+
+
+def _yaml_problem(e: yaml.MarkedYAMLError, file: str) -> Problem:
+    mark = e.problem_mark or e.context_mark
+    where = SourcePos(file, mark.line + 1, mark.column + 1) if mark else SourcePos(file)
+    what = " ".join(p for p in (e.context, e.problem) if p)
+    return Problem(str(where), f"YAML syntax error: {what}; check the indentation and quoting here")
+
+
+def _parse_json(text: str, file: str) -> tuple[Any, list[Problem]]:
+    duplicates: list[str] = []
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in pairs:
+            if k in out:
+                duplicates.append(k)
+            out[k] = v
+        return out
+
+    try:
+        data = json.loads(text, object_pairs_hook=no_duplicates)
+    except json.JSONDecodeError as e:
+        return None, [Problem(str(SourcePos(file, e.lineno, e.colno)), f"JSON syntax error: {e.msg}")]
+    return data, [Problem(file, f"duplicate key {k!r}: the later value would silently win; remove one")
+                  for k in duplicates]
+
+
+class _Builder:
+    """libyaml events -> values, straight (no node tree: twice as fast on big files).
+
+    Values are JSON-compatible: timestamps stay text. Anchors/aliases share one
+    value, which keeps "billion laughs" files linear; merge keys (``<<``) work.
+    """
+
+    def __init__(self, text: str, marks: Marks):
+        self.marks = marks
+        self.problems: list[Problem] = []
+        self._loader = _Loader(text)
+        self._plain: dict[str, Any] = {}  # plain scalar text -> value; keys repeat a lot
+        self._anchors: dict[str, Any] = {}
+        self._open: set[str] = set()
+        constructor = yaml.constructor.SafeConstructor()
+        self._construct = {
+            _NULL: lambda text: None,
+            _BOOL: lambda text: constructor.bool_values[text.lower()],
+            _INT: lambda text: constructor.construct_yaml_int(ScalarNode(_INT, text)),
+            _FLOAT: lambda text: constructor.construct_yaml_float(ScalarNode(_FLOAT, text)),
+            _TIMESTAMP: str,
+            _STR: str,
+            _MERGE: str,
+            _TAG + "value": str,
+        }
+
+    def build(self) -> Any:
+        try:
+            return self._run()
+        except yaml.MarkedYAMLError as e:
+            self.problems.append(_yaml_problem(e, self.marks.file))
+            return None
+        except yaml.YAMLError as e:  # e.g. a control character: the message says where
+            self.problems.append(Problem(self.marks.file, f"YAML error: {' '.join(str(e).split())}"))
+            return None
+        finally:
+            self._loader.dispose()
+
+    def _run(self) -> Any:
+        get_event = self._loader.get_event
+        stack: list[list[Any]] = []  # [container, positions, pending key, key pos, merges, pos, anchor]
+        root: Any = None
+        documents = 0
+        while (event := get_event()) is not None:
+            kind = type(event)
+            if kind is ScalarEvent:
+                value = self._scalar(event)
+                pos = _pos(event)
+                if event.anchor:
+                    self._anchors[event.anchor] = value
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                is_map = kind is MappingStartEvent
+                if event.tag not in (None, "!", _MAP if is_map else _SEQ):
+                    self._problem(event, f"unsupported YAML tag {event.tag!r}: use a plain "
+                                         f"{'mapping' if is_map else 'list'}")
+                container: Any = {} if is_map else []
+                if event.anchor:
+                    self._anchors[event.anchor] = container
+                    self._open.add(event.anchor)
+                stack.append([container, {} if is_map else [], _NO_KEY, None, None, _pos(event), event.anchor])
+                continue
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                frame = stack.pop()
+                value, pos = frame[0], frame[5]
+                if frame[4]:
+                    self._merge(frame)
+                table = self.marks._maps if kind is MappingEndEvent else self.marks._seqs
+                table[id(value)] = (pos, frame[1])
+                if frame[6]:
+                    self._open.discard(frame[6])
+            elif kind is AliasEvent:
+                pos = _pos(event)
+                value = None
+                if event.anchor in self._open:
+                    self._problem(event, "this alias refers to a mapping or list that contains it: "
+                                         "a workflow must be a tree")
+                elif event.anchor not in self._anchors:
+                    self._problem(event, f"unknown alias *{event.anchor}: define &{event.anchor} before using it")
+                else:
+                    value = self._anchors[event.anchor]
+            elif kind is DocumentStartEvent:
+                documents += 1
+                if documents == 2:
+                    self._problem(event, "a second YAML document ('---'): put the whole workflow in one document")
+                continue
+            else:
+                continue
+            if not stack:
+                root = value if documents == 1 else root
+            else:
+                self._place(stack[-1], event, value, pos)
+        return root
+
+    def _place(self, frame: list[Any], event: Any, value: Any, pos: _Pos) -> None:
+        container = frame[0]
+        if type(container) is list:
+            container.append(value)
+            frame[1].append(pos)
+        elif frame[2] is _NO_KEY:
+            frame[3] = pos
+            if type(value) is str:
+                is_merge = value == "<<" and type(event) is ScalarEvent and event.tag is None and event.implicit[0]
+                frame[2] = _MERGE_KEY if is_merge else value
+            elif type(event) is ScalarEvent:
+                shown = "null" if value is None else json.dumps(value)
+                self._problem(event, f"key {event.value!r} is read by YAML as {shown}, not as text: "
+                                     f"quote it ('{event.value}')")
+                frame[2] = event.value
+            else:
+                self._problem(event, "a mapping key must be plain text")
+                frame[2] = _SKIP_KEY
+        else:
+            key = frame[2]
+            frame[2] = _NO_KEY
+            if key is _MERGE_KEY:
+                frame[4] = (frame[4] or []) + [(value, event)]
+            elif key is not _SKIP_KEY:
+                if key in container:
+                    self.problems.append(Problem(
+                        str(SourcePos(self.marks.file, *frame[3])),
+                        f"duplicate key {key!r} (first at line {frame[1][key][0][0]}): "
+                        "the later value would silently win; remove one"))
+                container[key] = value
+                frame[1][key] = (frame[3], pos)
+
+    def _merge(self, frame: list[Any]) -> None:
+        """``<<: *base`` / ``<<: [*a, *b]``: keys written here win, then earlier sources."""
+        container, positions = frame[0], frame[1]
+        for source, event in frame[4]:
+            for src in source if isinstance(source, list) else [source]:
+                if not isinstance(src, dict):
+                    self._problem(event, "'<<' (merge) needs a mapping or a list of mappings")
+                    continue
+                src_positions = self.marks._maps.get(id(src), (None, {}))[1]
+                for k, v in src.items():
+                    if k not in container:
+                        container[k] = v
+                        if k in src_positions:
+                            positions[k] = src_positions[k]
+
+    def _scalar(self, event: ScalarEvent) -> Any:
+        text, tag = event.value, event.tag
+        if tag is None and event.implicit[0]:  # plain scalar: YAML 1.1 guesses the type
+            value = self._plain.get(text, _NO_KEY)
+            if value is _NO_KEY:
+                value = self._construct[self._loader.resolve(ScalarNode, text, (True, False))](text)
+                self._plain[text] = value
+            return value
+        if tag is None or tag == "!":
+            return text
+        construct = self._construct.get(tag)
+        if construct is None:
+            self._problem(event, f"unsupported YAML tag {tag!r}: use plain text, numbers, lists and mappings")
+            return text
+        return construct(text)
+
+    def _problem(self, event: Any, message: str) -> None:
+        self.problems.append(Problem(str(SourcePos(self.marks.file, *_pos(event))), message))
+
+
+def _pos(event: Any) -> _Pos:
+    mark = event.start_mark
+    return (mark.line + 1, mark.column + 1)
