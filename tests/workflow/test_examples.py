@@ -40,7 +40,7 @@ def test_seed_workflows_are_verbatim() -> None:
 
 def test_shapes() -> None:
     assert levels(load_workflow(EXAMPLES / "diamond.yaml")) == [["Split"], ["Sum of squares", "Evens"], ["Join"]]
-    assert load_workflow(EXAMPLES / "retry.yaml").task("Flaky step").retry.max_attempts == 3
+    assert load_workflow(EXAMPLES / "retry.yaml").by_key()["Flaky step"].retry.max_attempts == 3
     branch = load_workflow(EXAMPLES / "failing_branch.yaml")
-    assert branch.task("Report ratio").dependencies == ("Divide",)
-    assert branch.task("Count").dependencies == ("Load",)
+    assert branch.by_key()["Report ratio"].dependencies == ("Divide",)
+    assert branch.by_key()["Count"].dependencies == ("Load",)

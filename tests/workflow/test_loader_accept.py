@@ -92,8 +92,8 @@ def test_ids_names_and_dependency_keys() -> None:
           - {name: Report, method: python/execute, dependencies: [fetch, Clean, fetch]}
         """)
     assert [t.key for t in wf.tasks] == ["fetch", "Clean", "Report"]
-    assert wf.task("Clean").dependencies == ("fetch",)
-    assert wf.task("Report").dependencies == ("fetch", "Clean")  # by name or id, duplicates dropped
+    assert wf.by_key()["Clean"].dependencies == ("fetch",)
+    assert wf.by_key()["Report"].dependencies == ("fetch", "Clean")  # by name or id, duplicates dropped
     assert levels(wf) == [["fetch"], ["Clean"], ["Report"]]
 
 
@@ -134,7 +134,7 @@ def test_references_through_transitive_dependencies_and_dotted_names() -> None:
               code: "a = ${data.v2.result.items[0]}; b = ${Middle step.result}"
               literal: "$${Nobody.result} is not a reference"
         """)
-    assert wf.task("Last").params["literal"] == "$${Nobody.result} is not a reference"
+    assert wf.by_key()["Last"].params["literal"] == "$${Nobody.result} is not a reference"
 
 
 def test_yaml_anchors_merge_keys_and_plain_data() -> None:
