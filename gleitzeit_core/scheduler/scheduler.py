@@ -96,6 +96,9 @@ class Scheduler:
         self._all_done = anyio.Event()
         self._tg: TaskGroup | None = None
         self._scopes: dict[str, anyio.CancelScope] = {}
+        # Kept up to date as tasks finish, so an attempt's substitution is O(its params).
+        self._results: dict[str, Any] = {}
+        self._unavailable: dict[str, str] = {}
 
     # -- entry point --------------------------------------------------------------
     async def execute(self) -> RunRecord:
@@ -148,6 +151,7 @@ class Scheduler:
         for key, spec in self.specs.items():
             rec = self.tasks[key]
             if rec.status.finished:
+                self._note_outcome(rec)
                 if rec.status is not TaskStatus.COMPLETED:
                     finished_fail.append(key)
                 continue
@@ -239,12 +243,9 @@ class Scheduler:
         self._pump()
 
     def _params(self, spec: TaskSpec) -> dict[str, Any]:
-        results = {k: r.result for k, r in self.tasks.items() if r.status is TaskStatus.COMPLETED}
-        unavailable = {k: r.status.value for k, r in self.tasks.items()
-                       if r.status.finished and r.status is not TaskStatus.COMPLETED}
         code_params = (self.options.code_params or {}).get(spec.method, {})
-        params = substitute(spec.params, results=results, task_names=self.names,
-                            code_params=code_params, unavailable=unavailable)
+        params = substitute(spec.params, results=self._results, task_names=self.names,
+                            code_params=code_params, unavailable=self._unavailable)
         sandbox = {**(self.wf.sandbox or {}), **(spec.sandbox or {})}
         if sandbox:
             params = {**params, "sandbox": sandbox}
@@ -298,8 +299,15 @@ class Scheduler:
         await self._make_ready([self.tasks[key]])
 
     # -- completion -----------------------------------------------------------------
+    def _note_outcome(self, rec: TaskRecord) -> None:
+        if rec.status is TaskStatus.COMPLETED:
+            self._results[rec.key] = rec.result
+        elif rec.status.finished:
+            self._unavailable[rec.key] = rec.status.value
+
     async def _finished(self, key: str) -> None:
         self._unfinished -= 1
+        self._note_outcome(self.tasks[key])
         if self.tasks[key].status is TaskStatus.COMPLETED:
             ready = []
             for dep in self.dependents[key]:
@@ -327,6 +335,7 @@ class Scheduler:
             rec.error = f"skipped: dependency {via!r} {cause.status.value}"
             skipped.append(rec)
             stack.extend(self.dependents[k])
+            self._note_outcome(rec)
         if skipped:
             await self.store.save_tasks(skipped)
             for rec in skipped:
