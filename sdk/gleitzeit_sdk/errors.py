@@ -61,3 +61,7 @@ class ProtocolViolation(Exception):
     def prefix(self) -> str:
         """The first bytes of the offending line, printable, for logs."""
         return self.raw[:120].decode("utf-8", "replace")
+
+
+class MessageTooLarge(ProtocolViolation):
+    """A line over the peer's ``maxMessageBytes``; its bytes are not trusted (not even the id)."""

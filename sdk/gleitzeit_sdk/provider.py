@@ -1,0 +1,136 @@
+"""Provider: the author-facing registry of task methods, and what it advertises in ``initialize``."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from types import MappingProxyType
+from typing import Any, NoReturn, TypeVar
+
+from anyio.abc import AnyByteReceiveStream, AnyByteSendStream
+
+from gleitzeit_sdk import codes, stdio, typeschema
+from gleitzeit_sdk.method import Handler, MethodSpec
+from gleitzeit_sdk.server import Connection
+
+METHOD_NAME = re.compile(r"^[a-z][a-z0-9_-]*/[A-Za-z0-9_./-]+$")
+
+H = TypeVar("H", bound=Handler)
+Lifespan = Callable[[dict[str, Any]], AsyncIterator[Any]]
+HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class Provider:
+    """A provider process: declare methods with ``@provider.method(...)``, then ``provider.run()``."""
+
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        *,
+        max_in_flight: int = 4,
+        protocols: list[str] | None = None,
+        max_message_bytes: int = codes.DEFAULT_MAX_MESSAGE_BYTES,
+    ):
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self.name = name
+        self.version = version
+        self.max_in_flight = max_in_flight
+        self.max_message_bytes = max_message_bytes
+        self._protocols = protocols
+        self._methods: dict[str, MethodSpec] = {}
+        self.lifespan_fn: Callable[[dict[str, Any]], Any] | None = None
+        self.health_check_fn: HealthCheck | None = None
+
+    @property
+    def methods(self) -> Mapping[str, MethodSpec]:
+        return MappingProxyType(self._methods)
+
+    @property
+    def protocols(self) -> list[str]:
+        """Given explicitly, or ``<prefix>/v1`` for each method-name prefix."""
+        if self._protocols is not None:
+            return list(self._protocols)
+        return sorted({f"{name.split('/', 1)[0]}/v1" for name in self._methods})
+
+    def method(
+        self,
+        name: str,
+        *,
+        params_schema: dict[str, Any] | None = None,
+        result_schema: dict[str, Any] | None = None,
+        description: str | None = None,
+        code_params: dict[str, str] | None = None,
+        idempotent: bool = False,
+        default_timeout: float | None = None,
+        streaming: bool = False,
+    ) -> Callable[[H], H]:
+        """Register an ``async def handler(ctx, **params)``; schemas default to its type hints."""
+        if not METHOD_NAME.match(name) or name.startswith("$/"):
+            raise ValueError(f"method name {name!r} must look like 'protocol/action' (pattern {METHOD_NAME.pattern})")
+        if name in self._methods:
+            raise ValueError(f"method {name!r} is already registered")
+
+        def register(handler: H) -> H:
+            if not inspect.iscoroutinefunction(handler):
+                raise TypeError(f"handler for {name!r} must be an async function")
+            if not inspect.signature(handler).parameters:
+                raise TypeError(f"handler for {name!r} must take the RequestContext as its first parameter")
+            doc = inspect.getdoc(handler) or ""
+            self._methods[name] = MethodSpec(
+                name=name,
+                handler=handler,
+                params_schema=params_schema if params_schema is not None else typeschema.params_schema(handler),
+                result_schema=result_schema if result_schema is not None else typeschema.result_schema(handler),
+                description=description if description is not None else doc.split("\n\n", 1)[0],
+                code_params=dict(code_params or {}),
+                idempotent=idempotent,
+                default_timeout=default_timeout,
+                streaming=streaming,
+            )
+            return handler
+
+        return register
+
+    def lifespan(self, fn: Lifespan) -> Lifespan:
+        """Register ``async def fn(config): ...; yield state; ...`` run around serving.
+
+        It starts when ``initialize`` arrives (it gets initialize's ``config``),
+        its yielded value is ``ctx.state`` in handlers, and it is closed on exit.
+        """
+        if self.lifespan_fn is not None:
+            raise ValueError("a lifespan is already registered")
+        self.lifespan_fn = asynccontextmanager(fn)
+        return fn
+
+    def health_check(self, fn: HealthCheck) -> HealthCheck:
+        """Register ``async def fn() -> dict``: extra fields for the ``health`` answer."""
+        self.health_check_fn = fn
+        return fn
+
+    def initialize_result(self) -> dict[str, Any]:
+        return {
+            "protocolVersion": codes.PROTOCOL_VERSION,
+            "provider": {"name": self.name, "version": self.version},
+            "protocols": self.protocols,
+            "capabilities": {
+                "cancellation": True,
+                "progress": True,
+                "output": True,
+                "logging": True,
+                "concurrency": {"maxInFlight": self.max_in_flight},
+            },
+            "limits": {"maxMessageBytes": self.max_message_bytes},
+            "methods": [spec.descriptor() for spec in self._methods.values()],
+        }
+
+    async def serve(self, receive_stream: AnyByteReceiveStream, send_stream: AnyByteSendStream) -> None:
+        """Serve one host over a byte stream pair until its EOF."""
+        await Connection(self, receive_stream, send_stream).serve()
+
+    def run(self) -> NoReturn:
+        """Serve stdin/stdout (fd 1 re-pointed at stderr meanwhile); exit 0 on stdin EOF."""
+        stdio.run(self.serve)

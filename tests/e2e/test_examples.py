@@ -1,0 +1,46 @@
+"""Every example runs from the repo root as written, through the real CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.cli import REPO, gz
+
+EXPECTED = {
+    "seed_generate_process.yaml": ("completed", 0),
+    "seed_calculate.yaml": ("completed", 0),
+    "diamond.yaml": ("completed", 0),
+    "retry.yaml": ("completed", 0),
+    "failing_branch.yaml": ("failed", 1),
+    "file_context.yaml": ("completed", 0),
+    "polyglot.yaml": ("completed", 0),
+}
+
+
+def test_every_python_example_is_listed():
+    # llm.yaml and mixed.yaml need an Ollama server: tests/provider_ollama runs them against a fake one.
+    on_disk = {p.name for p in (REPO / "examples").glob("*.yaml")} - {"llm.yaml", "mixed.yaml"}
+    assert on_disk == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_runs(name, tmp_path):
+    status, code = EXPECTED[name]
+    r = gz(tmp_path, "run", f"examples/{name}", "--json", "--backend", "memory")
+    assert r.code == code, r.err
+    out = r.json()
+    assert out["status"] == status
+    if status == "completed":
+        assert all(t["status"] == "completed" for t in out["tasks"].values())
+
+
+def test_seed_example_reads_generated_numbers(tmp_path):
+    out = gz(tmp_path, "run", "examples/seed_generate_process.yaml", "--json", "--backend", "memory").json()
+    numbers = out["tasks"]["Generate Data"]["result"]["result"]["numbers"]
+    processed = out["tasks"]["Process Results"]["result"]["result"]
+    assert processed["input_numbers"] == numbers and processed["total"] == sum(numbers)
+
+
+def test_polyglot_passes_node_results_to_python(tmp_path):
+    out = gz(tmp_path, "run", "examples/polyglot.yaml", "--json", "--backend", "memory").json()
+    assert out["tasks"]["Report"]["result"]["result"] == {"shout": "GLEITZEIT RUNS NODE AND PYTHON", "words": 5}
