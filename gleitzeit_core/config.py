@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import quote
 
 import yaml
 
@@ -50,6 +51,12 @@ def _choice(*options: str) -> Callable[[Any], str]:
     return check
 
 
+def _backend(v: Any) -> str:
+    """The seed's ``none`` (no persistence) is the memory backend."""
+    name = _choice("sqlite", "redis", "memory", "none")(v)
+    return "memory" if name == "none" else name
+
+
 def _opt_str(v: Any) -> str | None:
     return None if v is None or v == "" else str(v)
 
@@ -63,8 +70,7 @@ class Setting:
 
 
 SETTINGS: dict[str, Setting] = {
-    "persistence.backend": Setting(lambda: "sqlite", _choice("sqlite", "redis", "memory"),
-                                   "GLEITZEIT_PERSISTENCE_BACKEND", "where runs are stored"),
+    "persistence.backend": Setting(lambda: "sqlite", _backend, "GLEITZEIT_PERSISTENCE_BACKEND", "where runs are stored"),
     "persistence.sqlite.db_path": Setting(lambda: str(home_dir() / "workflows.db"), str, "GLEITZEIT_SQLITE_PATH"),
     "persistence.redis.url": Setting(lambda: None, _opt_str, "GLEITZEIT_REDIS_URL",
                                      "overrides host/port/db/password"),
@@ -110,7 +116,7 @@ class Config:
         if self.values["persistence.redis.url"]:
             return str(self.values["persistence.redis.url"])
         pw = self.values["persistence.redis.password"]
-        auth = f":{pw}@" if pw else ""
+        auth = f":{quote(str(pw), safe='')}@" if pw else ""
         return f"redis://{auth}{self['persistence.redis.host']}:{self['persistence.redis.port']}/{self['persistence.redis.db']}"
 
     def section(self, prefix: str) -> dict[str, Any]:

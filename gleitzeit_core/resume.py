@@ -86,6 +86,8 @@ async def load_for_resume(store: Store, *, run_id: str | None, workflow_path: st
         tasks[spec.key] = rec
     if reset:
         await store.save_tasks(reset)
+    if run.cancel_requested:
+        await store.request_cancel(run.run_id, cancel=False)
     run.cancel_requested, run.finished_at, run.error = False, None, None
     return ResumeState(workflow, run, tasks)
 

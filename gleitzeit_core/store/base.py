@@ -62,8 +62,10 @@ class Store(ABC):
         """Upsert many task records in one transaction (e.g. skipping a subtree)."""
 
     @abstractmethod
-    async def request_cancel(self, run_id: str) -> bool:
-        """Flag a run for cancellation; the engine running it honours the flag.
+    async def request_cancel(self, run_id: str, cancel: bool = True) -> bool:
+        """Flag a run for cancellation (the engine running it honours the flag),
+        or clear the flag (resume). ``save_run`` never clears it, so an engine
+        saving its own copy cannot lose a request from another process.
         Returns False when the run does not exist."""
 
     @abstractmethod

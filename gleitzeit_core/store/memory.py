@@ -1,0 +1,155 @@
+"""In-process store: plain dicts, gone when the process ends.
+
+For tests and `--backend memory`. Records are deep-copied on the way in and
+out, so a caller that mutates a record it saved or read does not change what
+the store holds -- the same isolation the SQLite and Redis backends give.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Sequence, TypeVar
+
+from gleitzeit_core.store.base import Store
+from gleitzeit_core.store.records import (
+    AttemptRecord,
+    RunRecord,
+    RunStatus,
+    TaskRecord,
+    TaskStatus,
+)
+
+_R = TypeVar("_R")
+
+
+def _copy(record: _R) -> _R:
+    return copy.deepcopy(record)
+
+
+class InMemoryBackend(Store):
+    kind = "memory"
+
+    def __init__(self) -> None:
+        self._runs: dict[str, RunRecord] = {}
+        # dicts keep insertion order: that *is* the creation order of tasks
+        self._tasks: dict[str, TaskRecord] = {}
+        self._run_tasks: dict[str, dict[str, None]] = {}
+        self._attempts: dict[str, dict[int, AttemptRecord]] = {}
+
+    @property
+    def address(self) -> str:
+        return "memory"
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    # -- writes ---------------------------------------------------------------
+    async def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
+        self._put_run(run)
+        for task in tasks:
+            self._put_task(task)
+
+    async def save_run(self, run: RunRecord) -> None:
+        self._put_run(run)
+
+    async def save_task(self, task: TaskRecord, attempt: AttemptRecord | None = None) -> None:
+        self._put_task(task)
+        if attempt is not None:
+            self._attempts.setdefault(attempt.task_id, {})[attempt.number] = _copy(attempt)
+
+    async def save_tasks(self, tasks: Sequence[TaskRecord]) -> None:
+        for task in tasks:
+            self._put_task(task)
+
+    async def request_cancel(self, run_id: str, cancel: bool = True) -> bool:
+        run = self._runs.get(run_id)
+        if run is None:
+            return False
+        run.cancel_requested = cancel
+        return True
+
+    async def delete_run(self, run_id: str) -> bool:
+        if self._runs.pop(run_id, None) is None:
+            return False
+        for task_id in self._run_tasks.pop(run_id, {}):
+            self._tasks.pop(task_id, None)
+            self._attempts.pop(task_id, None)
+        return True
+
+    def _put_run(self, run: RunRecord) -> None:
+        old = self._runs.get(run.run_id)
+        stored = _copy(run)
+        # a cancel request from elsewhere survives the engine saving its own copy
+        stored.cancel_requested = run.cancel_requested or (old is not None and old.cancel_requested)
+        self._runs[run.run_id] = stored
+
+    def _put_task(self, task: TaskRecord) -> None:
+        self._tasks[task.id] = _copy(task)
+        self._run_tasks.setdefault(task.run_id, {})[task.id] = None
+
+    # -- reads ----------------------------------------------------------------
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        run = self._runs.get(run_id)
+        return None if run is None else _copy(run)
+
+    async def list_runs(
+        self,
+        status: RunStatus | None = None,
+        workflow_name: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        runs = [
+            r
+            for r in self._runs.values()
+            if (status is None or r.status == status)
+            and (workflow_name is None or r.workflow_name == workflow_name)
+        ]
+        runs.reverse()  # newest first among equal created_at, like the other backends
+        runs.sort(key=lambda r: r.created_at, reverse=True)
+        return [_copy(r) for r in runs[:limit]]
+
+    async def get_task(self, task_id: str) -> TaskRecord | None:
+        task = self._tasks.get(task_id)
+        return None if task is None else _copy(task)
+
+    async def list_tasks(
+        self,
+        run_id: str | None = None,
+        status: TaskStatus | None = None,
+        workflow_name: str | None = None,
+        limit: int | None = None,
+    ) -> list[TaskRecord]:
+        if run_id is not None:
+            candidates = [self._tasks[t] for t in self._run_tasks.get(run_id, {})]
+        else:
+            candidates = list(self._tasks.values())
+            candidates.reverse()
+            candidates.sort(key=lambda t: t.created_at, reverse=True)
+        tasks = [
+            t
+            for t in candidates
+            if (status is None or t.status == status)
+            and (workflow_name is None or t.workflow_name == workflow_name)
+        ]
+        return [_copy(t) for t in tasks[:limit]]
+
+    async def get_attempts(self, task_id: str) -> list[AttemptRecord]:
+        attempts = self._attempts.get(task_id, {})
+        return [_copy(attempts[n]) for n in sorted(attempts)]
+
+    async def stats(self) -> dict[str, Any]:
+        runs = {s.value: 0 for s in RunStatus}
+        for r in self._runs.values():
+            runs[r.status.value] += 1
+        tasks = {s.value: 0 for s in TaskStatus}
+        for t in self._tasks.values():
+            tasks[t.status.value] += 1
+        return {
+            "runs": runs,
+            "tasks": tasks,
+            "runs_total": len(self._runs),
+            "tasks_total": len(self._tasks),
+        }

@@ -1,0 +1,463 @@
+"""Redis store: records as hashes, indexes as sorted sets, all under ``gleitzeit:``.
+
+Key layout (every hash field holds the JSON encoding of one record field)::
+
+    gleitzeit:run:<run_id>              hash  the RunRecord
+    gleitzeit:run:<run_id>:tasks        zset  task ids; score = position (creation order)
+    gleitzeit:runs                      zset  run ids; score = created_at
+    gleitzeit:runs:status:<status>      zset  run ids; score = created_at
+    gleitzeit:runs:workflow:<name>      zset  run ids; score = created_at
+    gleitzeit:task:<task_id>            hash  the TaskRecord
+    gleitzeit:task:<task_id>:attempts   zset  AttemptRecord JSON; score = attempt number
+    gleitzeit:tasks                     zset  task ids; score = created_at
+    gleitzeit:tasks:status:<status>     zset  task ids; score = created_at
+    gleitzeit:tasks:workflow:<name>     zset  task ids; score = created_at
+
+Every write is one round trip and atomic: create_run, save_run and save_tasks
+are one MULTI/EXEC pipeline; save_task (the hot path) and request_cancel are one
+Lua script call (Redis runs a script as a unit, and replicates / appends it to
+the AOF as one MULTI/EXEC). No write reads first: a status change removes the
+id from every *other* status set instead of looking up the old status. Every
+command is an idempotent upsert, so redis-py re-sending a write after a lost
+reply is harmless. delete_run alone reads first (what to unindex), then deletes
+in one transaction guarded by WATCH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Iterable, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import AuthenticationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, WatchError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from gleitzeit_core.errors import StoreUnavailable
+from gleitzeit_core.store.base import Store
+from gleitzeit_core.store.records import (
+    AttemptRecord,
+    RunRecord,
+    RunStatus,
+    TaskRecord,
+    TaskStatus,
+)
+
+PREFIX = "gleitzeit:"
+#: connecting to a live server takes milliseconds; a dead address should not hang a run
+CONNECT_TIMEOUT_S = 5.0
+#: long enough for a 50,000-task create_run or a 10 MB result, short enough to notice a hung server
+SOCKET_TIMEOUT_S = 30.0
+#: members / keys per command when a command would otherwise carry a whole run
+_CHUNK = 10_000
+#: ZINTER (used by filtered listings) arrived in Redis 6.2
+_MIN_SERVER = (6, 2)
+
+# request_cancel must not create a run hash for an unknown id: check and set server-side
+_CANCEL_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'cancel_requested', ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+# The hot path, one state change of one task: upsert its hash, move it to the set
+# of its current status (out of all others), index it, upsert one attempt. A script
+# rather than MULTI/EXEC: one command instead of ~15 halves the client-side cost.
+# KEYS: task hash, run order, all tasks, workflow index, attempts, one set per TaskStatus
+# ARGV: task id, created_at, position of its status among those sets (1-based),
+#       attempt number or "", attempt JSON or "", then field, value, field, value...
+_SAVE_TASK_LUA = """
+local id, score, current = ARGV[1], ARGV[2], tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('ZADD', KEYS[2], 'NX', score, id)
+redis.call('ZADD', KEYS[3], score, id)
+redis.call('ZADD', KEYS[4], score, id)
+if ARGV[4] ~= '' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], ARGV[4], ARGV[4])
+  redis.call('ZADD', KEYS[5], ARGV[4], ARGV[5])
+end
+for i = 6, #KEYS do
+  if i - 5 == current then
+    redis.call('ZADD', KEYS[i], score, id)
+  else
+    redis.call('ZREM', KEYS[i], id)
+  end
+end
+return 1
+"""
+
+
+def redact(url: str) -> str:
+    """The URL for messages: the password replaced by ``***``."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def _reason(e: BaseException) -> str:
+    """'Connection refused' rather than redis-py's wrapped 'Error 111 connecting to ...'."""
+    cause: BaseException | None = e
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno:
+            return os.strerror(cause.errno)
+        cause = cause.__cause__ or cause.__context__
+    return str(e) or type(e).__name__
+
+
+def _encode(record: Any, skip: Iterable[str] = (), skip_none: bool = False) -> dict[str, str]:
+    return {
+        k: json.dumps(v)
+        for k, v in record.to_dict().items()
+        if k not in skip and not (skip_none and v is None)
+    }
+
+
+def _decode(cls: Any, raw: dict[bytes, bytes]) -> Any:
+    return cls.from_dict({k.decode(): json.loads(v) for k, v in raw.items()})
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def _run_key(run_id: str) -> str:
+    return f"{PREFIX}run:{run_id}"
+
+
+def _order_key(run_id: str) -> str:
+    return f"{PREFIX}run:{run_id}:tasks"
+
+
+def _task_key(task_id: str) -> str:
+    return f"{PREFIX}task:{task_id}"
+
+
+def _attempts_key(task_id: str) -> str:
+    return f"{PREFIX}task:{task_id}:attempts"
+
+
+_RUNS = f"{PREFIX}runs"
+_TASKS = f"{PREFIX}tasks"
+
+
+def _runs_status(status: str) -> str:
+    return f"{PREFIX}runs:status:{status}"
+
+
+def _runs_workflow(name: str) -> str:
+    return f"{PREFIX}runs:workflow:{name}"
+
+
+def _tasks_status(status: str) -> str:
+    return f"{PREFIX}tasks:status:{status}"
+
+
+def _tasks_workflow(name: str) -> str:
+    return f"{PREFIX}tasks:workflow:{name}"
+
+
+_TASK_STATUS_KEYS = tuple(_tasks_status(s.value) for s in TaskStatus)
+_TASK_STATUS_POSITION = {s.value: i for i, s in enumerate(TaskStatus, start=1)}
+
+
+def _save_task_call(task: TaskRecord, attempt: AttemptRecord | None) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV for _SAVE_TASK_LUA. A task new to its run goes last: it is
+    scored by created_at, far above any position create_run gives."""
+    keys = [
+        _task_key(task.id),
+        _order_key(task.run_id),
+        _TASKS,
+        _tasks_workflow(task.workflow_name),
+        _attempts_key(task.id),
+        *_TASK_STATUS_KEYS,
+    ]
+    position = _TASK_STATUS_POSITION[TaskStatus(task.status).value]
+    args: list[Any] = [task.id, task.created_at, position]
+    args += [attempt.number, json.dumps(attempt.to_dict())] if attempt else ["", ""]
+    for field, value in _encode(task).items():
+        args += (field, value)
+    return keys, args
+
+
+class RedisBackend(Store):
+    kind = "redis"
+
+    def __init__(self, url: str):
+        self.url = url
+        self._client: aioredis.Redis | None = None
+        # Lua scripts, registered on open
+        self._cancel: Any = None
+        self._save_task: Any = None
+
+    @property
+    def address(self) -> str:
+        return redact(self.url)
+
+    async def open(self) -> None:
+        try:
+            self._client = aioredis.from_url(
+                self.url,
+                socket_connect_timeout=CONNECT_TIMEOUT_S,
+                socket_timeout=SOCKET_TIMEOUT_S,
+            )
+        except ValueError as e:  # malformed URL
+            raise StoreUnavailable(f"redis backend: invalid URL {self.address}: {e}") from e
+        try:
+            async with self._translate():
+                info = await self._redis.info("server")
+            version = tuple(int(p) for p in str(info["redis_version"]).split(".")[:2])
+            if version < _MIN_SERVER:
+                raise StoreUnavailable(
+                    f"redis backend at {self.address}: server {info['redis_version']} is too old "
+                    f"(need {'.'.join(map(str, _MIN_SERVER))} or newer)"
+                )
+            self._cancel = self._redis.register_script(_CANCEL_LUA)
+            self._save_task = self._redis.register_script(_SAVE_TASK_LUA)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with anyio.CancelScope(shield=True):
+                await client.aclose()
+
+    @property
+    def _redis(self) -> aioredis.Redis:
+        if self._client is None:
+            raise RuntimeError("RedisBackend used before open()")
+        return self._client
+
+    @asynccontextmanager
+    async def _translate(self) -> AsyncIterator[None]:
+        """redis-py's errors become StoreUnavailable naming the server."""
+        try:
+            yield
+        except AuthenticationError as e:
+            raise StoreUnavailable(
+                f"redis backend at {self.address} rejected the credentials: {e}"
+            ) from e
+        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+            raise StoreUnavailable(
+                f"redis backend unreachable at {self.address}: {_reason(e)}"
+            ) from e
+        except RedisError as e:
+            raise StoreUnavailable(f"redis backend at {self.address} failed: {e}") from e
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Pipeline]:
+        async with self._translate():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                yield pipe
+                await pipe.execute()
+
+    # -- writes ---------------------------------------------------------------
+    @staticmethod
+    def _queue_run(pipe: Pipeline, run: RunRecord) -> None:
+        # cancel_requested is written only when set: a cancel request from another
+        # process survives the engine saving its own (older) copy of the run
+        skip = () if run.cancel_requested else ("cancel_requested",)
+        pipe.hset(_run_key(run.run_id), mapping=_encode(run, skip))
+        status = RunStatus(run.status).value
+        for other in RunStatus:
+            if other.value != status:
+                pipe.zrem(_runs_status(other.value), run.run_id)
+        score = {run.run_id: run.created_at}
+        pipe.zadd(_runs_status(status), score)
+        pipe.zadd(_RUNS, score)
+        pipe.zadd(_runs_workflow(run.workflow_name), score)
+
+    @staticmethod
+    def _queue_new_tasks(pipe: Pipeline, tasks: Sequence[TaskRecord]) -> None:
+        """Bulk insert for create_run: tasks are new, so there is no old status to
+        unindex and no stale field to overwrite (None fields are left out; reading
+        fills in the default). Indexes are written a chunk of members per ZADD."""
+        by_status: dict[str, dict[str, float]] = {}
+        by_workflow: dict[str, dict[str, float]] = {}
+        by_run: dict[str, dict[str, float]] = {}
+        for position, task in enumerate(tasks):
+            pipe.hset(_task_key(task.id), mapping=_encode(task, skip_none=True))
+            by_status.setdefault(TaskStatus(task.status).value, {})[task.id] = task.created_at
+            by_workflow.setdefault(task.workflow_name, {})[task.id] = task.created_at
+            by_run.setdefault(task.run_id, {})[task.id] = position
+        indexes = [(_tasks_status(s), m) for s, m in by_status.items()]
+        indexes += [(_tasks_workflow(w), m) for w, m in by_workflow.items()]
+        indexes += [(_order_key(r), m) for r, m in by_run.items()]
+        indexes.append((_TASKS, {t.id: t.created_at for t in tasks}))
+        for key, members in indexes:
+            for chunk in _chunks(list(members.items())):
+                pipe.zadd(key, dict(chunk))
+
+    async def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
+        async with self._transaction() as pipe:
+            self._queue_run(pipe, run)
+            self._queue_new_tasks(pipe, tasks)
+
+    async def save_run(self, run: RunRecord) -> None:
+        async with self._transaction() as pipe:
+            self._queue_run(pipe, run)
+
+    async def save_task(self, task: TaskRecord, attempt: AttemptRecord | None = None) -> None:
+        async with self._translate():
+            await self._save_task(*_save_task_call(task, attempt))
+
+    async def save_tasks(self, tasks: Sequence[TaskRecord]) -> None:
+        if not tasks:
+            return
+        async with self._transaction() as pipe:
+            for task in tasks:
+                await self._save_task(*_save_task_call(task, None), client=pipe)
+
+    async def request_cancel(self, run_id: str, cancel: bool = True) -> bool:
+        async with self._translate():
+            return bool(await self._cancel(keys=[_run_key(run_id)], args=["true" if cancel else "false"]))
+
+    async def delete_run(self, run_id: str) -> bool:
+        """Reads what to unindex, then deletes in one transaction; retried if the
+        run or its task list changed in between (WATCH)."""
+        run_key, order_key = _run_key(run_id), _order_key(run_id)
+        async with self._translate():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                while True:
+                    try:
+                        await pipe.watch(run_key, order_key)
+                        workflow = await pipe.hget(run_key, "workflow_name")
+                        if workflow is None:
+                            return False
+                        task_ids = [t.decode() for t in await pipe.zrange(order_key, 0, -1)]
+                        names = await self._task_workflows(task_ids)
+                        pipe.multi()
+                        self._queue_delete(pipe, run_id, json.loads(workflow), task_ids, names)
+                        await pipe.execute()
+                        return True
+                    except WatchError:
+                        continue
+
+    async def _task_workflows(self, task_ids: Sequence[str]) -> set[str]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for task_id in task_ids:
+                pipe.hget(_task_key(task_id), "workflow_name")
+            return {json.loads(n) for n in await pipe.execute() if n is not None}
+
+    @staticmethod
+    def _queue_delete(
+        pipe: Pipeline, run_id: str, workflow: str, task_ids: Sequence[str], names: set[str]
+    ) -> None:
+        pipe.delete(_run_key(run_id), _order_key(run_id))
+        for key in [_RUNS, _runs_workflow(workflow), *(_runs_status(s.value) for s in RunStatus)]:
+            pipe.zrem(key, run_id)
+        task_indexes = [_TASKS, *(_tasks_status(s.value) for s in TaskStatus)]
+        task_indexes += [_tasks_workflow(n) for n in names]
+        for chunk in _chunks(task_ids):
+            pipe.delete(*(_task_key(t) for t in chunk), *(_attempts_key(t) for t in chunk))
+            for key in task_indexes:
+                pipe.zrem(key, *chunk)
+
+    # -- reads ----------------------------------------------------------------
+    async def _ids(
+        self, primary: str, filters: Sequence[str], limit: int | None, newest_first: bool
+    ) -> list[str]:
+        """Ids from ``primary`` in its score order, restricted to members of every
+        filter set (ZINTER with weight 0 keeps the primary's scores)."""
+        if limit is not None and limit <= 0:
+            return []
+        if not filters:
+            stop = -1 if limit is None else limit - 1
+            fetch = self._redis.zrevrange if newest_first else self._redis.zrange
+            raw = await fetch(primary, 0, stop)
+        else:
+            weights = {primary: 1, **{f: 0 for f in filters}}
+            raw = await self._redis.zinter(weights, aggregate="SUM")
+            if newest_first:
+                raw.reverse()
+            raw = raw[:limit]
+        return [r.decode() for r in raw]
+
+    async def _load(self, cls: Any, keys: Sequence[str]) -> list[Any]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            # an id whose hash is gone was deleted between the index read and now
+            return [_decode(cls, raw) for raw in await pipe.execute() if raw]
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        async with self._translate():
+            raw = await self._redis.hgetall(_run_key(run_id))
+        return _decode(RunRecord, raw) if raw else None
+
+    async def list_runs(
+        self,
+        status: RunStatus | None = None,
+        workflow_name: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        filters = []
+        if status is not None:
+            filters.append(_runs_status(RunStatus(status).value))
+        if workflow_name is not None:
+            filters.append(_runs_workflow(workflow_name))
+        # every run index is scored by created_at: the first filter can lead
+        primary, *filters = filters or [_RUNS]
+        async with self._translate():
+            ids = await self._ids(primary, filters, limit, newest_first=True)
+            return await self._load(RunRecord, [_run_key(i) for i in ids])
+
+    async def get_task(self, task_id: str) -> TaskRecord | None:
+        async with self._translate():
+            raw = await self._redis.hgetall(_task_key(task_id))
+        return _decode(TaskRecord, raw) if raw else None
+
+    async def list_tasks(
+        self,
+        run_id: str | None = None,
+        status: TaskStatus | None = None,
+        workflow_name: str | None = None,
+        limit: int | None = None,
+    ) -> list[TaskRecord]:
+        filters = []
+        if status is not None:
+            filters.append(_tasks_status(TaskStatus(status).value))
+        if workflow_name is not None:
+            filters.append(_tasks_workflow(workflow_name))
+        if run_id is not None:
+            primary = _order_key(run_id)
+        else:  # every other task index is scored by created_at: the first filter can lead
+            primary, *filters = filters or [_TASKS]
+        async with self._translate():
+            ids = await self._ids(primary, filters, limit, newest_first=run_id is None)
+            return await self._load(TaskRecord, [_task_key(i) for i in ids])
+
+    async def get_attempts(self, task_id: str) -> list[AttemptRecord]:
+        async with self._translate():
+            raw = await self._redis.zrange(_attempts_key(task_id), 0, -1)
+        return [AttemptRecord.from_dict(json.loads(a)) for a in raw]
+
+    async def stats(self) -> dict[str, Any]:
+        async with self._translate():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for s in RunStatus:
+                    pipe.zcard(_runs_status(s.value))
+                for t in TaskStatus:
+                    pipe.zcard(_tasks_status(t.value))
+                counts = await pipe.execute()
+        runs = {s.value: n for s, n in zip(RunStatus, counts)}
+        tasks = {t.value: n for t, n in zip(TaskStatus, counts[len(RunStatus) :])}
+        return {
+            "runs": runs,
+            "tasks": tasks,
+            "runs_total": sum(runs.values()),
+            "tasks_total": sum(tasks.values()),
+        }

@@ -1,0 +1,412 @@
+"""SQLite store (the default): one file, safe for several processes at once.
+
+WAL lets readers run while one process writes; ``busy_timeout`` makes a writer
+wait for another process's (short) transaction instead of failing at once.
+Every write method is one ``BEGIN IMMEDIATE ... COMMIT``: taking the write
+lock up front means a transaction never has to upgrade a read lock, which is
+where SQLite would give up with "database is locked" despite the timeout.
+``synchronous=NORMAL`` in WAL mode loses no committed data on a process crash
+(only, at worst, the last transactions on a power loss) and avoids an fsync
+per state change.
+
+The schema version lives in ``PRAGMA user_version``; ``MIGRATIONS[i]`` takes a
+database from version i to i+1 and runs on open, inside the write lock, so two
+processes opening a new file at once migrate it exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Sequence
+
+import aiosqlite
+import anyio
+
+from gleitzeit_core.errors import StoreUnavailable
+from gleitzeit_core.store.base import Store
+from gleitzeit_core.store.records import (
+    AttemptRecord,
+    RunRecord,
+    RunStatus,
+    TaskRecord,
+    TaskStatus,
+)
+
+#: how long a writer waits for another process's transaction before giving up
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 0 -> 1: runs, tasks (seq = creation order), attempts
+    (
+        """CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY,
+            workflow_id TEXT NOT NULL,
+            workflow_name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL,
+            workflow_path TEXT,
+            workflow_hash TEXT,
+            definition TEXT NOT NULL,
+            error TEXT,
+            cancel_requested INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX runs_by_created ON runs(created_at)",
+        "CREATE INDEX runs_by_status ON runs(status, created_at)",
+        "CREATE INDEX runs_by_workflow ON runs(workflow_name, created_at)",
+        """CREATE TABLE tasks (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            run_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            name TEXT NOT NULL,
+            protocol TEXT NOT NULL,
+            method TEXT NOT NULL,
+            workflow_name TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            result TEXT NOT NULL,
+            error TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL,
+            next_attempt_at REAL
+        )""",
+        "CREATE INDEX tasks_by_run ON tasks(run_id, seq)",
+        "CREATE INDEX tasks_by_created ON tasks(created_at)",
+        "CREATE INDEX tasks_by_status ON tasks(status, created_at)",
+        "CREATE INDEX tasks_by_workflow ON tasks(workflow_name, created_at)",
+        """CREATE TABLE attempts (
+            task_id TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            error TEXT,
+            retryable INTEGER,
+            PRIMARY KEY (task_id, number)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX attempts_by_run ON attempts(run_id)",
+    ),
+)
+
+_RUN_COLS = (
+    "run_id", "workflow_id", "workflow_name", "status", "created_at", "updated_at",
+    "started_at", "finished_at", "workflow_path", "workflow_hash", "definition",
+    "error", "cancel_requested",
+)  # fmt: skip
+_TASK_COLS = (
+    "id", "run_id", "key", "name", "protocol", "method", "workflow_name", "priority",
+    "status", "attempts", "result", "error", "created_at", "updated_at", "started_at",
+    "finished_at", "next_attempt_at",
+)  # fmt: skip
+_ATTEMPT_COLS = (
+    "task_id", "run_id", "number", "status", "started_at", "finished_at", "error", "retryable",
+)  # fmt: skip
+_JSON_COLS = frozenset({"definition", "result"})
+
+
+# a record that breaks the schema is a bug to see with its traceback, not an outage
+_OUR_BUGS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
+
+
+def _upsert(
+    table: str, cols: Sequence[str], key: Sequence[str], update: dict[str, str] | None = None
+) -> str:
+    """INSERT ... ON CONFLICT DO UPDATE: unlike REPLACE, keeps the row (and its seq)."""
+    update = update or {}
+    sets = ", ".join(f"{c} = {update.get(c, f'excluded.{c}')}" for c in cols if c not in key)
+    return (
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+        f"ON CONFLICT({', '.join(key)}) DO UPDATE SET {sets}"
+    )
+
+
+_UPSERT_RUN = _upsert(
+    "runs",
+    _RUN_COLS,
+    ("run_id",),
+    # a cancel request from another process survives the engine saving its own copy
+    {"cancel_requested": "max(cancel_requested, excluded.cancel_requested)"},
+)
+_UPSERT_TASK = _upsert("tasks", _TASK_COLS, ("id",))
+_UPSERT_ATTEMPT = _upsert("attempts", _ATTEMPT_COLS, ("task_id", "number"))
+
+
+def _row(record: Any, cols: Sequence[str]) -> tuple[Any, ...]:
+    d = record.to_dict()
+    return tuple(json.dumps(d[c]) if c in _JSON_COLS else d[c] for c in cols)
+
+
+def _record(cls: Any, cols: Sequence[str], row: Sequence[Any]) -> Any:
+    d = {c: json.loads(v) if c in _JSON_COLS else v for c, v in zip(cols, row)}
+    if "cancel_requested" in d:
+        d["cancel_requested"] = bool(d["cancel_requested"])
+    if d.get("retryable") is not None:
+        d["retryable"] = bool(d["retryable"])
+    return cls.from_dict(d)
+
+
+def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    used = {c: v for c, v in filters.items() if v is not None}
+    clause = " AND ".join(f"{c} = ?" for c in used)
+    return (f" WHERE {clause}" if clause else ""), list(used.values())
+
+
+def _limit(limit: int | None) -> str:
+    return "" if limit is None else f" LIMIT {max(int(limit), 0)}"
+
+
+class SQLiteBackend(Store):
+    kind = "sqlite"
+    migrations = MIGRATIONS
+
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS):
+        self.path = Path(path).expanduser()
+        self.busy_timeout_ms = busy_timeout_ms
+        self._db: aiosqlite.Connection | None = None
+        # one connection, many coroutines: a transaction must not interleave with another
+        self._lock = anyio.Lock()
+
+    @property
+    def address(self) -> str:
+        return str(self.path)
+
+    async def open(self) -> None:
+        parent = self.path.parent
+        if parent.exists() and not parent.is_dir():
+            raise StoreUnavailable(
+                f"sqlite backend cannot open {self.path}: {parent} is not a directory"
+            )
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._pragma(f"busy_timeout = {int(self.busy_timeout_ms)}")
+            await self._enable_wal()
+            await self._pragma("synchronous = NORMAL")
+            await self._migrate()
+        except (OSError, sqlite3.Error) as e:
+            await self.close()
+            raise StoreUnavailable(
+                f"sqlite backend cannot open {self.path}: {self._reason(e)}"
+            ) from e
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _pragma(self, pragma: str) -> None:
+        async with self._conn.execute(f"PRAGMA {pragma}") as cur:
+            await cur.fetchall()
+
+    async def _enable_wal(self) -> None:
+        """Two processes switching a *new* file to WAL at once can deadlock; SQLite
+        then fails one at once instead of calling the busy handler. So retry, within
+        the busy timeout. (A file already in WAL mode needs no lock for this.)"""
+        deadline = anyio.current_time() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                return await self._pragma("journal_mode = WAL")
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or anyio.current_time() > deadline:
+                    raise
+            await anyio.sleep(0.01)
+
+    async def _migrate(self) -> None:
+        if await self._user_version() == len(self.migrations):
+            return  # the usual case: no write lock needed just to open
+        db = self._conn
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            version = await self._user_version()
+            if version > len(self.migrations):
+                raise StoreUnavailable(
+                    f"sqlite backend {self.path}: schema version {version} is newer than this "
+                    f"gleitzeit understands ({len(self.migrations)}); upgrade gleitzeit"
+                )
+            for target, statements in enumerate(self.migrations[version:], start=version + 1):
+                for statement in statements:
+                    await db.execute(statement)
+                await db.execute(f"PRAGMA user_version = {target}")
+            await db.commit()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await db.rollback()
+            raise
+
+    async def _user_version(self) -> int:
+        async with self._conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def schema_version(self) -> int:
+        """The schema version of the open file (for tests and diagnostics)."""
+        async with self._guard():
+            return await self._user_version()
+
+    async def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            with anyio.CancelScope(shield=True):
+                await db.close()
+
+    @property
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("SQLiteBackend used before open()")
+        return self._db
+
+    def _reason(self, e: BaseException) -> str:
+        if isinstance(e, OSError) and e.strerror:
+            return f"{e.strerror}: {e.filename}" if e.filename else e.strerror
+        text = str(e) or type(e).__name__
+        if "locked" in text or "busy" in text:
+            text += (
+                f" (another process held it longer than the {self.busy_timeout_ms} ms"
+                " busy timeout)"
+            )
+        return text
+
+    @asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        """Serialise use of the connection; SQLite failures become StoreUnavailable."""
+        async with self._lock:
+            try:
+                yield
+            except _OUR_BUGS:
+                raise
+            except sqlite3.Error as e:
+                raise StoreUnavailable(f"sqlite backend {self.path}: {self._reason(e)}") from e
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._guard():
+            db = self._conn
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                await db.commit()
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await db.rollback()
+                raise
+
+    # -- writes ---------------------------------------------------------------
+    async def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
+        async with self._transaction() as db:
+            await db.execute(_UPSERT_RUN, _row(run, _RUN_COLS))
+            await db.executemany(_UPSERT_TASK, [_row(t, _TASK_COLS) for t in tasks])
+
+    async def save_run(self, run: RunRecord) -> None:
+        async with self._transaction() as db:
+            await db.execute(_UPSERT_RUN, _row(run, _RUN_COLS))
+
+    async def save_task(self, task: TaskRecord, attempt: AttemptRecord | None = None) -> None:
+        task_row = _row(task, _TASK_COLS)
+        attempt_row = None if attempt is None else _row(attempt, _ATTEMPT_COLS)
+        async with self._transaction() as db:
+            await db.execute(_UPSERT_TASK, task_row)
+            if attempt_row is not None:
+                await db.execute(_UPSERT_ATTEMPT, attempt_row)
+
+    async def save_tasks(self, tasks: Sequence[TaskRecord]) -> None:
+        rows = [_row(t, _TASK_COLS) for t in tasks]
+        async with self._transaction() as db:
+            await db.executemany(_UPSERT_TASK, rows)
+
+    async def request_cancel(self, run_id: str, cancel: bool = True) -> bool:
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "UPDATE runs SET cancel_requested = ? WHERE run_id = ?", (int(cancel), run_id)
+            )
+            return cur.rowcount > 0
+
+    async def delete_run(self, run_id: str) -> bool:
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM attempts WHERE run_id = ?", (run_id,))
+            await db.execute("DELETE FROM tasks WHERE run_id = ?", (run_id,))
+            cur = await db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+            return cur.rowcount > 0
+
+    # -- reads ----------------------------------------------------------------
+    async def _select(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._guard():
+            async with self._conn.execute(sql, params) as cur:
+                return list(await cur.fetchall())
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        rows = await self._select(
+            f"SELECT {', '.join(_RUN_COLS)} FROM runs WHERE run_id = ?", (run_id,)
+        )
+        return _record(RunRecord, _RUN_COLS, rows[0]) if rows else None
+
+    async def list_runs(
+        self,
+        status: RunStatus | None = None,
+        workflow_name: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        where, params = _where(
+            {"status": RunStatus(status).value if status else None, "workflow_name": workflow_name}
+        )
+        rows = await self._select(
+            f"SELECT {', '.join(_RUN_COLS)} FROM runs{where} "
+            f"ORDER BY created_at DESC, rowid DESC{_limit(limit)}",
+            params,
+        )
+        return [_record(RunRecord, _RUN_COLS, r) for r in rows]
+
+    async def get_task(self, task_id: str) -> TaskRecord | None:
+        rows = await self._select(
+            f"SELECT {', '.join(_TASK_COLS)} FROM tasks WHERE id = ?", (task_id,)
+        )
+        return _record(TaskRecord, _TASK_COLS, rows[0]) if rows else None
+
+    async def list_tasks(
+        self,
+        run_id: str | None = None,
+        status: TaskStatus | None = None,
+        workflow_name: str | None = None,
+        limit: int | None = None,
+    ) -> list[TaskRecord]:
+        where, params = _where(
+            {
+                "run_id": run_id,
+                "status": TaskStatus(status).value if status else None,
+                "workflow_name": workflow_name,
+            }
+        )
+        order = "seq" if run_id is not None else "created_at DESC, seq DESC"
+        rows = await self._select(
+            f"SELECT {', '.join(_TASK_COLS)} FROM tasks{where} ORDER BY {order}{_limit(limit)}",
+            params,
+        )
+        return [_record(TaskRecord, _TASK_COLS, r) for r in rows]
+
+    async def get_attempts(self, task_id: str) -> list[AttemptRecord]:
+        rows = await self._select(
+            f"SELECT {', '.join(_ATTEMPT_COLS)} FROM attempts WHERE task_id = ? ORDER BY number",
+            (task_id,),
+        )
+        return [_record(AttemptRecord, _ATTEMPT_COLS, r) for r in rows]
+
+    async def stats(self) -> dict[str, Any]:
+        runs = {s.value: 0 for s in RunStatus}
+        tasks = {s.value: 0 for s in TaskStatus}
+        for status, n in await self._select("SELECT status, count(*) FROM runs GROUP BY status"):
+            runs[status] = n
+        for status, n in await self._select("SELECT status, count(*) FROM tasks GROUP BY status"):
+            tasks[status] = n
+        return {
+            "runs": runs,
+            "tasks": tasks,
+            "runs_total": sum(runs.values()),
+            "tasks_total": sum(tasks.values()),
+        }
