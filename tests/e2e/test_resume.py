@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import gz, spawn
-from tests.helpers.procs import pids_with
+from tests.helpers.procs import alive, descendants
 
 CHAIN = """
 name: resumable
@@ -71,25 +71,22 @@ def started_run_id(proc) -> str:
     return m.group(1)
 
 
-def provider_pids(home: Path) -> set[int]:
-    return set(pids_with("provider_python"))
-
-
 def test_sigkill_mid_run_then_resume_runs_nothing_twice(tmp_path, backend_env):
     home = tmp_path / "home"
     home.mkdir()
     wf = chain_workflow(tmp_path, 5)
-    before = provider_pids(home)
     proc = spawn(home, "run", str(wf), "--max-concurrent", "1", **backend_env)
     run_id = started_run_id(proc)
     markers = home / "workspaces" / run_id / "markers"
     # step2 has started, so step0 and step1 are recorded completed (a chain starts a
     # task only after its input is stored); kill while step2 sleeps.
     wait_for(lambda: markers.exists() and "start:step2" in markers.read_text(), what="step2 to start")
+    engine_children = descendants(proc.pid)
+    assert engine_children, "the engine should have provider processes"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
-    # The providers notice their parent is gone (stdin EOF / parent-death signal) and exit.
-    wait_for(lambda: not (provider_pids(home) - before), timeout=10, what="providers to exit")
+    # The providers (and their sandboxes) notice their parent is gone and exit.
+    wait_for(lambda: not any(alive(p) for p in engine_children), timeout=10, what="providers to exit")
 
     r = gz(home, "run", str(wf), "--resume", run_id, "--json", **backend_env)
     assert r.code == 0, r.err

@@ -14,7 +14,7 @@ import pytest
 
 from gleitzeit_core.store.sqlite import SQLiteBackend
 from tests.helpers.cli import gz, spawn
-from tests.helpers.procs import wait_gone
+from tests.helpers.procs import descendants
 
 
 def write(tmp: Path, name: str, text: str) -> Path:
@@ -192,7 +192,6 @@ def test_timeout_kills_busy_loop_and_leaves_no_process(tmp_path, home):
 
 
 def test_provider_killed_mid_task_is_retried_and_run_ends(tmp_path, home):
-    before = provider_pids()
     wf = write(tmp_path, "kill.yaml", """
         name: kill
         tasks:
@@ -214,7 +213,7 @@ def test_provider_killed_mid_task_is_retried_and_run_ends(tmp_path, home):
         new: set[int] = set()
         while time.time() < deadline and not new:
             time.sleep(0.1)
-            new = provider_pids() - before
+            new = provider_pids() & descendants(proc.pid)
         assert new, "provider never started"
         time.sleep(1.0)  # let the first attempt begin
         for pid in new:
