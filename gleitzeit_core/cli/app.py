@@ -10,7 +10,7 @@ import logging
 import signal
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, NoReturn, TypeVar
+from typing import Annotated, Any, Awaitable, Callable, NoReturn, Optional, TypeVar
 
 import anyio
 import typer
@@ -23,6 +23,7 @@ from gleitzeit_core.store.base import Store
 T = TypeVar("T")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+NOISY_LOGGERS = ("aiosqlite", "asyncio")
 
 
 class Interrupted(Exception):
@@ -31,27 +32,38 @@ class Interrupted(Exception):
 
 @dataclass
 class CliState:
-    backend: str | None = None
+    """What the global options decided; commands add their own flags through ``override``."""
+
     config_path: str | None = None
     verbose: bool = False
     debug: bool = False
     json: bool = False
     no_color: bool = False
-    overrides: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)  # config keys set by flags
     _config: Config | None = None
 
+    def override(self, key: str, value: Any) -> None:
+        """A flag's value for a config key (the top layer); None means the flag was not given."""
+        if value is not None:
+            self.overrides[key] = value
+            self._config = None
+
     def config(self) -> Config:
+        """The effective configuration, loaded on first use (errors surface inside ``run_async``)."""
         if self._config is None:
-            self._config = load_config(self.config_path, {"persistence.backend": self.backend, **self.overrides})
+            self._config = load_config(self.config_path, self.overrides)
+            if not (self.verbose or self.debug):  # GLEITZEIT_LOG_LEVEL / logging.level; -v and --debug win
+                logging.getLogger().setLevel(str(self._config["logging.level"]).upper())
         return self._config
+
+    @property
+    def live(self) -> bool:
+        """Whether runs show the live table: a terminal on stdout and no --json."""
+        return sys.stdout.isatty() and not self.json
 
     @property
     def console(self) -> Console:
         return Console(no_color=self.no_color, highlight=False)
-
-    @property
-    def err_console(self) -> Console:
-        return Console(stderr=True, no_color=self.no_color, highlight=False)
 
     def store(self) -> Store:
         from gleitzeit_core.store.factory import make_store
@@ -61,16 +73,29 @@ class CliState:
                           redis_url=cfg.redis_url)
 
 
-def state(ctx: typer.Context) -> CliState:
+#: Options every data command also accepts after its name (`gleitzeit task list --json`),
+#: merged into the global ones by ``state``.
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout (documented shape).")]
+BackendOpt = Annotated[Optional[str], typer.Option("--backend", help="Persistence backend: sqlite, redis or memory.")]
+
+
+def state(ctx: typer.Context, *, json: bool = False, backend: str | None = None) -> CliState:
+    """The root's CliState with this command's own --json/--backend folded in."""
     obj = ctx.find_root().obj
     if not isinstance(obj, CliState):
         obj = ctx.find_root().obj = CliState()
+    obj.json = obj.json or json
+    obj.override("persistence.backend", backend)
     return obj
 
 
 def setup_logging(st: CliState) -> None:
+    """Logs go to stderr; called again when a command's own -v/--debug raise the level."""
     level = logging.DEBUG if st.debug else logging.INFO if st.verbose else logging.WARNING
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
+    for noisy in NOISY_LOGGERS:  # their DEBUG lines drown the engine's and the providers'
+        logging.getLogger(noisy).setLevel(max(level, logging.INFO))
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:

@@ -7,12 +7,24 @@ from typing import Optional
 import typer
 
 from gleitzeit_core import __version__
-from gleitzeit_core.cli import run_cmd
+from gleitzeit_core.cli import (
+    backend_cmd,
+    config_cmd,
+    exec_cmd,
+    init_cmd,
+    provider_cmd,
+    run_cmd,
+    system_cmd,
+    task_cmd,
+    validate_cmd,
+    workflow_cmd,
+)
 from gleitzeit_core.cli.app import CliState, setup_logging
 
 app = typer.Typer(
     name="gleitzeit",
-    help="Local-first workflow orchestrator: YAML workflows, subprocess providers, durable runs.",
+    help="Local-first workflow orchestrator: YAML workflows, subprocess providers, durable runs.\n\n"
+         "Example: gleitzeit run examples/diamond.yaml",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -33,18 +45,31 @@ def main_options(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream provider output and logs."),
     debug: bool = typer.Option(False, "--debug", help="Tracebacks and protocol traffic."),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
-    no_color: bool = typer.Option(False, "--no-color", help="No colours."),
+    no_color: bool = typer.Option(False, "--no-color", help="No colours (also: NO_COLOR=1)."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    st = CliState(backend=backend, config_path=config, verbose=verbose, debug=debug, json=json_out, no_color=no_color)
+    st = CliState(config_path=config, verbose=verbose, debug=debug, json=json_out, no_color=no_color)
+    st.override("persistence.backend", backend)
     ctx.obj = st
     setup_logging(st)
 
 
 run_cmd.register(app)
+system_cmd.register(app)
+init_cmd.register(app)
+exec_cmd.register(app)
+validate_cmd.register(app)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(task_cmd.app, name="task")
+app.add_typer(workflow_cmd.app, name="workflow")
+app.add_typer(provider_cmd.app, name="provider")
+app.add_typer(backend_cmd.app, name="backend")
+app.add_typer(system_cmd.app, name="system")
 
 
 def main() -> None:
+    """Ctrl-C inside a command is handled by ``run_async`` (exit 130); click's
+    standalone mode covers usage errors (exit 2) and a closed stdout."""
     app()
 
 

@@ -4,20 +4,24 @@ terminal, plain lines otherwise, and the final summary / JSON object.
 
 from __future__ import annotations
 
+import collections
 import json
 import sys
 import time
-from typing import Any, TextIO
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable, TextIO
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from gleitzeit_core.engine import RunOutcome
 from gleitzeit_core.scheduler.events import Event, RunUpdated, TaskOutput, TaskUpdated
-from gleitzeit_core.store.records import TaskRecord, TaskStatus
+from gleitzeit_core.store.records import AttemptRecord, RunRecord, TaskRecord, TaskStatus
 from gleitzeit_core.workflow.model import TaskSpec
+
+if TYPE_CHECKING:  # the engine (providers, SDK) loads only for commands that run something
+    from gleitzeit_core.engine import RunOutcome
 
 STATUS_STYLE = {
     "pending": "dim", "queued": "cyan", "running": "yellow", "retrying": "magenta",
@@ -48,24 +52,33 @@ def task_table(tasks: list[TaskRecord], title: str | None = None, *, error_width
 
 
 class LiveView:
-    """A row per task, updated on every event; the last output lines below it."""
+    """A row per task, updated on every event. With ``watch``, a pane below it
+    streams the output of the selected task: ``follow`` (a task name) or else
+    the task that printed last."""
 
-    def __init__(self, console: Console, specs: list[TaskSpec], verbose: bool):
+    TAIL = 12  # output lines shown
+
+    def __init__(self, console: Console, title: str, specs: list[TaskSpec], watch: bool, follow: str | None = None):
         self.console = console
+        self.title = title
         self.specs = specs
         self.records: dict[str, TaskRecord] = {}
-        self.verbose = verbose
-        self.tail: list[str] = []
-        self.live = Live(self._render(), console=console, refresh_per_second=10, transient=False)
+        self.watch = watch
+        self.follow = follow
+        self.output: dict[str, collections.deque[str]] = {}
+        self.selected: str | None = follow
+        self.live = Live(self._render(), console=console, refresh_per_second=8, transient=False)
 
     def _rows(self) -> list[TaskRecord]:
         return [self.records.get(s.key) or TaskRecord(id="", run_id="", key=s.key, name=s.name, protocol=s.protocol,
                                                       method=s.method) for s in self.specs]
 
     def _render(self) -> Group:
-        parts: list[Any] = [task_table(self._rows())]
-        if self.tail:
-            parts.append(Text("\n".join(self.tail[-8:]), style="dim"))
+        parts: list[Any] = [task_table(self._rows(), title=self.title)]
+        if self.watch and self.selected is not None:
+            lines = list(self.output.get(self.selected, ()))
+            parts.append(Text(f"── output · {self.selected} ──", style="bold"))
+            parts.append(Text("\n".join(lines[-self.TAIL:]) if lines else "(no output yet)", style="dim"))
         return Group(*parts)
 
     def __enter__(self) -> "LiveView":
@@ -79,9 +92,11 @@ class LiveView:
     def __call__(self, event: Event) -> None:
         if isinstance(event, (TaskUpdated, TaskOutput)):
             self.records[event.task.key] = event.task
-        if isinstance(event, TaskOutput) and self.verbose:
-            for line in event.data.splitlines() or [event.data]:
-                self.tail.append(f"{event.task.name} | {line}")
+        if isinstance(event, TaskOutput):
+            buf = self.output.setdefault(event.task.name, collections.deque(maxlen=self.TAIL * 4))
+            buf.extend(event.data.splitlines() or [event.data])
+            if self.follow is None:
+                self.selected = event.task.name
         self.live.update(self._render())
 
 
@@ -113,6 +128,84 @@ class PlainLines:
             print(f"{stamp} run {event.run.run_id}: {event.run.status.value}", file=self.out, flush=True)
 
 
+def iso(ts: float | None) -> str | None:
+    """UNIX seconds -> ISO 8601 UTC, the timestamp format of every --json shape."""
+    return None if ts is None else datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def local_time(ts: float | None) -> str:
+    return "" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def run_json(run: RunRecord) -> dict[str, Any]:
+    """The stable `--json` shape of a run record (without its tasks)."""
+    return {
+        "run_id": run.run_id, "workflow_id": run.workflow_id, "name": run.workflow_name,
+        "status": run.status.value, "error": run.error, "workflow_path": run.workflow_path,
+        "created_at": iso(run.created_at), "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
+        "cancel_requested": run.cancel_requested,
+    }
+
+
+def attempt_json(a: AttemptRecord) -> dict[str, Any]:
+    return {"number": a.number, "status": a.status.value, "started_at": iso(a.started_at),
+            "finished_at": iso(a.finished_at), "error": a.error}
+
+
+def task_json(t: TaskRecord, attempts: list[AttemptRecord] | None = None) -> dict[str, Any]:
+    """The stable `--json` shape of a task record; ``attempts`` only where the command loads them."""
+    out = {
+        "id": t.id, "run_id": t.run_id, "key": t.key, "name": t.name, "workflow_name": t.workflow_name,
+        "protocol": t.protocol, "method": t.method, "status": t.status.value, "priority": t.priority,
+        "attempts": t.attempts, "result": t.result, "error": t.error,
+        "created_at": iso(t.created_at), "started_at": iso(t.started_at), "finished_at": iso(t.finished_at),
+    }
+    if attempts is not None:
+        out["attempt_history"] = [attempt_json(a) for a in attempts]
+    return out
+
+
+def runs_table(runs: list[RunRecord], title: str | None = None) -> Table:
+    table = Table(title=title)
+    table.add_column("run id", no_wrap=True)
+    table.add_column("workflow", overflow="fold")
+    for col in ("status", "created", "duration"):
+        table.add_column(col, no_wrap=True)
+    for r in runs:
+        took = f"{(r.finished_at or time.time()) - r.started_at:.2f}s" if r.started_at else ""
+        table.add_row(r.run_id, r.workflow_name, Text(r.status.value, style=STATUS_STYLE.get(r.status.value, "")),
+                      local_time(r.created_at), took)
+    return table
+
+
+def tasks_table(tasks: list[TaskRecord], title: str | None = None) -> Table:
+    """Tasks across runs (task list, backend list-tasks); ids never wrap so they can be copied."""
+    table = Table(title=title)
+    table.add_column("task id", no_wrap=True)
+    table.add_column("name", overflow="fold")
+    table.add_column("workflow", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("att", justify="right")
+    table.add_column("created", no_wrap=True)
+    for t in tasks:
+        table.add_row(t.id, t.name, t.workflow_name, Text(t.status.value, style=STATUS_STYLE.get(t.status.value, "")),
+                      str(t.attempts or ""), local_time(t.created_at)[5:])
+    return table
+
+
+def short_value(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:
+    """Exactly one of: the JSON document on stdout, or the human rendering."""
+    if as_json:
+        print_json(data)
+    else:
+        human()
+
+
 def outcome_json(outcome: RunOutcome) -> dict[str, Any]:
     """The stable `--json` shape of one run."""
     run = outcome.run
@@ -135,10 +228,12 @@ def print_json(obj: Any, out: TextIO = sys.stdout) -> None:
     out.flush()
 
 
-def print_summary(console: Console, outcome: RunOutcome) -> None:
+def print_summary(console: Console, outcome: RunOutcome, *, table: bool = True) -> None:
+    """The final task table (unless the live view left it on screen) and the status line."""
     run = outcome.run
     style = {"completed": "green", "failed": "red", "cancelled": "red"}.get(run.status.value, "")
-    console.print(task_table(outcome.tasks, title=f"{run.workflow_name}  ·  run {run.run_id}"))
+    if table:
+        console.print(task_table(outcome.tasks, title=f"{run.workflow_name}  ·  run {run.run_id}"))
     line = Text.assemble(("run ", ""), (run.run_id, "bold"), (" ", ""), (run.status.value, style))
     if run.error:
         line.append(f": {run.error}")

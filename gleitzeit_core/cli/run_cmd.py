@@ -1,71 +1,131 @@
-"""`gleitzeit run FILE`: load, validate, run, report, exit with the run's status."""
+"""`gleitzeit run FILE`: load, validate, run (or resume), report, exit with the run's status.
+
+``execute`` is the one way a CLI command drives a run; `workflow submit`,
+`workflow resume`, `task submit` and `exec` come through it too.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import TYPE_CHECKING, Awaitable, Callable, Optional
 
 import typer
 
-from gleitzeit_core.cli.app import EXIT_FAILED, EXIT_OK, CliState, run_async, state
+from gleitzeit_core.cli.app import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    BackendOpt,
+    CliState,
+    JsonOpt,
+    fail,
+    run_async,
+    setup_logging,
+    state,
+)
 from gleitzeit_core.cli.render import LiveView, PlainLines, outcome_json, print_json, print_summary
-from gleitzeit_core.engine import RunOutcome, make_host, run_workflow
 from gleitzeit_core.scheduler.events import Observer, no_observer
-from gleitzeit_core.store.records import RunRecord, RunStatus
+from gleitzeit_core.store.base import Store
+from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord
 from gleitzeit_core.workflow.loader import load_workflow
+from gleitzeit_core.workflow.model import Workflow
+
+if TYPE_CHECKING:
+    from gleitzeit_core.engine import RunOutcome
+
+Existing = tuple[RunRecord, dict[str, TaskRecord]]
+#: Given the open store: the workflow to run and, when resuming, its stored run.
+Prepare = Callable[[Store], Awaitable[tuple[Workflow, Optional[Existing]]]]
 
 
-def execute_file(st: CliState, path: str, *, watch: bool = False) -> RunOutcome:
-    """Shared by `run` and `workflow submit`."""
-    config = st.config()
-    interactive = sys.stdout.isatty() and not st.json
+def fresh(path: str) -> Prepare:
+    async def prepare(_: Store) -> tuple[Workflow, None]:
+        return load_workflow(path), None  # raises WorkflowInvalid before anything runs
+    return prepare
+
+
+def resumed(run_id: str | None, path: str | None, force: bool) -> Prepare:
+    async def prepare(store: Store) -> tuple[Workflow, Existing]:
+        from gleitzeit_core.resume import load_for_resume
+
+        st = await load_for_resume(store, run_id=run_id, workflow_path=path, force=force)
+        return st.workflow, (st.run, st.tasks)
+    return prepare
+
+
+def execute(st: CliState, prepare: Prepare, *, watch: bool = False, follow: str | None = None,
+            announce: bool = False, quiet: bool = False, store: Store | None = None) -> RunOutcome:
+    """Run to the end with the right view: live table on a terminal, plain lines on
+    stderr otherwise, nothing with --json or ``quiet`` (unless -v). ``announce`` prints the run id
+    on stdout first (`workflow submit`)."""
+    interactive = st.live and not quiet
 
     async def go() -> RunOutcome:
-        workflow = load_workflow(path)  # raises WorkflowInvalid before anything runs
-        async with st.store() as store, make_host(config, workflow) as host:
-            def created(run: RunRecord) -> None:
-                if not interactive and not st.json:
-                    print(f"run {run.run_id} started: {workflow.name}", file=sys.stderr, flush=True)
+        from gleitzeit_core.engine import make_host, run_workflow  # heavy: only when running
 
-            if not interactive:
-                observer: Observer = no_observer if st.json else PlainLines(sys.stderr, st.verbose)
-                return await run_workflow(workflow, config=config, store=store, host=host,
-                                          observer=observer, on_created=created)
-            with LiveView(st.console, list(workflow.tasks), st.verbose or watch) as view:
-                return await run_workflow(workflow, config=config, store=store, host=host,
-                                          observer=view, on_created=created)
+        config = st.config()
+        async with (store or st.store()) as s:
+            workflow, existing = await prepare(s)
+            if follow is not None and follow not in {t.name for t in workflow.tasks}:
+                fail(f"--follow {follow!r}: no such task in {workflow.name!r}", EXIT_USAGE)
+            async with make_host(config, workflow) as host:
+                def created(run: RunRecord) -> None:
+                    if announce and not st.json:
+                        print(run.run_id, flush=True)
+                    elif not interactive and not st.json and not quiet:
+                        print(f"run {run.run_id} started: {workflow.name}", file=sys.stderr, flush=True)
+
+                async def drive(observer: Observer) -> RunOutcome:
+                    return await run_workflow(workflow, config=config, store=s, host=host, observer=observer,
+                                              on_created=created, existing=existing)
+
+                if not interactive:
+                    silent = (st.json or quiet) and not st.verbose
+                    return await drive(no_observer if silent else PlainLines(sys.stderr, st.verbose or watch))
+                streamed = st.verbose or watch or follow is not None
+                with LiveView(st.console, workflow.name, list(workflow.tasks), streamed, follow) as view:
+                    return await drive(view)
 
     return run_async(st, go)
+
+
+def finish(st: CliState, outcome: RunOutcome) -> None:
+    """Print the outcome and exit 0 (completed) or 1 (failed / cancelled)."""
+    if st.json:
+        print_json(outcome_json(outcome))
+    else:
+        print_summary(st.console, outcome, table=not st.live)
+    raise typer.Exit(EXIT_OK if outcome.run.status is RunStatus.COMPLETED else EXIT_FAILED)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
         ctx: typer.Context,
-        file: str = typer.Argument(..., help="Workflow file (.yaml, .yml or .json)."),
-        backend: Optional[str] = typer.Option(None, "--backend", help="sqlite, redis or memory."),
+        file: str = typer.Argument(..., metavar="FILE", help="Workflow file (.yaml, .yml or .json)."),
+        run_id: Optional[str] = typer.Argument(None, metavar="RUN_ID", help="With --resume: the run to resume."),
+        resume: bool = typer.Option(False, "--resume", help="Resume RUN_ID, or the latest unfinished run of FILE."),
+        force: bool = typer.Option(False, "--force", help="With --resume: accept a workflow file that changed."),
+        backend: BackendOpt = None,
         max_concurrent: Optional[int] = typer.Option(None, "--max-concurrent", min=1, help="Tasks running at once."),
-        json_out: bool = typer.Option(False, "--json", help="Print one JSON object with every task's result."),
-        watch: bool = typer.Option(False, "--watch", "-w", help="Keep the live view with streamed output."),
+        json_out: JsonOpt = False,
+        watch: bool = typer.Option(False, "--watch", "-w", help="Live view with the streamed output of the task printing last."),
+        follow: Optional[str] = typer.Option(None, "--follow", help="With the live view: stream this task's output."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream provider output."),
         debug: bool = typer.Option(False, "--debug", help="Tracebacks on errors."),
     ) -> None:
-        """Run a workflow and wait for it to finish.
+        """Run a workflow and wait for it to finish (exit 0 completed, 1 failed, 2 invalid).
 
-        Example: gleitzeit run examples/diamond.yaml --max-concurrent 2
+        Example: gleitzeit run examples/diamond.yaml --max-concurrent 2 --watch
+
+        Example: gleitzeit run wf.yaml --resume            (latest unfinished run of wf.yaml)
         """
-        st = state(ctx)
-        st.json = st.json or json_out
+        st = state(ctx, json=json_out, backend=backend)
         st.verbose = st.verbose or verbose
         st.debug = st.debug or debug
-        if backend:
-            st.backend = backend
-        if max_concurrent:
-            st.overrides["execution.max_concurrent_tasks"] = max_concurrent
-        st._config = None
-        outcome = execute_file(st, file, watch=watch)
-        if st.json:
-            print_json(outcome_json(outcome))
-        else:
-            print_summary(st.console, outcome)
-        raise typer.Exit(EXIT_OK if outcome.run.status is RunStatus.COMPLETED else EXIT_FAILED)
+        setup_logging(st)
+        st.override("execution.max_concurrent_tasks", max_concurrent)
+        if (run_id or force) and not resume:
+            fail("RUN_ID and --force only go with --resume (gleitzeit run FILE --resume [RUN_ID])", EXIT_USAGE)
+        prepare = resumed(run_id, file, force) if resume else fresh(file)
+        finish(st, execute(st, prepare, watch=watch, follow=follow))

@@ -1,0 +1,159 @@
+"""`gleitzeit workflow …`: runs as the seed's "workflows" — submit, list, status, resume, cancel."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.text import Text
+
+from gleitzeit_core.cli.app import BackendOpt, JsonOpt, fail, run_async, state
+from gleitzeit_core.cli.render import (
+    emit,
+    runs_table,
+    run_json,
+    task_json,
+    task_table,
+)
+from gleitzeit_core.cli.run_cmd import execute, finish, fresh, resumed
+from gleitzeit_core.store.base import Store
+from gleitzeit_core.store.records import RunRecord, RunStatus
+
+app = typer.Typer(help="Submit, list, inspect, resume and cancel workflow runs.", no_args_is_help=True)
+
+StatusOpt = typer.Option(None, "--status", help="Only runs with this status: pending, running, completed, failed, cancelled.")
+
+
+def parse_run_status(value: str | None) -> RunStatus | None:
+    if value is None:
+        return None
+    try:
+        return RunStatus(value.lower())
+    except ValueError:
+        fail(f"unknown run status {value!r}: choose one of {', '.join(s.value for s in RunStatus)}", 2)
+
+
+async def get_run(store: Store, run_id: str) -> RunRecord:
+    run = await store.get_run(run_id)
+    if run is None:
+        fail(f"no run with id {run_id!r} in the {store.kind} store at {store.address}")
+    return run
+
+
+@app.command("submit")
+def submit(
+    ctx: typer.Context,
+    file: str = typer.Argument(..., metavar="FILE", help="Workflow file (.yaml, .yml or .json)."),
+    backend: BackendOpt = None,
+    json_out: JsonOpt = False,
+    watch: bool = typer.Option(False, "--watch", "-w", help="Keep the live view with streamed task output."),
+) -> None:
+    """Run a workflow file: prints the run id first, then behaves like `gleitzeit run`.
+
+    Example: gleitzeit workflow submit examples/seed_calculate.yaml
+    """
+    st = state(ctx, json=json_out, backend=backend)
+    finish(st, execute(st, fresh(file), watch=watch, announce=True))
+
+
+@app.command("list")
+def list_runs(
+    ctx: typer.Context,
+    status: Optional[str] = StatusOpt,
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="At most this many runs, newest first."),
+    backend: BackendOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List runs, newest first.
+
+    Example: gleitzeit workflow list --status failed --limit 5 --json
+    """
+    st = state(ctx, json=json_out, backend=backend)
+    wanted = parse_run_status(status)
+
+    async def go() -> list[RunRecord]:
+        async with st.store() as store:
+            return await store.list_runs(status=wanted, limit=limit)
+
+    runs = run_async(st, go)
+    emit(st.json, [run_json(r) for r in runs],
+         lambda: st.console.print(runs_table(runs) if runs else "no runs"))
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    run_id: str = typer.Argument(..., metavar="RUN_ID", help="Run id (from `workflow list` or `run`)."),
+    backend: BackendOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show one run and its task table (status, attempts, durations, errors).
+
+    Example: gleitzeit workflow status run-1a2b3c4d5e6f
+    """
+    st = state(ctx, json=json_out, backend=backend)
+
+    async def go():
+        async with st.store() as store:
+            run = await get_run(store, run_id)
+            tasks = await store.list_tasks(run_id=run_id)
+            attempts = {t.id: await store.get_attempts(t.id) for t in tasks}
+            return run, tasks, attempts
+
+    run, tasks, attempts = run_async(st, go)
+
+    def human() -> None:
+        st.console.print(task_table(tasks, title=f"{run.workflow_name}  ·  run {run.run_id}"))
+        line = Text.assemble("run ", (run.run_id, "bold"), f" {run.status.value}")
+        if run.error:
+            line.append(f": {run.error}")
+        if run.cancel_requested and not run.status.finished:
+            line.append(" (cancellation requested)")
+        st.console.print(line)
+
+    emit(st.json, {**run_json(run), "tasks": [task_json(t, attempts[t.id]) for t in tasks]}, human)
+
+
+@app.command("resume")
+def resume(
+    ctx: typer.Context,
+    run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run to resume."),
+    force: bool = typer.Option(False, "--force", help="Run the workflow file even if it changed since the run."),
+    backend: BackendOpt = None,
+    json_out: JsonOpt = False,
+    watch: bool = typer.Option(False, "--watch", "-w", help="Keep the live view with streamed task output."),
+) -> None:
+    """Resume an interrupted or failed run: completed tasks keep their results, the rest run.
+
+    Example: gleitzeit workflow resume run-1a2b3c4d5e6f
+    """
+    st = state(ctx, json=json_out, backend=backend)
+    finish(st, execute(st, resumed(run_id, None, force), watch=watch))
+
+
+@app.command("cancel")
+def cancel(
+    ctx: typer.Context,
+    run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run to cancel."),
+    backend: BackendOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Ask the process running RUN_ID to cancel it (through the store; it stops within about a second).
+
+    Example: gleitzeit workflow cancel run-1a2b3c4d5e6f
+    """
+    st = state(ctx, json=json_out, backend=backend)
+
+    async def go() -> tuple[RunRecord, bool]:
+        async with st.store() as store:
+            run = await get_run(store, run_id)
+            if run.status.finished:
+                return run, False
+            await store.request_cancel(run_id)
+            return run, True
+
+    run, requested = run_async(st, go)
+    message = (f"cancellation of run {run_id} requested" if requested
+               else f"run {run_id} already finished ({run.status.value}); nothing to cancel")
+    emit(st.json, {"run_id": run_id, "status": run.status.value, "cancel_requested": requested},
+         lambda: st.console.print(message))
