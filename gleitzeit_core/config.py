@@ -36,7 +36,10 @@ def _bool(v: Any) -> bool:
 def _pos_int(v: Any) -> int:
     if isinstance(v, bool):
         raise ValueError("expected a whole number ≥ 1")
-    n = int(v)
+    try:
+        n = int(v)
+    except (TypeError, ValueError):
+        raise ValueError("expected a whole number ≥ 1") from None
     if n < 1 or (isinstance(v, float) and not v.is_integer()):
         raise ValueError("expected a whole number ≥ 1")
     return n

@@ -72,6 +72,8 @@ class ClientConnection:
         try:
             while True:
                 line = await self._reader.receive_line()
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("← %s", line[:2000].decode("utf-8", "replace"))
                 self._handle(messages.parse_message(messages.decode(line)))
         except anyio.EndOfStream:
             self._close(ConnectionClosed("the provider closed its stdout"))
@@ -159,8 +161,11 @@ class ClientConnection:
         await self._send(messages.notification("$/cancelRequest", {"id": req_id}))
 
     async def _send(self, obj: dict[str, Any]) -> None:
+        data = messages.encode(obj)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("→ %s", data[:2000].decode("utf-8", "replace"))
         try:
-            await self._writer.send_line(messages.encode(obj))
+            await self._writer.send_line(data)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
             self._close(ConnectionClosed(f"cannot write to the provider: {exc or type(exc).__name__}"))
             raise self.closed from None  # type: ignore[misc]

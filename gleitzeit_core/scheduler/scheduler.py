@@ -270,12 +270,12 @@ class Scheduler:
             self.emit(TaskUpdated(rec, attempt))
             await self._finished(key)
             return
-        attempt.error, attempt.retryable = error.message, error.retryable
+        attempt.error, attempt.retryable = _describe(error), error.retryable
         if error.type == "cancelled":
             attempt.status = rec.status = TaskStatus.CANCELLED
         else:
             attempt.status = TaskStatus.FAILED
-        rec.error = error.message
+        rec.error = attempt.error
         if error.type != "cancelled" and error.retryable and spec.retry.should_retry(attempt.number):
             delay = spec.retry.delay(attempt.number, self.rng)
             rec.status, rec.next_attempt_at = TaskStatus.RETRYING, time.time() + delay
@@ -367,6 +367,16 @@ class Scheduler:
                         await anyio.sleep(0.01)
                 scope.cancel()
                 return
+
+
+def _describe(error: ProviderError) -> str:
+    """The error line, then the user-code traceback when the provider sent one."""
+    tb = error.details.get("traceback") if isinstance(error.details, dict) else None
+    if isinstance(tb, list):
+        tb = "\n".join(str(line) for line in tb)
+    if isinstance(tb, str) and tb.strip():
+        return f"{error.message}\n{tb.rstrip()}"
+    return error.message
 
 
 def _traceparent(rec: TaskRecord) -> str:

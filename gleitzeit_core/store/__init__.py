@@ -7,7 +7,6 @@ from gleitzeit_core.store.factory import (
     DEFAULT_SQLITE_PATH,
     make_store,
 )
-from gleitzeit_core.store.memory import InMemoryBackend
 from gleitzeit_core.store.records import (
     FINISHED_TASK_STATES,
     AttemptRecord,
@@ -17,8 +16,16 @@ from gleitzeit_core.store.records import (
     TaskStatus,
     new_id,
 )
-from gleitzeit_core.store.redis import RedisBackend
-from gleitzeit_core.store.sqlite import SQLiteBackend
+
+
+def __getattr__(name: str) -> object:
+    """Backend classes load on first use (see factory.make_store)."""
+    modules = {"InMemoryBackend": "memory", "SQLiteBackend": "sqlite", "RedisBackend": "redis"}
+    if name in modules:
+        import importlib
+
+        return getattr(importlib.import_module(f"gleitzeit_core.store.{modules[name]}"), name)
+    raise AttributeError(name)
 
 __all__ = (
     "BACKENDS",

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from gleitzeit_core.errors import ConfigError
 from gleitzeit_core.store.base import Store
-from gleitzeit_core.store.memory import InMemoryBackend
-from gleitzeit_core.store.redis import RedisBackend
-from gleitzeit_core.store.sqlite import SQLiteBackend
 
 DEFAULT_SQLITE_PATH = "~/.gleitzeit/workflows.db"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -15,13 +12,22 @@ BACKENDS = ("sqlite", "redis", "memory")
 
 
 def make_store(kind: str, *, sqlite_path: str | None = None, redis_url: str | None = None) -> Store:
-    """The store for ``kind``, not yet opened (``async with store:`` opens it)."""
+    """The store for ``kind``, not yet opened (``async with store:`` opens it).
+
+    Backends are imported on demand: redis-py alone adds ~0.1 s to every CLI call.
+    """
     name = kind.strip().lower()
     if name == "sqlite":
+        from gleitzeit_core.store.sqlite import SQLiteBackend
+
         return SQLiteBackend(sqlite_path or DEFAULT_SQLITE_PATH)
     if name == "redis":
+        from gleitzeit_core.store.redis import RedisBackend
+
         return RedisBackend(redis_url or DEFAULT_REDIS_URL)
     if name == "memory":
+        from gleitzeit_core.store.memory import InMemoryBackend
+
         return InMemoryBackend()
     raise ConfigError(
         f"unknown persistence backend {kind!r}: choose one of {', '.join(BACKENDS)}"
