@@ -22,7 +22,7 @@ def test_the_expected_examples_exist() -> None:
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_example_loads(path: Path) -> None:
     wf = load_workflow(path)
-    assert wf.tasks and all(t.method == "python/execute" for t in wf.tasks)
+    assert wf.tasks and all(t.method.count("/") == 1 and t.protocol.endswith("/v1") for t in wf.tasks)
     for task in wf.tasks:
         if "file" in task.params:
             assert os.path.isfile(os.path.join(wf.base_dir, task.params["file"])), task.params["file"]
