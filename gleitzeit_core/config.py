@@ -45,6 +45,16 @@ def _pos_int(v: Any) -> int:
     return n
 
 
+def _pos_float(v: Any) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise ValueError("expected a number > 0") from None
+    if isinstance(v, bool) or not f > 0:
+        raise ValueError("expected a number > 0")
+    return f
+
+
 def _choice(*options: str) -> Callable[[Any], str]:
     def check(v: Any) -> str:
         s = str(v).strip().lower()
@@ -89,6 +99,8 @@ SETTINGS: dict[str, Setting] = {
     "providers.ollama.api": Setting(lambda: "ollama", _choice("ollama", "openai")),
     "providers.ollama.api_key": Setting(lambda: None, _opt_str, "GLEITZEIT_OPENAI_API_KEY"),
     "providers.ollama.max_in_flight": Setting(lambda: 1, _pos_int),
+    "providers.ollama.connect_timeout": Setting(lambda: 5.0, _pos_float, help="seconds to reach the server"),
+    "providers.ollama.read_timeout": Setting(lambda: 600.0, _pos_float, help="seconds to wait for the next bytes"),
     "default_models.chat": Setting(lambda: "llama3.2:latest", str),
     "default_models.vision": Setting(lambda: "llava:latest", str),
     "default_models.embedding": Setting(lambda: "nomic-embed-text:latest", str),

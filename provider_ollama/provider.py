@@ -7,9 +7,8 @@ host's config, so one process talks to exactly one server for its whole life.
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +30,6 @@ from provider_ollama.openai_api import OpenAiApi
 from provider_ollama.settings import Settings
 from provider_ollama.transport import Transport, make_client
 
-Handler = Callable[..., Awaitable[Any]]
 
 HEALTH_TIMEOUT = 3.0  # health must answer promptly even when the server hangs
 
@@ -52,9 +50,6 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
     env = os.environ if env is None else env
     view = _HealthView()
     provider = Provider(name="ollama", version=__version__, max_in_flight=1)
-
-    def llm_method(name: str, **options: Any) -> Callable[[Handler], Handler]:
-        return lambda handler: provider.method(name, **options)(_cancel_via_task_group(handler))
 
     @provider.lifespan
     async def lifespan(config: dict[str, Any]) -> AsyncIterator[_Server]:
@@ -77,7 +72,7 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
             return {"server": "not configured"}
         return await _health(view.server)
 
-    @llm_method(
+    @provider.method(
         "llm/chat",
         params_schema=schemas.CHAT,
         result_schema=schemas.COMPLETION_RESULT,
@@ -90,7 +85,7 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
         messages = _messages(params)
         return await _chat(ctx, server, params, messages, kind="chat")
 
-    @llm_method(
+    @provider.method(
         "llm/vision",
         params_schema=schemas.VISION,
         result_schema=schemas.COMPLETION_RESULT,
@@ -105,7 +100,7 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
         messages = attach_images(_messages(params), images)
         return await _chat(ctx, server, params, messages, kind="vision")
 
-    @llm_method(
+    @provider.method(
         "llm/generate",
         params_schema=schemas.GENERATE,
         result_schema=schemas.COMPLETION_RESULT,
@@ -131,7 +126,7 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
         completion = await server.api.generate(call, _delta_sink(ctx, call.sampling.max_tokens))
         return _completion_result(completion, params.get("format"))
 
-    @llm_method(
+    @provider.method(
         "llm/embed",
         params_schema=schemas.EMBED,
         result_schema=schemas.EMBED_RESULT,
@@ -152,7 +147,7 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
             "durations": _durations(result.durations_ms),
         }
 
-    @llm_method(
+    @provider.method(
         "llm/models",
         params_schema=schemas.MODELS,
         result_schema=schemas.MODELS_RESULT,
@@ -169,35 +164,6 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
         }
 
     return provider
-
-
-def _cancel_via_task_group(handler: Handler) -> Handler:
-    """Runs the handler as a child of an anyio task group.
-
-    The SDK reaches handlers through jsonrpcserver's ``asyncio.gather``, so a cancel arrives
-    as repeated native ``task.cancel()`` calls that pierce anyio's shielded cleanup: httpx
-    would then leave the HTTP connection open and the model kept generating. Inside a task
-    group the cancel is an anyio scope cancel, and the shield holds. (Reported to the SDK;
-    remove once the SDK runs handlers in a task group itself.)
-    """
-
-    @functools.wraps(handler)
-    async def run(ctx: RequestContext, **params: Any) -> Any:
-        outcome: list[Any] = []
-
-        async def child() -> None:
-            try:
-                outcome.append(await handler(ctx, **params))
-            except Exception as exc:  # re-raised below, outside the group, unwrapped
-                outcome.append(exc)
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(child)
-        if isinstance(outcome[0], Exception):
-            raise outcome[0]
-        return outcome[0]
-
-    return run
 
 
 async def _chat(

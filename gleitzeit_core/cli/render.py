@@ -106,11 +106,14 @@ class PlainLines:
     def __init__(self, out: TextIO, verbose: bool):
         self.out = out
         self.verbose = verbose
+        self._partial: dict[str, str] = {}  # task key → output not yet ended by a newline
 
     def __call__(self, event: Event) -> None:
         stamp = time.strftime("%H:%M:%S")
         if isinstance(event, TaskUpdated):
             rec = event.task
+            if rec.key in self._partial and rec.status is not TaskStatus.RUNNING:
+                print(f"{stamp} {rec.name} | {self._partial.pop(rec.key)}", file=self.out, flush=True)
             extra = ""
             if rec.status is TaskStatus.RUNNING:
                 extra = f" (attempt {rec.attempts})"
@@ -122,8 +125,13 @@ class PlainLines:
                 extra = f" in {duration(rec)}"
             print(f"{stamp} {rec.name}: {rec.status.value}{extra}", file=self.out, flush=True)
         elif isinstance(event, TaskOutput) and self.verbose:
-            for line in event.data.splitlines():
+            # Output (LLM deltas especially) arrives in pieces: print whole lines.
+            text = self._partial.pop(event.task.key, "") + event.data
+            *lines, rest = text.split("\n")
+            for line in lines:
                 print(f"{stamp} {event.task.name} | {line}", file=self.out, flush=True)
+            if rest:
+                self._partial[event.task.key] = rest
         elif isinstance(event, RunUpdated):
             print(f"{stamp} run {event.run.run_id}: {event.run.status.value}", file=self.out, flush=True)
 

@@ -78,5 +78,5 @@ def test_verbose_run_prints_the_streamed_text(fake: FakeOllama, tmp_path: Path) 
     proc = _gleitzeit(["-v", "--no-color", "run", "examples/llm.yaml", "--backend", "memory"], fake, tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout + proc.stderr
-    for word in ("Gears", "turn", "without", "rest", "Quiet", "Machines"):
-        assert word in out
+    # the deltas are joined back into whole lines
+    assert "| Gears turn without rest" in out and "| Quiet Machines" in out
