@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from gleitzeit_core.config import Config
+from gleitzeit_core.config import Config, home_dir
 from gleitzeit_core.errors import Problem, ProviderUnavailable, WorkflowInvalid
 from gleitzeit_core.providers.host import ProviderHost, discover_manifests
 from gleitzeit_core.scheduler.events import Observer, no_observer
@@ -49,7 +49,7 @@ def provider_config(config: Config) -> dict[str, dict[str, Any]]:
     ollama = config.section("providers.ollama")
     ollama["default_models"] = config.section("default_models")
     return {
-        "python": {"sandbox": {"require": config["sandbox.require"]}},
+        "python": {"sandbox": {"require": config["sandbox.require"], "state_dir": str(home_dir() / "python-provider")}},
         "ollama": ollama,
     }
 

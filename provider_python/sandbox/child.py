@@ -1,0 +1,180 @@
+"""The sandboxed process itself. It is forked by its supervisor *before* its execution arrives,
+already inside its new namespaces, and prepares what every execution shares (the root
+filesystem's system part, /proc); when the execution arrives it installs its fds, confines itself
+layer by layer, runs the code, writes the record on the result channel and exits. As PID 1 of its
+own PID namespace its exit takes every descendant with it."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import os
+import signal
+import socket
+import sys
+from typing import Any, Mapping, NoReturn
+
+from provider_python.sandbox import execute, landlock, limits, rootfs, seccomp, syscalls
+from provider_python.sandbox.template import Template
+
+RESULT_FD = 3
+NET_FD = 4  # the host's network namespace, kept open for the `network: true` opt-in
+SANDBOX_UID = 65534
+SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+MAX_REQUEST_BYTES = 64 << 20
+
+
+def warm(link: socket.socket, host_net: int | None, layers: frozenset[str], stage: str, tpl: Template) -> NoReturn:
+    """Prepare ahead of time, then wait on `link` for one execution (its fds and request)."""
+    if syscalls.IS_LINUX:
+        syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)  # the supervisor died -> so do we
+    root, failure = None, ""
+    try:
+        if "mountns" in layers:
+            root = rootfs.Root(stage)
+            root.prepare(tpl.shared_paths, with_proc="pidns" in layers)
+    except BaseException as exc:  # noqa: BLE001 - reported once the execution (and its fds) arrive
+        failure = f"sandbox setup failed: {exc}"
+    execute.run({"code": "result = None", "context": {}})  # copy the pages an execution writes now, not then
+    received = _receive(link)
+    if received is None:
+        os._exit(0)
+    req, (stdout_fd, stderr_fd, result_fd) = received
+    _install_fds(stdout_fd, stderr_fd, result_fd, host_net)
+    try:
+        if failure:
+            raise RuntimeError(failure)
+        _confine(req, tpl, root)
+    except BaseException as exc:  # noqa: BLE001 - any setup failure must be reported, not raised
+        _finish(execute.error_record("SandboxError", str(exc) if failure else f"sandbox setup failed: {exc}"), 71)
+    _finish(execute.run(req), 0)
+
+
+def send_execution(link: socket.socket, raw_request: bytes, fds: tuple[int, int, int]) -> None:
+    """The supervisor's half of `_receive`: the three fds with one byte, then the request line."""
+    socket.send_fds(link, [b"R"], list(fds))
+    link.sendall(raw_request)
+
+
+def _receive(link: socket.socket) -> tuple[dict[str, Any], tuple[int, int, int]] | None:
+    msg, fds, _, _ = socket.recv_fds(link, 1, 3)
+    if not msg or len(fds) != 3:
+        return None
+    buf = bytearray()
+    while not buf.endswith(b"\n") and len(buf) <= MAX_REQUEST_BYTES:
+        chunk = link.recv(1 << 16)
+        if not chunk:
+            return None
+        buf += chunk
+    return json.loads(buf), (fds[0], fds[1], fds[2])
+
+
+def landlock_paths(req: Mapping[str, Any], shared_paths: list[str]) -> tuple[list[str], list[str]]:
+    """(read-only, read-write) paths as seen inside the sandbox: the host paths it may see plus
+    what the sandbox itself provides (private /tmp, devices, /proc)."""
+    layers = set(req["layers"])
+    own_ro, own_rw = _execution_paths(req)
+    ro = shared_paths + own_ro
+    rw = own_rw + list(rootfs.DEVICES)
+    if "mountns" in layers:
+        ro += list(rootfs.STUB_FILES)
+        rw += ["/tmp", "/dev/shm"]
+        if "pidns" in layers:
+            ro.append("/proc")
+    else:
+        rw.append(req["tmpdir"])
+    return ro, rw
+
+
+def _execution_paths(req: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(read-only, read-write) host paths this execution adds to the shared system part."""
+    ro = list(req["read_only"]) + list(req["read"])
+    if req["network"]:
+        ro += rootfs.NETWORK_PATHS
+    return ro, [req["workspace"], *req["write"]]
+
+
+def _install_fds(stdout_fd: int, stderr_fd: int, result_fd: int, net_fd: int | None) -> None:
+    keep = [fd for fd in (stdout_fd, stderr_fd, result_fd, net_fd) if fd is not None]
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in keep]
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    for target, fd in zip((1, 2, RESULT_FD, NET_FD), moved):
+        os.dup2(fd, target)
+    os.closerange(len(moved) + 1, 1 << 20)  # everything else: fork-server sockets, other tasks' pipes
+    sys.stdout = _text_stream(1)
+    sys.stderr = _text_stream(2)
+
+
+def _text_stream(fd: int) -> io.TextIOWrapper:
+    return io.TextIOWrapper(io.BufferedWriter(io.FileIO(fd, "w", closefd=False)), encoding="utf-8",
+                            errors="backslashreplace", line_buffering=True)
+
+
+def _confine(req: dict[str, Any], tpl: Template, root: rootfs.Root | None) -> None:
+    layers = set(req["layers"])
+    if "netns" in layers:
+        if req["network"]:
+            syscalls.setns(NET_FD, syscalls.CLONE_NEWNET)  # the opt-in: back to the host's network
+        os.close(NET_FD)
+    if root is not None:
+        root.enter(*_execution_paths(req), tmp_mb=int(req["memory_mb"]))
+        if req.get("file"):
+            # Read while still root, but already inside the new root (only visible files exist):
+            # the script may sit in a folder uid 65534 cannot traverse.
+            try:
+                with open(req["file"], encoding="utf-8") as fh:
+                    req["code"] = fh.read()
+            except (OSError, UnicodeDecodeError):
+                pass  # execute.run reports it, as the sandbox user sees it
+    # Still privileged, so folders the sandbox user could not traverse do not matter: the
+    # working directory is entered by fd and Landlock's rules hold their paths open.
+    workdir = os.open(req["workspace"], os.O_RDONLY | os.O_DIRECTORY)
+    rules = None
+    if "landlock" in layers:
+        rules = landlock.ruleset(tpl.landlock_abi, *landlock_paths(req, tpl.shared_paths), deny_tcp=not req["network"])
+    os.setsid()
+    if "caps" in layers and "uid" not in layers and os.geteuid() == 0:
+        syscalls.drop_bounding_set()  # still root: make sure nothing executed can regain a capability
+    if "uid" in layers:
+        os.setgroups([])
+        os.setresgid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+        os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+    if "caps" in layers:
+        syscalls.clear_capabilities()
+    if syscalls.IS_LINUX:
+        syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)  # after the uid change, which clears it
+    if "rlimits" in layers:
+        limits.apply(req, with_nproc="uid" in layers)
+    _scrub_env(req, tmp="/tmp" if root is not None else req["tmpdir"])
+    os.fchdir(workdir)
+    os.close(workdir)
+    if layers & {"caps", "landlock", "seccomp"}:
+        syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)  # no setuid/file-capability gains via exec
+    if rules is not None:
+        landlock.enforce(rules)
+    if "seccomp" in layers:
+        seccomp.install(tpl.filters[bool(req["network"])])
+    if syscalls.IS_LINUX:
+        syscalls.limit_malloc_arenas(2)
+    sys.dont_write_bytecode = True
+
+
+def _scrub_env(req: Mapping[str, Any], *, tmp: str) -> None:
+    """Only what the workflow passed explicitly, plus the few variables programs assume exist."""
+    os.environ.clear()
+    os.environ.update({"PATH": SAFE_PATH, "LANG": "C.UTF-8", "HOME": req["workspace"], "TMPDIR": tmp,
+                       "PYTHONDONTWRITEBYTECODE": "1"})
+    os.environ.update({str(k): str(v) for k, v in dict(req["env"]).items()})
+
+
+def _finish(record: str, code: int) -> NoReturn:
+    execute.flush_std_streams()
+    data = ("\n" + record + "\n").encode()
+    try:
+        while data:
+            data = data[os.write(RESULT_FD, data):]
+    except OSError:
+        code = code or 74
+    os._exit(code)

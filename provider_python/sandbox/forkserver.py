@@ -1,0 +1,130 @@
+"""The warm template process: imports and compiles everything once, then hands each execution to
+a supervisor forked from it. `python -m provider_python.sandbox.forkserver FD STAGE` where FD is
+a SOCK_SEQPACKET socket to the host and STAGE an empty directory to build sandbox roots on.
+
+Protocol on FD: on start-up the template sends `{"ready": true, "layers": {...}}` (the probe
+result) and the host answers `{"layers": [...]}`, the layers to apply. Then the host sends one
+message per execution carrying four fds (control socket, stdout, stderr and result pipe ends) and
+no meaningful payload; the request itself travels on the control socket, so the template never
+parses user input. EOF on FD ends the server.
+
+Supervisors are forked ahead of time, each with its sandboxed child already forked into fresh
+namespaces and its shared root prepared, so neither fork nor namespace creation is on the
+critical path of an execution; a burst larger than the pool prepares slots on demand.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import select
+import signal
+import socket
+import sys
+from typing import NoReturn
+
+from provider_python.sandbox import probe, syscalls
+from provider_python.sandbox.supervisor import Slot, supervise
+from provider_python.sandbox.template import Template
+
+FDS_PER_EXECUTION = 4
+IDLE_SUPERVISORS = 2
+REFILL_DELAY = 0.01
+
+
+class _Pool:
+    """Idle supervisors with prepared slots, each waiting on its own socket for one execution."""
+
+    def __init__(self, tpl: Template, layers: list[str], stage: str):
+        self._tpl, self._layers, self._stage = tpl, layers, stage
+        self.idle: list[socket.socket] = []
+
+    def take(self) -> socket.socket:
+        return self.idle.pop(0) if self.idle else self._fork()
+
+    def refill(self) -> None:
+        while len(self.idle) < IDLE_SUPERVISORS:
+            self.idle.append(self._fork())
+
+    def _fork(self) -> socket.socket:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        if os.fork() == 0:
+            keep = theirs.fileno()
+            os.closerange(3, keep)  # the server socket, the other idle supervisors' sockets
+            os.closerange(keep + 1, 1 << 20)
+            _idle(theirs, self._tpl, self._layers, self._stage)
+        theirs.close()
+        return ours
+
+
+def _idle(sock: socket.socket, tpl: Template, layers: list[str], stage: str) -> NoReturn:
+    if syscalls.IS_LINUX:
+        syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)  # the fork server died -> so do we
+    slot: Slot | BaseException
+    try:
+        slot = Slot.prepare(tpl, layers, stage)
+    except BaseException as exc:  # noqa: BLE001 - reported to the host with the execution
+        slot = exc
+    fds = _receive(sock)
+    if fds is None:
+        os._exit(0)
+    sock.detach()
+    supervise(*fds, tpl, slot)
+
+
+def _receive(sock: socket.socket) -> list[int] | None:
+    """One execution's fds, or None at EOF."""
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(sock, 64, FDS_PER_EXECUTION)
+        except InterruptedError:
+            continue
+        if not msg:
+            return None
+        if len(fds) == FDS_PER_EXECUTION:
+            return fds
+        for fd in fds:
+            os.close(fd)
+
+
+def serve(sock: socket.socket, stage: str) -> None:
+    tpl = Template.prepare()
+    available = probe.probe(tpl, stage)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # from now on supervisors are reaped by the kernel
+    gc.freeze()  # a collection in a child would otherwise write to (and so copy) every object's page
+    sock.send(json.dumps({"ready": True, "pid": os.getpid(), "layers": available}).encode())
+    config = sock.recv(1 << 16)
+    if not config:
+        return
+    pool = _Pool(tpl, list(json.loads(config)["layers"]), stage)
+    pool.refill()
+    while True:
+        # Refill once requests pause: preparing a slot (fork, unshare, root) while an execution
+        # runs would compete with it for the CPU.
+        if len(pool.idle) < IDLE_SUPERVISORS and not select.select([sock], [], [], REFILL_DELAY)[0]:
+            pool.refill()
+        fds = _receive(sock)
+        if fds is None:
+            return
+        supervisor = pool.take()
+        socket.send_fds(supervisor, [b"x"], fds)
+        supervisor.close()
+        for fd in fds:
+            os.close(fd)
+
+
+def main(argv: list[str]) -> NoReturn:
+    parent = os.getppid()
+    if syscalls.IS_LINUX:
+        syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)  # the provider died -> so do we
+    if os.getppid() != parent:
+        os._exit(0)
+    syscalls.enter_user_namespace()
+    sock = socket.socket(fileno=int(argv[0]))
+    serve(sock, argv[1])
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,162 @@
+"""The per-execution keeper: creates the namespaces, forks the sandboxed child ahead of time (a
+`Slot`), hands it the execution, waits for it or kills it, and reports how it ended.
+
+Runs as root outside the sandbox; it is what the host talks to, over the control socket. Closing
+the host's end of that socket (timeout, cancellation, provider death) kills the child and its
+whole tree at once. Forked from the warm fork server (fast path, with its slot prepared before the
+execution arrives) or started as a fresh interpreter (fallback:
+`python -m provider_python.sandbox.supervisor CTL OUT ERR RES`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import sys
+from dataclasses import dataclass
+from typing import Any, Iterable, NoReturn
+
+from provider_python.sandbox import child, syscalls
+from provider_python.sandbox.template import Template
+
+MAX_REQUEST_BYTES = child.MAX_REQUEST_BYTES
+REQUEST_DEADLINE = 30.0
+_NAMESPACES = (("pidns", syscalls.CLONE_NEWPID), ("mountns", syscalls.CLONE_NEWNS), ("netns", syscalls.CLONE_NEWNET),
+               ("ipcns", syscalls.CLONE_NEWIPC | syscalls.CLONE_NEWUTS))
+
+
+@dataclass
+class Slot:
+    """A sandboxed child already forked into its namespaces, waiting on `link` for its execution."""
+
+    pid: int
+    link: socket.socket
+
+    @classmethod
+    def prepare(cls, tpl: Template, layers: Iterable[str], stage: str) -> "Slot":
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the fork server ignores it; we must wait()
+        layers = frozenset(layers)
+        host_net = os.open("/proc/self/ns/net", os.O_RDONLY) if "netns" in layers else None
+        flags = 0
+        for layer, flag in _NAMESPACES:
+            if layer in layers:
+                flags |= flag
+        if flags:
+            syscalls.unshare(flags)
+        if "subreaper" in layers:
+            syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            child.warm(theirs, host_net, layers, stage, tpl)
+        theirs.close()
+        if host_net is not None:
+            os.close(host_net)
+        return cls(pid, ours)
+
+
+def supervise(ctl_fd: int, out_fd: int, err_fd: int, res_fd: int, tpl: Template,
+              slot: Slot | BaseException | None = None) -> NoReturn:
+    """Run one execution: `slot` prepared in advance, or the error preparing it raised, or None
+    to prepare one now (fresh interpreter)."""
+    ctl = socket.socket(fileno=ctl_fd)
+    try:
+        if syscalls.IS_LINUX:
+            syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)
+        raw = _read_request(ctl)
+        req = json.loads(raw)
+        if isinstance(slot, BaseException):
+            raise slot
+        if slot is None:
+            slot = Slot.prepare(tpl, req["layers"], req["stage"])
+        child.send_execution(slot.link, raw, (out_fd, err_fd, res_fd))
+        for fd in (out_fd, err_fd, res_fd):
+            os.close(fd)
+        status, killed = _wait(slot.pid, ctl)
+        if "pidns" not in req["layers"]:
+            _reap_descendants(slot.pid)
+        _send(ctl, {"event": "exited", "returncode": os.waitstatus_to_exitcode(status), "killed": killed})
+    except BaseException as exc:  # noqa: BLE001 - report, never raise out of a forked child
+        try:
+            _send(ctl, {"event": "failed", "message": f"{type(exc).__name__}: {exc}"})
+        except OSError:
+            pass
+    os._exit(0)
+
+
+def _read_request(ctl: socket.socket) -> bytes:
+    ctl.settimeout(REQUEST_DEADLINE)
+    buf = bytearray()
+    while not buf.endswith(b"\n"):
+        chunk = ctl.recv(1 << 16)
+        if not chunk or len(buf) > MAX_REQUEST_BYTES:
+            raise ConnectionError("host closed the control socket before sending the request")
+        buf += chunk
+    ctl.settimeout(None)
+    return bytes(buf)
+
+
+def _wait(pid: int, ctl: socket.socket) -> tuple[int, bool]:
+    """Block until the child exits, or kill it the moment the host closes or writes to `ctl`."""
+    killed = False
+    pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None  # Linux >= 5.3
+    watch = [ctl] + ([pidfd] if pidfd is not None else [])
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status, killed
+        ready, _, _ = select.select(watch, [], [], None if pidfd is not None else 0.05)
+        if ctl in ready and not killed:
+            killed = True
+            os.kill(pid, signal.SIGKILL)  # PID 1 of its namespace: the kernel kills the rest
+            try:
+                os.killpg(pid, signal.SIGKILL)  # without a PID namespace: its process group too
+            except OSError:
+                pass
+            watch = [w for w in watch if w is not ctl]
+
+
+def _reap_descendants(pid: int) -> None:
+    """Without a PID namespace: kill the child's process group, then every orphan that the
+    subreaper flag handed to us (setsid() grandchildren included), until none is left."""
+    while True:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        for orphan in _children():
+            try:
+                os.kill(orphan, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def _children() -> list[int]:
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as fh:
+            return [int(p) for p in fh.read().split()]
+    except OSError:
+        return []
+
+
+def _send(ctl: socket.socket, event: dict[str, Any]) -> None:
+    ctl.sendall(json.dumps(event).encode() + b"\n")
+
+
+def main(argv: list[str]) -> NoReturn:
+    ctl_fd, out_fd, err_fd, res_fd = (int(a) for a in argv)
+    syscalls.enter_user_namespace()
+    supervise(ctl_fd, out_fd, err_fd, res_fd, Template.prepare(preload=False))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,144 @@
+"""Positive controls: ordinary code works inside the full sandbox."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import anyio
+import pytest
+
+from provider_python.sandbox.host import Sandbox
+from provider_python.sandbox.policy import ExecRequest, SandboxPolicy
+
+from .conftest import run
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_stdlib_context_and_result(sandbox: Sandbox, workspace_dir: Path) -> None:
+    code = (
+        "import json, re, math, statistics, datetime, pathlib, hashlib, collections, sqlite3, zoneinfo\n"
+        "db = sqlite3.connect(':memory:'); db.execute('create table t (x)'); db.execute('insert into t values (42)')\n"
+        "print('mean', statistics.mean(context['xs']))\n"
+        "result = {'sum': sum(context['xs']), 'sq': math.sqrt(16), 'db': db.execute('select x from t').fetchone()[0],\n"
+        "          'sha': hashlib.sha256(b'x').hexdigest()[:8], 'tz': str(zoneinfo.ZoneInfo('UTC'))}\n"
+    )
+    res = await run(sandbox, code, workspace_dir, context={"xs": [1, 2, 3]})
+    assert res.ok, (res.error_message, res.stderr)
+    assert res.result == {"sum": 6, "sq": 4.0, "db": 42, "sha": "2d711642", "tz": "UTC"}
+    assert res.stdout == "mean 2\n"
+
+
+async def test_printed_json_does_not_change_the_result(sandbox: Sandbox, workspace_dir: Path) -> None:
+    res = await run(sandbox, 'print(\'{"result": "forged"}\')\nresult = [1, 2]', workspace_dir)
+    assert res.ok and res.result == [1, 2]
+    assert res.stdout == '{"result": "forged"}\n'
+
+
+async def test_missing_result_is_null(sandbox: Sandbox, workspace_dir: Path) -> None:
+    res = await run(sandbox, "x = 1", workspace_dir)
+    assert res.ok and res.result is None
+
+
+async def test_file_handed_to_the_next_execution_through_the_workspace(sandbox: Sandbox, workspace_dir: Path) -> None:
+    first = await run(sandbox, "open('handoff.txt', 'w').write('from task one')", workspace_dir)
+    assert first.ok, first.error_message
+    second = await run(sandbox, "result = open('handoff.txt').read()", workspace_dir)
+    assert second.ok and second.result == "from task one"
+    assert (workspace_dir / "handoff.txt").read_text() == "from task one"
+
+
+async def test_file_script_in_the_read_only_workflow_folder(sandbox: Sandbox, workspace_dir: Path, tmp_path: Path) -> None:
+    flow = tmp_path / "flow"
+    flow.mkdir()
+    (flow / "data.txt").write_text("41")
+    (flow / "script.py").write_text("import pathlib\nresult = int(pathlib.Path(__file__).with_name('data.txt').read_text()) + context['inc']\n")
+    res = await sandbox.run(ExecRequest(file=str(flow / "script.py"), context={"inc": 1}, workspace=str(workspace_dir),
+                                        read_only=(str(flow),)))
+    assert res.ok and res.result == 42
+    denied = await sandbox.run(ExecRequest(code=f"open({str(flow / 'new.txt')!r}, 'w')", workspace=str(workspace_dir),
+                                           read_only=(str(flow),)))
+    assert not denied.ok and denied.error_type in ("OSError", "PermissionError")
+    assert not (flow / "new.txt").exists()
+
+
+async def test_subprocess_and_private_tmp(sandbox: Sandbox, workspace_dir: Path) -> None:
+    code = ("import subprocess, tempfile\n"
+            "with tempfile.NamedTemporaryFile('w', delete=False) as f: f.write('t')\n"
+            "result = [subprocess.run(['echo', 'hi'], capture_output=True, text=True).stdout, open(f.name).read()]\n")
+    res = await run(sandbox, code, workspace_dir)
+    assert res.ok and res.result == ["hi\n", "t"], (res.error_message, res.stderr)
+
+
+async def test_threads_multiprocessing_and_asyncio(sandbox: Sandbox, workspace_dir: Path) -> None:
+    code = ("import asyncio, multiprocessing, threading\n"
+            "def square(x): return x * x\n"
+            "with multiprocessing.Pool(2) as pool: squares = pool.map(square, range(4))\n"
+            "t = threading.Thread(target=squares.append, args=(99,)); t.start(); t.join()\n"
+            "async def main(): return 'async'\n"
+            "result = [squares, asyncio.run(main())]\n")
+    res = await run(sandbox, code, workspace_dir)
+    assert res.ok and res.result == [[0, 1, 4, 9, 99], "async"], (res.error_message, res.stderr)
+
+
+async def test_env_opt_in_is_the_only_environment(sandbox: Sandbox, workspace_dir: Path) -> None:
+    res = await sandbox.run(ExecRequest(code="import os; result = dict(os.environ)", workspace=str(workspace_dir),
+                                        policy=SandboxPolicy(env={"GREETING": "hello"})))
+    assert res.ok
+    assert res.result["GREETING"] == "hello"
+    assert set(res.result) == {"GREETING", "PATH", "LANG", "HOME", "TMPDIR", "PYTHONDONTWRITEBYTECODE"}
+
+
+async def test_fresh_interpreter_path_runs_the_same_sandbox(tmp_path: Path, workspace_dir: Path) -> None:
+    async with Sandbox(state_dir=tmp_path / "state", mode="fresh") as sb:
+        assert sb.isolation()["path"] == "fresh"
+        res = await run(sb, "import os; result = [os.getuid(), os.getpid()]", workspace_dir)
+    assert res.ok and res.result == [65534, 1] or "uid" not in sb.isolation()["active"]
+
+
+async def test_a_dead_fork_server_is_replaced(sandbox: Sandbox, workspace_dir: Path) -> None:
+    assert sandbox._fs_proc is not None
+    old = sandbox._fs_proc.pid
+    os.kill(old, signal.SIGKILL)
+    await sandbox._fs_proc.wait()
+    res = await run(sandbox, "result = 'after restart'", workspace_dir)
+    assert res.ok and res.result == "after restart"
+    assert sandbox.isolation()["path"] == "forkserver" and sandbox._fs_proc.pid != old
+
+
+async def test_site_builtins_exist(sandbox: Sandbox, workspace_dir: Path) -> None:
+    res = await run(sandbox, "result = 5\nexit(0)", workspace_dir)
+    assert res.ok and res.result == 5
+
+
+async def test_concurrent_executions_are_isolated(sandbox: Sandbox, workspace_dir: Path) -> None:
+    results = {}
+
+    async def one(i: int) -> None:
+        results[i] = await run(sandbox, "import os, time\ntime.sleep(0.2)\nresult = [os.getpid(), context['i']]",
+                               workspace_dir, context={"i": i})
+
+    async with anyio.create_task_group() as tg:
+        for i in range(4):
+            tg.start_soon(one, i)
+    assert [results[i].result for i in range(4)] == [[1, i] for i in range(4)]
+
+
+async def test_exit_without_a_result_is_reported(sandbox: Sandbox, workspace_dir: Path) -> None:
+    res = await run(sandbox, "import os\nprint('bye', flush=True)\nos._exit(3)", workspace_dir)
+    assert not res.ok and res.error_type == "ProcessExited" and "code 3" in res.error_message
+    assert res.stdout == "bye\n"
+
+
+async def test_script_and_workspace_inside_a_private_root_owned_folder(sandbox: Sandbox, tmp_path: Path) -> None:
+    flow = tmp_path / "private"
+    flow.mkdir(mode=0o700)
+    ws = flow / "workspaces" / "run-1"
+    ws.mkdir(parents=True)
+    (flow / "step.py").write_text("open('out.txt', 'w').write('x')\nresult = 'ran'\n")
+    (flow / "step.py").chmod(0o600)
+    res = await sandbox.run(ExecRequest(file=str(flow / "step.py"), workspace=str(ws), read_only=(str(flow),)))
+    assert res.ok and res.result == "ran", (res.error_type, res.error_message)
+    assert (ws / "out.txt").read_text() == "x"
