@@ -36,16 +36,29 @@ def duration(rec: TaskRecord) -> str:
     return f"{end - rec.started_at:.2f}s"
 
 
+def result_preview(result: Any, width: int = 80) -> str:
+    """One line of a result: the value a person cares about (`result` of a Python
+    task, `content` of an LLM answer), else the whole object, as compact JSON."""
+    if isinstance(result, dict):
+        for key in ("result", "content"):
+            if key in result:
+                result = result[key]
+                break
+    text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def task_table(tasks: list[TaskRecord], title: str | None = None, *, error_width: int = 60) -> Table:
     table = Table(title=title, expand=False)
-    table.add_column("task")
-    table.add_column("status")
-    table.add_column("attempt", justify="right")
-    table.add_column("duration", justify="right")
-    table.add_column("detail", overflow="fold", max_width=error_width)
+    table.add_column("task", no_wrap=True, min_width=12)
+    table.add_column("status", no_wrap=True, min_width=9)
+    table.add_column("attempt", justify="right", no_wrap=True, min_width=7)
+    table.add_column("duration", justify="right", no_wrap=True, min_width=8)
+    table.add_column("result / error", overflow="fold", max_width=error_width)
     for rec in tasks:
         status = rec.status.value
-        detail = (rec.error or "") if rec.status is not TaskStatus.COMPLETED else ""
+        detail = result_preview(rec.result) if rec.status is TaskStatus.COMPLETED else (rec.error or "")
         table.add_row(rec.name, Text(status, style=STATUS_STYLE.get(status, "")), str(rec.attempts or ""),
                       duration(rec), detail.splitlines()[0] if detail else "")
     return table
@@ -192,7 +205,7 @@ def tasks_table(tasks: list[TaskRecord], title: str | None = None) -> Table:
     table.add_column("task id", no_wrap=True)
     table.add_column("name", overflow="fold")
     table.add_column("workflow", overflow="fold")
-    table.add_column("status", no_wrap=True)
+    table.add_column("status", no_wrap=True, min_width=9)
     table.add_column("att", justify="right")
     table.add_column("created", no_wrap=True)
     for t in tasks:
