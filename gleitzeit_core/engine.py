@@ -10,7 +10,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from gleitzeit_core.config import Config, home_dir
 from gleitzeit_core.errors import Problem, ProviderUnavailable, WorkflowInvalid
@@ -21,6 +21,9 @@ from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, TaskRecord, new_id
 from gleitzeit_core.workflow.loader import check_methods
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
+
+if TYPE_CHECKING:
+    from gleitzeit_core.distributed.dispatcher import RedisDispatcher
 
 
 @dataclass
@@ -107,13 +110,19 @@ async def run_workflow(
     *,
     config: Config,
     store: Store,
-    host: ProviderHost,
+    host: ProviderHost | None = None,
     observer: Observer = no_observer,
     on_created: Callable[[RunRecord], None] | None = None,
     existing: tuple[RunRecord, dict[str, TaskRecord]] | None = None,
+    dispatcher: RedisDispatcher | None = None,
 ) -> RunOutcome:
-    """Run (or, with ``existing``, resume) a workflow to its end."""
-    methods = await preflight(workflow, host)
+    """Run (or, with ``existing``, resume) a workflow to its end: on ``host``'s local
+    providers, or with ``dispatcher`` on a worker pool."""
+    if dispatcher is not None:
+        methods = await dispatcher.preflight(workflow)
+    else:
+        assert host is not None, "run_workflow needs a host or a dispatcher"
+        methods = await preflight(workflow, host)
     if existing is None:
         run, tasks = new_run(workflow)
         await store.create_run(run, list(tasks.values()))
@@ -133,6 +142,6 @@ async def run_workflow(
         code_params={name: dict(d.get("codeParams") or {}) for name, d in methods.items()},
         cancel_check=cancel_requested if store.kind != "memory" else None,
     )
-    scheduler = Scheduler(workflow, run, tasks, store, LocalDispatcher(host), options, observer)
+    scheduler = Scheduler(workflow, run, tasks, store, dispatcher or LocalDispatcher(host), options, observer)
     final = await scheduler.execute()
     return RunOutcome(final, [scheduler.tasks[t.key] for t in workflow.tasks])

@@ -17,6 +17,7 @@ from gleitzeit_core.cli import (
     system_cmd,
     task_cmd,
     validate_cmd,
+    worker_cmd,
     workflow_cmd,
 )
 from gleitzeit_core.cli.app import CliState, setup_logging
@@ -65,6 +66,7 @@ app.add_typer(workflow_cmd.app, name="workflow")
 app.add_typer(provider_cmd.app, name="provider")
 app.add_typer(backend_cmd.app, name="backend")
 app.add_typer(system_cmd.app, name="system")
+app.add_typer(worker_cmd.app, name="worker")
 
 
 def main() -> None:

@@ -54,10 +54,11 @@ def resumed(run_id: str | None, path: str | None, force: bool) -> Prepare:
 
 
 def execute(st: CliState, prepare: Prepare, *, watch: bool = False, follow: str | None = None,
-            announce: bool = False, quiet: bool = False, store: Store | None = None) -> RunOutcome:
+            announce: bool = False, quiet: bool = False, store: Store | None = None,
+            distributed: bool = False) -> RunOutcome:
     """Run to the end with the right view: live table on a terminal, plain lines on
     stderr otherwise, nothing with --json or ``quiet`` (unless -v). ``announce`` prints the run id
-    on stdout first (`workflow submit`)."""
+    on stdout first (`workflow submit`); ``distributed`` sends the attempts to the worker pool."""
     interactive = st.live and not quiet
 
     async def go() -> RunOutcome:
@@ -68,7 +69,15 @@ def execute(st: CliState, prepare: Prepare, *, watch: bool = False, follow: str 
             workflow, existing = await prepare(s)
             if follow is not None and follow not in {t.name for t in workflow.tasks}:
                 fail(f"--follow {follow!r}: no such task in {workflow.name!r}", EXIT_USAGE)
-            async with make_host(config, workflow) as host:
+            if distributed:
+                from gleitzeit_core.distributed.dispatcher import RedisDispatcher
+
+                if config["persistence.backend"] != "redis":
+                    fail("--distributed needs the redis backend (--backend redis)", EXIT_USAGE)
+                runner = RedisDispatcher(config.redis_url)
+            else:
+                runner = make_host(config, workflow)
+            async with runner as ctx:
                 def created(run: RunRecord) -> None:
                     if announce and not st.json:
                         print(run.run_id, flush=True)
@@ -76,8 +85,9 @@ def execute(st: CliState, prepare: Prepare, *, watch: bool = False, follow: str 
                         print(f"run {run.run_id} started: {workflow.name}", file=sys.stderr, flush=True)
 
                 async def drive(observer: Observer) -> RunOutcome:
-                    return await run_workflow(workflow, config=config, store=s, host=host, observer=observer,
-                                              on_created=created, existing=existing)
+                    where = {"dispatcher": ctx} if distributed else {"host": ctx}
+                    return await run_workflow(workflow, config=config, store=s, observer=observer,
+                                              on_created=created, existing=existing, **where)
 
                 if not interactive:
                     silent = (st.json or quiet) and not st.verbose
@@ -113,6 +123,7 @@ def register(app: typer.Typer) -> None:
         follow: Optional[str] = typer.Option(None, "--follow", help="With the live view: stream this task's output."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream provider output."),
         debug: bool = typer.Option(False, "--debug", help="Tracebacks on errors."),
+        distributed: bool = typer.Option(False, "--distributed", help="Run the tasks on `gleitzeit worker` processes (needs --backend redis)."),
     ) -> None:
         """Run a workflow and wait for it to finish (exit 0 completed, 1 failed, 2 invalid).
 
@@ -128,4 +139,4 @@ def register(app: typer.Typer) -> None:
         if (run_id or force) and not resume:
             fail("RUN_ID and --force only go with --resume (gleitzeit run FILE --resume [RUN_ID])", EXIT_USAGE)
         prepare = resumed(run_id, file, force) if resume else fresh(file)
-        finish(st, execute(st, prepare, watch=watch, follow=follow))
+        finish(st, execute(st, prepare, watch=watch, follow=follow, distributed=distributed))

@@ -1,0 +1,185 @@
+"""Distributed throughput and dispatch latency: workers coordinated through Redis.
+
+Starts its own redis-server (temporary dir, free port, no persistence), then:
+
+* throughput: a 1,000-task fan-out of ``noop/pass`` through the whole engine
+  (Redis store, scheduler, RedisDispatcher) with 1, 2 and 4 local
+  `gleitzeit worker` processes, each ``--concurrency 12``;
+* dispatch latency: one attempt at a time straight through the dispatcher
+  (XADD → worker claims → no-op provider → report → XREAD) with one worker,
+  against the same provider driven locally (LocalDispatcher) for reference.
+
+Run: ``python -m benchmarks.distributed_throughput [--tasks 1000] [--reps 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import redis
+
+from gleitzeit_core.config import Config, load_config
+from gleitzeit_core.distributed.dispatcher import RedisDispatcher
+from gleitzeit_core.engine import LocalDispatcher, provider_config, run_workflow
+from gleitzeit_core.providers.host import ProviderHost
+from gleitzeit_core.providers.manifest import load_manifest
+from gleitzeit_core.store.redis import RedisBackend
+from gleitzeit_core.store.records import RunStatus
+from gleitzeit_core.workflow.loader import load_workflow_text
+
+NOOP_MANIFEST = Path(__file__).with_name("noop.yaml")
+WORKER_CONCURRENCY = 12
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_redis(workdir: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--dir", str(workdir), "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    for _ in range(200):
+        try:
+            client.ping()
+            return proc, url
+        except redis.ConnectionError:
+            time.sleep(0.02)
+    raise RuntimeError("redis-server did not start")
+
+
+def start_workers(n: int, home: Path, url: str) -> list[subprocess.Popen]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GLEITZEIT_")}
+    env.update(GLEITZEIT_HOME=str(home), GLEITZEIT_PERSISTENCE_BACKEND="redis", GLEITZEIT_REDIS_URL=url)
+    procs = [subprocess.Popen([sys.executable, "-m", "gleitzeit_core.cli.main", "worker", "--name", f"bench-{i}",
+                               "--providers", "bench-noop", "--manifest", str(NOOP_MANIFEST),
+                               "--concurrency", str(WORKER_CONCURRENCY)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for i in range(n)]
+    client = redis.Redis.from_url(url)
+    deadline = time.time() + 30
+    while len([k for k in client.smembers("gleitzeit:workers") if client.exists(b"gleitzeit:w:" + k)]) < n:
+        if time.time() > deadline:
+            raise RuntimeError("workers did not register")
+        time.sleep(0.05)
+    return procs
+
+
+def stop_workers(procs: list[subprocess.Popen], url: str) -> None:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(15)
+    redis.Redis.from_url(url).delete("gleitzeit:workers")
+
+
+def fanout_text(n: int) -> str:
+    tasks = [{"name": f"t{i}", "protocol": "noop/v1", "method": "noop/pass", "params": {"value": i}} for i in range(n)]
+    return json.dumps({"name": f"fan-out {n}", "tasks": tasks})
+
+
+def config_for(home: Path, url: str, max_concurrent: int) -> Config:
+    return load_config(home / "config.yaml", overrides={
+        "persistence.backend": "redis", "persistence.redis.url": url,
+        "workspace.directory": str(home / "workspaces"), "providers.directory": str(home / "providers"),
+        "execution.max_concurrent_tasks": max_concurrent, "logging.level": "warning"})
+
+
+async def throughput(n_tasks: int, config: Config, url: str, host: ProviderHost | None = None) -> float:
+    """Tasks/s of one run: on the worker pool, or (``host``) on a local provider for reference."""
+    workflow = load_workflow_text(fanout_text(n_tasks), filename="fanout.json")
+    async with RedisBackend(url) as store, RedisDispatcher(url) as dispatcher:
+        t0 = time.perf_counter()
+        if host is not None:
+            outcome = await run_workflow(workflow, config=config, store=store, host=host)
+        else:
+            outcome = await run_workflow(workflow, config=config, store=store, dispatcher=dispatcher)
+        wall = time.perf_counter() - t0
+    if outcome.run.status is not RunStatus.COMPLETED:
+        raise RuntimeError(f"run ended {outcome.run.status.value}: {outcome.run.error}")
+    return n_tasks / wall
+
+
+async def latency(dispatcher: Any, workflow_text: str, n: int) -> list[float]:
+    """Seconds per attempt, one at a time (the first few are warm-up)."""
+    spec = load_workflow_text(workflow_text, filename="one.json").tasks[0]
+    out = []
+    for i in range(n + 5):
+        meta = {"runId": "run-latency", "taskId": f"task-{i}", "attempt": 1}
+        t0 = time.perf_counter()
+        await dispatcher.execute(spec, {"value": i}, meta=meta, timeout=None, on_output=lambda s, d: None)
+        if i >= 5:
+            out.append(time.perf_counter() - t0)
+    return out
+
+
+def summary(samples: list[float]) -> str:
+    s = sorted(samples)
+    return (f"median {statistics.median(s) * 1000:.2f} ms, p95 {s[int(len(s) * 0.95)] * 1000:.2f} ms, "
+            f"min {s[0] * 1000:.2f} ms")
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="gz-dist-bench-") as tmp:
+        home = Path(tmp)
+        redis_proc, url = start_redis(home)
+        try:
+            print(f"{args.tasks}-task no-op fan-out, workers with --concurrency {WORKER_CONCURRENCY}, "
+                  f"max_concurrent {args.max_concurrent}, {args.reps} reps (best shown)\n")
+            print("| workers | tasks/s (best) | tasks/s (all reps) |\n|---:|---:|---|")
+            for n in (1, 2, 4):
+                procs = start_workers(n, home, url)
+                try:
+                    config = config_for(home, url, args.max_concurrent)
+                    rates = [await throughput(args.tasks, config, url) for _ in range(args.reps)]
+                finally:
+                    stop_workers(procs, url)
+                print(f"| {n} | {max(rates):.0f} | {', '.join(f'{r:.0f}' for r in rates)} |", flush=True)
+
+            config = config_for(home, url, args.max_concurrent)
+            async with ProviderHost([load_manifest(NOOP_MANIFEST)], config=provider_config(config)) as host:
+                rates = [await throughput(args.tasks, config, url, host) for _ in range(args.reps)]
+            print(f"| local provider, no workers (reference) | {max(rates):.0f} | {', '.join(f'{r:.0f}' for r in rates)} |")
+
+            one = json.dumps({"name": "one", "tasks": [{"name": "t", "protocol": "noop/v1", "method": "noop/pass"}]})
+            procs = start_workers(1, home, url)
+            try:
+                async with RedisDispatcher(url) as d:
+                    remote = await latency(d, one, args.latency_n)
+            finally:
+                stop_workers(procs, url)
+            config = config_for(home, url, 1)
+            async with ProviderHost([load_manifest(NOOP_MANIFEST)], config=provider_config(config)) as host:
+                local = await latency(LocalDispatcher(host), one, args.latency_n)
+            print(f"\ndispatch latency, one attempt at a time ({args.latency_n} samples):")
+            print(f"- through Redis (1 worker): {summary(remote)}")
+            print(f"- local provider (reference): {summary(local)}")
+        finally:
+            redis_proc.terminate()
+            redis_proc.wait(10)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--max-concurrent", type=int, default=48)  # 4 workers × 12; the Redis store fails past ~100 concurrent writes
+    parser.add_argument("--latency-n", type=int, default=300)
+    anyio.run(main, parser.parse_args(), backend="asyncio")

@@ -1,0 +1,129 @@
+"""`gleitzeit worker`: serve the Redis queue with this machine's providers; `worker list`: the pool."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import time
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from gleitzeit_core.cli.app import EXIT_USAGE, BackendOpt, CliState, JsonOpt, fail, run_async, state
+from gleitzeit_core.cli.render import emit, local_time
+
+app = typer.Typer(help="Worker processes that run distributed tasks (`gleitzeit run --distributed`).")
+
+
+def _redis_url(st: CliState) -> str:
+    config = st.config()
+    if config["persistence.backend"] != "redis":
+        fail("workers coordinate through Redis: use --backend redis", EXIT_USAGE)
+    return config.redis_url
+
+
+@app.callback(invoke_without_command=True)
+def worker(
+    ctx: typer.Context,
+    backend: BackendOpt = None,
+    providers: Optional[str] = typer.Option(None, "--providers", help="Comma-separated provider names to serve (default: all)."),
+    manifest: Optional[List[str]] = typer.Option(None, "--manifest", help="Extra provider manifest file (repeatable)."),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, help="Attempts this worker runs at once."),
+    name: Optional[str] = typer.Option(None, "--name", help="Worker name (default: HOST-PID)."),
+    visibility_timeout: float = typer.Option(30.0, "--visibility-timeout", min=1.0,
+                                             help="Seconds before a dead worker's claimed attempts go to another."),
+) -> None:
+    """Run attempts from the Redis queue until stopped (Ctrl-C / SIGTERM: running attempts are
+    handed back as retryable, the worker deregisters).
+
+    Example: gleitzeit worker --backend redis --providers python --concurrency 8
+    """
+    st = state(ctx, backend=backend)
+    if ctx.invoked_subcommand is not None:
+        return
+    url = _redis_url(st)
+    config = st.config()
+    wanted = [p.strip() for p in providers.split(",") if p.strip()] if providers else None
+
+    async def go() -> None:
+        from redis.exceptions import RedisError
+
+        from gleitzeit_core.distributed.queue import connect
+        from gleitzeit_core.distributed.worker import Worker, WorkerOptions
+        from gleitzeit_core.errors import StoreUnavailable
+        from gleitzeit_core.store.redis import redact
+        from gleitzeit_core.engine import provider_config
+        from gleitzeit_core.providers.host import ProviderHost, discover_manifests
+
+        found, problems = discover_manifests(config["providers.directory"], manifest or ())
+        for line in problems:
+            logging.getLogger("gleitzeit.provider").warning("%s", line)
+        enabled = [m for m in found if config.values.get(f"providers.{m.name}.enabled", True)]
+        if wanted is not None:
+            unknown = sorted(set(wanted) - {m.name for m in found})
+            if unknown:
+                fail(f"--providers: unknown provider(s) {', '.join(unknown)} "
+                     f"(known: {', '.join(sorted(m.name for m in found))})", EXIT_USAGE)
+            enabled = [m for m in found if m.name in wanted]
+        options = WorkerOptions(name=name or f"{socket.gethostname()}-{os.getpid()}", concurrency=concurrency,
+                                visibility_timeout=visibility_timeout)
+        r = connect(url)
+        try:
+            try:
+                await r.ping()  # before starting any provider
+            except (RedisError, OSError) as exc:
+                raise StoreUnavailable(f"redis unreachable at {redact(url)}: {exc}") from None
+            async with ProviderHost(enabled, config=provider_config(config), log_level=str(config["logging.level"])) as host:
+                w = Worker(r, host, options)
+                await w.start()
+                print(f"worker {options.name} serving {', '.join(w.protocols)} (concurrency {concurrency})",
+                      file=sys.stderr, flush=True)
+                await w.run()
+        finally:
+            await r.aclose()
+
+    run_async(st, go)
+
+
+@app.command("list")
+def list_workers(ctx: typer.Context, backend: BackendOpt = None, json_out: JsonOpt = False) -> None:
+    """Live workers: name, host, protocols, running attempts, last heartbeat.
+
+    Example: gleitzeit worker list --backend redis --json
+    """
+    st = state(ctx, json=json_out, backend=backend)
+    url = _redis_url(st)
+
+    async def go() -> list:
+        from redis.exceptions import RedisError
+
+        from gleitzeit_core.distributed.queue import connect, live_workers
+        from gleitzeit_core.errors import StoreUnavailable
+        from gleitzeit_core.store.redis import redact
+
+        r = connect(url)
+        try:
+            return await live_workers(r)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis unreachable at {redact(url)}: {exc}") from None
+        finally:
+            await r.aclose()
+
+    workers = run_async(st, go)
+
+    def table() -> None:
+        t = Table()
+        for col in ("worker", "host", "protocols", "running", "done", "last heartbeat"):
+            t.add_column(col)
+        for w in workers:
+            caps = ", ".join(f"{p}×{n}" for p, n in sorted(w.capacity.items()))
+            t.add_row(w.name, w.host, caps, str(w.running), str(w.done),
+                      f"{local_time(w.heartbeat)} ({time.time() - w.heartbeat:.1f} s ago)")
+        st.console.print(t if workers else "no live workers")
+
+    emit(st.json, [{"name": w.name, "host": w.host, "pid": w.pid, "protocols": sorted(w.capacity),
+                    "capacity": w.capacity, "concurrency": w.concurrency, "running": w.running, "done": w.done,
+                    "last_heartbeat": w.heartbeat, "started_at": w.started_at} for w in workers], table)

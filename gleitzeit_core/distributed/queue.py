@@ -1,0 +1,176 @@
+"""The Redis layout shared by the orchestrator and the workers.
+
+Keys (all under ``gleitzeit:``)::
+
+    gleitzeit:q:<protocol>:<priority>   stream  attempts to run; consumer group ``workers``
+    gleitzeit:r:<run_id>                stream  what workers report back for one run
+    gleitzeit:w:<name>                  hash    one live worker (TTL: it vanishes when heartbeats stop)
+    gleitzeit:workers                   set     names of registered workers (stale ones pruned on read)
+    gleitzeit:x:<task_id>:<attempt>     string  "cancelled": a worker checks it before starting an attempt
+    gleitzeit:cancel                    pubsub  cancel messages for attempts already running
+
+Everything on the wire is a flat hash of strings; structured values are JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+PREFIX = "gleitzeit:"
+GROUP = "workers"
+WORKERS_KEY = f"{PREFIX}workers"
+CANCEL_CHANNEL = f"{PREFIX}cancel"
+#: A worker refreshes its entry this often and is presumed dead once it is this old.
+HEARTBEAT_INTERVAL = 1.0
+HEARTBEAT_TTL = 5.0
+#: How long report streams and cancel marks outlive their last write (orchestrator gone for good).
+KEEP_S = 86_400
+PRIORITIES = (3, 2, 1, 0)  # Priority values, highest first
+
+
+def queue_key(protocol: str, priority: int) -> str:
+    return f"{PREFIX}q:{protocol}:{int(priority)}"
+
+
+def results_key(run_id: str) -> str:
+    return f"{PREFIX}r:{run_id}"
+
+
+def worker_key(name: str) -> str:
+    return f"{PREFIX}w:{name}"
+
+
+def cancel_key(task_id: str, attempt: int) -> str:
+    return f"{PREFIX}x:{task_id}:{attempt}"
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client that notices a dead server within seconds instead of hanging, and whose
+    callers wait for a free connection (redis-py's default pool raises past 100)."""
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=30, socket_connect_timeout=5.0,
+                                                    socket_timeout=30.0, health_check_interval=10)
+    return aioredis.Redis(connection_pool=pool)
+
+
+def _s(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+@dataclass
+class Job:
+    """One attempt, as queued for a worker."""
+
+    run_id: str
+    task_id: str
+    attempt: int
+    protocol: str
+    method: str
+    params: dict[str, Any]
+    meta: dict[str, Any]
+    timeout: float | None
+
+    def fields(self) -> dict[str, str]:
+        return {"run_id": self.run_id, "task_id": self.task_id, "attempt": str(self.attempt),
+                "protocol": self.protocol, "method": self.method, "params": json.dumps(self.params),
+                "meta": json.dumps(self.meta), "timeout": "" if self.timeout is None else repr(self.timeout)}
+
+    @classmethod
+    def from_fields(cls, raw: dict[Any, Any]) -> "Job":
+        f = {_s(k): _s(v) for k, v in raw.items()}
+        return cls(f["run_id"], f["task_id"], int(f["attempt"]), f["protocol"], f["method"],
+                   json.loads(f["params"]), json.loads(f["meta"]), float(f["timeout"]) if f["timeout"] else None)
+
+
+@dataclass
+class Report:
+    """What a worker says about an attempt: ``claimed``, ``output``, ``done`` or ``failed``.
+
+    ``data`` is the result (done), {stream, data} (output) or
+    {message, type, retryable, details} (failed).
+    """
+
+    kind: str
+    task_id: str
+    attempt: int
+    worker: str
+    data: Any = None
+
+    def fields(self) -> dict[str, str]:
+        return {"kind": self.kind, "task_id": self.task_id, "attempt": str(self.attempt),
+                "worker": self.worker, "data": json.dumps(self.data)}
+
+    @classmethod
+    def from_fields(cls, raw: dict[Any, Any]) -> "Report":
+        f = {_s(k): _s(v) for k, v in raw.items()}
+        return cls(f["kind"], f["task_id"], int(f["attempt"]), f["worker"], json.loads(f["data"]))
+
+
+@dataclass
+class WorkerInfo:
+    """A worker's registry entry: who it is, what it serves, how busy it is."""
+
+    name: str
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = 0
+    concurrency: int = 1
+    capacity: dict[str, int] = field(default_factory=dict)  # protocol → attempts at once
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)  # method descriptors (for preflight)
+    running: int = 0
+    done: int = 0
+    started_at: float = field(default_factory=time.time)
+    heartbeat: float = field(default_factory=time.time)
+
+    def fields(self) -> dict[str, str]:
+        return {k: json.dumps(v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_fields(cls, raw: dict[Any, Any]) -> "WorkerInfo":
+        return cls(**{_s(k): json.loads(_s(v)) for k, v in raw.items() if _s(k) in cls.__dataclass_fields__})
+
+
+async def publish_worker(r: aioredis.Redis, info: WorkerInfo) -> None:
+    info.heartbeat = time.time()
+    async with r.pipeline(transaction=True) as pipe:
+        pipe.hset(worker_key(info.name), mapping=info.fields())
+        pipe.pexpire(worker_key(info.name), int(HEARTBEAT_TTL * 1000))
+        pipe.sadd(WORKERS_KEY, info.name)
+        await pipe.execute()
+
+
+async def remove_worker(r: aioredis.Redis, name: str) -> None:
+    async with r.pipeline(transaction=True) as pipe:
+        pipe.delete(worker_key(name))
+        pipe.srem(WORKERS_KEY, name)
+        await pipe.execute()
+
+
+async def live_workers(r: aioredis.Redis) -> list[WorkerInfo]:
+    """Workers whose heartbeat has not expired; names of expired ones are pruned."""
+    names = sorted(_s(n) for n in await r.smembers(WORKERS_KEY))
+    if not names:
+        return []
+    async with r.pipeline(transaction=False) as pipe:
+        for n in names:
+            pipe.hgetall(worker_key(n))
+        raws = await pipe.execute()
+    live, dead = [], []
+    for name, raw in zip(names, raws):
+        (live.append(WorkerInfo.from_fields(raw)) if raw else dead.append(name))
+    if dead:
+        await r.srem(WORKERS_KEY, *dead)
+    return live
+
+
+async def ensure_group(r: aioredis.Redis, stream: str) -> None:
+    try:
+        await r.xgroup_create(stream, GROUP, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise

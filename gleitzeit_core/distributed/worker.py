@@ -1,0 +1,375 @@
+"""`gleitzeit worker`: claims attempts from the Redis streams of the protocols its
+providers serve, runs them on its local provider processes, reports back.
+
+Claiming is one Lua script: streams are read highest priority first and never
+more entries than there are free slots (overall and per protocol), so an idle
+worker elsewhere gets the rest. When nothing is waiting the worker blocks in
+XREADGROUP (COUNT 1): Redis hands each new entry to one blocked worker, so a
+new entry does not wake the whole pool. (Entries landing in several streams in
+the same instant can give a worker one more entry per stream than it has free
+slots; it runs them anyway — a bounded overshoot.)
+
+A claimed entry stays in the worker's pending list until its report is written;
+the heartbeat re-claims running entries (resetting their idle time), so only
+entries of a dead worker grow idle, and XAUTOCLAIM hands those to a live worker
+after the visibility timeout. Delivery is at-least-once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from gleitzeit_core.distributed.queue import (
+    CANCEL_CHANNEL,
+    GROUP,
+    HEARTBEAT_INTERVAL,
+    KEEP_S,
+    PRIORITIES,
+    Job,
+    Report,
+    WorkerInfo,
+    cancel_key,
+    ensure_group,
+    publish_worker,
+    queue_key,
+    remove_worker,
+    results_key,
+)
+from gleitzeit_core.errors import ProviderError
+from gleitzeit_core.providers.host import ProviderHost
+
+log = logging.getLogger("gleitzeit.worker")
+
+#: Redis errors a worker rides out (server restarting, network blip) by retrying.
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+#: On a graceful stop, how long the reports of cancelled attempts may take.
+STOP_GRACE = 5.0
+
+# KEYS: streams, highest priority first. ARGV: group, consumer, total free slots,
+# then per stream the index of its protocol, then per protocol its free slots.
+# Returns {stream, entries} pairs (none when nothing waits).
+_CLAIM_LUA = """
+local group, me, total, n = ARGV[1], ARGV[2], tonumber(ARGV[3]), #KEYS
+local free = {}
+for i = 1, n do free[i] = tonumber(ARGV[3 + n + tonumber(ARGV[3 + i])]) end
+local out = {}
+for i, key in ipairs(KEYS) do
+  local proto = tonumber(ARGV[3 + i])
+  local want = math.min(total, tonumber(ARGV[3 + n + proto]))
+  if want > 0 then
+    local got = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', want, 'STREAMS', key, '>')
+    if got then
+      local entries = got[1][2]
+      out[#out + 1] = {key, entries}
+      total = total - #entries
+      ARGV[3 + n + proto] = tostring(tonumber(ARGV[3 + n + proto]) - #entries)
+    end
+  end
+end
+return out
+"""
+
+
+@dataclass
+class WorkerOptions:
+    name: str
+    concurrency: int = 4
+    visibility_timeout: float = 30.0  # a dead worker's claimed entries go to another after this
+
+
+@dataclass
+class _Running:
+    job: Job
+    stream: str
+    entry_id: str
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    output: list[dict[str, str]] = field(default_factory=list)  # provider output not yet reported
+    has_output: anyio.Event = field(default_factory=anyio.Event)
+
+
+class Worker:
+    """One worker process's loop. ``run`` returns when cancelled (after deregistering)."""
+
+    def __init__(self, redis: aioredis.Redis, host: ProviderHost, options: WorkerOptions):
+        self.r = redis
+        self.host = host
+        self.opts = options
+        self.info = WorkerInfo(name=options.name, pid=os.getpid(), concurrency=options.concurrency)
+        self._running: dict[tuple[str, int], _Running] = {}
+        self._per_proto: dict[str, int] = {}
+        self._changed = anyio.Event()  # a slot came free
+        self._claim = self.r.register_script(_CLAIM_LUA)
+
+    @property
+    def protocols(self) -> list[str]:
+        return sorted(self.info.capacity)
+
+    def streams(self) -> list[str]:
+        return [queue_key(p, pr) for pr in PRIORITIES for p in self.protocols]
+
+    async def start(self) -> None:
+        """Start every provider (their handshakes give the methods and limits), then register."""
+        protocols = sorted({p for m in self.host.manifests.values() for p in m.protocols})
+        if not protocols:
+            raise ProviderError("this worker has no providers (check --providers)", type="config", retryable=False)
+        self.info.methods = await self.host.methods_for(protocols)
+        self.info.capacity = {p: min(self.opts.concurrency, self.host.actor_for_protocol(p).capacity) for p in protocols}
+        await self._ensure_groups()
+        await publish_worker(self.r, self.info)
+
+    async def _ensure_groups(self) -> None:
+        for stream in self.streams():
+            await ensure_group(self.r, stream)
+
+    async def run(self) -> None:
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._heartbeat)
+                tg.start_soon(self._cancel_listener)
+                tg.start_soon(self._reclaimer, tg)
+                await self._claim_loop(tg)
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(STOP_GRACE):
+                try:
+                    await remove_worker(self.r, self.info.name)
+                except (RedisError, OSError):
+                    pass
+
+    # -- claiming -----------------------------------------------------------------
+    async def _claim_loop(self, tg: anyio.abc.TaskGroup) -> None:
+        while True:
+            free = self.opts.concurrency - len(self._running)
+            proto_free = {p: cap - self._per_proto.get(p, 0) for p, cap in self.info.capacity.items()}
+            if free <= 0 or not any(v > 0 for v in proto_free.values()):
+                self._changed = anyio.Event()
+                await self._changed.wait()
+                continue
+            try:
+                for stream, entry_id, fields in await self._claim_some(free, proto_free):
+                    self._launch(tg, stream, entry_id, fields)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self._ensure_groups()  # Redis lost its data (restart without persistence)
+            except TRANSIENT as exc:
+                log.warning("worker %s: Redis unavailable (%s); retrying", self.info.name, exc)
+                await anyio.sleep(0.5)
+
+    async def _claim_some(self, free: int, proto_free: dict[str, int]) -> list[tuple[str, str, Any]]:
+        protos = self.protocols
+        streams = self.streams()
+        index = {p: i + 1 for i, p in enumerate(protos)}
+        args = [GROUP, self.info.name, free,
+                *[index[_proto_of(s)] for s in streams],
+                *[proto_free[p] for p in protos]]
+        res = await self._claim(keys=streams, args=args)
+        if not res:
+            eligible = [st for st in streams if proto_free[_proto_of(st)] > 0]
+            res = await self.r.xreadgroup(GROUP, self.info.name, {st: ">" for st in eligible}, count=1, block=1000)
+        out = []
+        for stream, entries in res or []:
+            for entry_id, flat in entries:  # the script gives flat lists, redis-py dicts
+                fields = flat if isinstance(flat, dict) else dict(zip(flat[::2], flat[1::2]))
+                out.append((_s(stream), _s(entry_id), fields))
+        return out
+
+    def _launch(self, tg: anyio.abc.TaskGroup, stream: str, entry_id: str, fields: Any) -> None:
+        try:
+            job = Job.from_fields(fields)
+        except (KeyError, ValueError) as exc:
+            log.error("worker %s: dropping malformed queue entry %s in %s: %s", self.info.name, entry_id, stream, exc)
+            tg.start_soon(self._ack, stream, entry_id)
+            return
+        key = (job.task_id, job.attempt)
+        if key in self._running:  # reclaimed our own entry: it already runs here
+            return
+        self._running[key] = _Running(job, stream, entry_id)
+        self._per_proto[job.protocol] = self._per_proto.get(job.protocol, 0) + 1
+        self.info.running = len(self._running)
+        tg.start_soon(self._execute, key)
+
+    # -- one attempt ----------------------------------------------------------------
+    async def _execute(self, key: tuple[str, int]) -> None:
+        run = self._running[key]
+        job = run.job
+        report: Report | None = None
+        try:
+            report = await self._attempt(run)
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(STOP_GRACE):
+                if report is None:  # this worker is stopping: another may run the attempt again
+                    report = Report("failed", job.task_id, job.attempt, self.info.name,
+                                    {"message": f"worker {self.info.name!r} stopped during the attempt",
+                                     "type": "worker_lost", "retryable": True})
+                await self._finish(run, report)
+            del self._running[key]
+            self._per_proto[job.protocol] -= 1
+            self.info.running = len(self._running)
+            self.info.done += 1
+            self._changed.set()
+
+    async def _attempt(self, run: _Running) -> Report:
+        job = run.job
+        me = self.info.name
+        cancelled = False
+        try:
+            async with self.r.pipeline(transaction=False) as pipe:
+                pipe.xadd(results_key(job.run_id), Report("claimed", job.task_id, job.attempt, me).fields())
+                pipe.expire(results_key(job.run_id), KEEP_S)
+                pipe.exists(cancel_key(job.task_id, job.attempt))
+                _, _, cancelled = await pipe.execute()
+        except TRANSIENT as exc:  # run it anyway: the final report tells the orchestrator all it needs
+            log.warning("worker %s: could not announce %s attempt %d (%s)", me, job.task_id, job.attempt, exc)
+        if cancelled:
+            return Report("failed", job.task_id, job.attempt, me,
+                          {"message": "cancelled before it started", "type": "cancelled", "retryable": False})
+        workspace = job.meta.get("workspace")
+        if workspace and not Path(workspace).exists():  # the orchestrator's folder, on another machine
+            Path(workspace).mkdir(parents=True, exist_ok=True)
+            os.chmod(workspace, 0o777)
+
+        def on_output(stream: str, data: str) -> None:
+            run.output.append({"stream": stream, "data": data})
+            run.has_output.set()
+
+        report: Report | None = None
+        with run.scope:  # cancelled by a message from the orchestrator
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._forward_output, run)
+                try:
+                    actor = self.host.actor_for_protocol(job.protocol)
+                    result = await actor.request(job.method, job.params, meta=job.meta, timeout=job.timeout,
+                                                 on_output=on_output)
+                    report = Report("done", job.task_id, job.attempt, me, result)
+                except ProviderError as exc:
+                    report = Report("failed", job.task_id, job.attempt, me,
+                                    {"message": exc.message, "type": exc.type, "retryable": exc.retryable,
+                                     "details": exc.details})
+                tg.cancel_scope.cancel()
+        return report or Report("failed", job.task_id, job.attempt, me,
+                                {"message": "cancelled", "type": "cancelled", "retryable": False})
+
+    async def _forward_output(self, run: _Running) -> None:
+        """Provider output goes to the report stream as it comes (-v / --watch on the orchestrator).
+
+        A batch leaves ``run.output`` only once written, so whatever a cancel interrupts
+        is still there for the final report's transaction, which keeps the order."""
+        job = run.job
+        while True:
+            await run.has_output.wait()
+            run.has_output = anyio.Event()
+            batch = list(run.output)
+            try:
+                with anyio.CancelScope(shield=True):  # bounded by the socket timeout
+                    async with self.r.pipeline(transaction=False) as pipe:
+                        for item in batch:
+                            pipe.xadd(results_key(job.run_id), Report("output", job.task_id, job.attempt,
+                                                                      self.info.name, item).fields())
+                        await pipe.execute()
+                    del run.output[:len(batch)]
+            except TRANSIENT:
+                await anyio.sleep(0.5)
+
+    async def _finish(self, run: _Running, report: Report) -> None:
+        """Report (after any output not yet sent), then ack and delete the entry; retried through a Redis restart."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                async with self.r.pipeline(transaction=True) as pipe:
+                    for item in run.output:
+                        pipe.xadd(results_key(run.job.run_id), Report("output", run.job.task_id, run.job.attempt,
+                                                                      self.info.name, item).fields())
+                    pipe.xadd(results_key(run.job.run_id), report.fields())
+                    pipe.expire(results_key(run.job.run_id), KEEP_S)
+                    pipe.xack(run.stream, GROUP, run.entry_id)
+                    pipe.xdel(run.stream, run.entry_id)
+                    await pipe.execute()
+                return
+            except TRANSIENT as exc:
+                if time.monotonic() > deadline:
+                    log.error("worker %s: could not report %s attempt %d: %s", self.info.name,
+                              run.job.task_id, run.job.attempt, exc)
+                    return
+                await anyio.sleep(0.5)
+
+    async def _ack(self, stream: str, entry_id: str) -> None:
+        try:
+            await self.r.xack(stream, GROUP, entry_id)
+        except TRANSIENT:
+            pass  # stays pending; XAUTOCLAIM drops it again later
+
+    # -- background -----------------------------------------------------------------
+    async def _heartbeat(self) -> None:
+        """Refresh the registry entry and keep running entries from looking abandoned."""
+        while True:
+            try:
+                await publish_worker(self.r, self.info)
+                by_stream: dict[str, list[str]] = {}
+                for run in self._running.values():
+                    by_stream.setdefault(run.stream, []).append(run.entry_id)
+                for stream, ids in by_stream.items():
+                    await self.r.xclaim(stream, GROUP, self.info.name, 0, ids, justid=True)
+            except TRANSIENT as exc:
+                log.warning("worker %s: heartbeat failed (%s)", self.info.name, exc)
+            await anyio.sleep(HEARTBEAT_INTERVAL)
+
+    async def _reclaimer(self, tg: anyio.abc.TaskGroup) -> None:
+        """Take over entries a dead worker claimed but never reported on."""
+        idle_ms = int(self.opts.visibility_timeout * 1000)
+        while True:
+            await anyio.sleep(max(1.0, self.opts.visibility_timeout / 4))
+            try:
+                for stream in self.streams():
+                    free = self.opts.concurrency - len(self._running)
+                    if free <= 0:
+                        break
+                    _, entries, *_ = await self.r.xautoclaim(stream, GROUP, self.info.name, idle_ms,
+                                                             start_id="0-0", count=free)
+                    for entry_id, fields in entries:
+                        if fields:  # None: deleted meanwhile
+                            log.info("worker %s: reclaimed %s from %s", self.info.name, entry_id, stream)
+                            self._launch(tg, stream, entry_id.decode(), fields)
+            except ResponseError as exc:
+                log.warning("worker %s: reclaim failed (%s)", self.info.name, exc)
+            except TRANSIENT as exc:
+                log.warning("worker %s: reclaim failed (%s)", self.info.name, exc)
+
+    async def _cancel_listener(self) -> None:
+        """Cancel messages for attempts running here (the orchestrator timed out or was cancelled)."""
+        while True:
+            try:
+                async with self.r.pubsub() as ps:
+                    await ps.subscribe(CANCEL_CHANNEL)
+                    while True:
+                        msg = await ps.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                        if msg is None:
+                            continue
+                        data = json.loads(msg["data"])
+                        run = self._running.get((data["task_id"], int(data["attempt"])))
+                        if run is not None:
+                            log.info("worker %s: cancelling %s attempt %s", self.info.name, data["task_id"], data["attempt"])
+                            run.scope.cancel()
+            except TRANSIENT as exc:
+                log.warning("worker %s: cancel channel lost (%s); resubscribing", self.info.name, exc)
+                await anyio.sleep(0.5)
+
+
+def _s(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def _proto_of(stream: str) -> str:
+    """``gleitzeit:q:<protocol>:<priority>`` → protocol."""
+    return stream[len("gleitzeit:q:"):].rsplit(":", 1)[0]
