@@ -154,6 +154,9 @@ def run_async(st: CliState, fn: Callable[[], Awaitable[T]]) -> T:
 
 
 def _unwrap(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
+    """The one error a person should see: concurrent tasks that hit the same
+    problem (a store gone away) arrive as a group of several."""
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    leaves = [_unwrap(e) for e in exc.exceptions]
+    return next((e for e in leaves if isinstance(e, GleitzeitError)), leaves[0])

@@ -51,7 +51,7 @@ def worker(
     async def go() -> None:
         from redis.exceptions import RedisError
 
-        from gleitzeit_core.distributed.queue import connect
+        from gleitzeit_core.store.redis import connect
         from gleitzeit_core.distributed.worker import Worker, WorkerOptions
         from gleitzeit_core.errors import StoreUnavailable
         from gleitzeit_core.store.redis import redact
@@ -100,7 +100,8 @@ def list_workers(ctx: typer.Context, backend: BackendOpt = None, json_out: JsonO
     async def go() -> list:
         from redis.exceptions import RedisError
 
-        from gleitzeit_core.distributed.queue import connect, live_workers
+        from gleitzeit_core.distributed.queue import live_workers
+        from gleitzeit_core.store.redis import connect
         from gleitzeit_core.errors import StoreUnavailable
         from gleitzeit_core.store.redis import redact
 

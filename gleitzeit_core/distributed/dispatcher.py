@@ -32,14 +32,13 @@ from gleitzeit_core.distributed.queue import (
     Report,
     WorkerInfo,
     cancel_key,
-    connect,
     ensure_group,
     live_workers,
     queue_key,
     results_key,
 )
 from gleitzeit_core.errors import Problem, ProviderError, StoreUnavailable, WorkflowInvalid
-from gleitzeit_core.store.redis import redact
+from gleitzeit_core.store.redis import connect, redact
 from gleitzeit_core.workflow.loader import check_methods
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
 

@@ -23,6 +23,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+
 PREFIX = "gleitzeit:"
 GROUP = "workers"
 WORKERS_KEY = f"{PREFIX}workers"
@@ -49,14 +50,6 @@ def worker_key(name: str) -> str:
 
 def cancel_key(task_id: str, attempt: int) -> str:
     return f"{PREFIX}x:{task_id}:{attempt}"
-
-
-def connect(url: str) -> aioredis.Redis:
-    """A client that notices a dead server within seconds instead of hanging, and whose
-    callers wait for a free connection (redis-py's default pool raises past 100)."""
-    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=30, socket_connect_timeout=5.0,
-                                                    socket_timeout=30.0, health_check_interval=10)
-    return aioredis.Redis(connection_pool=pool)
 
 
 def _s(v: bytes | str) -> str:

@@ -59,6 +59,16 @@ _CHUNK = 10_000
 #: ZINTER (used by filtered listings) arrived in Redis 6.2
 _MIN_SERVER = (6, 2)
 
+def connect(url: str) -> aioredis.Redis:
+    """A client that notices a dead server within seconds instead of hanging, and
+    whose callers wait for a free connection: redis-py's default pool raises
+    "Too many connections" past 100 concurrent commands (a wide fan-out)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=64, timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=SOCKET_TIMEOUT_S, health_check_interval=10)
+    return aioredis.Redis(connection_pool=pool)
+
+
 # request_cancel must not create a run hash for an unknown id: check and set server-side
 _CANCEL_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -207,11 +217,7 @@ class RedisBackend(Store):
 
     async def open(self) -> None:
         try:
-            self._client = aioredis.from_url(
-                self.url,
-                socket_connect_timeout=CONNECT_TIMEOUT_S,
-                socket_timeout=SOCKET_TIMEOUT_S,
-            )
+            self._client = connect(self.url)
         except ValueError as e:  # malformed URL
             raise StoreUnavailable(f"redis backend: invalid URL {self.address}: {e}") from e
         try:
