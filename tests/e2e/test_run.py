@@ -162,6 +162,21 @@ def test_priority_order_with_one_slot(tmp_path, home):
     assert r.json()["tasks"]["read"]["result"]["result"] == ["u", "h", "n", "l"]
 
 
+def orphans(before: set[int]) -> set[int]:
+    """Provider processes started since ``before`` whose parent is gone (reparented
+    to init): what a finished engine must never leave. Live providers of other
+    engines (parallel test runs) still have their parent."""
+    left = set()
+    for pid in provider_pids() - before:
+        try:
+            ppid = int(open(f"/proc/{pid}/stat", "rb").read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == 1:
+            left.add(pid)
+    return left
+
+
 def provider_pids() -> set[int]:
     found = set()
     for e in os.listdir("/proc"):
@@ -186,9 +201,9 @@ def test_timeout_kills_busy_loop_and_leaves_no_process(tmp_path, home):
     spin = r.json()["tasks"]["spin"]
     assert spin["status"] == "failed" and "timed out after 1 s" in spin["error"]
     deadline = time.time() + 5
-    while provider_pids() - before and time.time() < deadline:
+    while orphans(before) and time.time() < deadline:
         time.sleep(0.05)
-    assert provider_pids() - before == set()
+    assert orphans(before) == set()
 
 
 def test_provider_killed_mid_task_is_retried_and_run_ends(tmp_path, home):
@@ -244,9 +259,9 @@ def test_sigint_cancels_records_and_exits_130(tmp_path, home):
     assert runs[0].status.value == "cancelled"
     assert {t.name: t.status.value for t in tasks[runs[0].run_id]} == {"sleeper": "cancelled", "later": "cancelled"}
     deadline = time.time() + 5
-    while provider_pids() - before and time.time() < deadline:
+    while orphans(before) and time.time() < deadline:
         time.sleep(0.05)
-    assert provider_pids() - before == set()
+    assert orphans(before) == set()
 
 
 def test_json_stdout_is_exactly_one_object(tmp_path, home):
