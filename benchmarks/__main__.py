@@ -1,0 +1,93 @@
+"""``python -m benchmarks [--quick] [--no-peers] [--out DIR]``: run every scenario, print the table, write results.
+
+A peer that is not installed (``pip install -e .[bench]``) is skipped with a
+printed note; a measurement that fails becomes a row saying so, and the
+rest still runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.peers import missing
+from benchmarks.plan import FULL, QUICK, Item, plan
+from benchmarks.report import Row, machine, markdown, row_for, write_results
+
+RESULTS = Path(__file__).with_name("results")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_item(item: Item) -> dict[str, Any]:
+    """Run one worker process; its last stdout line is its JSON result."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(item.argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=item.timeout)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"exit {done.returncode}: {tail[:200]}")
+    return json.loads(lines[-1])
+
+
+def measure(item: Item) -> dict[str, Any]:
+    """A peer gets one retry: Prefect's own SQLite sometimes fails a run with "database is locked"
+    under load (PrefectHQ/prefect#18934); the row then says so."""
+    try:
+        return run_item(item)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        if item.peer is None:
+            raise
+        return {**run_item(item), "retried": str(exc)[:120]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, one repetition (about a minute)")
+    ap.add_argument("--no-peers", action="store_true", help="Gleitzeit only")
+    ap.add_argument("--out", type=Path, default=RESULTS, help=f"results folder (default {RESULTS})")
+    args = ap.parse_args()
+    command = "python -m benchmarks" + "".join(f" {a}" for a in sys.argv[1:])
+    info = {**machine(), "date": time.strftime("%Y-%m-%d")}
+    rows: list[Row] = []
+    raw: list[dict[str, Any]] = []
+    floors: dict[str, list[float]] = {}
+    cache: dict[tuple[str, ...], dict[str, Any]] = {}
+    skipped = set()
+    for item in plan(QUICK if args.quick else FULL, peers=not args.no_peers):
+        if item.peer and (gone := missing(item.peer)):
+            if item.peer not in skipped:
+                print(f"note: skipping {item.peer}: {', '.join(gone)} not installed (pip install -e .[bench])")
+                skipped.add(item.peer)
+            continue
+        print(f"… {item.scenario}: {item.system}: {shlex.join(item.argv[1:])}", file=sys.stderr, flush=True)
+        note = ""
+        try:
+            out = cache.get(item.argv) or measure(item)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            print(f"note: {item.scenario} / {item.system} failed: {exc}")
+            rows.append(row_for(item, None, f"failed: {exc}"))
+            continue
+        cache[item.argv] = out
+        if out.get("retried"):
+            note = f"first attempt failed ({out['retried']}); retried once"
+            print(f"note: {item.scenario} / {item.system}: {note}")
+        if item.kind == "floors":
+            floors = out
+            continue
+        raw.append({"scenario": item.scenario, "system": item.system, **out})
+        rows.append(row_for(item, out, note))
+    info["load_avg_end"] = os.getloadavg()
+    print(markdown(info, rows, floors, command))
+    json_path, md_path = write_results(args.out, info, rows, floors, raw, command)
+    print(f"wrote {json_path} and {md_path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Which measurements one invocation makes: scenarios 1–7 as worker command lines.
+
+Every measurement runs in its own process (see ``gleitzeit_worker`` and
+``peers``), so peak RSS is per scenario and one system's imports or threads
+never slow another's.  ``--quick`` keeps the same rows at tiny sizes.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Sizes:
+    chain: int
+    fanout: int
+    layered: int
+    scaling: tuple[int, ...]
+    reps: int
+    big_reps: int  # for the 10k-task python run and the largest scaling point
+    prefect: dict[str, int]  # shape → size where Prefect must be scaled down
+    distributed: dict[str, int]  # likewise for dask.distributed
+    floor_runs: int
+    sandbox_runs: int
+
+
+FULL = Sizes(chain=200, fanout=1000, layered=10_000, scaling=(1_000, 10_000, 50_000), reps=3, big_reps=1,
+             prefect={"layered": 1_000}, distributed={"layered": 1_000}, floor_runs=2000, sandbox_runs=200)
+QUICK = Sizes(chain=20, fanout=50, layered=300, scaling=(200, 500), reps=1, big_reps=1,
+              prefect={}, distributed={}, floor_runs=200, sandbox_runs=10)
+
+
+@dataclass(frozen=True)
+class Item:
+    scenario: str  # row group in the table
+    system: str  # who ran it, e.g. "gleitzeit python/sqlite" or "prefect"
+    argv: tuple[str, ...]
+    kind: str = "run"  # run | floors
+    peer: str | None = None  # the peers module's system name, for the skip check
+    note: str = ""
+    timeout: float = 1800.0
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def _gz(shape: str, size: int, backend: str, provider: str, reps: int) -> tuple[str, ...]:
+    return (sys.executable, "-m", "benchmarks.gleitzeit_worker", shape, str(size),
+            "--backend", backend, "--provider", provider, "--reps", str(reps))
+
+
+def _peer(system: str, shape: str, size: int, reps: int) -> tuple[str, ...]:
+    return (sys.executable, "-m", "benchmarks.peers", system, shape, str(size), "--reps", str(reps))
+
+
+SHAPES = (("1 chain", "chain"), ("2 fan-out + fan-in", "fanout"), ("3 layered DAG", "layered"))
+PEERS = ("prefect", "dask-threads", "dask-distributed")
+
+
+def plan(s: Sizes, *, peers: bool = True) -> list[Item]:
+    items: list[Item] = []
+    for scenario, shape in SHAPES:
+        size = getattr(s, shape)
+        reps = s.big_reps if shape == "layered" else s.reps
+        for backend in ("sqlite", "memory"):
+            items.append(Item(scenario, f"gleitzeit python/{backend}", _gz(shape, size, backend, "python", reps),
+                              tags={"shape": shape, "backend": backend, "provider": "python"}))
+        for system in PEERS if peers else ():
+            scaled = (s.prefect if system == "prefect" else s.distributed if system == "dask-distributed" else {})
+            n = scaled.get(shape, size)
+            note = f"scaled down to {n:,} (full size takes minutes)" if n != size else ""
+            items.append(Item(scenario, system, _peer(system, shape, n, s.reps), peer=system, note=note,
+                              tags={"shape": shape}))
+    for n in s.scaling:
+        reps = s.big_reps if n == max(s.scaling) else s.reps
+        for backend in ("sqlite", "memory"):
+            items.append(Item("4 scaling (layered, no-op)", f"gleitzeit no-op/{backend}",
+                              _gz("layered", n, backend, "noop", reps), tags={"backend": backend}))
+    items.append(Item("5 python/execute latency", "floors", (sys.executable, "-m", "benchmarks.floors", "--runs",
+                      str(s.floor_runs), "--sandbox-runs", str(s.sandbox_runs)), kind="floors"))
+    for scenario, shape in SHAPES:
+        size = getattr(s, shape)
+        for backend in ("sqlite", "memory"):
+            items.append(Item("6 orchestration only: " + scenario[2:], f"gleitzeit no-op/{backend}",
+                              _gz(shape, size, backend, "noop", s.reps),
+                              tags={"shape": shape, "backend": backend, "provider": "noop"}))
+    cli = (sys.executable, "-m", "benchmarks.gleitzeit_worker")
+    for n in (1, s.chain):
+        items.append(Item("6 orchestration only: chain", "`gleitzeit run` CLI, no-op/sqlite",
+                          (*cli, "chain", str(n), "--cli", "--backend", "sqlite", "--reps", str(s.reps)),
+                          note="whole command: interpreter + imports + provider start + run"))
+    return items

@@ -1,0 +1,61 @@
+"""The benchmark harness runs end to end (--quick, Gleitzeit only) and its shapes are the ones the issue names.
+
+Timings are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.shapes import chain, fanout, layered
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_run_prints_table_and_writes_results(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--no-peers", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert "| scenario | system | tasks |" in out
+    for scenario in ("1 chain", "2 fan-out", "3 layered DAG", "4 scaling", "6 orchestration only",
+                     "5: python/execute latency", "7: floors"):
+        assert scenario in out
+    assert "failed" not in out
+    [json_file] = tmp_path.glob("*.json")
+    [md_file] = tmp_path.glob("*.md")
+    data = json.loads(json_file.read_text())
+    assert data["machine"]["cores"] >= 1
+    systems = {r["system"] for r in data["rows"]}
+    assert {"gleitzeit python/sqlite", "gleitzeit python/memory", "gleitzeit no-op/sqlite",
+            "gleitzeit no-op/memory"} <= systems
+    assert all(r["tasks"] and r["wall_s"] is not None for r in data["rows"])
+    assert "JSON-RPC round trip, bare echo child" in data["latencies"]
+    assert "| scenario | system |" in md_file.read_text()
+
+
+def test_chain_reads_previous_result() -> None:
+    nodes = chain(5).nodes
+    assert [n.reads for n in nodes] == [None, "t0", "t1", "t2", "t3"]
+
+
+def test_fanout_joins_every_task() -> None:
+    shape = fanout(10)
+    assert len(shape.nodes) == 11 and shape.nodes[-1].deps == tuple(f"t{i}" for i in range(10))
+
+
+def test_layered_depends_on_two_or_three_of_previous_layer() -> None:
+    shape = layered(1000)
+    assert len(shape.nodes) == 1000
+    for n in shape.nodes:
+        layer = int(n.key[1:].split("_")[0])
+        if layer == 0:
+            assert n.deps == ()
+        else:
+            assert 2 <= len(n.deps) <= 3
+            assert all(d.startswith(f"l{layer - 1}_") for d in n.deps)
