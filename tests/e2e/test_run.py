@@ -177,6 +177,13 @@ def orphans(before: set[int]) -> set[int]:
     return left
 
 
+def assert_no_orphans(before: set[int], grace: float = 5.0) -> None:
+    deadline = time.time() + grace
+    while orphans(before) and time.time() < deadline:
+        time.sleep(0.05)
+    assert orphans(before) == set()
+
+
 def provider_pids() -> set[int]:
     found = set()
     for e in os.listdir("/proc"):
@@ -200,10 +207,7 @@ def test_timeout_kills_busy_loop_and_leaves_no_process(tmp_path, home):
     assert r.code == 1
     spin = r.json()["tasks"]["spin"]
     assert spin["status"] == "failed" and "timed out after 1 s" in spin["error"]
-    deadline = time.time() + 5
-    while orphans(before) and time.time() < deadline:
-        time.sleep(0.05)
-    assert orphans(before) == set()
+    assert_no_orphans(before)
 
 
 def test_provider_killed_mid_task_is_retried_and_run_ends(tmp_path, home):
@@ -258,10 +262,7 @@ def test_sigint_cancels_records_and_exits_130(tmp_path, home):
     runs, tasks = stored_runs(home)
     assert runs[0].status.value == "cancelled"
     assert {t.name: t.status.value for t in tasks[runs[0].run_id]} == {"sleeper": "cancelled", "later": "cancelled"}
-    deadline = time.time() + 5
-    while orphans(before) and time.time() < deadline:
-        time.sleep(0.05)
-    assert orphans(before) == set()
+    assert_no_orphans(before)
 
 
 def test_json_stdout_is_exactly_one_object(tmp_path, home):
