@@ -10,6 +10,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+Piece = Callable[[dict[str, Any]], "tuple[str, str] | None"]
+"""Text and thinking in one reply object (or chunk); None when the object has neither field."""
+
 DeltaSink = Callable[[str], Awaitable[None]]
 """Receives each text delta as it arrives; given only when the host wants streaming."""
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from gleitzeit_sdk.errors import TaskFailed
@@ -14,12 +13,11 @@ from provider_ollama.api_types import (
     Embeddings,
     GenerateCall,
     ModelEntry,
+    Piece,
     Sampling,
 )
 from provider_ollama.transport import Transport
 
-Piece = Callable[[dict[str, Any]], "tuple[str, str] | None"]
-"""Text and thinking in one reply object (or chunk); None when the object has neither field."""
 
 _DURATIONS = {"load": "load_duration", "prompt_eval": "prompt_eval_duration", "eval": "eval_duration", "total": "total_duration"}
 

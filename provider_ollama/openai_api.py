@@ -8,7 +8,6 @@ is the time to the first token (streaming only), ``eval`` the rest, ``total`` th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from gleitzeit_sdk.errors import TaskFailed
@@ -19,12 +18,11 @@ from provider_ollama.api_types import (
     Embeddings,
     GenerateCall,
     ModelEntry,
+    Piece,
     Sampling,
 )
 from provider_ollama.transport import Transport
 
-Piece = Callable[[dict[str, Any]], "tuple[str, str] | None"]
-"""Text and thinking in one reply object (or chunk); None when the object has neither field."""
 
 _SSE_DATA = "data:"
 _SSE_DONE = "[DONE]"
