@@ -49,12 +49,6 @@ class Incarnation:
     killed_by_host: bool = False
     in_flight: int = 0
 
-    def describe_exit(self) -> str:
-        rc = self.process.returncode
-        status = "still running" if rc is None else (f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}")
-        tail = self.process.tail()
-        return f"{status}" + (f"; last stderr: {tail}" if tail else "")
-
 
 class ProviderActor:
     def __init__(self, manifest: ProviderManifest, tg: TaskGroup, *, config: dict[str, Any] | None = None,
@@ -70,7 +64,6 @@ class ProviderActor:
         self._tokens = itertools.count(1)
         self.failed: str | None = None  # set when the crash budget is spent
         self.info: dict[str, Any] = {}
-        self.starts = 0
 
     @property
     def name(self) -> str:
@@ -121,7 +114,6 @@ class ProviderActor:
         except Exception as exc:  # ManifestError: command missing / not executable
             raise ProviderUnavailable(str(exc), type="provider_failed", retryable=False) from None
         spec = LaunchSpec(tuple(argv), inherited_env(m.inherit_env, m.env), m.workdir(), m.name)
-        self.starts += 1
         async with anyio.create_task_group() as tg:
             try:
                 proc = await ProviderProcess.spawn(spec, tg)
@@ -180,7 +172,7 @@ class ProviderActor:
             await anyio.sleep(0.05)  # let the exit status and last stderr arrive
             raise ProviderUnavailable(
                 f"provider {name!r} failed during start-up ({exc.reason}); "
-                + Incarnation(proc, conn, {}, anyio.CancelScope()).describe_exit(),
+                + proc.describe_exit(),
                 type="crashed",
             ) from None
         except RpcError as exc:
@@ -197,11 +189,11 @@ class ProviderActor:
         self._crashes.append(t)
         while self._crashes and t - self._crashes[0] > window:
             self._crashes.popleft()
-        log.warning("provider %s ended unexpectedly: %s", self.name, inc.describe_exit())
+        log.warning("provider %s ended unexpectedly: %s", self.name, inc.process.describe_exit())
         if len(self._crashes) >= self.manifest.restart.max_restarts:
             self.failed = (
                 f"provider {self.name!r} crashed {len(self._crashes)} times within {window:g} s; "
-                f"not restarting it (last: {inc.describe_exit()})"
+                f"not restarting it (last: {inc.process.describe_exit()})"
             )
 
     async def _pinger(self, inc: Incarnation) -> None:
@@ -312,7 +304,7 @@ class ProviderActor:
         if isinstance(exc, ConnectionClosed) and not inc.killed_by_host:
             await anyio.sleep(0.05)  # let the exit status arrive for the message
             raise ProviderError(
-                f"provider {self.name!r} crashed during {method} ({exc.reason}); {inc.describe_exit()}",
+                f"provider {self.name!r} crashed during {method} ({exc.reason}); {inc.process.describe_exit()}",
                 type="crashed", retryable=True,
             ) from None
         raise ProviderError(f"timed out after {timeout:g} s", type="timeout", retryable=True)

@@ -70,6 +70,13 @@ class ProviderProcess:
         tg.start_soon(self._drain_stderr)
         return self
 
+    def describe_exit(self) -> str:
+        """How it ended (or that it has not) and its last stderr lines, for error messages."""
+        rc = self.process.returncode
+        status = "still running" if rc is None else (f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}")
+        tail = self.tail()
+        return status + (f"; last stderr: {tail}" if tail else "")
+
     def tail(self) -> str:
         """The provider's last stderr lines, for error messages."""
         return " | ".join(line for line in self.stderr_tail if line.strip())
