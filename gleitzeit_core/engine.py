@@ -140,6 +140,7 @@ async def run_workflow(
         max_concurrent=int(config["execution.max_concurrent_tasks"]),
         workspace=workspace_for(config, run.run_id),
         code_params={name: dict(d.get("codeParams") or {}) for name, d in methods.items()},
+        idempotent=frozenset(name for name, d in methods.items() if d.get("idempotent") is True),
         cancel_check=cancel_requested if store.kind != "memory" else None,
     )
     scheduler = Scheduler(workflow, run, tasks, store, dispatcher or LocalDispatcher(host), options, observer)

@@ -47,7 +47,8 @@ PARAMS_SCHEMA: dict[str, Any] = {
         "base_dir": {"type": "string", "minLength": 1, "description": "Folder to resolve `file` against."},
         "context": {"type": "object", "description": "Visible to the code as the global `context`."},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400,
-                    "description": f"Wall-clock seconds before the sandbox is killed (default {DEFAULT_TIMEOUT:g})."},
+                    "description": "The task's timeout under another name (the host keeps the two equal); "
+                                   f"seconds before the sandbox is killed (default {DEFAULT_TIMEOUT:g})."},
         "sandbox": SANDBOX_SCHEMA,
     },
     "oneOf": [{"required": ["code"]}, {"required": ["file"]}],
@@ -123,7 +124,8 @@ def create_provider() -> Provider:
         return {"sandbox": state.sandbox.isolation() if state.sandbox else None}
 
     @provider.method("python/execute", params_schema=PARAMS_SCHEMA, result_schema=RESULT_SCHEMA,
-                     code_params={"code": "python"}, idempotent=False, default_timeout=DEFAULT_TIMEOUT)
+                     code_params={"code": "python"}, idempotent=False, default_timeout=DEFAULT_TIMEOUT,
+                     timeout_param="timeout")
     async def execute(ctx: RequestContext, code: str | None = None, file: str | None = None,
                       base_dir: str | None = None, context: dict[str, Any] | None = None,
                       timeout: float | None = None, sandbox: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -39,10 +39,9 @@ def register(app: typer.Typer) -> None:
         if (code is None) == (file is None):
             fail("give the code (or - for stdin) or --file FILE, one of them", EXIT_USAGE)
         params: dict[str, Any] = {"file": file} if file else {"code": sys.stdin.read() if code == "-" else code}
-        if timeout:
-            params["timeout"] = timeout
         folder = os.path.dirname(os.path.abspath(file)) if file else None  # the sandbox may read the script's folder
-        outcome = execute(st, one_task("python/execute", params, name="exec", base_dir=folder), quiet=True,
+        outcome = execute(st, one_task("python/execute", params, name="exec", base_dir=folder,
+                                    task={"timeout": timeout} if timeout else None), quiet=True,
                           store=InMemoryBackend())
         task = outcome.tasks[0]
         res = task.result if isinstance(task.result, dict) else {}

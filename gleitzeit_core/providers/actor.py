@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import math
 import signal
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from gleitzeit_core import __version__
 from gleitzeit_core.errors import ProviderError, ProviderUnavailable
-from gleitzeit_core.providers.connection import ClientConnection, ConnectionClosed
+from gleitzeit_core.providers.connection import (ClientConnection, ConnectionClosed, RequestNotSent, RequestTooLarge,
+                                                 ResponseRejected)
 from gleitzeit_core.providers.manifest import ProviderManifest
 from gleitzeit_core.providers.process import LaunchSpec, ProviderProcess, inherited_env
 from gleitzeit_sdk import codes
@@ -30,11 +32,15 @@ from gleitzeit_sdk.errors import RpcError
 
 log = logging.getLogger("gleitzeit.provider")
 
-#: After a cancel, how long a provider may take to send its final response before it is killed.
-CANCEL_GRACE = 2.0
+#: After a cancel, how long a provider may take to send its final response before it is killed (PROTOCOL.md §7).
+CANCEL_GRACE = 5.0
 #: Idle health pings: how often, and how long an answer may take.
 PING_INTERVAL = 30.0
 PING_TIMEOUT = 10.0
+
+#: Error codes that mean "this request can never succeed as sent", and how the task error names them.
+_REFUSALS = {codes.INVALID_PARAMS: "invalid params", codes.METHOD_NOT_FOUND: "method not found",
+             codes.INVALID_REQUEST: "invalid request"}
 
 OutputHandler = Callable[[str, str], None]  # (stream, data)
 
@@ -47,6 +53,7 @@ class Incarnation:
     scope: anyio.CancelScope
     ended: anyio.Event = field(default_factory=anyio.Event)
     killed_by_host: bool = False
+    kill_reason: str = ""  # why the host killed it, for the requests that were still in flight
     in_flight: int = 0
 
 
@@ -179,6 +186,7 @@ class ProviderActor:
             raise ProviderUnavailable(f"provider {name!r} refused initialize: {exc.message}", retryable=False) from None
         if not isinstance(info, dict) or not isinstance(info.get("methods"), list):
             raise ProviderUnavailable(f"provider {name!r} sent an invalid initialize result", retryable=False)
+        conn.peer_max_bytes = announced_max_bytes(info)
         await conn.notify("initialized")
         log.debug("provider %s started (pid %s)", name, proc.pid)
         return info
@@ -209,8 +217,9 @@ class ProviderActor:
                 self._kill(inc, crashed=True)
                 return
 
-    def _kill(self, inc: Incarnation, *, crashed: bool) -> None:
+    def _kill(self, inc: Incarnation, *, crashed: bool, reason: str = "") -> None:
         inc.killed_by_host = not crashed
+        inc.kill_reason = inc.kill_reason or reason
         inc.process.kill_group(signal.SIGKILL)
         inc.scope.cancel()
 
@@ -218,6 +227,7 @@ class ProviderActor:
         inc = self._current
         if inc is not None and not inc.ended.is_set():
             inc.killed_by_host = True
+            inc.kill_reason = inc.kill_reason or f"provider {self.name!r} was stopped by the host"
             with anyio.CancelScope(shield=True):
                 try:
                     with anyio.move_on_after(1.0):
@@ -251,16 +261,24 @@ class ProviderActor:
         timeout: float | None = None,
         on_output: OutputHandler | None = None,
     ) -> Any:
-        """Run one task attempt. Raises ProviderError (with ``retryable``) on any failure."""
+        """Run one task attempt. Raises ProviderError (with ``retryable``) on any failure.
+
+        ``timeout`` is the workflow's deadline for the attempt (see ``attempt_deadline``).
+        It also travels as ``_meta.timeoutSec``, so a provider can bound its own work by it.
+        """
         inc = await self.ensure_started()
         assert self._limiter is not None
+        timeout, note, params = attempt_deadline(self.methods.get(method), method, timeout, params)
+        meta = dict(meta or {})
+        if timeout is not None:
+            meta["timeoutSec"] = timeout
         async with self._limiter:
             if inc.ended.is_set():  # crashed while we waited for a slot
                 inc = await self.ensure_started()
-            return await self._request_on(inc, method, params, meta or {}, timeout, on_output)
+            return await self._request_on(inc, method, params, meta, timeout, note, on_output)
 
     async def _request_on(self, inc: Incarnation, method: str, params: dict[str, Any], meta: dict[str, Any],
-                          timeout: float | None, on_output: OutputHandler | None) -> Any:
+                          timeout: float | None, timeout_note: str, on_output: OutputHandler | None) -> Any:
         token = f"p{next(self._tokens)}"
         sent: list[int] = []
         finished = anyio.Event()
@@ -276,7 +294,7 @@ class ProviderActor:
                 outcome.append(await inc.connection.call(
                     method, {**params, "_meta": {**meta, "progressToken": token}},
                     on_notification=on_note, token=token, on_sent=sent.append))
-            except (RpcError, ConnectionClosed) as exc:
+            except (RpcError, ConnectionClosed, RequestNotSent, ResponseRejected) as exc:
                 failure.append(exc)
             finally:
                 finished.set()
@@ -286,7 +304,7 @@ class ProviderActor:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(call)
                 try:
-                    with anyio.move_on_after(timeout if timeout else float("inf")):
+                    with anyio.move_on_after(timeout if timeout is not None else math.inf) as deadline:
                         await finished.wait()
                 finally:
                     if not finished.is_set():
@@ -298,16 +316,36 @@ class ProviderActor:
             inc.in_flight -= 1
         if outcome:  # also a result that beat the cancel: the work is done
             return outcome[0]
+        if deadline.cancelled_caught:
+            raise ProviderError(f"timed out after {timeout:g} s{timeout_note}", type="timeout", retryable=True)
         exc = failure[0] if failure else None
-        if isinstance(exc, RpcError) and exc.code != codes.CANCELLED:
-            raise self._task_error(exc) from None
         if isinstance(exc, ConnectionClosed) and not inc.killed_by_host:
             await anyio.sleep(0.05)  # let the exit status arrive for the message
-            raise ProviderError(
-                f"provider {self.name!r} crashed during {method} ({exc.reason}); {inc.process.describe_exit()}",
-                type="crashed", retryable=True,
-            ) from None
-        raise ProviderError(f"timed out after {timeout:g} s", type="timeout", retryable=True)
+        raise self._failure(inc, method, exc)
+
+    def _failure(self, inc: Incarnation, method: str, exc: BaseException | None) -> ProviderError:
+        """The ProviderError for an attempt that ended without a result and did not time out."""
+        if isinstance(exc, RequestTooLarge):
+            return ProviderError(
+                f"the request to {method} is {exc.size} bytes, over provider {self.name!r}'s limit of "
+                f"{exc.limit} bytes (maxMessageBytes); pass large data by reference instead, e.g. as a file "
+                f"in the workspace whose path is a parameter", type="too_large", retryable=False)
+        if isinstance(exc, RequestNotSent):
+            return ProviderError(f"cannot send {method}: {exc}", type="invalid_params", retryable=False)
+        if isinstance(exc, ResponseRejected):
+            return ProviderError(f"provider {self.name!r} sent an unusable response to {method}: {exc.reason}",
+                                 type="invalid_response", retryable=False)
+        if isinstance(exc, RpcError) and exc.code != codes.CANCELLED:
+            return self._task_error(exc)
+        if isinstance(exc, RpcError):
+            return ProviderError(f"provider {self.name!r} cancelled {method} without being asked",
+                                 type="cancelled_by_provider", retryable=True)
+        if inc.killed_by_host:
+            return ProviderError(f"{inc.kill_reason or f'provider {self.name!r} was stopped'}; {method} was "
+                                 "still running on it", type="crashed", retryable=True)
+        reason = exc.reason if isinstance(exc, ConnectionClosed) else "connection lost"
+        return ProviderError(f"provider {self.name!r} crashed during {method} ({reason}); "
+                             f"{inc.process.describe_exit()}", type="crashed", retryable=True)
 
     async def _cancel_on_provider(self, inc: Incarnation, sent: list[int], finished: anyio.Event) -> None:
         """$/cancelRequest, then kill the provider if its final response does not come within the grace period."""
@@ -320,20 +358,27 @@ class ProviderActor:
             await finished.wait()
             return
         log.warning("provider %s did not honour a cancel within %g s; killing it", self.name, CANCEL_GRACE)
-        self._kill(inc, crashed=False)
+        self._kill(inc, crashed=False, reason=f"provider {self.name!r} was killed because it did not answer a "
+                                              f"cancelled request within {CANCEL_GRACE:g} s")
         with anyio.move_on_after(CANCEL_GRACE):
             await finished.wait()
 
     def _task_error(self, exc: RpcError) -> ProviderError:
+        """A provider's error response as the task's error: its ``data.type`` leads the message
+        (so the stored error says what kind of failure it was) and ``data.retryable`` decides retries."""
         data = exc.data if isinstance(exc.data, dict) else {}
         if exc.code == codes.TASK_FAILED:
-            return ProviderError(str(data.get("message") or exc.message), type=str(data.get("type") or "TaskFailed"),
+            kind = str(data.get("type") or "TaskFailed")
+            text = str(data.get("message") or exc.message)
+            return ProviderError(text if text.startswith(kind) else f"{kind}: {text}", type=kind,
                                  retryable=bool(data.get("retryable", True)), code=exc.code,
                                  details=data.get("details"))
         if exc.code == codes.OVERLOADED:
             return ProviderError(f"provider {self.name!r} is overloaded", type="overloaded", retryable=True, code=exc.code)
-        if exc.code in (codes.INVALID_PARAMS, codes.METHOD_NOT_FOUND, codes.INVALID_REQUEST):
-            return ProviderError(f"invalid request: {exc.message}" + (f" ({data.get('message') or exc.data})" if exc.data else ""),
+        label = _REFUSALS.get(exc.code)
+        if label is not None:
+            detail = data.get("message") or (exc.data if exc.data and not data else None)
+            return ProviderError(f"{label}: {exc.message}" + (f" ({detail})" if detail and str(detail) not in exc.message else ""),
                                  type="invalid_params", retryable=False, code=exc.code)
         return ProviderError(f"provider error {exc.code}: {exc.message}", type=str(data.get("type") or "provider_error"),
                              retryable=bool(data.get("retryable", True)), code=exc.code)
@@ -343,6 +388,41 @@ class ProviderActor:
             level = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO, "warning": logging.WARNING}.get(
                 str(params.get("level")), logging.ERROR)
             log.log(level, "[%s] %s", self.name, params.get("message"))
+
+
+def announced_max_bytes(info: dict[str, Any]) -> int:
+    """The provider's ``limits.maxMessageBytes`` (the protocol default if absent or unusable)."""
+    limits = info.get("limits")
+    value = limits.get("maxMessageBytes") if isinstance(limits, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1024:
+        return value
+    return codes.DEFAULT_MAX_MESSAGE_BYTES
+
+
+def attempt_deadline(descriptor: dict[str, Any] | None, method: str, timeout: float | None,
+                     params: dict[str, Any]) -> tuple[float | None, str, dict[str, Any]]:
+    """The attempt's deadline, a note for its timeout message, and the params to send (PROTOCOL.md §2.2).
+
+    Precedence: the task's ``timeout``; else the method's ``timeoutParam`` parameter if the
+    workflow set it; else the method's ``defaultTimeoutSec``; else none. The ``timeoutParam``
+    parameter, if the method has one, is then set to that same number.
+    """
+    descriptor = descriptor or {}
+    param = descriptor.get("timeoutParam")
+    param = param if isinstance(param, str) else None
+    note = ""
+    if timeout is None and param is not None and _positive(params.get(param)):
+        timeout = float(params[param])
+    if timeout is None and _positive(descriptor.get("defaultTimeoutSec")):
+        timeout = float(descriptor["defaultTimeoutSec"])
+        note = f" ({method}'s defaultTimeoutSec; give the task a timeout to allow more)"
+    if param is not None and timeout is not None:
+        params = {**params, param: timeout}
+    return timeout, note, params
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
 
 
 def _single(group: BaseExceptionGroup) -> BaseException:

@@ -18,7 +18,7 @@ import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream
 from jsonrpcclient.requests import request_impure
 
-from gleitzeit_sdk import messages
+from gleitzeit_sdk import jsonlimits, messages
 from gleitzeit_sdk.codes import DEFAULT_MAX_MESSAGE_BYTES
 from gleitzeit_sdk.errors import ProtocolViolation
 from gleitzeit_sdk.framing import LineReader, LineWriter
@@ -35,6 +35,27 @@ class ConnectionClosed(Exception):
         super().__init__(reason)
         self.reason = reason
         self.violation = violation
+
+
+class RequestNotSent(Exception):
+    """A request that cannot go on the wire (its params are not JSON); nothing was sent."""
+
+
+class RequestTooLarge(RequestNotSent):
+    """A request would exceed the provider's announced ``maxMessageBytes``; it was not sent."""
+
+    def __init__(self, size: int, limit: int):
+        super().__init__(f"{size} bytes, over the provider's {limit}-byte maxMessageBytes")
+        self.size, self.limit = size, limit
+
+
+class ResponseRejected(Exception):
+    """The response to this request broke the protocol (e.g. a value outside the limits);
+    the connection goes on, only this request fails."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass
@@ -66,6 +87,8 @@ class ClientConnection:
         self._token_handlers: dict[Any, NotificationHandler] = {}
         self._on_notification = on_notification
         self.closed: ConnectionClosed | None = None
+        #: The provider's announced limit (set after the handshake); no line we send is longer.
+        self.peer_max_bytes: int | None = None
 
     # -- read loop --------------------------------------------------------------
     async def run(self) -> None:
@@ -87,6 +110,15 @@ class ClientConnection:
             self._close(ConnectionClosed("connection closed by the host"))
 
     def _handle(self, msg: messages.Message) -> None:
+        if isinstance(msg, messages.ErrorResponse) and msg.id is None:
+            # The provider could not read one of our lines (PROTOCOL.md §4): which
+            # request it was is unknown, so no request may wait for it. Fatal.
+            raise ProtocolViolation(f"error response with id null ({msg.error.code}: {msg.error.message})")
+        if isinstance(msg, messages.Invalid) and isinstance(msg.id, int) and msg.id in self._pending:
+            pending = self._pending.pop(msg.id)
+            pending.error = ResponseRejected(msg.reason)
+            pending.done.set()
+            return
         if isinstance(msg, (messages.Response, messages.ErrorResponse)):
             pending = self._pending.pop(msg.id, None) if isinstance(msg.id, int) else None
             if pending is None:
@@ -134,18 +166,26 @@ class ClientConnection:
         """Send a request and wait for its response.
 
         Raises RpcError for an error response, ConnectionClosed when the peer
-        goes away first. Cancelling the caller does not tell the peer: use
+        goes away first, RequestTooLarge (nothing sent) for a request over the
+        peer's limit, ResponseRejected for an unusable response. Cancelling the caller does not tell the peer: use
         ``cancel(id)`` (the id is handed to ``on_sent``).
         """
         if self.closed is not None:
             raise self.closed
         msg = request_impure(self._ids, method, params=params)
         req_id: int = msg["id"]
+        try:
+            data = messages.encode(msg)
+            jsonlimits.check(msg)
+        except (TypeError, ValueError) as exc:  # ValueRejected is a ValueError
+            raise RequestNotSent(f"the parameters are not sendable JSON: {exc}") from None
+        if self.peer_max_bytes is not None and len(data) > self.peer_max_bytes:
+            raise RequestTooLarge(len(data), self.peer_max_bytes)
         pending = self._pending[req_id] = _Pending()
         if token is not None and on_notification is not None:
             self._token_handlers[token] = on_notification
         try:
-            await self._send(msg)
+            await self._send_bytes(data)
             if on_sent is not None:
                 on_sent(req_id)
             await pending.done.wait()
@@ -161,7 +201,9 @@ class ClientConnection:
         await self._send(messages.notification("$/cancelRequest", {"id": req_id}))
 
     async def _send(self, obj: dict[str, Any]) -> None:
-        data = messages.encode(obj)
+        await self._send_bytes(messages.encode(obj))
+
+    async def _send_bytes(self, data: bytes) -> None:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("→ %s", data[:2000].decode("utf-8", "replace"))
         try:

@@ -30,13 +30,19 @@ JITTER_RANGE = (0.5, 1.0)
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """``max_attempts`` counts every execution, the first included (1 = no retry)."""
+    """``max_attempts`` counts every execution, the first included (1 = no retry).
+
+    ``on_crash``: also re-run an attempt of a non-idempotent method that was lost
+    because its provider crashed (its side effects may have happened already).
+    Idempotent methods are re-run after a crash regardless (PROTOCOL.md §2.5).
+    """
 
     max_attempts: int = 1
     base_delay: float = 1.0
     max_delay: float = 60.0
     strategy: Strategy = Strategy.EXPONENTIAL
     jitter: bool = False
+    on_crash: bool = False
 
     def should_retry(self, attempt: int) -> bool:
         """Whether another attempt follows failed attempt number ``attempt``."""

@@ -25,6 +25,7 @@ from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import AttemptRecord, RunRecord, RunStatus, TaskRecord, TaskStatus, now
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
 from gleitzeit_core.workflow.refs import substitute
+from gleitzeit_sdk import jsonlimits
 
 
 class Dispatcher(Protocol):
@@ -50,6 +51,7 @@ class RunOptions:
     max_concurrent: int = 5
     workspace: str | None = None  # per-run folder shared by the run's tasks
     code_params: Mapping[str, Mapping[str, str]] | None = None  # method → {param: language}
+    idempotent: frozenset[str] = frozenset()  # methods whose descriptor says idempotent: true
     cancel_check: Callable[[], Awaitable[bool]] | None = None  # store-driven cancel (another process)
     cancel_check_interval: float = 1.0
 
@@ -264,6 +266,8 @@ class Scheduler:
         spec, rec = self.specs[key], self.tasks[key]
         attempt.finished_at = rec.updated_at = now()
         if error is None:
+            error = _unstorable(outcome)
+        if error is None:
             attempt.status = TaskStatus.COMPLETED
             rec.status, rec.result, rec.error, rec.finished_at = TaskStatus.COMPLETED, outcome, None, attempt.finished_at
             await self.store.save_task(rec, attempt)
@@ -275,8 +279,11 @@ class Scheduler:
             attempt.status = rec.status = TaskStatus.CANCELLED
         else:
             attempt.status = TaskStatus.FAILED
+        if self._lost_unsafe(spec, error, attempt.number):
+            attempt.error += (f" (not re-run: {spec.method} is not idempotent and its side effects may have "
+                              "happened; set retry.on_crash: true to re-run it)")
         rec.error = attempt.error
-        if error.type != "cancelled" and error.retryable and spec.retry.should_retry(attempt.number):
+        if self._may_retry(spec, error, attempt.number):
             delay = spec.retry.delay(attempt.number, self.rng)
             rec.status, rec.next_attempt_at = TaskStatus.RETRYING, time.time() + delay
             await self.store.save_task(rec, attempt)
@@ -289,6 +296,17 @@ class Scheduler:
         await self.store.save_task(rec, attempt)
         self.emit(TaskUpdated(rec, attempt))
         await self._finished(key)
+
+    def _lost_unsafe(self, spec: TaskSpec, error: ProviderError, number: int) -> bool:
+        """A crash lost a non-idempotent attempt that the retry policy would re-run, but
+        the user did not allow re-running after a crash (``retry.on_crash``)."""
+        return (error.type == "crashed" and error.retryable and spec.retry.should_retry(number)
+                and spec.method not in self.options.idempotent and not spec.retry.on_crash)
+
+    def _may_retry(self, spec: TaskSpec, error: ProviderError, number: int) -> bool:
+        if error.type == "cancelled" or not error.retryable or self._lost_unsafe(spec, error, number):
+            return False
+        return spec.retry.should_retry(number)
 
     def _schedule_retry(self, key: str, delay: float) -> None:
         assert self._tg is not None
@@ -367,6 +385,15 @@ class Scheduler:
                         await anyio.sleep(0.01)
                 scope.cancel()
                 return
+
+
+def _unstorable(result: Any) -> ProviderError | None:
+    """The store's gate: a result outside the JSON limits (whatever path it came by) is a task error."""
+    try:
+        jsonlimits.check(result)
+    except jsonlimits.ValueRejected as exc:
+        return ProviderError(f"the result cannot be stored: {exc}", type="invalid_response", retryable=False)
+    return None
 
 
 def _describe(error: ProviderError) -> str:

@@ -31,7 +31,7 @@ TOP_IGNORED = ("version", "metadata", "tags", "wait_for_completion", "priority",
 TASK_KEYS = ("name", "id", "protocol", "method", "parameters", "params", "dependencies",
              "priority", "timeout", "retry", "sandbox")
 TASK_IGNORED = ("description", "tags", "metadata")
-RETRY_KEYS = ("max_attempts", "base_delay", "max_delay", "strategy", "backoff", "jitter")
+RETRY_KEYS = ("max_attempts", "base_delay", "max_delay", "strategy", "backoff", "jitter", "on_crash")
 SANDBOX_KEYS = ("network", "read", "write", "memory_mb", "env")
 
 # A retry block without max_attempts means "do retry": the predecessor's default.
@@ -306,6 +306,7 @@ class _Checker:
         base = self.number(block, "base_delay", where, minimum=0.0, strict=False)
         cap = self.number(block, "max_delay", where, minimum=0.0, strict=False)
         jitter = self.boolean(block, "jitter", where)
+        on_crash = self.boolean(block, "on_crash", where)
         if "strategy" in block and "backoff" in block:
             self.report(self.marks.key(block, "backoff"),
                         f"{where}: give either 'strategy' or its alias 'backoff', not both")
@@ -327,6 +328,7 @@ class _Checker:
             max_delay=cap if cap is not None else defaults.max_delay,
             strategy=strategy,
             jitter=bool(jitter),
+            on_crash=bool(on_crash),
         )
 
     def sandbox(self, owner: dict, label: str) -> dict | None:

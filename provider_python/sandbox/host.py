@@ -26,6 +26,7 @@ from typing import Any, Awaitable, Callable, Iterable, Literal
 import anyio
 from anyio.abc import Process
 
+from gleitzeit_sdk import jsonlimits
 from provider_python.sandbox import workspace
 from provider_python.sandbox.child import SANDBOX_UID
 from provider_python.sandbox.output import BoundedOutput
@@ -505,10 +506,15 @@ async def _collect(fd: int, limit: int, outcome: _Outcome) -> None:
     lines = [ln for ln in bytes(buf).split(b"\n") if ln.strip()]
     if not lines:
         return
-    try:
-        outcome.record = json.loads(lines[-1])
-    except ValueError:
-        outcome.record_error = "the result channel carried an unreadable record"
+    try:  # the child's code may have forged this line: bound it like any input from a peer
+        record = jsonlimits.loads(lines[-1])
+    except ValueError as exc:  # not JSON, or outside the limits (jsonlimits.ValueRejected)
+        outcome.record_error = f"the result channel carried an unusable record ({exc})"
+        return
+    if isinstance(record, dict):
+        outcome.record = record
+    else:
+        outcome.record_error = "the result channel carried a record that is not an object"
 
 
 async def _send_all(sock: socket.socket, data: bytes) -> None:

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Union
 
-from gleitzeit_sdk import codes
+from gleitzeit_sdk import codes, jsonlimits
 from gleitzeit_sdk.errors import ProtocolViolation, RpcError
 
 Id = Union[int, str, None]
@@ -56,16 +56,50 @@ Message = Union[Request, Notification, Response, ErrorResponse, Invalid]
 _NO_ID = object()
 
 
+class Rejected:
+    """A decoded line holding a value outside the limits (``jsonlimits``); passed to
+    ``parse_message``, which answers it as an ``Invalid`` message with the id when readable."""
+
+    __slots__ = ("obj", "reason")
+
+    def __init__(self, obj: Any, reason: str):
+        self.obj, self.reason = obj, reason
+
+
 def decode(line: bytes) -> Any:
+    """One line's JSON value. Raises ``ProtocolViolation`` for bytes that are not
+    JSON text (or nest too deep to decode at all); a value that decodes but breaks
+    a limit comes back wrapped in ``Rejected``."""
     try:
-        return json.loads(line.decode("utf-8"))
+        text = line.decode("utf-8")
+        if text.startswith("\ufeff"):
+            raise ProtocolViolation("line starts with a byte-order mark", line)
+        obj = json.loads(text, **jsonlimits.HOOKS)
     except UnicodeDecodeError as exc:
         raise ProtocolViolation(f"line is not valid UTF-8 ({exc.reason})", line) from None
     except json.JSONDecodeError as exc:
         raise ProtocolViolation(f"line is not JSON ({exc.msg} at column {exc.colno})", line) from None
+    except RecursionError:
+        raise ProtocolViolation(f"line nests deeper than {jsonlimits.MAX_DEPTH} levels", line) from None
+    try:
+        jsonlimits.check(obj)
+    except jsonlimits.ValueRejected as exc:
+        return Rejected(obj, str(exc))
+    return obj
+
+
+def _readable_id(obj: Any) -> Id:
+    raw = obj.get("id") if isinstance(obj, dict) else None
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        return None
+    if isinstance(raw, int) and abs(raw) >= 1 << 63:
+        return None
+    return raw
 
 
 def parse_message(obj: Any) -> Message:
+    if isinstance(obj, Rejected):
+        return Invalid(_readable_id(obj.obj), f"value outside the protocol limits: {obj.reason}")
     if isinstance(obj, list):
         return Invalid(None, "batches are not supported by protocol v1")
     if not isinstance(obj, dict):
@@ -85,6 +119,8 @@ def parse_message(obj: Any) -> Message:
             return Invalid(msg_id, "params must be an object or an array")
         if raw_id is _NO_ID:
             return Notification(method, params)
+        if raw_id is None:
+            return Invalid(None, "a request id must not be null (PROTOCOL.md §1)")
         return Request(msg_id, method, params)
     if raw_id is _NO_ID:
         return Invalid(None, "a response needs an id")
@@ -100,8 +136,17 @@ def parse_message(obj: Any) -> Message:
 
 
 def encode(obj: dict[str, Any]) -> bytes:
-    """Compact, UTF-8, guaranteed single line (json escapes newlines in strings)."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    """Compact, UTF-8, guaranteed single line (json escapes newlines in strings).
+
+    A string holding a lone surrogate (legal in JSON as an escape, but not
+    encodable as UTF-8) makes the whole line fall back to ``\\uXXXX`` escapes.
+    Raises ValueError for NaN/Infinity, TypeError for a non-JSON type.
+    """
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
 
 
 def request(id: Id, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

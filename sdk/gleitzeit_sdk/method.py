@@ -37,6 +37,7 @@ class MethodSpec:
     code_params: dict[str, str] = field(default_factory=dict)
     idempotent: bool = False
     default_timeout: float | None = None
+    timeout_param: str | None = None
     streaming: bool = False
 
     def __post_init__(self) -> None:
@@ -48,6 +49,8 @@ class MethodSpec:
         unknown = set(self.code_params) - set(self.params_schema.get("properties", {}))
         if unknown and self.params_schema.get("properties") is not None:
             raise ValueError(f"{self.name}: code_params names unknown parameters {sorted(unknown)}")
+        if self.timeout_param is not None and self.timeout_param not in self.params_schema.get("properties", {}):
+            raise ValueError(f"{self.name}: timeout_param names an unknown parameter {self.timeout_param!r}")
 
     @cached_property
     def _validator(self) -> Draft202012Validator:
@@ -67,6 +70,7 @@ class MethodSpec:
             "codeParams": dict(self.code_params),
             "idempotent": self.idempotent,
             "defaultTimeoutSec": self.default_timeout,
+            "timeoutParam": self.timeout_param,
             "streaming": self.streaming,
         }
 

@@ -66,6 +66,7 @@ class Provider:
         code_params: dict[str, str] | None = None,
         idempotent: bool = False,
         default_timeout: float | None = None,
+        timeout_param: str | None = None,
         streaming: bool = False,
     ) -> Callable[[H], H]:
         """Register an ``async def handler(ctx, **params)``; schemas default to its type hints."""
@@ -89,6 +90,7 @@ class Provider:
                 code_params=dict(code_params or {}),
                 idempotent=idempotent,
                 default_timeout=default_timeout,
+                timeout_param=timeout_param,
                 streaming=streaming,
             )
             return handler

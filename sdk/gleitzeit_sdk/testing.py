@@ -8,7 +8,6 @@ bytes. ``spawn`` runs a provider executable with the host's stop timeline.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 import signal
@@ -84,7 +83,7 @@ class WireClient:
         if isinstance(obj, dict) and isinstance(obj.get("method"), str) and "id" in obj:
             self.requests[id_key(obj["id"])] = obj["method"]
             self._responses.pop(id_key(obj["id"]), None)  # a reused id waits for its new answer
-        await self.send_raw(json.dumps(obj, ensure_ascii=False).encode() + b"\n")
+        await self.send_raw(messages.encode(obj) + b"\n")
 
     async def send_raw(self, data: bytes) -> None:
         try:
@@ -107,6 +106,8 @@ class WireClient:
                     raise
                 try:
                     obj = messages.decode(line)
+                    if isinstance(obj, messages.Rejected):
+                        raise ProtocolViolation(f"a value outside the protocol limits: {obj.reason}", line)
                     if not isinstance(obj, dict):
                         raise ProtocolViolation("a line that is not a JSON object", line)
                 except ProtocolViolation as exc:

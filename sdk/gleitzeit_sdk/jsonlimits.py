@@ -1,0 +1,100 @@
+"""Limits on JSON values wherever bytes enter (PROTOCOL.md §1, "Value limits").
+
+A JSON text can be legal and still kill a receiver written in Python: nesting
+deep enough exhausts the recursion limit (in ``json.loads`` or in any later
+recursive walk), an integer of more than 4300 digits makes ``int()`` raise, and
+``NaN``/``Infinity`` are accepted by ``json.loads`` but make every later
+``json.dumps(allow_nan=False)`` (``--json``, the store) fail. So every decoder
+that takes bytes from a peer goes through ``loads`` here, and every writer of
+values that came from elsewhere can call ``check`` first.
+
+The limits are protocol-wide constants, the same for both sides.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+#: Containers (objects/arrays) nested deeper than this are refused.
+MAX_DEPTH = 128
+#: Integer literals with more digits than this are refused (2**63 has 19; Python's own cap is 4300).
+MAX_INT_DIGITS = 64
+_INT_BOUND = 10**MAX_INT_DIGITS
+
+
+class ValueRejected(ValueError):
+    """A JSON value outside the limits; ``str()`` is one readable line."""
+
+
+class _Bad:
+    """Placeholder the hooks return, so decoding finishes and the walk can say where."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+def _parse_int(text: str) -> Any:
+    digits = len(text) - (text[0] == "-")
+    if digits > MAX_INT_DIGITS:
+        return _Bad(f"an integer of {digits} digits (limit {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _parse_float(text: str) -> Any:
+    value = float(text)
+    if not math.isfinite(value):
+        return _Bad(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _parse_constant(name: str) -> Any:
+    return _Bad(f"{name} is not a JSON number")
+
+
+#: Keyword arguments for ``json.loads``: over-limit numbers decode to placeholders that ``check`` reports.
+HOOKS: dict[str, Any] = {"parse_int": _parse_int, "parse_float": _parse_float, "parse_constant": _parse_constant}
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` that raises ``ValueRejected`` for a value outside the limits.
+
+    Raises ``json.JSONDecodeError`` / ``UnicodeDecodeError`` as ``json.loads`` does
+    for text that is not JSON at all.
+    """
+    try:
+        value = json.loads(text, **HOOKS)
+    except RecursionError:
+        raise ValueRejected(f"nesting deeper than {MAX_DEPTH} levels") from None
+    check(value)
+    return value
+
+
+def check(value: Any) -> None:
+    """Raise ``ValueRejected`` if ``value`` nests deeper than MAX_DEPTH, holds a
+    non-finite float, an over-long integer, or a non-JSON type. Iterative: any depth is safe."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= MAX_DEPTH:
+                raise ValueRejected(f"nesting deeper than {MAX_DEPTH} levels")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+            if isinstance(item, dict) and not all(isinstance(k, str) for k in item):
+                raise ValueRejected("an object key that is not a string")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValueRejected(f"the number {item} is not finite (NaN and Infinity are not JSON)")
+        elif isinstance(item, bool) or item is None or isinstance(item, str):
+            continue
+        elif isinstance(item, int):
+            if abs(item) >= _INT_BOUND:
+                raise ValueRejected(f"an integer of more than {MAX_INT_DIGITS} digits")
+        elif isinstance(item, _Bad):
+            raise ValueRejected(item.reason)
+        else:
+            raise ValueRejected(f"a {type(item).__name__}, which is not a JSON value")
