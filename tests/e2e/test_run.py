@@ -216,7 +216,7 @@ def test_provider_killed_mid_task_is_retried_and_run_ends(tmp_path, home):
         tasks:
           - name: slow
             method: python/execute
-            retry: {max_attempts: 2, base_delay: 0.1}
+            retry: {max_attempts: 2, base_delay: 0.1, on_crash: true}  # python/execute is not idempotent
             params:
               code: |
                 import os, time
