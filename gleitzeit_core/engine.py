@@ -19,6 +19,7 @@ from gleitzeit_core.scheduler.events import Observer, no_observer
 from gleitzeit_core.scheduler.scheduler import RunOptions, Scheduler
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, TaskRecord, new_id
+from gleitzeit_core.workflow.legacy import is_stub, stub_problem
 from gleitzeit_core.workflow.loader import check_methods
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
 
@@ -71,13 +72,19 @@ async def preflight(workflow: Workflow, host: ProviderHost) -> dict[str, dict[st
     Raises WorkflowInvalid (nothing is written) when a method is not offered.
     """
     protocols = {t.protocol for t in workflow.tasks}
-    problems = []
+    unavailable: dict[str, str] = {}
     for proto in sorted(protocols):
         try:
             host.actor_for_protocol(proto)
         except ProviderUnavailable as exc:
+            unavailable[proto] = exc.message
+    stubs = stub_problem((t for t in workflow.tasks if t.protocol in unavailable), workflow.source_path or workflow.name)
+    explained = {p for p in unavailable if stubs and all(is_stub(t) for t in workflow.tasks if t.protocol == p)}
+    problems = [stubs] if stubs else []
+    for proto, message in unavailable.items():
+        if proto not in explained:
             where = next(str(t.pos or workflow.source_path or workflow.name) for t in workflow.tasks if t.protocol == proto)
-            problems.append(Problem(where, exc.message))
+            problems.append(Problem(where, message))
     if problems:
         raise WorkflowInvalid(problems)
     methods = await host.methods_for(protocols)
@@ -137,7 +144,7 @@ async def run_workflow(
         return bool(stored and stored.cancel_requested)
 
     options = RunOptions(
-        max_concurrent=int(config["execution.max_concurrent_tasks"]),
+        max_concurrent=min(int(config["execution.max_concurrent_tasks"]), workflow.max_concurrent_tasks or 1 << 30),
         workspace=workspace_for(config, run.run_id),
         code_params={name: dict(d.get("codeParams") or {}) for name, d in methods.items()},
         idempotent=frozenset(name for name, d in methods.items() if d.get("idempotent") is True),

@@ -82,7 +82,7 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
     )
     async def chat(ctx: RequestContext, **params: Any) -> dict[str, Any]:
         server: _Server = ctx.state
-        messages = _messages(params)
+        messages = _messages(ctx, params)
         return await _chat(ctx, server, params, messages, kind="chat")
 
     @provider.method(
@@ -95,9 +95,8 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
     )
     async def vision(ctx: RequestContext, **params: Any) -> dict[str, Any]:
         server: _Server = ctx.state
-        paths = params.get("image_path") or []
-        images = list(params.get("images") or []) + encode_images([paths] if isinstance(paths, str) else paths, "image_path")
-        messages = attach_images(_messages(params), images)
+        images = list(params.get("images") or []) + encode_images(_paths(ctx, params.get("image_path")), "image_path")
+        messages = attach_images(_messages(ctx, params), images)
         return await _chat(ctx, server, params, messages, kind="vision")
 
     @provider.method(
@@ -110,7 +109,7 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
     )
     async def generate(ctx: RequestContext, **params: Any) -> dict[str, Any]:
         server: _Server = ctx.state
-        prompt = params["prompt"] + (file_block(params["file_path"]) if params.get("file_path") else "")
+        prompt = params["prompt"] + "".join(file_block(p) for p in _paths(ctx, params.get("file_path")))
         call = GenerateCall(
             model=params.get("model") or server.settings.default_models["chat"],
             prompt=prompt,
@@ -197,11 +196,19 @@ async def _require(server: _Server, model: str, capability: str, problem: str) -
         )
 
 
-def _messages(params: dict[str, Any]) -> list[dict[str, Any]]:
+def _messages(ctx: RequestContext, params: dict[str, Any]) -> list[dict[str, Any]]:
     messages = chat_messages(params.get("messages"), params.get("system"), params.get("prompt"))
-    if params.get("file_path"):
-        messages = append_to_last_user(messages, file_block(params["file_path"]))
+    for path in _paths(ctx, params.get("file_path")):
+        messages = append_to_last_user(messages, file_block(path))
     return messages
+
+
+def _paths(ctx: RequestContext, value: str | list[str] | None) -> list[str]:
+    """``file_path``/``image_path`` (one or a list); a relative path is the workflow folder's,
+    as ``python/execute``'s ``file`` is (the loader resolves the predecessor's paths to it)."""
+    folder = ctx.meta.get("workflowDir")
+    paths = [value] if isinstance(value, str) else list(value or [])
+    return [os.path.join(folder, p) if folder and not os.path.isabs(os.path.expanduser(p)) else p for p in paths]
 
 
 def _sampling(params: dict[str, Any]) -> Sampling:

@@ -32,7 +32,8 @@ _GENERATION = {
     "options": {"type": "object", "description": "passed through to the server as model options"},
     "keep_alive": {"type": ["string", "integer"], "description": "Ollama only"},
     "think": {"type": "boolean", "description": "Ollama only, for models that think"},
-    "file_path": {"type": "string", "description": "text file appended to the last user message"},
+    "file_path": {"anyOf": [{"type": "string"}, _STRINGS],
+                  "description": "text file(s), relative to the workflow folder, appended to the last user message"},
 }
 
 
@@ -55,7 +56,8 @@ CHAT = _object(
 VISION = _object(
     {
         **CHAT["properties"],
-        "image_path": {"anyOf": [{"type": "string"}, _STRINGS], "description": "image file(s), read and encoded"},
+        "image_path": {"anyOf": [{"type": "string"}, _STRINGS],
+                       "description": "image file(s), relative to the workflow folder, read and encoded"},
         "images": {**_STRINGS, "description": "base64-encoded images"},
     },
     anyOf=[{"required": ["messages"]}, {"required": ["prompt"]}],

@@ -13,7 +13,7 @@ import hashlib
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,16 +21,15 @@ from gleitzeit_core.errors import Problem, WorkflowInvalid
 from gleitzeit_core.scheduler.retry import RetryPolicy, Strategy
 from gleitzeit_core.workflow.graph import depends_on, find_cycles
 from gleitzeit_core.workflow.model import Priority, SourcePos, TaskSpec, Workflow
-from gleitzeit_core.workflow.refs import Reference, ReferenceSyntaxError, scan_string
+from gleitzeit_core.workflow.legacy import is_stub, normalise, stub_problem
+from gleitzeit_core.workflow.refs import Reference, ReferenceSyntaxError, reference_sites, scan_string
 from gleitzeit_core.workflow.source import Marks, parse, quiet_gc
 
 _FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
-TOP_KEYS = ("name", "description", "id", "timeout", "tasks", "sandbox", "providers")
-TOP_IGNORED = ("version", "metadata", "tags", "wait_for_completion", "priority", "max_parallel_tasks")
-TASK_KEYS = ("name", "id", "protocol", "method", "parameters", "params", "dependencies",
+TOP_KEYS = ("name", "description", "id", "timeout", "max_concurrent_tasks", "tasks", "sandbox", "providers")
+TASK_KEYS = ("name", "id", "description", "protocol", "method", "parameters", "params", "dependencies",
              "priority", "timeout", "retry", "sandbox")
-TASK_IGNORED = ("description", "tags", "metadata")
 RETRY_KEYS = ("max_attempts", "base_delay", "max_delay", "strategy", "backoff", "jitter", "on_crash")
 SANDBOX_KEYS = ("network", "read", "write", "memory_mb", "env")
 
@@ -78,14 +77,18 @@ def load_workflow_text(
 
 
 def check_methods(workflow: Workflow, offered: Mapping[str, Any]) -> list[Problem]:
-    """A problem for each task whose method no registered provider offers."""
-    problems = []
-    for task in workflow.tasks:
-        if task.method in offered:
+    """A problem for each task whose method no registered provider offers (one line for all
+    tasks that call the predecessor's stub tools)."""
+    where_file = workflow.source_path or "<workflow>"
+    missing = [t for t in workflow.tasks if t.method not in offered]
+    stubs = stub_problem(missing, where_file)
+    problems = [stubs] if stubs else []
+    for task in missing:
+        if stubs and is_stub(task):
             continue
         prefix = task.method.partition("/")[0] + "/"
         siblings = sorted(m for m in offered if m.startswith(prefix))
-        where = str(task.pos or SourcePos(workflow.source_path or "<workflow>"))
+        where = str(task.pos or SourcePos(where_file))
         if siblings:
             close = difflib.get_close_matches(task.method, siblings, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
@@ -130,6 +133,8 @@ def _load(text: str, filename: str, fmt: str, base_dir: str | None,
         data, marks, problems = parse(text, filename, fmt)
         if problems and data is None:  # nothing readable to check further
             raise WorkflowInvalid(problems)
+        legacy = normalise(data, marks, base_dir)  # the predecessor's format, in place
+        problems += legacy.problems
         checker = _Checker(marks, base_dir)
         workflow = checker.workflow(data, source_path, source_hash)
     if problems or checker.problems:
@@ -158,11 +163,12 @@ class _Checker:
             self.report(self.marks.of(data), f"the top level must be a mapping with 'name' and 'tasks', "
                                              f"not {_kind(data)}")
             return None
-        self.known_keys(data, TOP_KEYS, TOP_IGNORED, "the workflow")
+        self.known_keys(data, TOP_KEYS, "the workflow")
         name = self.text(data, "name", "the workflow", required=True)
         description = self.text(data, "description", "the workflow", allow_empty=True) or ""
         wid = self.text(data, "id", "the workflow")
         timeout = self.seconds(data, "timeout", "the workflow")
+        max_concurrent = self.integer(data, "max_concurrent_tasks", "the workflow", low=1)
         sandbox = self.sandbox(data, "the workflow")
         providers = self.providers(data)
         tasks_raw = self.task_list(data)
@@ -180,7 +186,8 @@ class _Checker:
             for d in drafts
         )
         return Workflow(id=wid or _slug(name), name=name, tasks=tasks, description=description,
-                        timeout=timeout, source_path=source_path, source_hash=source_hash,
+                        timeout=timeout, max_concurrent_tasks=max_concurrent, source_path=source_path,
+                        source_hash=source_hash,
                         base_dir=_absolute(self.base_dir), sandbox=sandbox, providers=providers)
 
     def task_list(self, data: dict) -> list:
@@ -210,7 +217,7 @@ class _Checker:
         d = _Draft(index, raw, pos)
         d.name = self.text(raw, "name", f"task #{index + 1}", required=True)
         label = d.label
-        self.known_keys(raw, TASK_KEYS, TASK_IGNORED, label)
+        self.known_keys(raw, TASK_KEYS, label)
         d.id = self.text(raw, "id", label)
         if d.name is not None:
             d.key = d.id or d.name
@@ -301,7 +308,7 @@ class _Checker:
                         f"not {_kind(block)}")
             return RetryPolicy()
         where = f"{label} retry"
-        self.known_keys(block, RETRY_KEYS, (), where)
+        self.known_keys(block, RETRY_KEYS, where)
         attempts = self.integer(block, "max_attempts", where, low=1, high=MAX_RETRY_ATTEMPTS)
         base = self.number(block, "base_delay", where, minimum=0.0, strict=False)
         cap = self.number(block, "max_delay", where, minimum=0.0, strict=False)
@@ -341,7 +348,7 @@ class _Checker:
                         f"not {_kind(block)}")
             return None
         where = f"{label} sandbox"
-        self.known_keys(block, SANDBOX_KEYS, (), where)
+        self.known_keys(block, SANDBOX_KEYS, where)
         out: dict[str, Any] = {}
         if "network" in block:
             out["network"] = self.boolean(block, "network", where)
@@ -419,7 +426,7 @@ class _Checker:
         found: list[tuple[_Draft, dict | list, Any, Reference | ReferenceSyntaxError]] = []
         for d in drafts:
             if d.key is not None and d.params:
-                found += [(d, container, key, item) for container, key in self.strings_with_refs(d.params)
+                found += [(d, container, key, item) for container, key in reference_sites(d.params)
                           for item in scan_string(container[key], names)]
         indirect = [(d.key, item.task) for d, _, _, item in found
                     if isinstance(item, Reference) and item.task not in deps[d.key] and item.task != d.key]
@@ -432,22 +439,12 @@ class _Checker:
             elif item.task == d.key or reachable.get((d.key, item.task)) is False:
                 self.report(self.marks.value(container, key), _not_a_dependency(d, item, label_of[item.task]))
 
-    def strings_with_refs(self, container: dict | list) -> Iterator[tuple[dict | list, Any]]:
-        """(container, key) of every string holding a ``${``, at any depth."""
-        items: Iterable[tuple[Any, Any]] = container.items() if isinstance(container, dict) else enumerate(container)
-        for k, v in items:
-            if isinstance(v, str):
-                if "${" in v:
-                    yield container, k
-            elif isinstance(v, (dict, list)):
-                yield from self.strings_with_refs(v)
-
     # -- field readers: return None (and report) when absent or wrong --------
 
-    def known_keys(self, mapping: dict, allowed: tuple[str, ...], ignored: tuple[str, ...], label: str) -> None:
+    def known_keys(self, mapping: dict, allowed: tuple[str, ...], label: str) -> None:
         for key in mapping:
-            if key not in allowed and key not in ignored:
-                hint = self.did_you_mean(key, allowed + ignored) or f"; known keys: {', '.join(allowed)}"
+            if key not in allowed:
+                hint = self.did_you_mean(key, allowed) or f"; known keys: {', '.join(allowed)}"
                 self.report(self.marks.key(mapping, key), f"{label}: unknown key {key!r}{hint}")
 
     def text(self, mapping: dict, key: str, label: str, *, required: bool = False,

@@ -68,6 +68,7 @@ class Workflow:
     tasks: tuple[TaskSpec, ...]
     description: str = ""
     timeout: float | None = None
+    max_concurrent_tasks: int | None = None  # caps the runner's execution.max_concurrent_tasks
     source_path: str | None = None  # absolute path of the file it was loaded from
     source_hash: str | None = None  # sha256 of the file's bytes
     base_dir: str | None = None  # folder relative `file:` paths resolve against

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -282,3 +282,35 @@ def _type_name(value: Any) -> str:
 def _short(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def split_reference(inner: str, task_names: Mapping[str, str]) -> tuple[str | None, str]:
+    """The task name (or id) a ``${…}``'s inside starts with, and what follows its dot.
+
+    The same matching substitution uses, for rewriters of references (the predecessor format).
+    """
+    return _match_task(inner, task_names)
+
+
+def rewrite_references(text: str, rewrite: Callable[[str], str | None]) -> str:
+    """``text`` with the inside of each ``${…}`` replaced by ``rewrite(inside)`` (None: unchanged).
+
+    ``$${`` escapes and unterminated ``${`` stay as written.
+    """
+    def replace(m: re.Match[str]) -> str:
+        inner = m.group("inner")
+        new = rewrite(inner) if inner is not None else None
+        return m.group(0) if new is None else "${" + new + "}"
+
+    return _TOKEN.sub(replace, text)
+
+
+def reference_sites(container: dict | list) -> Iterator[tuple[dict | list, Any]]:
+    """(container, key) of every string holding a ``${``, at any depth (values only)."""
+    items: Iterable[tuple[Any, Any]] = container.items() if isinstance(container, dict) else enumerate(container)
+    for k, v in items:
+        if isinstance(v, str):
+            if "${" in v:
+                yield container, k
+        elif isinstance(v, (dict, list)):
+            yield from reference_sites(v)

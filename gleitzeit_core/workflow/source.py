@@ -68,6 +68,26 @@ class Marks:
                 return self._pos(seq[1][key])
         return self.of(container)
 
+    def copy(self, new: dict | list, old: dict | list) -> None:
+        """``new`` (built from ``old`` by a rewrite) is reported where ``old`` was written."""
+        entry = (self._maps if isinstance(old, dict) else self._seqs).get(id(old))
+        if entry is not None and isinstance(new, dict) == isinstance(old, dict):
+            table: dict = self._maps if isinstance(new, dict) else self._seqs
+            table[id(new)] = (entry[0], type(entry[1])(entry[1]))
+
+    def move(self, container: dict | list, key: Any, source: dict | list, source_key: Any) -> None:
+        """``container[key]`` (placed by a rewrite) is reported where ``source[source_key]`` was written."""
+        pos = self.value(source, source_key)
+        if pos.line is None:
+            return
+        at = (pos.line, pos.column or 1)
+        if isinstance(container, dict):
+            self._maps.setdefault(id(container), (at, {}))[1][key] = (at, at)
+        else:
+            items = self._seqs.setdefault(id(container), (at, []))[1]
+            items.extend([at] * (key + 1 - len(items)))
+            items[key] = at
+
     def _pos(self, pos: _Pos | None) -> SourcePos:
         return SourcePos(self.file, *pos) if pos else SourcePos(self.file)
 

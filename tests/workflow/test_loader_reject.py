@@ -115,11 +115,6 @@ REJECT = [
      "  - name: B\n    method: python/execute\n    dependencies: [Generate Data]\n"
      "    params: {code: 'x = ${Generate Dat.result}'}\n", "wf.yaml:7:20",
      ["invalid reference ${Generate Dat.result}: no task named 'Generate Dat'", "did you mean 'Generate Data'?"]),
-    ("ref-not-result", "name: x\ntasks:\n" + OK_TASK + "  - name: B\n    method: python/execute\n"
-     "    dependencies: [A]\n    params: {code: '${A.output}'}\n", "wf.yaml:7:20",
-     ["after the task name comes 'result'", "write ${A.result.output}"]),
-    ("ref-bare-task", "name: x\ntasks:\n" + OK_TASK + "  - name: B\n    method: python/execute\n"
-     "    dependencies: [A]\n    params: {code: '${A}'}\n", "wf.yaml:7:20", ["write ${A.result}"]),
     ("ref-unterminated", "name: x\ntasks:\n  - name: A\n    method: python/execute\n    params: {code: 'x = ${A.result'}\n",
      "wf.yaml:5:20", ["unterminated '${'", "'$${'"]),
     ("ref-empty", "name: x\ntasks:\n  - name: A\n    method: python/execute\n    params: {code: 'x = ${}'}\n",
