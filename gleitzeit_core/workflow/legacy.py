@@ -12,7 +12,7 @@ docs/migrating.md lists every form and what it becomes.
 
 from __future__ import annotations
 
-import glob
+import fnmatch
 import logging
 import os
 import re
@@ -38,6 +38,7 @@ IGNORED_TASK = ("tags", "metadata")
 TEMPLATE_TASK_KEYS = ("priority", "timeout", "retry", "dependencies", "sandbox")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"})
 MAX_BATCH_FILES = 10_000
+MAX_BATCH_SCAN = 200_000  # folder entries looked at to find them: loading stays fast on any folder
 #: The predecessor's in-process stand-ins: nothing real answered them.
 STUB_METHODS = frozenset({"mcp/tool.echo", "mcp/tool.add", "mcp/tool.multiply", "mcp/tool.concat",
                           "mcp/tools/list", "mcp/ping", "mcp/server_info"})
@@ -51,6 +52,8 @@ class Normalised:
     #: Subtrees taken out of the tree, kept alive while loading so that no new
     #: container reuses their ``id`` and with it their recorded positions.
     retained: list[Any] = field(default_factory=list)
+    #: A batch workflow that could not be expanded: it has no tasks to check further.
+    no_tasks: bool = False
 
 
 def normalise(data: Any, marks: Marks, base_dir: str | None, cwd: str | None = None) -> Normalised:
@@ -96,7 +99,9 @@ class _Normaliser:
 
     def workflow(self, data: dict) -> None:
         if data.get("type") == "batch" or ("batch" in data and "tasks" not in data):
+            reported = len(self.out.problems)
             self.batch(data)
+            self.out.no_tasks = len(self.out.problems) > reported
         self.rename(data, "max_parallel_tasks", "max_concurrent_tasks", "the workflow")
         if "wait_for_completion" in data:
             at = self.marks.key(data, "wait_for_completion")
@@ -269,17 +274,21 @@ class _Normaliser:
         if self.base is None:
             self.problem(at, "a batch workflow must be loaded from a file: its directory is relative to it")
             return None
+        reported = len(self.out.problems)
         directory = self.locate(batch["directory"], at, "batch directory", os.path.isdir)
         if directory is None:
-            if not self.out.problems:
+            if len(self.out.problems) == reported:
                 self.problem(at, f"batch directory {batch['directory']!r} not found in the workflow folder "
                                  f"{self.base} nor in the current directory {self.cwd}")
             return None
         batch["directory"] = directory
-        root = os.path.join(self.base, directory)
+        found = _scan(os.path.join(self.base, directory), pattern.split("/"))
+        if found is None:
+            self.problem(at, f"batch: {batch['directory']!r} holds more than {MAX_BATCH_SCAN} entries; "
+                             f"point 'directory' at a smaller folder")
+            return None
         base = os.path.realpath(self.base)
-        found = sorted(glob.glob(pattern, root_dir=root, recursive=True))
-        files = [os.path.normpath(os.path.join(directory, f)) for f in found if os.path.isfile(os.path.join(root, f))]
+        files = [os.path.normpath(os.path.join(directory, f)) for f in found]
         inside = [f for f in files if os.path.realpath(os.path.join(self.base, f)).startswith(base + os.sep)]
         if len(inside) < len(files):
             self.warn("batch outside", at, f"batch: {len(files) - len(inside)} matching file(s) lead outside the "
@@ -407,3 +416,30 @@ class _Normaliser:
 def _more(count: int) -> str:
     return f" ({count - 1} more like it in this file)" if count > 1 else ""
 
+
+def _scan(root: str, segments: list[str]) -> list[str] | None:
+    """Files below ``root`` matching the glob ``segments`` (``**``: any number of folders, none
+    too), sorted, relative to ``root``; None past ``MAX_BATCH_SCAN`` entries. Symbolic links to
+    folders are not followed and names starting with '.' are skipped, as ``glob`` does."""
+    found, seen = [], 0
+    for folder, dirs, files in os.walk(root):
+        rel = os.path.relpath(folder, root)
+        parts = [] if rel == "." else rel.split(os.sep)
+        dirs[:] = [] if "**" not in segments and len(parts) >= len(segments) - 1 else \
+            [d for d in dirs if not d.startswith(".")]
+        seen += len(dirs) + len(files)
+        if seen > MAX_BATCH_SCAN:
+            return None
+        found += ["/".join(parts + [f]) for f in files if not f.startswith(".") and _matches(parts + [f], segments)]
+    return sorted(found)
+
+
+def _matches(parts: list[str], segments: list[str]) -> bool:
+    """Whether path ``parts`` match glob ``segments``; linear in their product (no backtracking)."""
+    reach = {0}  # how many parts the segments so far can have consumed
+    for seg in segments:
+        if seg == "**":
+            reach = set(range(min(reach), len(parts) + 1)) if reach else set()
+        else:
+            reach = {i + 1 for i in reach if i < len(parts) and fnmatch.fnmatchcase(parts[i], seg)}
+    return len(parts) in reach

@@ -135,6 +135,8 @@ def _load(text: str, filename: str, fmt: str, base_dir: str | None,
             raise WorkflowInvalid(problems)
         legacy = normalise(data, marks, base_dir)  # the predecessor's format, in place
         problems += legacy.problems
+        if legacy.no_tasks:
+            raise WorkflowInvalid(problems)
         checker = _Checker(marks, base_dir)
         workflow = checker.workflow(data, source_path, source_hash)
     if problems or checker.problems:

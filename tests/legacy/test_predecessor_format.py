@@ -81,13 +81,16 @@ def test_references_without_result_read_the_result_object(home: Path, work: Path
                 numbers: "${count.result.numbers}"
                 seed_form: "${count.result.result}"
                 bare: "${count}"
+                whole: "${count.result}"
               code: "result = context"
         """)
     res = run(home, fake, wf, "-v", cwd=work)
     assert res.code == 0, res.err
     tasks = res.json()["tasks"]
     assert fake.bodies("/api/chat")[-1]["messages"][-1]["content"] == "Blue | seven\n | 2"
-    assert tasks["gather"]["result"]["result"] == {
+    gathered = tasks["gather"]["result"]["result"]
+    assert set(gathered.pop("whole")) == {"result", "stdout", "stderr", "duration_ms"}  # one meaning, warned
+    assert gathered == {
         "numbers": [3, 4],                           # ${count.result.numbers}: the script's result, as before
         "seed_form": {"numbers": [3, 4], "n": 2},    # ${Task.result.result} keeps its meaning
         "bare": {"numbers": [3, 4], "n": 2},         # ${count}: the predecessor's default path
@@ -96,6 +99,8 @@ def test_references_without_result_read_the_result_object(home: Path, work: Path
     assert len(hints) == 1 and "refs.yaml:17:" in hints[0] and "(4 more like it in this file)" in hints[0]
     quiet = run(home, fake, wf, cwd=work)
     assert quiet.code == 0 and not lines(quiet.err, "predecessor's form")  # the hint is for -v
+    assert [w.split(": ", 2)[1] for w in lines(quiet.err, "WARNING")] == ["refs.yaml:26:16"]
+    assert "write ${count.result.result}" in quiet.err
 
 
 def test_batch_workflow_is_one_task_per_file_sorted_with_top_level_files(
@@ -268,3 +273,33 @@ def test_ignored_keys_warn_once_and_max_parallel_tasks_is_honoured(home: Path, w
     spans = sorted((datetime.fromisoformat(t["started_at"]), datetime.fromisoformat(t["finished_at"]))
                    for t in status["tasks"])
     assert len(spans) == 3 and all(end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:])), spans
+
+
+def test_batch_never_reaches_outside_the_workflow_folder(home: Path, work: Path, fake: FakeOllama) -> None:
+    write(work / "private.txt", "host secret")
+    write(work / "proj" / "docs" / "ok.txt", "fine")
+    (work / "proj" / "docs" / "leak.txt").symlink_to(work / "private.txt")
+    wf = write(work / "proj" / "batch.yaml", """\
+        name: "Batch"
+        type: batch
+        batch: {directory: docs, pattern: "*.txt"}
+        template: {method: llm/chat, prompt: "Read."}
+        """)
+    res = run(home, fake, wf, cwd=work)
+    assert res.code == 0, res.err
+    assert list(res.json()["tasks"]) == ["Process ok.txt"]
+    assert [w.split(": ", 2)[1:] for w in lines(res.err, "WARNING")] == [
+        ["proj/batch.yaml:3:20", "batch: 1 matching file(s) lead outside the workflow folder (symbolic links) "
+                                 "and were left out"]]
+    assert "host secret" not in json.dumps([r.body for r in fake.requests])
+
+    up = write(work / "proj" / "up.yaml", """\
+        name: "Up"
+        type: batch
+        batch: {directory: docs, pattern: "../../*.txt"}
+        template: {method: llm/chat, prompt: "Read."}
+        """)
+    res = run(home, fake, up, cwd=work)
+    assert res.code == 2 and lines(res.err, "error:") == [
+        "error: proj/up.yaml:3:35: batch: 'pattern' must be a file pattern inside the directory, such as '*.txt', "
+        "not '../../*.txt'"]
