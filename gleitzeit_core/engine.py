@@ -144,7 +144,8 @@ async def run_workflow(
         return bool(stored and stored.cancel_requested)
 
     options = RunOptions(
-        max_concurrent=min(int(config["execution.max_concurrent_tasks"]), workflow.max_concurrent_tasks or 1 << 30),
+        max_concurrent=min(int(config["execution.max_concurrent_tasks"]),
+                           workflow.max_concurrent_tasks or int(config["execution.max_concurrent_tasks"])),
         workspace=workspace_for(config, run.run_id),
         code_params={name: dict(d.get("codeParams") or {}) for name, d in methods.items()},
         idempotent=frozenset(name for name, d in methods.items() if d.get("idempotent") is True),

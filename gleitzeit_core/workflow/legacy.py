@@ -16,7 +16,7 @@ import fnmatch
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,10 +75,12 @@ def stub_problem(tasks: Iterable[TaskSpec], where: str) -> Problem | None:
     if not stubs:
         return None
     names = ", ".join(repr(t.name) for t in stubs[:3]) + (f" and {len(stubs) - 3} more" if len(stubs) > 3 else "")
-    methods = ", ".join(sorted({t.method for t in stubs}))
+    methods = sorted({t.method for t in stubs})
+    many = len(methods) > 1
     return Problem(str(stubs[0].pos or where),
-                   f"task{'s' * (len(stubs) > 1)} {names}: {methods} {'were' if len(stubs) > 1 else 'was'} "
-                   f"the predecessor's built-in stub tool{'s' * (len(stubs) > 1)}, with no server behind them; "
+                   f"task{'s' * (len(stubs) > 1)} {names}: {', '.join(methods)} {'were' if many else 'was'} "
+                   f"the predecessor's built-in stub tool{'s' * many}, with no server behind "
+                   f"{'them' if many else 'it'}; "
                    f"Gleitzeit has none: register a real MCP server as a provider and call its tools as "
                    f"<name>/<tool> (docs/migrating.md, 'Stub tools')")
 
@@ -206,7 +208,7 @@ class _Normaliser:
         if found is not None and found != value:
             container[key] = found
 
-    def locate(self, value: str, at: SourcePos, what: str, exists: Any) -> str | None:
+    def locate(self, value: str, at: SourcePos, what: str, exists: Callable[[str], bool]) -> str | None:
         """``value`` relative to the workflow folder, or None (not found, or a problem was reported)."""
         assert self.base is not None
         if exists(os.path.join(self.base, value)):
