@@ -263,6 +263,12 @@ def _durations(ms: dict[str, float | None]) -> dict[str, float | None]:
     return {f"{k}_ms": ms.get(k) for k in ("load", "prompt_eval", "eval", "total")}
 
 
+#: health's `server` for a failed call: "unreachable" only when nothing answered; a server that
+#: answered with a 404 for the route speaks another API ("wrong_api"); anything else it said is "error".
+_HEALTH_OF_FAILURE = {"ServerUnreachable": "unreachable", "ConnectionLost": "unreachable",
+                      "ServerTimeout": "unresponsive", "EndpointNotFound": "wrong_api"}
+
+
 async def _health(server: _Server) -> dict[str, Any]:
     """Server version and whether each default model is present; never raises for a dead server."""
     s = server.settings
@@ -272,7 +278,7 @@ async def _health(server: _Server) -> dict[str, Any]:
             info["server_version"] = await server.api.version()
             names = {m.name for m in await server.api.models()}
     except TaskFailed as exc:
-        return {**info, "server": "unreachable", "error": exc.message}
+        return {**info, "server": _HEALTH_OF_FAILURE.get(exc.data["type"], "error"), "error": exc.message}
     except TimeoutError:
         return {**info, "server": "unresponsive", "error": f"no answer within {HEALTH_TIMEOUT:g} s"}
     info["server"] = "ok"

@@ -8,6 +8,7 @@ for our error messages, and the same client serves the OpenAI-compatible mode.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -99,11 +100,27 @@ class Transport:
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise self.malformed(path, response.text) from None
 
+    def route_missing(self, path: str, message: str) -> TaskFailed:
+        """A 404 that is not about a model: the server answered, but has no such route,
+        so it speaks another API than the one configured, or the endpoint has a wrong path."""
+        where = f"{self.settings.endpoint}{path}"
+        if self.settings.api == "ollama":
+            hint = ("the server answers but is not Ollama's native API; for an OpenAI-compatible server "
+                    "(llama.cpp, vLLM, LM Studio) set `api: openai` in the ollama provider's config "
+                    "(gleitzeit config set providers.ollama.api openai), else check the endpoint")
+        else:
+            hint = ("the server answers but does not serve the OpenAI-compatible API there; set the endpoint "
+                    "to the server's base URL (the /v1 is added), or `api: ollama` for Ollama's native API")
+        return TaskFailed(f"{where} does not exist (HTTP 404: {message}): {hint}", type="EndpointNotFound",
+                          retryable=False, details={"status": 404})
+
     def _status_error(self, response: httpx.Response, path: str, model: str | None) -> TaskFailed:
         status = response.status_code
         message = error_message(response.text)
-        if status == 404 and model and "not found" in message.lower():
+        if status == 404 and model and names_a_model(message, path, model):
             return self.model_missing(model)
+        if status == 404:
+            return self.route_missing(path, message)
         where = f"{self.settings.server_label} at {self.settings.endpoint}{path}"
         retryable = status >= 500 or status in (408, 429)
         return TaskFailed(
@@ -134,6 +151,14 @@ class Transport:
                 type="ConnectionLost",
                 retryable=True,
             ) from None
+
+
+def names_a_model(message: str, path: str, model: str) -> bool:
+    """Whether a 404's text is about the model (Ollama: "model 'x' not found"; OpenAI-style:
+    "The model `x` does not exist") rather than the route ("404 page not found",
+    "File Not Found", "POST /api/chat not found")."""
+    text = message.lower().replace(path.lower(), "")
+    return model.lower() in text or re.search(r"\bmodel\b", text) is not None
 
 
 def error_message(body: str) -> str:

@@ -1,7 +1,7 @@
-"""Shared CLI plumbing: global options, error → exit code mapping, signals.
+"""Shared CLI plumbing: global options, the async runner, signals.
 
 Exit codes: 0 ok, 1 the thing ran and failed (or was not found), 2 bad input
-or usage, 130 interrupted.
+or usage, 130 interrupted. How an error is printed lives in ``failure``.
 """
 
 from __future__ import annotations
@@ -16,18 +16,22 @@ import anyio
 import typer
 from rich.console import Console
 
+from gleitzeit_core.cli.console import CliConsole
+from gleitzeit_core.cli.failure import (  # noqa: F401 — the exit codes are re-exported to the commands
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandFailed,
+    ErrorKind,
+    Interrupted,
+)
 from gleitzeit_core.config import Config, load_config
 from gleitzeit_core.errors import GleitzeitError
 from gleitzeit_core.store.base import Store
 
 T = TypeVar("T")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 NOISY_LOGGERS = ("aiosqlite", "asyncio")
-
-
-class Interrupted(Exception):
-    pass
 
 
 @dataclass
@@ -63,7 +67,7 @@ class CliState:
 
     @property
     def console(self) -> Console:
-        return Console(no_color=self.no_color, highlight=False)
+        return CliConsole(no_color=self.no_color, highlight=False)
 
     def store(self) -> Store:
         from gleitzeit_core.store.factory import make_store
@@ -98,10 +102,14 @@ def setup_logging(st: CliState) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.INFO))
 
 
-def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    """One readable line on stderr, then the exit code."""
-    print(f"error: {message}", file=sys.stderr)
-    raise typer.Exit(code)
+def fail(message: str, code: int = EXIT_FAILED, kind: ErrorKind | None = None) -> NoReturn:
+    """Stop the command: ``main`` prints the message (and the JSON error under --json) and exits with ``code``."""
+    raise CommandFailed(message, code, kind or (ErrorKind.USAGE if code == EXIT_USAGE else ErrorKind.FAILED))
+
+
+def not_found(message: str) -> NoReturn:
+    """A run, task or provider named on the command line does not exist (exit 1)."""
+    raise CommandFailed(message, EXIT_FAILED, ErrorKind.NOT_FOUND)
 
 
 async def _until_signal(fn: Callable[[], Awaitable[T]]) -> T:
@@ -128,29 +136,12 @@ async def _until_signal(fn: Callable[[], Awaitable[T]]) -> T:
     return result[0]
 
 
-def run_async(st: CliState, fn: Callable[[], Awaitable[T]]) -> T:
-    """anyio.run with the project's error policy: no traceback unless --debug."""
+def run_async(fn: Callable[[], Awaitable[T]]) -> T:
+    """anyio.run, handing ``main`` the one error a person should see (``_unwrap``)."""
     try:
         return anyio.run(_until_signal, fn, backend="asyncio")
-    except typer.Exit:
-        raise
-    except Interrupted:
-        print("interrupted", file=sys.stderr)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except BaseException as exc:  # noqa: BLE001 — the one place errors become exit codes
-        inner = _unwrap(exc)
-        if isinstance(inner, typer.Exit):
-            raise inner from None
-        if isinstance(inner, KeyboardInterrupt):
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-        if st.debug:
-            raise
-        if isinstance(inner, GleitzeitError):
-            for line in str(inner).splitlines() or [type(inner).__name__]:
-                print(f"error: {line}", file=sys.stderr)
-            raise typer.Exit(inner.exit_code) from None
-        print(f"error: {type(inner).__name__}: {inner} (run with --debug for the traceback)", file=sys.stderr)
-        raise typer.Exit(EXIT_FAILED) from None
+    except BaseExceptionGroup as group:
+        raise _unwrap(group) from group
 
 
 def _unwrap(exc: BaseException) -> BaseException:

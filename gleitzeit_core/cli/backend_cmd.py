@@ -7,7 +7,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from gleitzeit_core.cli.app import BackendOpt, JsonOpt, fail, run_async, state
+from gleitzeit_core.cli.app import BackendOpt, JsonOpt, not_found, run_async, state
 from gleitzeit_core.cli.render import emit, short_value, task_json, tasks_table
 from gleitzeit_core.cli.task_cmd import parse_task_status
 from gleitzeit_core.store.records import TaskRecord
@@ -38,7 +38,7 @@ def get_stats(ctx: typer.Context, backend: BackendOpt = None, json_out: JsonOpt 
         async with st.store() as store:
             return {"backend": store.kind, "address": store.address, **await store.stats()}
 
-    stats = run_async(st, go)
+    stats = run_async(go)
     emit(st.json, stats, lambda: st.console.print(stats_table(stats, f"{stats['backend']}  ·  {stats['address']}")))
 
 
@@ -63,7 +63,7 @@ def list_tasks(
         async with st.store() as store:
             return await store.list_tasks(run_id=workflow_id, status=wanted, workflow_name=workflow_name, limit=limit)
 
-    tasks = run_async(st, go)
+    tasks = run_async(go)
     emit(st.json, [task_json(t) for t in tasks], lambda: st.console.print(tasks_table(tasks) if tasks else "no tasks"))
 
 
@@ -84,10 +84,10 @@ def results_by_workflow(
         async with st.store() as store:
             tasks = await store.list_tasks(workflow_name=name)
             if not tasks:
-                fail(f"no tasks of a workflow named {name!r} in the {store.kind} store at {store.address}")
+                not_found(f"no tasks of a workflow named {name!r} in the {store.kind} store at {store.address}")
             return tasks
 
-    tasks = run_async(st, go)
+    tasks = run_async(go)
 
     def human() -> None:
         table = Table(title=f"results of {name!r}")

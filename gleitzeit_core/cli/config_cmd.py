@@ -36,7 +36,7 @@ def show(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     async def go() -> Config:
         return st.config()
 
-    cfg = run_async(st, go)
+    cfg = run_async(go)
 
     def human() -> None:
         table = Table(title=f"configuration  ·  file {cfg.file}" + ("" if cfg.file and cfg.file.exists() else " (not created)"))
@@ -81,7 +81,7 @@ def get(ctx: typer.Context, key: str = typer.Argument(..., metavar="KEY", help="
         cfg = st.config()
         return cfg.get(key), cfg.sources[key]
 
-    value, source = run_async(st, go)
+    value, source = run_async(go)
     emit(st.json, {"key": key, "value": value, "source": source},
          lambda: print("" if value is None else str(value).lower() if isinstance(value, bool) else value))
 
@@ -102,6 +102,6 @@ def set_(ctx: typer.Context, key: str = typer.Argument(..., metavar="KEY", help=
         set_in_file(path, key, value)
         return SETTINGS[key].parse(read_file(path)[key])
 
-    stored = run_async(st, go)
+    stored = run_async(go)
     emit(st.json, {"key": key, "value": stored, "file": str(path)},
          lambda: st.console.print(f"{key} = {stored!r} written to {path}"))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import sys
 from typing import Optional
 
 import typer
@@ -21,6 +24,7 @@ from gleitzeit_core.cli import (
     workflow_cmd,
 )
 from gleitzeit_core.cli.app import CliState, setup_logging
+from gleitzeit_core.cli.failure import EXIT_FAILED, report
 
 app = typer.Typer(
     name="gleitzeit",
@@ -49,7 +53,8 @@ def main_options(
     no_color: bool = typer.Option(False, "--no-color", help="No colours (also: NO_COLOR=1)."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    st = CliState(config_path=config, verbose=verbose, debug=debug, json=json_out, no_color=no_color)
+    st = ctx.obj if isinstance(ctx.obj, CliState) else CliState()  # ``main`` passes its own
+    st.config_path, st.verbose, st.debug, st.json, st.no_color = config, verbose, debug, json_out, no_color
     st.override("persistence.backend", backend)
     ctx.obj = st
     setup_logging(st)
@@ -70,9 +75,28 @@ app.add_typer(worker_cmd.app, name="worker")
 
 
 def main() -> None:
-    """Ctrl-C inside a command is handled by ``run_async`` (exit 130); click's
-    standalone mode covers usage errors (exit 2) and a closed stdout."""
-    app()
+    """The one place an error becomes output and an exit code (``failure.report``):
+    click's usage errors, a command's ``fail``, and whatever escapes ``run_async``."""
+    st = CliState()
+    try:
+        code = app(standalone_mode=False, obj=st)  # a typer.Exit's code, else the command's None
+    except SystemExit:
+        raise
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            code = report(exc, as_json=_wants_json(st), debug=st.debug)
+        else:  # stdout closed by the reader (`| head`): nothing more to say
+            sys.stdout = sys.stderr = open(os.devnull, "w")
+            code = EXIT_FAILED
+    except BaseException as exc:  # noqa: BLE001 — reported, never swallowed
+        code = report(exc, as_json=_wants_json(st), debug=st.debug)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _wants_json(st: CliState) -> bool:
+    """--json as the command saw it, or on the command line if parsing failed before that."""
+    args = sys.argv[1:]
+    return st.json or "--json" in args[: args.index("--") if "--" in args else None]
 
 
 if __name__ == "__main__":

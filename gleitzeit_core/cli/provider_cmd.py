@@ -12,7 +12,7 @@ import yaml
 from rich.table import Table
 from rich.text import Text
 
-from gleitzeit_core.cli.app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliState, JsonOpt, fail, run_async, state
+from gleitzeit_core.cli.app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliState, JsonOpt, fail, not_found, run_async, state
 from gleitzeit_core.cli.probe import Probe, manifests, probe_all
 from gleitzeit_core.cli.render import emit, print_json
 from gleitzeit_core.providers.manifest import ManifestError, ProviderManifest, load_manifest
@@ -51,7 +51,7 @@ def list_providers(ctx: typer.Context, json_out: JsonOpt = False) -> None:
         found, problems = manifests(config)
         return await probe_all(config, found, health=False), problems
 
-    probes, problems = run_async(st, go)
+    probes, problems = run_async(go)
     emit(st.json, [p.to_json() for p in probes] + [{"name": None, "state": "invalid", "error": line} for line in problems],
          lambda: st.console.print(probes_table(probes, problems)))
 
@@ -70,10 +70,10 @@ def health(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME", h
         found, _ = manifests(config)
         chosen = [m for m in found if m.name == name]
         if not chosen:
-            fail(f"no provider named {name!r} (known: {', '.join(sorted(m.name for m in found)) or 'none'})")
+            not_found(f"no provider named {name!r} (known: {', '.join(sorted(m.name for m in found)) or 'none'})")
         return (await probe_all(config, chosen, health=True))[0]
 
-    p = run_async(st, go)
+    p = run_async(go)
 
     def human() -> None:
         style = STATE_STYLE.get(p.state, "")
@@ -141,7 +141,7 @@ def add(ctx: typer.Context, manifest: str = typer.Argument(..., metavar="MANIFES
                           encoding="utf-8")
         return m, target
 
-    m, target = run_async(st, go)
+    m, target = run_async(go)
     emit(st.json, {"name": m.name, "version": m.version, "protocols": list(m.protocols), "manifest": str(target)},
          lambda: st.console.print(f"registered provider {m.name!r} ({', '.join(m.protocols)}) as {target}"))
 
@@ -166,7 +166,7 @@ def remove(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME", h
         path.unlink()
         return path
 
-    path = run_async(st, go)
+    path = run_async(go)
     emit(st.json, {"name": name, "removed": str(path)}, lambda: st.console.print(f"removed {name!r} ({path})"))
 
 
@@ -209,7 +209,7 @@ def command_of(st: CliState, target: list[str]) -> tuple[list[str], dict[str, st
     if len(target) == 1 and target[0].endswith((".yaml", ".yml")):
         async def go() -> ProviderManifest:
             return load_manifest(target[0])
-        m = run_async(st, go)
+        m = run_async(go)
         try:
             argv = m.argv()
         except ManifestError as exc:

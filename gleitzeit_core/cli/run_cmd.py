@@ -96,7 +96,7 @@ def execute(st: CliState, prepare: Prepare, *, watch: bool = False, follow: str 
                 with LiveView(st.console, workflow.name, list(workflow.tasks), streamed, follow) as view:
                     return await drive(view)
 
-    return run_async(st, go)
+    return run_async(go)
 
 
 def finish(st: CliState, outcome: RunOutcome) -> None:

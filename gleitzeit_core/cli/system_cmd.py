@@ -56,7 +56,7 @@ async def gather(st: CliState) -> tuple[dict[str, Any], list[Probe], list[str]]:
 
 
 def show_status(st: CliState) -> None:
-    backend, probes, problems = run_async(st, lambda: gather(st))
+    backend, probes, problems = run_async(lambda: gather(st))
     cfg = st.config()
     data = {
         "version": __version__,

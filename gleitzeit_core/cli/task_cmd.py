@@ -10,7 +10,18 @@ import typer
 from rich.json import JSON
 from rich.text import Text
 
-from gleitzeit_core.cli.app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, BackendOpt, CliState, JsonOpt, fail, run_async, state
+from gleitzeit_core.cli.app import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    BackendOpt,
+    CliState,
+    JsonOpt,
+    fail,
+    not_found,
+    run_async,
+    state,
+)
 from gleitzeit_core.cli.render import emit, print_json, task_json, tasks_table
 from gleitzeit_core.cli.run_cmd import Prepare, execute
 from gleitzeit_core.store.base import Store
@@ -133,7 +144,7 @@ def list_tasks(
                 return await store.list_tasks(run_id=workflow, status=wanted, limit=limit)
             return await store.list_tasks(status=wanted, workflow_name=workflow, limit=limit)
 
-    tasks = run_async(st, go)
+    tasks = run_async(go)
     emit(st.json, [task_json(t) for t in tasks], lambda: st.console.print(tasks_table(tasks) if tasks else "no tasks"))
 
 
@@ -154,8 +165,8 @@ def result(
         async with st.store() as store:
             task = await store.get_task(task_id)
             if task is None:
-                fail(f"no task with id {task_id!r} in the {store.kind} store at {store.address}")
+                not_found(f"no task with id {task_id!r} in the {store.kind} store at {store.address}")
             return task, await store.get_attempts(task_id)
 
-    task, attempts = run_async(st, go)
+    task, attempts = run_async(go)
     show_task(st, task, attempts)

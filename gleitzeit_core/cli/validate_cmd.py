@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
         Example: gleitzeit validate examples/diamond.yaml
         """
         st = state(ctx, json=json_out)
-        report = run_async(st, lambda: check(file, st))
+        report = run_async(lambda: check(file, st))
         if st.json:
             print_json({"file": report.file, "valid": not report.problems, "name": report.name,
                         "problems": report.problems, "plan": report.plan})

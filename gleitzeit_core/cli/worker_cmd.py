@@ -85,7 +85,7 @@ def worker(
         finally:
             await r.aclose()
 
-    run_async(st, go)
+    run_async(go)
 
 
 @app.command("list")
@@ -113,7 +113,7 @@ def list_workers(ctx: typer.Context, backend: BackendOpt = None, json_out: JsonO
         finally:
             await r.aclose()
 
-    workers = run_async(st, go)
+    workers = run_async(go)
 
     def table() -> None:
         t = Table()

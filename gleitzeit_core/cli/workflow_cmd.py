@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.text import Text
 
-from gleitzeit_core.cli.app import BackendOpt, JsonOpt, fail, run_async, state
+from gleitzeit_core.cli.app import BackendOpt, JsonOpt, fail, not_found, run_async, state
 from gleitzeit_core.cli.render import (
     emit,
     runs_table,
@@ -36,7 +36,7 @@ def parse_run_status(value: str | None) -> RunStatus | None:
 async def get_run(store: Store, run_id: str) -> RunRecord:
     run = await store.get_run(run_id)
     if run is None:
-        fail(f"no run with id {run_id!r} in the {store.kind} store at {store.address}")
+        not_found(f"no run with id {run_id!r} in the {store.kind} store at {store.address}")
     return run
 
 
@@ -75,7 +75,7 @@ def list_runs(
         async with st.store() as store:
             return await store.list_runs(status=wanted, limit=limit)
 
-    runs = run_async(st, go)
+    runs = run_async(go)
     emit(st.json, [run_json(r) for r in runs],
          lambda: st.console.print(runs_table(runs) if runs else "no runs"))
 
@@ -100,7 +100,7 @@ def status(
             attempts = {t.id: await store.get_attempts(t.id) for t in tasks}
             return run, tasks, attempts
 
-    run, tasks, attempts = run_async(st, go)
+    run, tasks, attempts = run_async(go)
 
     def human() -> None:
         st.console.print(task_table(tasks, title=f"{run.workflow_name}  ·  run {run.run_id}"))
@@ -152,7 +152,7 @@ def cancel(
             await store.request_cancel(run_id)
             return run, True
 
-    run, requested = run_async(st, go)
+    run, requested = run_async(go)
     message = (f"cancellation of run {run_id} requested" if requested
                else f"run {run_id} already finished ({run.status.value}); nothing to cancel")
     emit(st.json, {"run_id": run_id, "status": run.status.value, "cancel_requested": requested},

@@ -339,20 +339,24 @@ class Scheduler:
             self._all_done.set()
 
     async def _skip_dependents(self, key: str) -> None:
-        """Skip everything downstream of a task that did not complete, in one write."""
+        """Skip everything downstream of a task that did not complete, in one write.
+
+        The error names the task that did not complete (the status already says
+        "skipped"), and for a task further down the dependency it was skipped through."""
         cause = self.tasks[key]
-        stack, skipped = list(self.dependents[key]), []
+        stack: list[tuple[str, str]] = [(k, key) for k in self.dependents[key]]  # (task, its dependency)
+        skipped: list[TaskRecord] = []
         while stack:
-            k = stack.pop()
+            k, via = stack.pop()
             rec = self.tasks[k]
             if rec.status.finished:
                 continue
             rec.status, rec.finished_at = TaskStatus.SKIPPED, now()
             rec.updated_at = rec.finished_at
-            via = cause.name if k in self.dependents[key] else "an upstream task"
-            rec.error = f"skipped: dependency {via!r} {cause.status.value}"
+            rec.error = (f"dependency {cause.name!r} {cause.status.value}" if via == key else
+                         f"upstream task {cause.name!r} {cause.status.value} (via {self.tasks[via].name!r})")
             skipped.append(rec)
-            stack.extend(self.dependents[k])
+            stack.extend((d, k) for d in self.dependents[k])
             self._note_outcome(rec)
         if skipped:
             await self.store.save_tasks(skipped)

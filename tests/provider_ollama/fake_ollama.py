@@ -65,6 +65,7 @@ class FakeOllama:
     disconnects: list[str] = field(default_factory=list)  # paths whose client hung up mid-stream
     disconnected: threading.Event = field(default_factory=threading.Event)
     token_embeddings: bool = False  # /v1/embeddings answers per token, like llama-cpp-python without pooling
+    openai_only: bool = False  # no /api/* routes, 404s as llama.cpp's server sends them (not Ollama)
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -155,8 +156,13 @@ class _Handler(BaseHTTPRequestHandler):
             ("POST", "/v1/completions"): lambda: self._generation(body, "v1text"),
         }
         route = routes.get((method, self.path))
-        if route is None:
-            self._json(404, {"error": f"{method} {self.path} not found"})
+        if fake.openai_only and self.path.startswith("/api/"):
+            route = None
+        if route is None and fake.openai_only:  # llama.cpp's server
+            self._json(404, {"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}})
+            return
+        if route is None:  # Ollama's router (gin)
+            self._send(404, "text/plain", b"404 page not found")
             return
         if method == "POST" and not isinstance(body, dict):
             self._json(400, {"error": "invalid request body"})

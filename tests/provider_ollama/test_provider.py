@@ -237,3 +237,39 @@ async def test_openai_mode_has_the_same_methods_and_result_shape(fake: FakeOllam
     assert {m["name"] for m in models.result["models"]} == set(fake.models)
     assert _task_error(missing)["type"] == "ModelNotFound"
     assert health["server"] == "ok" and health["default_models"]["chat"]["present"] is True
+
+
+async def test_a_route_the_server_lacks_is_not_a_missing_model(fake: FakeOllama) -> None:
+    """An OpenAI-compatible server (llama.cpp) used without `api: openai` answers 404
+    "File Not Found" on /api/chat: that is the wrong API, not a model to pull."""
+    fake.openai_only = True
+    async with running_provider(_config(fake)) as client:
+        chat = await call(client, "llm/chat", {"model": "llama3.2", "prompt": "hi"})
+        health = (await client.request("health", {}))["result"]
+    err = _task_error(chat)
+    assert err["type"] == "EndpointNotFound" and err["retryable"] is False
+    assert err["message"].startswith(f"{fake.url}/api/chat does not exist (HTTP 404: File Not Found)")
+    assert "set `api: openai`" in err["message"] and "pull" not in err["message"]
+    assert health["server"] == "wrong_api" and "set `api: openai`" in health["error"]
+
+
+async def test_openai_mode_at_a_wrong_path_says_to_fix_the_endpoint(fake: FakeOllama) -> None:
+    """Ollama's own router answers an unknown route with a plain "404 page not found"."""
+    async with running_provider({"api": "openai", "endpoint": fake.url + "/llm"}) as client:
+        chat = await call(client, "llm/chat", {"model": "llama3.2", "prompt": "hi"})
+        missing = await call(client, "llm/chat", {"model": "nope", "prompt": "hi"})
+        health = (await client.request("health", {}))["result"]
+    err = _task_error(chat)
+    assert err["type"] == "EndpointNotFound"
+    assert f"{fake.url}/llm/v1/chat/completions does not exist (HTTP 404: '404 page not found')" in err["message"]
+    assert "server's base URL" in err["message"] and "not found;" not in err["message"]
+    assert _task_error(missing)["type"] == "EndpointNotFound"  # the route is what is missing, not the model
+    assert health["server"] == "wrong_api"
+
+
+async def test_missing_model_is_still_named_with_the_pull_hint(fake: FakeOllama) -> None:
+    async with running_provider(_config(fake)) as client:
+        missing = await call(client, "llm/embed", {"model": "bge-m3", "input": ["a"]})
+        health = (await client.request("health", {}))["result"]
+    assert _task_error(missing)["message"] == "model 'bge-m3' not found; run `ollama pull bge-m3`"
+    assert health["server"] == "ok"

@@ -80,3 +80,23 @@ def test_verbose_run_prints_the_streamed_text(fake: FakeOllama, tmp_path: Path) 
     out = proc.stdout + proc.stderr
     # the deltas are joined back into whole lines
     assert "| Gears turn without rest" in out and "| Quiet Machines" in out
+
+
+def test_wrong_api_is_told_apart_from_missing_model_and_unreachable(fake: FakeOllama, tmp_path: Path) -> None:
+    """Through the real executable: an OpenAI-compatible server used in Ollama mode is reported
+    as the wrong API, by `provider health` (not "unreachable") and by a task (not "ollama pull")."""
+    fake.openai_only = True
+    health = _gleitzeit(["provider", "health", "ollama", "--json"], fake, tmp_path)
+    assert health.returncode == 1, health.stderr
+    probe = json.loads(health.stdout)
+    assert probe["state"] == "unhealthy" and probe["health"]["server"] == "wrong_api"
+    assert "unreachable" not in probe["error"] and "set `api: openai`" in probe["error"]
+    human = _gleitzeit(["provider", "health", "ollama"], fake, tmp_path)
+    assert "server wrong_api" in human.stdout and "providers.ollama.api openai" in human.stdout
+
+    workflow = tmp_path / "chat.yaml"
+    workflow.write_text("name: chat\ntasks:\n  - name: ask\n    method: llm/chat\n    parameters: {prompt: hi}\n")
+    run = _gleitzeit(["run", str(workflow), "--backend", "memory", "--json"], fake, tmp_path)
+    assert run.returncode == 1
+    error = json.loads(run.stdout)["tasks"]["ask"]["error"]
+    assert "/api/chat does not exist" in error and "set `api: openai`" in error and "pull" not in error
