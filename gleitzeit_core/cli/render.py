@@ -1,24 +1,22 @@
-"""Turning scheduler events into what a person sees: a rich live table in a
-terminal, plain lines otherwise, and the final summary / JSON object.
+"""Turning scheduler events and records into what a person sees: plain lines in a
+pipe, tables, and the final summary / JSON object (the terminal's live view is
+``live_view``).
 """
 
 from __future__ import annotations
 
-import collections
 import json
 import sys
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, TextIO
 
-from rich.console import Console, Group
-from rich.live import Live
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from gleitzeit_core.scheduler.events import Event, RunUpdated, TaskOutput, TaskUpdated
 from gleitzeit_core.store.records import AttemptRecord, RunRecord, TaskRecord, TaskStatus
-from gleitzeit_core.workflow.model import TaskSpec
 
 if TYPE_CHECKING:  # the engine (providers, SDK) loads only for commands that run something
     from gleitzeit_core.engine import RunOutcome
@@ -62,55 +60,6 @@ def task_table(tasks: list[TaskRecord], title: str | None = None, *, error_width
         table.add_row(rec.name, Text(status, style=STATUS_STYLE.get(status, "")), str(rec.attempts or ""),
                       duration(rec), detail.splitlines()[0] if detail else "")
     return table
-
-
-class LiveView:
-    """A row per task, updated on every event. With ``watch``, a pane below it
-    streams the output of the selected task: ``follow`` (a task name) or else
-    the task that printed last."""
-
-    TAIL = 12  # output lines shown
-
-    def __init__(self, console: Console, title: str, specs: list[TaskSpec], watch: bool, follow: str | None = None):
-        self.console = console
-        self.title = title
-        self.specs = specs
-        self.records: dict[str, TaskRecord] = {}
-        self.watch = watch
-        self.follow = follow
-        self.output: dict[str, collections.deque[str]] = {}
-        self.selected: str | None = follow
-        self.live = Live(self._render(), console=console, refresh_per_second=8, transient=False)
-
-    def _rows(self) -> list[TaskRecord]:
-        return [self.records.get(s.key) or TaskRecord(id="", run_id="", key=s.key, name=s.name, protocol=s.protocol,
-                                                      method=s.method) for s in self.specs]
-
-    def _render(self) -> Group:
-        parts: list[Any] = [task_table(self._rows(), title=self.title)]
-        if self.watch and self.selected is not None:
-            lines = list(self.output.get(self.selected, ()))
-            parts.append(Text(f"── output · {self.selected} ──", style="bold"))
-            parts.append(Text("\n".join(lines[-self.TAIL:]) if lines else "(no output yet)", style="dim"))
-        return Group(*parts)
-
-    def __enter__(self) -> "LiveView":
-        self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.live.update(self._render())
-        self.live.__exit__(*exc)
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, (TaskUpdated, TaskOutput)):
-            self.records[event.task.key] = event.task
-        if isinstance(event, TaskOutput):
-            buf = self.output.setdefault(event.task.name, collections.deque(maxlen=self.TAIL * 4))
-            buf.extend(event.data.splitlines() or [event.data])
-            if self.follow is None:
-                self.selected = event.task.name
-        self.live.update(self._render())
 
 
 class PlainLines:

@@ -23,7 +23,8 @@ from gleitzeit_core.cli.app import (
     setup_logging,
     state,
 )
-from gleitzeit_core.cli.render import LiveView, PlainLines, outcome_json, print_json, print_summary
+from gleitzeit_core.cli.live_view import LiveView
+from gleitzeit_core.cli.render import PlainLines, outcome_json, print_json, print_summary
 from gleitzeit_core.scheduler.events import Observer, no_observer
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord

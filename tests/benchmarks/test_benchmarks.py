@@ -59,3 +59,11 @@ def test_layered_depends_on_two_or_three_of_previous_layer() -> None:
         else:
             assert 2 <= len(n.deps) <= 3
             assert all(d.startswith(f"l{layer - 1}_") for d in n.deps)
+
+
+def test_live_view_benchmark_prints_the_ratio() -> None:
+    done = subprocess.run([sys.executable, "-m", "benchmarks.live_view", "--tasks", "200", "--reps", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| `gleitzeit run` in a 40×120 pty (live view) |" in done.stdout
+    assert "ratio " in done.stdout

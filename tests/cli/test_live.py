@@ -73,3 +73,25 @@ def test_ctrl_c_in_the_live_view_exits_130(home: Path, work: Path):
     child.close()
     assert child.exitstatus == 130
     assert "interrupted" in child.before
+
+
+def test_a_thousand_task_run_in_a_terminal_finishes_and_shows_counts(home: Path, work: Path):
+    """The live view in a real pseudo-terminal (it used to redraw a row per task on every
+    event: such a run did not finish in 300 s). The timeout is only a hang guard."""
+    from benchmarks.gleitzeit_worker import NOOP_MANIFEST, workflow_text
+    from benchmarks.shapes import layered
+
+    wf = work / "thousand.json"
+    wf.write_text(workflow_text(layered(1000), "noop", manifest=NOOP_MANIFEST))
+    argv = gleitzeit_argv()
+    child = pexpect.spawn(argv[0], [*argv[1:], "run", str(wf)], cwd=str(REPO),
+                          env=cli_env(home, GLEITZEIT_PERSISTENCE_BACKEND="sqlite", TERM="xterm-256color"),
+                          encoding="utf-8", dimensions=(40, 120), timeout=300, maxread=65536)
+    child.expect(pexpect.EOF)
+    child.close()
+    screen = ANSI.sub("", child.before)
+    assert child.exitstatus == 0, screen[-2000:]
+    last_frame = screen[screen.rindex("bench layered 1,000"):]
+    assert "1000/1000 done  ·  completed 1000" in last_frame
+    assert len([ln for ln in last_frame.splitlines() if ln.startswith("│ l")]) <= 40  # what fits the screen
+    assert re.search(r"run run-[0-9a-f]+ completed\s*$", screen)
