@@ -22,6 +22,7 @@ from gleitzeit_core.store.records import RunRecord, TaskRecord, new_id
 from gleitzeit_core.workflow.legacy import is_stub, stub_problem
 from gleitzeit_core.workflow.loader import check_methods
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
+from gleitzeit_core.workflow.outline import outline
 
 if TYPE_CHECKING:
     from gleitzeit_core.distributed.dispatcher import RedisDispatcher
@@ -96,7 +97,8 @@ async def preflight(workflow: Workflow, host: ProviderHost) -> dict[str, dict[st
 
 def new_run(workflow: Workflow) -> tuple[RunRecord, dict[str, TaskRecord]]:
     run = RunRecord(run_id=new_id("run"), workflow_id=workflow.id, workflow_name=workflow.name,
-                    workflow_path=workflow.source_path, workflow_hash=workflow.source_hash)
+                    workflow_path=workflow.source_path, workflow_hash=workflow.source_hash,
+                    definition=outline(workflow))
     tasks = {
         t.key: TaskRecord(id=new_id("task"), run_id=run.run_id, key=t.key, name=t.name, protocol=t.protocol,
                           method=t.method, workflow_name=workflow.name, priority=int(t.priority))

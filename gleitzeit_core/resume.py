@@ -18,6 +18,7 @@ from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord, TaskStatus, new_id, now
 from gleitzeit_core.workflow.loader import load_workflow
 from gleitzeit_core.workflow.model import Workflow
+from gleitzeit_core.workflow.outline import outline
 
 
 class RunNotFound(GleitzeitError):
@@ -89,6 +90,7 @@ async def load_for_resume(store: Store, *, run_id: str | None, workflow_path: st
     if run.cancel_requested:
         await store.request_cancel(run.run_id, cancel=False)
     run.cancel_requested, run.finished_at, run.error = False, None, None
+    run.definition = outline(workflow)  # --force may have changed the graph
     return ResumeState(workflow, run, tasks)
 
 

@@ -10,15 +10,14 @@ from rich.table import Table
 from gleitzeit_core.cli.app import EXIT_FAILED, JsonOpt, fail, run_async, state
 from gleitzeit_core.cli.render import emit
 from gleitzeit_core.config import SETTINGS, Config, config_path, default_file_text, load_config, read_file, set_in_file
+from gleitzeit_core.redaction import MASK, is_secret_key
 
 app = typer.Typer(help="Show and change the configuration (~/.gleitzeit/config.yaml).", invoke_without_command=True)
-
-SECRET_SUFFIXES = ("password", "api_key")
 
 
 def shown(key: str, value: Any) -> Any:
     """Secrets are masked in listings; `config get` prints them when asked by name."""
-    return "***" if value and key.endswith(SECRET_SUFFIXES) else value
+    return MASK if value and is_secret_key(key) else value
 
 
 @app.callback()

@@ -102,6 +102,16 @@ class Store(ABC):
     async def get_attempts(self, task_id: str) -> list[AttemptRecord]:
         """Ordered by attempt number."""
 
+    async def list_run_attempts(self, run_id: str) -> dict[str, list[AttemptRecord]]:
+        """Every attempt of a run, by task id, each list ordered by number; tasks
+        that never started are left out (the dashboard's timeline). Backends
+        override this with one query."""
+        out = {}
+        for task in await self.list_tasks(run_id=run_id):
+            if attempts := await self.get_attempts(task.id):
+                out[task.id] = attempts
+        return out
+
     @abstractmethod
     async def stats(self) -> dict[str, Any]:
         """{"runs": {status: n}, "tasks": {status: n}, "runs_total": n, "tasks_total": n}"""

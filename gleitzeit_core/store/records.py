@@ -66,7 +66,7 @@ class RunRecord:
     finished_at: float | None = None
     workflow_path: str | None = None
     workflow_hash: str | None = None
-    definition: dict[str, Any] | None = None  # the workflow as loaded, for resume
+    definition: dict[str, Any] | None = None  # the workflow's outline, for viewers (workflow/outline.py)
     error: str | None = None
     cancel_requested: bool = False
 

@@ -451,6 +451,16 @@ class RedisBackend(Store):
             raw = await self._redis.zrange(_attempts_key(task_id), 0, -1)
         return [AttemptRecord.from_dict(json.loads(a)) for a in raw]
 
+    async def list_run_attempts(self, run_id: str) -> dict[str, list[AttemptRecord]]:
+        async with self._translate():
+            ids = await self._ids(_order_key(run_id), (), None, newest_first=False)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for task_id in ids:
+                    pipe.zrange(_attempts_key(task_id), 0, -1)
+                answers = await pipe.execute()
+        return {task_id: [AttemptRecord.from_dict(json.loads(a)) for a in raw]
+                for task_id, raw in zip(ids, answers) if raw}
+
     async def stats(self) -> dict[str, Any]:
         async with self._translate():
             async with self._redis.pipeline(transaction=True) as pipe:

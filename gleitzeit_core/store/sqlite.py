@@ -419,6 +419,17 @@ class SQLiteBackend(Store):
         )
         return [_record(AttemptRecord, _ATTEMPT_COLS, r) for r in rows]
 
+    async def list_run_attempts(self, run_id: str) -> dict[str, list[AttemptRecord]]:
+        rows = await self._select(
+            f"SELECT {', '.join(_ATTEMPT_COLS)} FROM attempts WHERE run_id = ? ORDER BY task_id, number",
+            (run_id,),
+        )
+        out: dict[str, list[AttemptRecord]] = {}
+        for r in rows:
+            attempt = _record(AttemptRecord, _ATTEMPT_COLS, r)
+            out.setdefault(attempt.task_id, []).append(attempt)
+        return out
+
     async def stats(self) -> dict[str, Any]:
         runs = {s.value: 0 for s in RunStatus}
         tasks = {s.value: 0 for s in TaskStatus}

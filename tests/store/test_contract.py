@@ -120,6 +120,21 @@ async def test_attempts_are_ordered_by_number_not_write_order(store: Store) -> N
     assert [a.number for a in await store.get_attempts(task.id)] == [1, 2, 3]
 
 
+async def test_a_runs_attempts_come_back_by_task_in_number_order(store: Store) -> None:
+    run, other = make_run(), make_run()
+    tasks = make_tasks(run, 3)
+    await store.create_run(run, tasks)
+    (stranger,) = make_tasks(other, 1)
+    await store.create_run(other, [stranger])
+    for task, numbers in ((tasks[0], (2, 1)), (tasks[2], (1,)), (stranger, (1,))):
+        for n in numbers:
+            await store.save_task(task, AttemptRecord(task_id=task.id, run_id=task.run_id, number=n))
+    got = await store.list_run_attempts(run.run_id)
+    assert {k: [a.number for a in v] for k, v in got.items()} == {tasks[0].id: [1, 2], tasks[2].id: [1]}
+    assert got[tasks[0].id] == await store.get_attempts(tasks[0].id)
+    assert await store.list_run_attempts("run-nope") == {}
+
+
 async def test_save_tasks_updates_many_at_once(store: Store) -> None:
     run = make_run()
     tasks = make_tasks(run, 5)
