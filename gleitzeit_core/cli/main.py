@@ -19,6 +19,7 @@ from gleitzeit_core.cli import (
     run_cmd,
     system_cmd,
     task_cmd,
+    ui_cmd,
     validate_cmd,
     worker_cmd,
     workflow_cmd,
@@ -65,6 +66,7 @@ system_cmd.register(app)
 init_cmd.register(app)
 exec_cmd.register(app)
 validate_cmd.register(app)
+ui_cmd.register(app)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(task_cmd.app, name="task")
 app.add_typer(workflow_cmd.app, name="workflow")

@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -17,18 +16,9 @@ import redis
 
 from tests.helpers.cli import REPO, gz, spawn
 from tests.helpers.procs import alive, descendants
+from tests.helpers.wait import wait_for  # noqa: F401  (the pool tests import it from here)
 
 NODE_MANIFEST = str(REPO / "examples" / "providers" / "node" / "manifest.yaml")
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def started_run_id(proc: subprocess.Popen) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import gz, spawn
+from tests.helpers.wait import wait_for
 from tests.helpers.procs import alive, descendants
 
 CHAIN = """
@@ -52,16 +53,6 @@ def backend_env(request, tmp_path) -> dict[str, str]:
     if request.param == "redis":
         env["GLEITZEIT_REDIS_URL"] = request.getfixturevalue("redis_url")
     return env
-
-
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def started_run_id(proc) -> str:

@@ -1,0 +1,81 @@
+"""What the dashboard reads from the store, and the JSON shapes of its API.
+
+Everything goes through the Store interface, so the dashboard works the same
+over SQLite, Redis and memory. The shapes extend the CLI's `--json` shapes
+(cli/render.py) instead of inventing second ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from gleitzeit_core.cli.render import iso, run_json, task_json
+from gleitzeit_core.store.base import Store
+from gleitzeit_core.store.records import AttemptRecord, RunRecord, TaskRecord
+
+
+@dataclass
+class RunDetail:
+    run: RunRecord
+    tasks: list[TaskRecord]
+    attempts: dict[str, list[AttemptRecord]] = field(default_factory=dict)  # by task record id
+
+    @property
+    def outline(self) -> dict[str, dict[str, Any]]:
+        """The stored outline's task entries by key; empty for runs stored without one."""
+        entries = (self.run.definition or {}).get("tasks") or []
+        return {e["key"]: e for e in entries if isinstance(e, dict) and "key" in e}
+
+    def dependencies(self) -> dict[str, list[str]]:
+        outline = self.outline
+        return {t.key: list(outline.get(t.key, {}).get("dependencies") or ()) for t in self.tasks}
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(t.status.value for t in self.tasks))
+
+    def task(self, key: str) -> TaskRecord | None:
+        return next((t for t in self.tasks if t.key == key), None)
+
+
+async def run_detail(store: Store, run_id: str, *, attempts: bool = True) -> RunDetail | None:
+    run = await store.get_run(run_id)
+    if run is None:
+        return None
+    tasks = await store.list_tasks(run_id=run_id)
+    return RunDetail(run, tasks, await store.list_run_attempts(run_id) if attempts else {})
+
+
+def duration_s(started: float | None, finished: float | None, now: float | None = None) -> float | None:
+    if started is None:
+        return None
+    return round((finished or (time.time() if now is None else now)) - started, 3)
+
+
+def run_summary(run: RunRecord) -> dict[str, Any]:
+    """A runs-list entry: the CLI's run shape plus its duration so far."""
+    return {**run_json(run), "duration_s": duration_s(run.started_at, run.finished_at)}
+
+
+def task_state(t: TaskRecord) -> dict[str, Any]:
+    """The small per-task shape live updates carry."""
+    return {"key": t.key, "name": t.name, "status": t.status.value, "attempts": t.attempts,
+            "started_at": iso(t.started_at), "finished_at": iso(t.finished_at),
+            "duration_s": duration_s(t.started_at, t.finished_at),
+            "error": t.error.splitlines()[0] if t.error else None}
+
+
+def task_detail(detail: RunDetail, t: TaskRecord) -> dict[str, Any]:
+    """One task with its attempts and, from the outline, parameters (secrets masked) and dependencies."""
+    entry = detail.outline.get(t.key, {})
+    return {**task_json(t, detail.attempts.get(t.id, [])), "duration_s": duration_s(t.started_at, t.finished_at),
+            "dependencies": entry.get("dependencies", []), "params": entry.get("params")}
+
+
+def run_document(detail: RunDetail) -> dict[str, Any]:
+    """`GET /api/runs/{id}`: the run, its tasks with attempts, and its graph's edges."""
+    return {**run_summary(detail.run), "counts": detail.counts(),
+            "tasks": [task_detail(detail, t) for t in detail.tasks],
+            "edges": [[d, k] for k, ds in detail.dependencies().items() for d in ds]}
