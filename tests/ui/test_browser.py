@@ -106,3 +106,29 @@ def test_run_page_follows_a_live_run(cli: Cli, work: Path, dashboard_factory, br
         shots = Path(os.environ.get("GLEITZEIT_SCREENSHOT_DIR") or tmp_path)
         assert browser.save_screenshot(str(shots / "ui-run.png"))
         assert proc.wait(WAIT_S) == 1
+
+
+def test_a_thousand_task_run_page_stays_usable(home: Path, work: Path, dashboard_factory,
+                                               browser: webdriver.Chrome) -> None:
+    width = 998
+    lines = ["name: wide", "tasks:", "  - {name: root, method: python/execute, params: {code: 'result = 0'}}"]
+    lines += [f"  - {{name: t{i}, method: python/execute, dependencies: [root], params: {{code: 'result = {i}'}}}}"
+              for i in range(width)]
+    lines.append("  - {name: join, method: python/execute, dependencies: [%s], params: {code: 'result = 1'}}"
+                 % ", ".join(f"t{i}" for i in range(width)))
+    wf = work / "wide.yaml"
+    wf.write_text("\n".join(lines) + "\n")
+    cli = Cli(home, {"GLEITZEIT_PERSISTENCE_BACKEND": "sqlite"})
+    cli.ok("run", str(wf), "--json")
+    ui = dashboard_factory(cli.env)
+    run_id = first_run_id(ui, "completed")
+    browser.get(f"{ui.url}/runs/{run_id}")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#graph-svg .node.st-completed")) == 1000
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#graph-svg .edges path")) == 2 * width
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#task-table tbody tr")) == 1000
+    # a node far down the picture opens its panel like any other
+    node = browser.find_element(By.CSS_SELECTOR, '.node[data-key="t997"]')
+    browser.execute_script("arguments[0].scrollIntoView()", node)
+    node.click()
+    WebDriverWait(browser, WAIT_S).until(lambda d: d.find_element(By.ID, "task-panel").get_attribute("data-key")
+                                         == "t997")
