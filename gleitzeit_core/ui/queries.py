@@ -12,9 +12,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from gleitzeit_core.cli.render import iso, run_json, task_json
+from gleitzeit_core.cli.render import iso, result_preview, run_json, task_json
 from gleitzeit_core.store.base import Store
-from gleitzeit_core.store.records import AttemptRecord, RunRecord, TaskRecord
+from gleitzeit_core.store.records import AttemptRecord, RunRecord, TaskRecord, TaskStatus
 
 
 @dataclass
@@ -64,7 +64,8 @@ def task_state(t: TaskRecord) -> dict[str, Any]:
     return {"key": t.key, "name": t.name, "status": t.status.value, "attempts": t.attempts,
             "started_at": iso(t.started_at), "finished_at": iso(t.finished_at),
             "duration_s": duration_s(t.started_at, t.finished_at),
-            "error": t.error.splitlines()[0] if t.error else None}
+            "error": t.error.splitlines()[0] if t.error else None,
+            "result_preview": result_preview(t.result) if t.status is TaskStatus.COMPLETED else None}
 
 
 def task_detail(detail: RunDetail, t: TaskRecord) -> dict[str, Any]:

@@ -62,7 +62,7 @@ def timeline(tasks: Sequence[TaskRecord], attempts: Mapping[str, list[AttemptRec
     t0 = min(attempts[t.id][0].started_at for t in started)
     t1 = max(a.finished_at or now for t in started for a in attempts[t.id])
     span = max(t1 - t0, 1e-3)
-    plot_w = width - LABEL_W - 10
+    plot_w = width - LABEL_W - 30  # room for the last tick's label
     scale = plot_w / span
     rows, bars = [], []
     for i, task in enumerate(started):

@@ -45,7 +45,7 @@
       setStatus(badge, t.status);
       row.querySelector(".attempts").textContent = t.attempts || "";
       row.querySelector(".duration").textContent = took(t.duration_s);
-      if (t.error) row.querySelector(".detail").textContent = t.error;
+      row.querySelector(".detail").textContent = t.result_preview ?? t.error ?? "";
     }
   }
 
