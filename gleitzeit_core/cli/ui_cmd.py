@@ -7,7 +7,7 @@ import sys
 import anyio
 import typer
 
-from gleitzeit_core.cli.app import EXIT_INTERRUPTED, BackendOpt, fail, run_async, state
+from gleitzeit_core.cli.app import BackendOpt, run_async, state
 
 
 def register(app: typer.Typer) -> None:
@@ -26,17 +26,14 @@ def register(app: typer.Typer) -> None:
         """
         st = state(ctx, backend=backend)
         from gleitzeit_core.ui.app import UiSettings, create_app
-        from gleitzeit_core.ui.server import CannotServe, bind, is_loopback, serve, url_of
+        from gleitzeit_core.ui.server import bind, is_loopback, serve, url_of
 
         async def check_store() -> None:  # a store that is not there is one line now, not a traceback later
             async with st.store():
                 pass
 
-        run_async(st, check_store)
-        try:
-            sock = bind(host, port)
-        except CannotServe as exc:
-            fail(str(exc))
+        run_async(check_store)
+        sock = bind(host, port)  # CannotServe: one line, exit 1
         global_args = [*(["--config", st.config_path] if st.config_path else []),
                        "--backend", str(st.config()["persistence.backend"])]
         settings = UiSettings(allow_actions=allow_actions, loopback=is_loopback(sock), global_args=global_args)
@@ -45,10 +42,8 @@ def register(app: typer.Typer) -> None:
                   + (" and cancel or resume it" if allow_actions else ""), file=sys.stderr)
         print(f"Gleitzeit dashboard on {url_of(sock)} ({st.store().kind} store"
               + (", actions enabled" if allow_actions else ", read-only") + "); Ctrl-C stops it", flush=True)
-        try:
+        try:  # Ctrl-C ends as KeyboardInterrupt: `main` reports it, exit 130
             anyio.run(serve, create_app(st.store, st.config(), settings), sock, backend="asyncio")
-        except KeyboardInterrupt:
-            raise typer.Exit(EXIT_INTERRUPTED) from None
         finally:
             sock.close()
 
