@@ -86,8 +86,8 @@ def describe(exc: BaseException) -> Failure:
         return Failure(ErrorKind.USAGE, exc.format_message(), exc.exit_code)
     if isinstance(exc, (Interrupted, KeyboardInterrupt)):
         return Failure(ErrorKind.INTERRUPTED, "interrupted", EXIT_INTERRUPTED)
-    if isinstance(exc, typer.Abort):
-        return Failure(ErrorKind.INTERRUPTED, "aborted", EXIT_FAILED)
+    if isinstance(exc, typer.Abort):  # click's answer to end of input at a prompt
+        return Failure(ErrorKind.FAILED, "aborted", EXIT_FAILED)
     return Failure(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc} (run with --debug for the traceback)",
                    EXIT_FAILED)
 
