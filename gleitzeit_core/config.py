@@ -108,6 +108,8 @@ SETTINGS: dict[str, Setting] = {
     "sandbox.require": Setting(lambda: "best", _choice("best", "strict"), "GLEITZEIT_SANDBOX_REQUIRE"),
     "workspace.directory": Setting(lambda: str(home_dir() / "workspaces"), str, "GLEITZEIT_WORKSPACE_DIR",
                                    "per-run working folders of python tasks"),
+    "tracing.enabled": Setting(lambda: False, _bool, "GLEITZEIT_TRACING_ENABLED",
+                               "send OpenTelemetry traces (also on when OTEL_EXPORTER_OTLP_ENDPOINT is set)"),
     "logging.level": Setting(lambda: "warning", _choice("debug", "info", "warning", "error"), "GLEITZEIT_LOG_LEVEL"),
 }
 

@@ -19,6 +19,7 @@ from gleitzeit_core.scheduler.events import Observer, no_observer
 from gleitzeit_core.scheduler.scheduler import RunOptions, Scheduler
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, TaskRecord, new_id
+from gleitzeit_core.tracing.context import tracing_enabled
 from gleitzeit_core.workflow.legacy import is_stub, stub_problem
 from gleitzeit_core.workflow.loader import check_methods
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
@@ -107,6 +108,16 @@ def new_run(workflow: Workflow) -> tuple[RunRecord, dict[str, TaskRecord]]:
     return run, tasks
 
 
+async def _export_trace(store: Store, run_id: str) -> None:
+    try:
+        from gleitzeit_core.tracing.export import export_quietly
+    except ImportError as exc:
+        logging.getLogger("gleitzeit.tracing").warning(
+            "tracing is on but OpenTelemetry is not installed (%s): pip install 'gleitzeit[otel]'", exc.name)
+        return
+    await export_quietly(store, run_id)
+
+
 def workspace_for(config: Config, run_id: str) -> str:
     path = Path(config["workspace.directory"]).expanduser() / run_id
     path.mkdir(parents=True, exist_ok=True)
@@ -155,4 +166,6 @@ async def run_workflow(
     )
     scheduler = Scheduler(workflow, run, tasks, store, dispatcher or LocalDispatcher(host), options, observer)
     final = await scheduler.execute()
+    if tracing_enabled(config):  # the SDK is imported only now, and only then
+        await _export_trace(store, run_id)
     return RunOutcome(final, [scheduler.tasks[t.key] for t in workflow.tasks])

@@ -19,6 +19,7 @@ from gleitzeit_core.cli import (
     run_cmd,
     system_cmd,
     task_cmd,
+    trace_cmd,
     ui_cmd,
     validate_cmd,
     worker_cmd,
@@ -74,6 +75,7 @@ app.add_typer(provider_cmd.app, name="provider")
 app.add_typer(backend_cmd.app, name="backend")
 app.add_typer(system_cmd.app, name="system")
 app.add_typer(worker_cmd.app, name="worker")
+app.add_typer(trace_cmd.app, name="trace")
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from gleitzeit_core.errors import ProviderError, SubstitutionError
 from gleitzeit_core.scheduler.events import Observer, RunUpdated, TaskOutput, TaskUpdated, no_observer
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import AttemptRecord, RunRecord, RunStatus, TaskRecord, TaskStatus, now
+from gleitzeit_core.tracing.context import traceparent
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
 from gleitzeit_core.workflow.refs import substitute
 from gleitzeit_sdk import jsonlimits
@@ -255,7 +256,7 @@ class Scheduler:
 
     def _meta(self, spec: TaskSpec, rec: TaskRecord) -> dict[str, Any]:
         meta: dict[str, Any] = {"taskId": rec.id, "runId": rec.run_id, "attempt": rec.attempts,
-                                "taskName": spec.name, "traceparent": _traceparent(rec)}
+                                "taskName": spec.name, "traceparent": traceparent(rec.run_id, rec.id, rec.attempts)}
         if self.wf.base_dir:
             meta["workflowDir"] = self.wf.base_dir
         if self.options.workspace:
@@ -408,10 +409,3 @@ def _describe(error: ProviderError) -> str:
     if isinstance(tb, str) and tb.strip():
         return f"{error.message}\n{tb.rstrip()}"
     return error.message
-
-
-def _traceparent(rec: TaskRecord) -> str:
-    """W3C trace context: one trace per run, one span per attempt."""
-    trace = (rec.run_id.encode().hex() + "0" * 32)[:32]
-    span = f"{random.getrandbits(64):016x}"
-    return f"00-{trace}-{span}-01"

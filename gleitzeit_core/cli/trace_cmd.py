@@ -1,0 +1,38 @@
+"""`gleitzeit trace export RUN`: send a stored run's trace to an OTLP/HTTP endpoint."""
+
+from __future__ import annotations
+
+import typer
+
+from gleitzeit_core.cli.app import BackendOpt, JsonOpt, fail, not_found, run_async, state
+from gleitzeit_core.cli.render import emit
+
+app = typer.Typer(help="OpenTelemetry traces of runs.", no_args_is_help=True)
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run whose trace to send."),
+    backend: BackendOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Rebuild a run's trace from the store and send it (OTEL_EXPORTER_OTLP_* variables say where).
+
+    Example: gleitzeit trace export run-1a2b3c4d5e6f   (with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318)
+    """
+    st = state(ctx, json=json_out, backend=backend)
+    from gleitzeit_core.tracing.export import ExportFailed, endpoint, export_run
+
+    async def go() -> int:
+        async with st.store() as store:
+            if await store.get_run(run_id) is None:
+                not_found(f"no run with id {run_id!r} in the {store.kind} store at {store.address}")
+            try:
+                return await export_run(store, run_id)
+            except ExportFailed as exc:
+                fail(str(exc))
+
+    spans = run_async(go)
+    emit(st.json, {"run_id": run_id, "spans": spans, "endpoint": endpoint()},
+         lambda: st.console.print(f"sent {spans} spans of run {run_id} to {endpoint()}"))
