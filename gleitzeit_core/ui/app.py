@@ -207,6 +207,11 @@ class Dashboard:
     async def api_providers(self, request: Request) -> Response:
         return JSONResponse([p.to_json() for p in await self._probes()])
 
+    async def metrics(self, request: Request) -> Response:
+        from gleitzeit_core.ui import metrics
+
+        return Response(await metrics.render(self.store), media_type=metrics.CONTENT_TYPE)
+
     async def api_cancel(self, request: Request) -> Response:
         self._check_action(request)
         detail = await self._detail(request, attempts=False)
@@ -261,6 +266,7 @@ def create_app(make_store: Callable[[], Store], config: Config, settings: UiSett
         Route(api + "/cancel", ui.api_cancel, methods=["POST"]),
         Route(api + "/resume", ui.api_resume, methods=["POST"]),
         Route("/api/providers", ui.api_providers),
+        Route("/metrics", ui.metrics),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     # a loopback dashboard answers only to loopback names: a web page cannot reach it

@@ -101,9 +101,9 @@ def dashboard_factory(home: Path) -> Iterator[Callable[..., Dashboard]]:
 
 
 @contextlib.contextmanager
-def running(cli: Cli, workflow: Path) -> Iterator[subprocess.Popen]:
+def running(cli: Cli, workflow: Path, **env: str) -> Iterator[subprocess.Popen]:
     """`gleitzeit run WORKFLOW --json` in the background; killed if the test leaves it running."""
-    proc = spawn(cli.home, "run", str(workflow), "--json", **cli.env)
+    proc = spawn(cli.home, "run", str(workflow), "--json", **{**cli.env, **env})
     try:
         yield proc
     finally:

@@ -209,3 +209,38 @@ def test_stopping_returns_interrupted(home: Path, dashboard_factory) -> None:
     ui: Dashboard = dashboard_factory({"GLEITZEIT_PERSISTENCE_BACKEND": "sqlite"})
     assert ui.request("/").status == 200
     assert ui.stop() == 130
+
+
+def metric(text: str, name: str, label: str) -> float | None:
+    found = re.search(rf'^{name}\{{[a-z]+="{label}"\}} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else None
+
+
+def test_metrics_count_runs_tasks_and_queue_depth(cli: Cli, work: Path, dashboard_factory) -> None:
+    gate = work / "gate"
+    wf = write(work, "two.yaml", f"""
+        name: two
+        tasks:
+          - name: Wait
+            method: python/execute
+            params:
+              code: "import os, time\\nwhile not os.path.exists(context['gate']): time.sleep(0.05)"
+              context: {{gate: "{gate}"}}
+          - {{name: Other, method: python/execute, params: {{code: "result = 1"}}}}
+    """)
+    ui = dashboard_factory(cli.env)
+    with running(cli, wf, GLEITZEIT_MAX_CONCURRENT="1") as proc:
+        first_run_id(ui, "running")
+        def scrape_with_a_running_task() -> str | None:
+            text = ui.request("/metrics").text
+            return text if metric(text, "gleitzeit_tasks", "running") else None
+
+        text = wait_for(scrape_with_a_running_task, WAIT_S, what="a running task in /metrics")
+        assert metric(text, "gleitzeit_runs", "running") == 1
+        assert metric(text, "gleitzeit_queue_depth", "python/v1") == 1  # Other waits for the one slot
+        gate.write_text("open")
+        assert proc.wait(WAIT_S) == 0
+    text = ui.request("/metrics").text
+    assert metric(text, "gleitzeit_runs", "completed") == 1 and metric(text, "gleitzeit_runs", "running") == 0
+    assert metric(text, "gleitzeit_tasks", "completed") == 2
+    assert metric(text, "gleitzeit_queue_depth", "python/v1") is None
