@@ -25,7 +25,8 @@ from gleitzeit_core import __version__
 from gleitzeit_core.errors import ProviderError, ProviderUnavailable
 from gleitzeit_core.providers.connection import (ClientConnection, ConnectionClosed, RequestNotSent, RequestTooLarge,
                                                  ResponseRejected)
-from gleitzeit_core.providers.manifest import ProviderManifest
+from gleitzeit_core.providers.manifest import ProviderKind, ProviderManifest
+from gleitzeit_core.providers.mcp.connection import McpConnection
 from gleitzeit_core.providers.process import LaunchSpec, ProviderProcess, inherited_env
 from gleitzeit_sdk import codes
 from gleitzeit_sdk.errors import RpcError
@@ -130,7 +131,12 @@ class ProviderActor:
                     type="provider_failed", retryable=False,
                 ) from None
             assert proc.process.stdout is not None and proc.process.stdin is not None
-            conn = ClientConnection(proc.process.stdout, proc.process.stdin, on_notification=self._on_notification)
+            if m.kind is ProviderKind.MCP:
+                conn: ClientConnection = McpConnection(proc.process.stdout, proc.process.stdin, prefix=m.name,
+                                                       probe_timeout=m.startup_timeout / 2,
+                                                       on_notification=self._on_notification)
+            else:
+                conn = ClientConnection(proc.process.stdout, proc.process.stdin, on_notification=self._on_notification)
             inc: Incarnation | None = None
             conn_done = anyio.Event()
             try:

@@ -97,7 +97,7 @@ class ClientConnection:
                 line = await self._reader.receive_line()
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("← %s", line[:2000].decode("utf-8", "replace"))
-                self._handle(messages.parse_message(messages.decode(line)))
+                self._handle(self._decode(line))
         except anyio.EndOfStream:
             self._close(ConnectionClosed("the provider closed its stdout"))
         except ProtocolViolation as exc:
@@ -108,6 +108,10 @@ class ClientConnection:
         finally:
             # Cancelled from outside (owner shutting down): nobody may wait forever.
             self._close(ConnectionClosed("connection closed by the host"))
+
+    def _decode(self, line: bytes) -> messages.Message:
+        """One line as a message; a line that is not JSON raises ProtocolViolation (a dialect may relax this)."""
+        return messages.parse_message(messages.decode(line))
 
     def _handle(self, msg: messages.Message) -> None:
         if isinstance(msg, messages.ErrorResponse) and msg.id is None:
@@ -196,6 +200,13 @@ class ClientConnection:
         if pending.error is not None:
             raise pending.error
         return pending.outcome
+
+    def abandon(self, req_id: int, error: BaseException) -> None:
+        """Fail one pending request now, without its response (a late one is dropped)."""
+        pending = self._pending.pop(req_id, None)
+        if pending is not None:
+            pending.error = error
+            pending.done.set()
 
     async def cancel(self, req_id: int) -> None:
         await self._send(messages.notification("$/cancelRequest", {"id": req_id}))

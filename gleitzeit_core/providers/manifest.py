@@ -7,7 +7,9 @@ same code path as third-party ones.
 from __future__ import annotations
 
 import difflib
+import enum
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -22,9 +24,21 @@ BUILTIN_PACKAGES = ("provider_python", "provider_ollama")
 
 _KEYS = {
     "name", "version", "command", "args", "env", "inherit_env", "cwd", "max_in_flight",
-    "startup_timeout", "restart", "protocols", "description", "conformance", "config",
+    "startup_timeout", "restart", "protocols", "description", "conformance", "config", "kind",
 }
 _RESTART_KEYS = {"max_restarts", "window"}
+#: What an MCP server inherits when its manifest names no inherit_env: the MCP SDKs' default
+#: list plus the locale (``npx`` needs HOME for its cache, ``#!/usr/bin/env node`` needs PATH).
+MCP_INHERIT_ENV = ("HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "LANG", "LC_ALL")
+#: A method is ``<name>/<tool>``, so an MCP provider's name must be a valid protocol prefix.
+_PROTOCOL_NAME = re.compile(r"[a-z][a-z0-9_-]*")
+
+
+class ProviderKind(enum.Enum):
+    """What the executable speaks on stdio: Gleitzeit protocol v1, or MCP (docs/mcp.md)."""
+
+    GLEITZEIT = "gleitzeit"
+    MCP = "mcp"
 
 
 class ManifestError(ConfigError):
@@ -44,6 +58,7 @@ class ProviderManifest:
     name: str
     command: str
     args: tuple[str, ...] = ()
+    kind: ProviderKind = ProviderKind.GLEITZEIT
     version: str = ""
     env: dict[str, str] = field(default_factory=dict)
     inherit_env: tuple[str, ...] = ("PATH",)
@@ -113,20 +128,36 @@ def parse_manifest(data: Any, source: str) -> ProviderManifest:
     _expect(isinstance(st, (int, float)) and not isinstance(st, bool) and st > 0, where, "startup_timeout must be a positive number")
     for key in ("config", "conformance"):
         _expect(isinstance(data.get(key) or {}, dict), where, f"{key} must be a mapping")
+    kinds = [k.value for k in ProviderKind]
+    _expect(data.get("kind", "gleitzeit") in kinds, where, f"kind must be one of {', '.join(kinds)}")
+    kind = ProviderKind(data.get("kind", "gleitzeit"))
+    protocols = _str_list(data.get("protocols") or [], where, "protocols")
+    inherit = data.get("inherit_env", ["PATH"])
+    if kind is ProviderKind.MCP:
+        # Its methods are <name>/<tool>: the protocol follows from the name.
+        _expect(bool(_PROTOCOL_NAME.fullmatch(data["name"])), where,
+                f"an MCP provider's name becomes its methods' prefix ({data['name']}/<tool>): "
+                "use lower-case letters, digits, '-' and '_', starting with a letter")
+        _expect(protocols in ((), (f"{data['name']}/v1",)), where,
+                f"an MCP provider serves protocol {data['name']}/v1; drop 'protocols'")
+        protocols = (f"{data['name']}/v1",)
+        inherit = data.get("inherit_env", list(MCP_INHERIT_ENV))
+        mif = 1 if mif is None else mif  # MCP announces no concurrency: one call at a time unless raised
     return ProviderManifest(
         name=data["name"],
         command=data["command"],
         args=_str_list(data.get("args") or [], where, "args"),
+        kind=kind,
         version=str(data.get("version") or ""),
         env={k: str(v) for k, v in env.items()},
-        inherit_env=_str_list(data.get("inherit_env", ["PATH"]) or [], where, "inherit_env"),
+        inherit_env=_str_list(inherit or [], where, "inherit_env"),
         cwd=data.get("cwd"),
         max_in_flight=mif,
         startup_timeout=float(st),
         restart=RestartPolicy(
             max_restarts=int(restart.get("max_restarts", 5)), window=float(restart.get("window", 180.0))
         ),
-        protocols=_str_list(data.get("protocols") or [], where, "protocols"),
+        protocols=protocols,
         description=str(data.get("description") or ""),
         config=dict(data.get("config") or {}),
         conformance=dict(data.get("conformance") or {}),
