@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -15,7 +16,8 @@ from rich.text import Text
 from gleitzeit_core.cli.app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliState, JsonOpt, fail, not_found, run_async, state
 from gleitzeit_core.cli.probe import Probe, manifests, probe_all
 from gleitzeit_core.cli.render import emit, print_json
-from gleitzeit_core.providers.manifest import ManifestError, ProviderManifest, load_manifest
+from gleitzeit_core.providers.manifest import ManifestError, ProviderManifest, load_manifest, parse_manifest
+from gleitzeit_core.providers.mcp.client_config import is_client_config, read_client_config
 
 app = typer.Typer(help="Providers: list, check health, register (add/remove), test conformance.", no_args_is_help=True)
 
@@ -113,37 +115,99 @@ def user_manifest(directory: Path, name: str) -> Path | None:
     return None
 
 
+class AlreadyRegistered(ManifestError):
+    """Another provider of that name is registered (and no --force)."""
+
+
+@dataclass
+class Added:
+    """What `provider add` did with one manifest, or with one server of an MCP client config."""
+
+    name: str
+    manifest: str | None = None  # the registered file
+    protocols: list[str] = field(default_factory=list)
+    version: str = ""
+    skipped: str | None = None  # why not registered
+    unsupported: bool = False  # a transport we do not speak: reported, not an error
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "protocols": self.protocols, "manifest": self.manifest}
+
+
+def register(directory: Path, data: dict[str, Any], source: Path, force: bool, origin: str) -> Added:
+    """Validate manifest data, check its command, copy it into ``directory``. Raises ManifestError,
+    AlreadyRegistered when the name is taken and not ``force``."""
+    m = parse_manifest(data, str(source))
+    m.argv()  # the command must exist now, not at the first run
+    existing = user_manifest(directory, m.name) if directory.is_dir() else None
+    if existing and not force:
+        raise AlreadyRegistered(f"a provider named {m.name!r} is already registered ({existing}); use --force to replace it")
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{m.name}.yaml"
+    if existing and existing != target:
+        existing.unlink()
+    target.write_text(f"# registered from {origin}\n"
+                      + yaml.safe_dump(portable(data, source.resolve().parent), sort_keys=False), encoding="utf-8")
+    return Added(m.name, str(target), list(m.protocols), m.version)
+
+
 @app.command("add")
-def add(ctx: typer.Context, manifest: str = typer.Argument(..., metavar="MANIFEST", help="A provider manifest (YAML)."),
+def add(ctx: typer.Context,
+        manifest: str = typer.Argument(..., metavar="FILE",
+                                       help="A provider manifest (YAML), or an MCP client config: Claude Desktop / "
+                                            ".mcp.json ({\"mcpServers\": …}) or VS Code mcp.json ({\"servers\": …})."),
         force: bool = typer.Option(False, "--force", help="Replace a registered provider of the same name."),
         json_out: JsonOpt = False) -> None:
     """Validate a provider manifest and register it (copied into providers.directory).
 
+    An MCP client config registers each of its stdio servers as a `kind: mcp` provider
+    (see docs/mcp.md); other servers are reported, one line each.
+
     Example: gleitzeit provider add examples/providers/node/manifest.yaml
+
+    Example: gleitzeit provider add ~/.config/Claude/claude_desktop_config.json
     """
     st = state(ctx, json=json_out)
+    path = Path(manifest)
 
-    async def go() -> tuple[ProviderManifest, Path]:
+    async def go() -> tuple[bool, list[Added]]:
         config = st.config()
-        m = load_manifest(manifest)  # raises ManifestError (exit 2) naming file and key
-        m.argv()  # the command must exist now, not at the first run
         directory = Path(config["providers.directory"]).expanduser()
-        existing = user_manifest(directory, m.name) if directory.is_dir() else None
-        if existing and not force:
-            fail(f"a provider named {m.name!r} is already registered ({existing}); use --force to replace it")
-        raw = yaml.safe_load(Path(manifest).read_text(encoding="utf-8"))
-        directory.mkdir(parents=True, exist_ok=True)
-        target = directory / f"{m.name}.yaml"
-        if existing and existing != target:
-            existing.unlink()
-        target.write_text(f"# registered from {Path(manifest).resolve()}\n"
-                          + yaml.safe_dump(portable(raw, Path(manifest).resolve().parent), sort_keys=False),
-                          encoding="utf-8")
-        return m, target
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            data = None  # load_manifest says what is wrong, with the position
+        if not is_client_config(data):
+            load_manifest(path)  # raises ManifestError (exit 2) naming file, line and key
+            try:
+                return False, [register(directory, data, path, force, str(path.resolve()))]
+            except AlreadyRegistered as exc:  # exit 1; a missing command stays a ManifestError (exit 2)
+                fail(str(exc))
+        added = []
+        for server in read_client_config(data, path):
+            if server.manifest is None:
+                added.append(Added(server.key, skipped=server.unsupported, unsupported=True))
+                continue
+            try:
+                added.append(register(directory, server.manifest, path, force, f"{path.resolve()} ({server.key!r})"))
+            except ManifestError as exc:
+                added.append(Added(server.key, skipped=str(exc)))
+        return True, added
 
-    m, target = run_async(go)
-    emit(st.json, {"name": m.name, "version": m.version, "protocols": list(m.protocols), "manifest": str(target)},
-         lambda: st.console.print(f"registered provider {m.name!r} ({', '.join(m.protocols)}) as {target}"))
+    from_config, added = run_async(go)
+
+    def human() -> None:
+        for a in added:
+            if a.skipped is None:
+                st.console.print(f"registered provider {a.name!r} ({', '.join(a.protocols)}) as {a.manifest}",
+                                 soft_wrap=True, markup=False)
+            else:
+                st.console.print(f"skipped {a.name!r}: {a.skipped}", soft_wrap=True, markup=False)
+
+    emit(st.json, [{**a.to_json(), "skipped": a.skipped} for a in added] if from_config else added[0].to_json(), human)
+    # Unsupported transports are reported, not failures; a server that should work and does not is one.
+    if any(a.skipped is not None and not a.unsupported for a in added) or not any(a.skipped is None for a in added):
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command("remove")

@@ -294,12 +294,19 @@ class ProviderActor:
         def on_note(note: str, p: dict[str, Any]) -> None:
             if note == "$/output" and on_output is not None:
                 on_output(str(p.get("stream", "stdout")), str(p.get("data", "")))
+            elif note == "$/progress":
+                total = f"/{p['total']}" if p.get("total") is not None else ""
+                message = f": {str(p['message'])[:200]}" if p.get("message") else ""
+                log.info("[%s] progress %s%s%s", self.name, p.get("progress"), total, message)
 
         async def call() -> None:
             try:
-                outcome.append(await inc.connection.call(
-                    method, {**params, "_meta": {**meta, "progressToken": token}},
-                    on_notification=on_note, token=token, on_sent=sent.append))
+                # Shielded: a cancel from outside must reach the provider (below), not race
+                # this task into forgetting the request; the connection's end always ends it.
+                with anyio.CancelScope(shield=True):
+                    outcome.append(await inc.connection.call(
+                        method, {**params, "_meta": {**meta, "progressToken": token}},
+                        on_notification=on_note, token=token, on_sent=sent.append))
             except (RpcError, ConnectionClosed, RequestNotSent, ResponseRejected) as exc:
                 failure.append(exc)
             finally:
