@@ -13,12 +13,12 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
 
-from tests.cli.conftest import open_dir
+from tests.cli.conftest import home, work  # noqa: F401  (fixtures: a private GLEITZEIT_HOME, a work folder)
 from tests.helpers.cli import Result, gz
 
 HERE = Path(__file__).resolve().parent
@@ -27,13 +27,12 @@ NPM_PREFIX = Path(os.environ.get("GLEITZEIT_TEST_NPM")
 
 
 @pytest.fixture
-def home() -> Iterator[Path]:
-    yield from open_dir("gz-mcp-home-")
-
-
-@pytest.fixture
-def work() -> Iterator[Path]:
-    yield from open_dir("gz-mcp-work-")
+def sdk_state(home: Path, work: Path) -> Path:
+    """The SDK test server registered as provider ``sdk``; the folder where it keeps its flags."""
+    state = work / "state"
+    state.mkdir()
+    register(home, "sdk", sys.executable, str(HERE / "sdk_server.py"), str(state))
+    return state
 
 
 @pytest.fixture(scope="session")
@@ -60,10 +59,6 @@ def register(home: Path, name: str, command: str, *args: str, **keys: Any) -> Pa
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump({"name": name, "kind": "mcp", "command": command, "args": list(args), **keys}))
     return path
-
-
-def sdk_server(home: Path, name: str, state: Path, **keys: Any) -> Path:
-    return register(home, name, sys.executable, str(HERE / "sdk_server.py"), str(state), **keys)
 
 
 def run(home: Path, work: Path, workflow: str, **env: str) -> tuple[Result, dict[str, Any]]:

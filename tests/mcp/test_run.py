@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from tests.helpers.cli import gz, spawn
-from tests.mcp.conftest import register, run, sdk_server
+from tests.mcp.conftest import register, run
 
 #: Hang guard for waits on a file another process writes (not a timing assertion).
 WAIT_S = 60.0
@@ -223,10 +223,7 @@ tasks:
         call["id"]]
 
 
-def test_server_killed_mid_call_is_restarted_and_retried(home: Path, work: Path):
-    state = work / "state"
-    state.mkdir()
-    sdk_server(home, "sdk", state)
+def test_server_killed_mid_call_is_restarted_and_retried(home: Path, work: Path, sdk_state: Path):
     r, report = run(home, work, """
 name: crash
 tasks:
@@ -244,13 +241,10 @@ tasks:
     assert retried["status"] == "completed" and retried["attempts"] == 2 and retried["result"] == {"result": "survived a"}
     assert single["status"] == "failed" and single["attempts"] == 1
     assert "crashed during sdk/crash_once" in single["error"] and "killed by signal 9" in single["error"]
-    assert len((state / "starts").read_text().split()) == 2  # restarted once, after the first crash
+    assert len((sdk_state / "starts").read_text().split()) == 2  # restarted once, after the first crash
 
 
-def test_progress_and_structured_content_from_an_sdk_server(home: Path, work: Path):
-    state = work / "state"
-    state.mkdir()
-    sdk_server(home, "sdk", state)
+def test_progress_and_structured_content_from_an_sdk_server(home: Path, work: Path, sdk_state: Path):
     r, report = run(home, work, """
 name: sdk
 tasks:
