@@ -61,6 +61,11 @@ def register(home: Path, name: str, command: str, *args: str, **keys: Any) -> Pa
     return path
 
 
+def one_task(method: str, params: dict[str, Any]) -> str:
+    """A workflow of one task named ``Task``."""
+    return yaml.safe_dump({"name": "one task", "tasks": [{"name": "Task", "method": method, "parameters": params}]})
+
+
 def run(home: Path, work: Path, workflow: str, **env: str) -> tuple[Result, dict[str, Any]]:
     """`gleitzeit run --json` of a workflow text; the parsed report (or {} when there is none)."""
     path = work / "wf.yaml"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tests.helpers.cli import gz
-from tests.mcp.conftest import run
+from tests.mcp.conftest import one_task, run
 
 
 def test_claude_desktop_config_registers_each_stdio_server(home: Path, work: Path, time_server: str,
@@ -34,15 +34,10 @@ def test_claude_desktop_config_registers_each_stdio_server(home: Path, work: Pat
 
     # env adds to the inherited allow-list (PATH stays: the server is a `#!/usr/bin/env node` script);
     # ${env:NAME} passes the launching environment's value through; everything else stays out.
-    r, report = run(home, work, """
-name: env
-tasks:
-  - name: Env
-    method: everything/get-env
-    parameters: {}
-""", GZ_TOKEN="secret-from-env", GZ_UNLISTED="must-not-leak")
+    r, report = run(home, work, one_task("everything/get-env", {}),
+                    GZ_TOKEN="secret-from-env", GZ_UNLISTED="must-not-leak")
     assert r.code == 0, r.err
-    env = json.loads(report["tasks"]["Env"]["result"]["text"])
+    env = json.loads(report["tasks"]["Task"]["result"]["text"])
     assert env["GZ_MARK"] == "from-config" and env["GZ_TOKEN"] == "secret-from-env" and "PATH" in env
     assert "GZ_UNLISTED" not in env
     assert "secret-from-env" not in (home / "providers" / "everything.yaml").read_text()
@@ -71,15 +66,9 @@ def test_vscode_mcp_json(home: Path, work: Path, time_server: str):
     assert "${input:key} asks for interactive input" in entries["asks"]["skipped"]
     assert entries["web"]["skipped"] == "http servers are not supported; only stdio servers (with a 'command') are"
     assert f"cwd: {work}" in (home / "providers" / "clock.yaml").read_text()
-    r, report = run(home, work, """
-name: now
-tasks:
-  - name: Now
-    method: clock/get_current_time
-    parameters: {timezone: Asia/Tokyo}
-""")
+    r, report = run(home, work, one_task("clock/get_current_time", {"timezone": "Asia/Tokyo"}))
     assert r.code == 0, r.err
-    assert report["tasks"]["Now"]["result"]["timezone"] == "Asia/Tokyo"
+    assert report["tasks"]["Task"]["result"]["timezone"] == "Asia/Tokyo"
 
 
 def test_a_bad_mcp_manifest_is_one_line(home: Path, work: Path, time_server: str):

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from tests.helpers.cli import gz, spawn
-from tests.mcp.conftest import register, run
+from tests.mcp.conftest import one_task, register, run
 
 #: Hang guard for waits on a file another process writes (not a timing assertion).
 WAIT_S = 60.0
@@ -91,13 +91,7 @@ def test_both_eras_list_and_health(home: Path, time_server: str, everything: str
 def test_legacy_server_gets_initialize_after_the_probe(home: Path, work: Path, everything: str):
     command, args, _, stdin = wire_log(work, "every", everything, "stdio")
     register(home, "every", command, *args, startup_timeout=30)
-    r, report = run(home, work, """
-name: echo
-tasks:
-  - name: Echo
-    method: every/echo
-    parameters: {message: hi}
-""")
+    r, report = run(home, work, one_task("every/echo", {"message": "hi"}))
     assert r.code == 0, r.err
     methods = [m.get("method") for m in sent(stdin)]
     assert methods[:4] == ["server/discover", "initialize", "notifications/initialized", "tools/list"]
@@ -109,13 +103,7 @@ tasks:
 def test_modern_server_gets_meta_on_every_request_and_no_initialize(home: Path, work: Path, time_server: str):
     command, args, _, stdin = wire_log(work, "clock", time_server)
     register(home, "clock", command, *args)
-    r, _ = run(home, work, """
-name: now
-tasks:
-  - name: Now
-    method: clock/get_current_time
-    parameters: {timezone: UTC}
-""")
+    r, _ = run(home, work, one_task("clock/get_current_time", {"timezone": "UTC"}))
     assert r.code == 0, r.err
     lines = sent(stdin)
     assert [m["method"] for m in lines] == ["server/discover", "tools/list", "tools/call"]
@@ -264,13 +252,7 @@ tasks:
 
 def test_banner_on_stdout_is_dropped_for_mcp_only(home: Path, work: Path, time_server: str):
     register(home, "clock", "sh", "-c", 'echo "Time server starting..."; echo "[]"; exec "$0"', time_server)
-    r, report = run(home, work, """
-name: banner
-tasks:
-  - name: Now
-    method: clock/get_current_time
-    parameters: {timezone: UTC}
-""")
+    r, report = run(home, work, one_task("clock/get_current_time", {"timezone": "UTC"}))
     assert r.code == 0, r.err
-    assert report["tasks"]["Now"]["result"]["timezone"] == "UTC"
+    assert report["tasks"]["Task"]["result"]["timezone"] == "UTC"
     assert "not JSON-RPC (dropped)" in r.err
