@@ -16,7 +16,8 @@ from rich.text import Text
 from gleitzeit_core.cli.app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliState, JsonOpt, fail, not_found, run_async, state
 from gleitzeit_core.cli.probe import Probe, manifests, probe_all
 from gleitzeit_core.cli.render import emit, print_json
-from gleitzeit_core.providers.manifest import ManifestError, ProviderManifest, load_manifest, parse_manifest
+from gleitzeit_core.providers.manifest import (ManifestError, ProviderKind, ProviderManifest, load_manifest,
+                                               parse_manifest)
 from gleitzeit_core.providers.mcp.client_config import is_client_config, read_client_config
 
 app = typer.Typer(help="Providers: list, check health, register (add/remove), test conformance.", no_args_is_help=True)
@@ -274,6 +275,10 @@ def command_of(st: CliState, target: list[str]) -> tuple[list[str], dict[str, st
         async def go() -> ProviderManifest:
             return load_manifest(target[0])
         m = run_async(go)
+        if m.kind is ProviderKind.MCP:
+            fail(f"{target[0]}: provider check tests the Gleitzeit provider protocol, and {m.name!r} is an MCP "
+                 f"server (kind: mcp); register it with `provider add` and try `provider health {m.name}`",
+                 EXIT_USAGE)
         try:
             argv = m.argv()
         except ManifestError as exc:

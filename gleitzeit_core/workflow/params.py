@@ -29,9 +29,9 @@ def check_params(workflow: Workflow, offered: Mapping[str, Any]) -> list[Problem
         try:
             cls = validator_for(schema, default=Draft202012Validator)
             cls.check_schema(schema)
-        except SchemaError:
-            continue  # the provider's schema is broken: the provider judges its own params
-        errors = [e for e in cls(schema).iter_errors(task.params) if not _depends_on_reference(task.params, e)]
+            errors = [e for e in cls(schema).iter_errors(task.params) if not _depends_on_reference(task.params, e)]
+        except (SchemaError, RecursionError):
+            continue  # the provider's schema is broken or absurdly deep: the provider judges its own params
         where = str(task.pos or SourcePos(workflow.source_path or "<workflow>"))
         for error in errors[:MAX_ERRORS_PER_TASK]:
             at = "/".join(str(p) for p in error.absolute_path)

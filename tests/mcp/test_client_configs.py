@@ -82,3 +82,12 @@ def test_a_bad_mcp_manifest_is_one_line(home: Path, work: Path, time_server: str
     bad.write_text(f"name: clock\nkind: mcpp\ncommand: {time_server}\n")
     r = gz(home, "provider", "add", str(bad))
     assert r.code == 2 and r.err.strip() == f"error: {bad}: kind must be one of gleitzeit, mcp"
+
+
+def test_provider_check_points_an_mcp_manifest_elsewhere(home: Path, work: Path, time_server: str):
+    manifest = work / "clock.yaml"
+    manifest.write_text(f"name: clock\nkind: mcp\ncommand: {time_server}\n")
+    r = gz(home, "provider", "check", str(manifest))
+    assert r.code == 2 and r.err.strip() == (
+        f"error: {manifest}: provider check tests the Gleitzeit provider protocol, and 'clock' is an MCP server "
+        "(kind: mcp); register it with `provider add` and try `provider health clock`")

@@ -18,7 +18,8 @@ def test_the_example_runs_as_docs_mcp_md_says(home: Path, everything: str, time_
     doc = (REPO / "docs" / "mcp.md").read_text()
     setup = re.search(r"```sh\n(.*?)```", doc, re.S).group(1).splitlines()
     assert setup == ["pip install mcp-server-time", "npm install -g @modelcontextprotocol/server-everything",
-                     "gleitzeit provider add examples/mcp.json", "gleitzeit run examples/mcp.yaml"]
+                     "gleitzeit provider add examples/providers/mcp/claude_desktop_config.json",
+                     "gleitzeit run examples/mcp.yaml"]
     added = gz(home, *setup[2].split()[1:], PATH=path)
     assert added.code == 0, added.err
     r = gz(home, *setup[3].split()[1:], "--json", PATH=path)

@@ -27,8 +27,8 @@ def tool_dir(tmp_path: Path, tools: list[str]) -> Path:
 
 
 def test_missing_package_without_apt_get_is_named_and_nothing_runs(tmp_path: Path) -> None:
-    # node, openssl, chromium and dpkg are there; redis-server and apt-get are not.
-    path = tool_dir(tmp_path, ["bash", "dirname", "id", "dpkg", "dpkg-query", "node", "openssl", "python3",
+    # node, npm, openssl, chromium and dpkg are there; redis-server and apt-get are not.
+    path = tool_dir(tmp_path, ["bash", "dirname", "id", "dpkg", "dpkg-query", "node", "npm", "openssl", "python3",
                                "chromium", "chromedriver"])
     proc = subprocess.run([str(SCRIPT), "--collect-only"], env={"PATH": str(path), "HOME": str(tmp_path)},
                           capture_output=True, text=True, timeout=60)
