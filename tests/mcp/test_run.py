@@ -217,11 +217,12 @@ name: crash
 tasks:
   - name: Retried
     method: sdk/crash_once
-    retry: {max_attempts: 2, base_delay: 0.1}
+    retry: {max_attempts: 2, base_delay: 0.1, on_crash: true}
     parameters: {flag: a}
   - name: Not retried
     method: sdk/crash_once
     dependencies: [Retried]
+    retry: {max_attempts: 2, base_delay: 0.1}   # tools are not idempotent: a crash re-runs only with on_crash
     parameters: {flag: b}
 """)
     assert r.code == 1
@@ -250,9 +251,10 @@ tasks:
         "[sdk] progress 1/3: step 1", "[sdk] progress 2/3: step 2", "[sdk] progress 3/3: step 3"]
 
 
-def test_banner_on_stdout_is_dropped_for_mcp_only(home: Path, work: Path, time_server: str):
-    register(home, "clock", "sh", "-c", 'echo "Time server starting..."; echo "[]"; exec "$0"', time_server)
+def test_banner_and_log_lines_on_stdout_are_dropped(home: Path, work: Path, time_server: str):
+    banner = 'echo "Time server starting..."; echo "[]"; echo \'{"level": "info", "msg": "ready"}\'; exec "$0"'
+    register(home, "clock", "sh", "-c", banner, time_server)
     r, report = run(home, work, one_task("clock/get_current_time", {"timezone": "UTC"}))
     assert r.code == 0, r.err
     assert report["tasks"]["Task"]["result"]["timezone"] == "UTC"
-    assert "not JSON-RPC (dropped)" in r.err
+    assert r.err.count("not JSON-RPC (dropped)") == 3

@@ -24,7 +24,7 @@ from gleitzeit_core import __version__
 from gleitzeit_core.providers.connection import ClientConnection, NotificationHandler
 from gleitzeit_core.providers.mcp.tools import descriptors, task_result
 from gleitzeit_sdk import codes, messages
-from gleitzeit_sdk.errors import ProtocolViolation, RpcError
+from gleitzeit_sdk.errors import RpcError
 
 log = logging.getLogger("gleitzeit.mcp")
 
@@ -208,13 +208,14 @@ class McpConnection(ClientConnection):
 
     # -- what the server sends --------------------------------------------------------
     def _decode(self, line: bytes) -> messages.Message:
-        try:
-            return super()._decode(line)
-        except ProtocolViolation as exc:
-            return messages.Invalid(None, str(exc))
+        # Banners and plain log lines: noise. A line that starts like an object gets the
+        # full checks (bad JSON, too deep: a protocol violation, as for any provider).
+        if not line.lstrip().startswith(b"{"):
+            return messages.Invalid(None, f"not a JSON object: {line[:80]!r}")
+        return super()._decode(line)
 
     def _handle(self, msg: messages.Message) -> None:
-        if isinstance(msg, messages.Invalid):
+        if isinstance(msg, messages.Invalid) and not (isinstance(msg.id, int) and msg.id in self._pending):
             # Banners and logs on stdout break the spec but are common: log, drop, go on.
             self._noise += 1
             level = logging.WARNING if self._noise <= NOISE_WARNINGS else logging.DEBUG
