@@ -106,6 +106,8 @@ SETTINGS: dict[str, Setting] = {
     "default_models.embedding": Setting(lambda: "nomic-embed-text:latest", str),
     "execution.max_concurrent_tasks": Setting(lambda: 5, _pos_int, "GLEITZEIT_MAX_CONCURRENT"),
     "sandbox.require": Setting(lambda: "best", _choice("best", "strict"), "GLEITZEIT_SANDBOX_REQUIRE"),
+    "sandbox.python": Setting(lambda: None, _opt_str, "GLEITZEIT_SANDBOX_PYTHON",
+                              "interpreter python tasks run in (default: gleitzeit's own)"),
     "workspace.directory": Setting(lambda: str(home_dir() / "workspaces"), str, "GLEITZEIT_WORKSPACE_DIR",
                                    "per-run working folders of python tasks"),
     "tracing.enabled": Setting(lambda: False, _bool, "GLEITZEIT_TRACING_ENABLED",

@@ -7,7 +7,6 @@ scheduler; the CLI and the Python API both come through here.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
 class RunOutcome:
     run: RunRecord
     tasks: list[TaskRecord]  # in workflow order
+    workspace: str | None = None  # where python tasks' relative writes landed
 
 
 class LocalDispatcher:
@@ -56,9 +56,20 @@ def provider_config(config: Config) -> dict[str, dict[str, Any]]:
     ollama = config.section("providers.ollama")
     ollama["default_models"] = config.section("default_models")
     return {
-        "python": {"sandbox": {"require": config["sandbox.require"], "state_dir": str(home_dir() / "python-provider")}},
+        "python": {"sandbox": {"require": config["sandbox.require"], "python": config["sandbox.python"],
+                               "state_dir": str(home_dir() / "python-provider"), "hidden": private_paths(config)}},
         "ollama": ollama,
     }
+
+
+def private_paths(config: Config) -> list[str]:
+    """What no task may see even inside a folder it may read: the store, its blobs, all workspaces
+    (a task gets its own run's workspace bound on top)."""
+    paths = [str(home_dir()), str(Path(config["workspace.directory"]).expanduser())]
+    if config["persistence.backend"] == "sqlite":
+        db = str(Path(config["persistence.sqlite.db_path"]).expanduser())
+        paths += [db, db + "-wal", db + "-shm", db + "-journal"]
+    return paths
 
 
 def make_host(config: Config, workflow: Workflow | None = None) -> ProviderHost:
@@ -120,10 +131,19 @@ async def _export_trace(store: Store, run_id: str) -> None:
 
 
 def workspace_for(config: Config, run_id: str) -> str:
-    path = Path(config["workspace.directory"]).expanduser() / run_id
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o777)  # the sandbox runs user code as an unprivileged uid
-    return str(path)
+    """The run's working folder, `workspace.directory/<run id>`. Private (0700), as are the
+    folder holding all workspaces and GLEITZEIT_HOME with the store: the sandbox reaches its
+    workspace through a bind mount, never by other users' permissions."""
+    root = Path(config["workspace.directory"]).expanduser()
+    for folder in (home_dir(), root, root / run_id):
+        _private_dir(folder)
+    return str(root / run_id)
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
 
 
 async def run_workflow(
@@ -157,10 +177,11 @@ async def run_workflow(
         stored = await store.get_run(run_id)
         return bool(stored and stored.cancel_requested)
 
+    workspace = workspace_for(config, run.run_id)
     options = RunOptions(
         max_concurrent=min(int(config["execution.max_concurrent_tasks"]),
                            workflow.max_concurrent_tasks or int(config["execution.max_concurrent_tasks"])),
-        workspace=workspace_for(config, run.run_id),
+        workspace=workspace,
         code_params={name: dict(d.get("codeParams") or {}) for name, d in methods.items()},
         idempotent=frozenset(name for name, d in methods.items() if d.get("idempotent") is True),
         cancel_check=cancel_requested if store.kind != "memory" else None,
@@ -169,4 +190,4 @@ async def run_workflow(
     final = await scheduler.execute()
     if tracing_enabled(config):  # the SDK is imported only now, and only then
         await _export_trace(store, run_id)
-    return RunOutcome(final, [scheduler.tasks[t.key] for t in workflow.tasks])
+    return RunOutcome(final, [scheduler.tasks[t.key] for t in workflow.tasks], workspace)

@@ -4,6 +4,7 @@ outcome onto the protocol (result object, or TaskFailed with the user's tracebac
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,8 @@ class Settings:
     mode: str = "auto"
     state_dir: Path = field(default_factory=lambda: Path.home() / ".gleitzeit" / "python-provider")
     workspace_retention_days: float = workspace.DEFAULT_RETENTION_DAYS
+    python: str = sys.executable  # the interpreter (and so the environment) task code runs in
+    hidden: tuple[str, ...] = ()  # the engine's private paths (store, workspaces): never visible to a task
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Settings":
@@ -90,6 +93,10 @@ class Settings:
         s.require, s.mode = sec.get("require", "best"), sec.get("mode", "auto")
         if sec.get("state_dir"):
             s.state_dir = Path(os.path.expanduser(str(sec["state_dir"])))
+        if sec.get("python"):
+            s.python = os.path.abspath(os.path.expanduser(str(sec["python"])))
+        if sec.get("hidden"):
+            s.hidden = tuple(os.path.abspath(os.path.expanduser(str(p))) for p in sec["hidden"])
         if sec.get("workspace_retention_days") is not None:
             s.workspace_retention_days = float(sec["workspace_retention_days"])
         return s
@@ -112,7 +119,7 @@ def create_provider() -> Provider:
         state.settings = Settings.from_config(config)
         workspace.sweep(state.settings.state_dir / "workspaces", state.settings.workspace_retention_days)
         async with Sandbox(state_dir=state.settings.state_dir, mode=state.settings.mode,  # type: ignore[arg-type]
-                           require=state.settings.require) as sandbox:  # type: ignore[arg-type]
+                           require=state.settings.require, python=state.settings.python) as sandbox:  # type: ignore[arg-type]
             state.sandbox = sandbox
             try:
                 yield state
@@ -147,31 +154,43 @@ def create_provider() -> Provider:
 def build_request(meta: dict[str, Any], settings: Settings, *, code: str | None, file: str | None,
                   base_dir: str | None, context: dict[str, Any] | None, timeout: float | None,
                   sandbox: dict[str, Any] | None) -> ExecRequest:
-    """Turn wire params and `_meta` into an ExecRequest: resolve the file, pick the workspace."""
+    """Turn wire params and `_meta` into an ExecRequest: resolve the file, pick the workspace.
+    Layout: the working directory is the run's workspace; the workflow folder is visible
+    read-only at its own path and through links in the workspace (see workspace.link_inputs)."""
     folder = meta.get("workflowDir") or base_dir
+    if folder and os.path.abspath(folder) == "/":
+        raise TaskFailed("the workflow folder is / (the whole host): move the workflow into a folder of its own",
+                         type="PermissionError", retryable=False)
     read_only: tuple[str, ...] = (os.path.abspath(folder),) if folder else ()
     path = None
     if file is not None:
         path = resolve_file(file, folder)
         if not read_only:
-            read_only = (os.path.dirname(path),)
+            read_only = (path,)  # no workflow folder (`gleitzeit exec --file`): the script alone
     ws = meta.get("workspace") or str(workspace.for_run(settings.state_dir / "workspaces", meta.get("runId")))
     opts = sandbox or {}
-    policy = SandboxPolicy(network=bool(opts.get("network", False)), read=opt_in_paths(opts, "read", folder),
-                           write=opt_in_paths(opts, "write", folder), memory_mb=int(opts.get("memory_mb", 1024)),
-                           env=dict(opts.get("env", {})))
+    policy = SandboxPolicy(network=bool(opts.get("network", False)),
+                           read=opt_in_paths(opts, "read", folder, settings.hidden),
+                           write=opt_in_paths(opts, "write", folder, settings.hidden),
+                           memory_mb=int(opts.get("memory_mb", 1024)), env=dict(opts.get("env", {})))
     return ExecRequest(code=code, file=path, context=context or {}, timeout=float(timeout or DEFAULT_TIMEOUT),
-                       workspace=ws, read_only=read_only, policy=policy, max_result_bytes=MAX_RESULT_BYTES)
+                       workspace=ws, read_only=read_only, policy=policy, max_result_bytes=MAX_RESULT_BYTES,
+                       inputs=os.path.abspath(folder) if folder else None, hidden=settings.hidden)
 
 
-def opt_in_paths(opts: dict[str, Any], key: str, folder: str | None) -> tuple[str, ...]:
+def opt_in_paths(opts: dict[str, Any], key: str, folder: str | None, hidden: tuple[str, ...] = ()) -> tuple[str, ...]:
     """`sandbox.read`/`sandbox.write` paths, absolute (relative ones are the workflow folder's);
-    each must exist, or the task fails instead of silently seeing less than it asked for."""
+    each must exist, or the task fails instead of silently seeing less than it asked for; none may
+    lie in the engine's private state."""
     paths = []
     for raw in opts.get(key, ()):
         path = os.path.abspath(os.path.join(folder or os.getcwd(), os.path.expanduser(raw)))
         if not os.path.exists(path):
             raise TaskFailed(f"sandbox.{key} path does not exist: {raw}", type="FileNotFoundError", retryable=False)
+        real = os.path.realpath(path)
+        if any(real == h or real.startswith(h.rstrip(os.sep) + os.sep) for h in map(os.path.realpath, hidden)):
+            raise TaskFailed(f"sandbox.{key} path is inside gleitzeit's private state (store, workspaces): {raw}",
+                             type="PermissionError", retryable=False)
         paths.append(path)
     return tuple(paths)
 

@@ -27,6 +27,8 @@ def register(app: typer.Typer) -> None:
         code: Optional[str] = typer.Argument(None, metavar="CODE", help="Python code, or - to read it from stdin."),
         file: Optional[str] = typer.Option(None, "--file", "-f", help="Run this script file instead."),
         timeout: Optional[float] = typer.Option(None, "--timeout", min=0.001, help="Seconds before the code is stopped."),
+        read: Optional[list[str]] = typer.Option(None, "--read", metavar="DIR",
+                                                 help="A host folder the code may read (repeatable); none by default."),
         json_out: JsonOpt = False,
     ) -> None:
         """Run Python code in the sandbox; print its stdout, then its `result` (exit 1 if it raises).
@@ -38,9 +40,12 @@ def register(app: typer.Typer) -> None:
         st = state(ctx, json=json_out)
         if (code is None) == (file is None):
             fail("give the code (or - for stdin) or --file FILE, one of them", EXIT_USAGE)
-        params: dict[str, Any] = {"file": file} if file else {"code": sys.stdin.read() if code == "-" else code}
-        folder = os.path.dirname(os.path.abspath(file)) if file else None  # the sandbox may read the script's folder
-        outcome = execute(st, one_task("python/execute", params, name="exec", base_dir=folder,
+        # No workflow folder: the code sees no host folder but the script itself and --read ones.
+        params: dict[str, Any] = ({"file": os.path.abspath(file)} if file
+                                  else {"code": sys.stdin.read() if code == "-" else code})
+        if read:
+            params["sandbox"] = {"read": [os.path.abspath(d) for d in read]}
+        outcome = execute(st, one_task("python/execute", params, name="exec", folder=False,
                                     task={"timeout": timeout} if timeout else None), quiet=True,
                           store=InMemoryBackend())
         task = outcome.tasks[0]

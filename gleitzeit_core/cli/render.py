@@ -185,6 +185,7 @@ def outcome_json(outcome: RunOutcome) -> dict[str, Any]:
         "name": run.workflow_name,
         "status": run.status.value,
         "error": run.error,
+        "workspace": outcome.workspace,
         "tasks": {
             t.name: {"id": t.id, "status": t.status.value, "result": t.result, "error": t.error,
                      "attempts": t.attempts}
@@ -208,3 +209,5 @@ def print_summary(console: Console, outcome: RunOutcome, *, table: bool = True) 
     if run.error:
         line.append(f": {run.error}")
     console.print(line)
+    if outcome.workspace:
+        console.print(Text(f"workspace: {outcome.workspace}"), soft_wrap=True)

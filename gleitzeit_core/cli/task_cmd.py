@@ -33,14 +33,16 @@ app = typer.Typer(help="Run single tasks and look up tasks and their results.", 
 
 
 def one_task(method: str, params: dict[str, Any], *, name: str, task: dict[str, Any] | None = None,
-             base_dir: str | None = None) -> Prepare:
+             base_dir: str | None = None, folder: bool = True) -> Prepare:
     """A workflow of one task, through the same loader (and checks) as a file.
     ``base_dir`` (default: the current directory) plays the workflow folder:
-    relative `file:` paths resolve against it and the sandbox may read it."""
+    relative `file:` paths resolve against it and the sandbox may read it. ``folder=False``:
+    no workflow folder at all (`gleitzeit exec`)."""
     doc = {"name": name, "tasks": [{"name": method, "method": method, "params": params, **(task or {})}]}
+    where = (base_dir or os.getcwd()) if folder else None
 
     async def prepare(_: Store) -> tuple[Workflow, None]:
-        return load_workflow_text(json.dumps(doc), filename=f"<{name}>.json", base_dir=base_dir or os.getcwd()), None
+        return load_workflow_text(json.dumps(doc), filename=f"<{name}>.json", base_dir=where), None
     return prepare
 
 

@@ -237,8 +237,7 @@ class Worker:
                           {"message": "cancelled before it started", "type": "cancelled", "retryable": False})
         workspace = job.meta.get("workspace")
         if workspace and not Path(workspace).exists():  # the orchestrator's folder, on another machine
-            Path(workspace).mkdir(parents=True, exist_ok=True)
-            os.chmod(workspace, 0o777)
+            Path(workspace).mkdir(mode=0o700, parents=True, exist_ok=True)  # the provider gives it to the sandbox
 
         def on_output(stream: str, data: str) -> None:
             run.output.append({"stream": stream, "data": data})

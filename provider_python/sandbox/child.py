@@ -20,6 +20,7 @@ from provider_python.sandbox.template import Template
 
 RESULT_FD = 3
 NET_FD = 4  # the host's network namespace, kept open for the `network: true` opt-in
+USERNS_FD = 5  # the user namespace idmapping root's writable folders, made ahead of time (Root.userns)
 SANDBOX_UID = 65534
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 MAX_REQUEST_BYTES = 64 << 20
@@ -32,7 +33,7 @@ def warm(link: socket.socket, host_net: int | None, layers: frozenset[str], stag
     root, failure = None, ""
     try:
         if "mountns" in layers:
-            root = rootfs.Root(stage)
+            root = rootfs.Root(stage, idmap_to=SANDBOX_UID if "idmap" in layers else None)
             root.prepare(tpl.shared_paths, with_proc="pidns" in layers)
     except BaseException as exc:  # noqa: BLE001 - reported once the execution (and its fds) arrive
         failure = f"sandbox setup failed: {exc}"
@@ -41,7 +42,10 @@ def warm(link: socket.socket, host_net: int | None, layers: frozenset[str], stag
     if received is None:
         os._exit(0)
     req, (stdout_fd, stderr_fd, result_fd) = received
-    _install_fds(stdout_fd, stderr_fd, result_fd, host_net)
+    made_ahead = root.userns.get((0, 0)) if root else None
+    _install_fds(stdout_fd, stderr_fd, result_fd, host_net, made_ahead)
+    if root is not None and made_ahead is not None:
+        root.userns[0, 0] = USERNS_FD
     try:
         if failure:
             raise RuntimeError(failure)
@@ -95,16 +99,26 @@ def _execution_paths(req: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     return ro, [req["workspace"], *req["write"]]
 
 
-def _install_fds(stdout_fd: int, stderr_fd: int, result_fd: int, net_fd: int | None) -> None:
-    keep = [fd for fd in (stdout_fd, stderr_fd, result_fd, net_fd) if fd is not None]
-    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in keep]
+def _install_fds(stdout_fd: int, stderr_fd: int, result_fd: int, net_fd: int | None, userns_fd: int | None) -> None:
+    wanted = {1: stdout_fd, 2: stderr_fd, RESULT_FD: result_fd, NET_FD: net_fd, USERNS_FD: userns_fd}
+    moved = {target: fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for target, fd in wanted.items() if fd is not None}
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
-    for target, fd in zip((1, 2, RESULT_FD, NET_FD), moved):
-        os.dup2(fd, target)
-    os.closerange(len(moved) + 1, 1 << 20)  # everything else: fork-server sockets, other tasks' pipes
+    for target in wanted:
+        if target in moved:
+            os.dup2(moved[target], target)
+        else:
+            _close_quietly(target)
+    os.closerange(max(wanted) + 1, 1 << 20)  # everything else: fork-server sockets, other tasks' pipes
     sys.stdout = _text_stream(1)
     sys.stderr = _text_stream(2)
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def _text_stream(fd: int) -> io.TextIOWrapper:
@@ -119,15 +133,8 @@ def _confine(req: dict[str, Any], tpl: Template, root: rootfs.Root | None) -> No
             syscalls.setns(NET_FD, syscalls.CLONE_NEWNET)  # the opt-in: back to the host's network
         os.close(NET_FD)
     if root is not None:
-        root.enter(*_execution_paths(req), tmp_mb=int(req["memory_mb"]))
-        if req.get("file"):
-            # Read while still root, but already inside the new root (only visible files exist):
-            # the script may sit in a folder uid 65534 cannot traverse.
-            try:
-                with open(req["file"], encoding="utf-8") as fh:
-                    req["code"] = fh.read()
-            except (OSError, UnicodeDecodeError):
-                pass  # execute.run reports it, as the sandbox user sees it
+        root.enter(*_execution_paths(req), req["hidden"], tmp_mb=int(req["memory_mb"]))
+        root.release()
     # Still privileged, so folders the sandbox user could not traverse do not matter: the
     # working directory is entered by fd and Landlock's rules hold their paths open.
     workdir = os.open(req["workspace"], os.O_RDONLY | os.O_DIRECTORY)
@@ -159,6 +166,7 @@ def _confine(req: dict[str, Any], tpl: Template, root: rootfs.Root | None) -> No
     if syscalls.IS_LINUX:
         syscalls.limit_malloc_arenas(2)
     sys.dont_write_bytecode = True
+    sys.path[:] = tpl.sys_path  # a `file` script is read by execute.run, as the sandbox user, after all this
 
 
 def _scrub_env(req: Mapping[str, Any], *, tmp: str) -> None:

@@ -9,6 +9,7 @@ interpreter per execution. Both run the same supervisor/child code; only the for
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ from anyio.abc import Process
 from gleitzeit_sdk import jsonlimits
 from provider_python.sandbox import workspace
 from provider_python.sandbox.child import SANDBOX_UID
+from provider_python.sandbox.interpreter import ENV_VAR, TaskPython
 from provider_python.sandbox.output import BoundedOutput
 from provider_python.sandbox.policy import ExecRequest, ExecResult
 from provider_python.sandbox.probe import ALWAYS, LAYERS
@@ -49,14 +51,32 @@ _CLEAN_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _module_argv(python: str, module: str, *args: str) -> list[str]:
+def _module_argv(python: str, task: TaskPython, module: str, *args: str) -> list[str]:
     """`python -I -S` running `module`: isolated from PYTHON* variables and without site
-    processing (.pth hooks belong to the host's environment and can cost tens of ms); the package
-    and its dependencies are found through this process's import path."""
-    paths = [_PACKAGE_ROOT] + [p for p in sys.path if p and os.path.isdir(p)]
-    boot = (f"import sys, runpy; sys.path[:0] = {paths!r}; "
+    processing (.pth hooks belong to the host's environment and can cost tens of ms). It imports
+    from the task interpreter's own path, plus this package and `pyseccomp` from the engine's
+    environment (the task environment need not have gleitzeit installed)."""
+    spec = importlib.util.find_spec("pyseccomp")
+    extra = [os.path.dirname(spec.origin)] if spec is not None and spec.origin else []
+    paths = [_PACKAGE_ROOT, *task.sys_path, *extra]
+    boot = (f"import sys, runpy; sys.path[:] = {paths!r}; "
             f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
     return [python, "-I", "-S", "-c", boot, *args]
+
+
+async def describe_interpreter(python: str) -> TaskPython:
+    """Ask the task interpreter (with `site`, without PYTHON* variables) what it imports from."""
+    boot = (f"import sys, runpy; sys.path.insert(0, {_PACKAGE_ROOT!r}); "
+            "runpy.run_module('provider_python.sandbox.interpreter', run_name='__main__')")
+    try:
+        with anyio.fail_after(START_TIMEOUT):
+            proc = await anyio.run_process([python, "-E", "-c", boot], env=_CLEAN_ENV, cwd="/", check=False)
+    except (OSError, TimeoutError) as exc:
+        raise SandboxUnavailable(f"python sandbox: cannot run the task interpreter {python}: {exc}") from exc
+    if proc.returncode != 0:
+        raise SandboxUnavailable(f"python sandbox: the task interpreter {python} failed: "
+                                 f"{proc.stderr.decode(errors='replace').strip()[-300:]}")
+    return TaskPython.from_json(proc.stdout.decode())
 
 
 class SandboxUnavailable(RuntimeError):
@@ -121,6 +141,8 @@ class Sandbox:
         self._require = require
         self._wanted = tuple(LAYERS) if layers is None else tuple(dict.fromkeys([*ALWAYS, *layers]))
         self._python = python
+        self._task = TaskPython(python, (), ())
+        self._env = dict(_CLEAN_ENV)
         self._path = "none"
         self._active: tuple[str, ...] = ()
         self._unavailable: dict[str, str] = {}
@@ -137,6 +159,8 @@ class Sandbox:
         self._stage = os.path.join(self._state_dir, "sandbox-root")  # only a mount point, in private namespaces
         os.makedirs(self._stage, mode=0o700, exist_ok=True)
         try:
+            self._task = await describe_interpreter(self._python)
+            self._env = {**_CLEAN_ENV, ENV_VAR: self._task.to_json()}
             available = await self._start()
             self._choose_layers(available)
             self._configure_forkserver()
@@ -153,15 +177,17 @@ class Sandbox:
 
     def isolation(self) -> dict[str, Any]:
         """Which layers protect executions, and which are missing (with the reason)."""
-        missing = [k for k in self._unavailable if k != "subreaper"]
+        missing = [k for k in self._unavailable if k not in ("subreaper", "idmap")]  # conveniences, not walls
         return {"path": self._path, "active": list(self._active), "unavailable": dict(self._unavailable),
                 "level": "none" if len(self._active) <= len(ALWAYS) else ("partial" if missing else "full"),
-                "landlock_abi": self._landlock_abi if "landlock" in self._active else 0}
+                "landlock_abi": self._landlock_abi if "landlock" in self._active else 0,
+                "python": self._task.executable}
 
     @property
     def sandbox_uid(self) -> int | None:
-        """Owner to give writable folders (the workspace), or None when the uid is not dropped."""
-        return SANDBOX_UID if "uid" in self._active else None
+        """Owner to give writable folders (the workspace), or None when none is needed: the uid is
+        not dropped, or writable folders are bound idmapped (root's files appear as the sandbox's)."""
+        return SANDBOX_UID if "uid" in self._active and "idmap" not in self._active else None
 
     async def _start(self) -> dict[str, Any]:
         if self._mode in ("auto", "forkserver"):
@@ -181,6 +207,8 @@ class Sandbox:
         wanted = list(self._wanted)
         if "pidns" in wanted and available.get("pidns") is True:
             wanted = [w for w in wanted if w != "subreaper"]  # PID 1 of a namespace already reaps all
+        if not (available.get("uid") is True and available.get("mountns") is True and "uid" in wanted):
+            wanted = [w for w in wanted if w != "idmap"]  # only a dropped uid needs its writes translated
         self._active = tuple(w for w in wanted if available.get(w) is True)
         self._unavailable = {w: str(available.get(w, "unknown layer")) for w in wanted if w not in self._active}
         if self._require == "strict" and self._unavailable:
@@ -199,8 +227,8 @@ class Sandbox:
         host_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             proc = await anyio.open_process(
-                _module_argv(self._python, "provider_python.sandbox.forkserver", str(child_sock.fileno()), self._stage),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=None, env=_CLEAN_ENV,
+                _module_argv(self._python, self._task, "provider_python.sandbox.forkserver", str(child_sock.fileno()), self._stage),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=None, env=self._env,
                 pass_fds=(child_sock.fileno(),), cwd="/")
         finally:
             child_sock.close()
@@ -225,8 +253,8 @@ class Sandbox:
             self._fs_sock.send(json.dumps({"layers": list(self._active)}).encode())
 
     async def _probe_fresh(self) -> dict[str, Any]:
-        proc = await anyio.run_process(_module_argv(self._python, "provider_python.sandbox.probe", self._stage),
-                                       env=_CLEAN_ENV, cwd="/", check=False)
+        proc = await anyio.run_process(_module_argv(self._python, self._task, "provider_python.sandbox.probe", self._stage),
+                                       env=self._env, cwd="/", check=False)
         if proc.returncode != 0:
             raise SandboxUnavailable(f"python sandbox: probe failed: {proc.stderr.decode(errors='replace')[-500:]}")
         return json.loads(proc.stdout)
@@ -291,9 +319,12 @@ class Sandbox:
         ws = workspace.prepare(req.workspace or os.path.join(self._state_dir, "adhoc"), self.sandbox_uid)
         pol = req.policy
         real = lambda paths: [os.path.realpath(p) for p in paths]  # noqa: E731
+        hidden = [h for h in real((*req.hidden, self._state_dir)) if h != ws]
+        if req.inputs:
+            workspace.link_inputs(ws, os.path.realpath(req.inputs), hidden)
         return {
             "code": req.code, "file": os.path.realpath(req.file) if req.file else None,
-            "context": dict(req.context), "timeout": req.timeout, "workspace": ws,
+            "context": dict(req.context), "timeout": req.timeout, "workspace": ws, "hidden": hidden,
             "read_only": real(req.read_only), "read": real(pol.read), "write": real(pol.write),
             "network": pol.network, "env": dict(pol.env), "memory_mb": pol.memory_mb,
             "max_processes": pol.max_processes, "max_file_bytes": pol.max_file_bytes,
@@ -325,8 +356,8 @@ class Sandbox:
                     return None
         fds = ch.fds_for_child()
         return await anyio.open_process(
-            _module_argv(self._python, "provider_python.sandbox.supervisor", *map(str, fds)),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=None, env=_CLEAN_ENV,
+            _module_argv(self._python, self._task, "provider_python.sandbox.supervisor", *map(str, fds)),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=None, env=self._env,
             pass_fds=fds, cwd="/")
 
     async def _send_to_forkserver(self, sock: socket.socket | None, fds: list[int]) -> None:

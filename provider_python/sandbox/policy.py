@@ -46,6 +46,8 @@ class ExecRequest:
     read_only: tuple[str, ...] = ()
     policy: SandboxPolicy = field(default_factory=SandboxPolicy)
     max_result_bytes: int = DEFAULT_RESULT_LIMIT
+    inputs: str | None = None  # the workflow folder: its entries appear in the workspace (read-only links)
+    hidden: tuple[str, ...] = ()  # never visible, even inside a visible folder (the engine's store)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from provider_python.sandbox.template import Template
 
 # Every layer the sandbox knows, strongest first; `subreaper` only matters without `pidns`.
 LAYERS = ("process", "env", "rlimits", "caps", "uid", "pidns", "mountns", "netns", "ipcns", "landlock",
-          "seccomp", "subreaper")
+          "seccomp", "subreaper", "idmap")
 ALWAYS = ("process", "env")
 
 
@@ -32,6 +32,7 @@ def probe(tpl: Template, stage: str) -> dict[str, bool | str | int]:
         "landlock": lambda: _landlock(abi),
         "seccomp": lambda: _seccomp(tpl),
         "subreaper": lambda: syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1),
+        "idmap": lambda: _idmapped_bind(stage),
     }
     found: dict[str, bool | str | int] = {layer: True for layer in ALWAYS}  # filled in order: mountns reads pidns
     for layer, test in tests.items():
@@ -78,6 +79,17 @@ def _mount_namespace(stage: str, tpl: Template, *, with_proc: bool) -> None:
     _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise OSError(f"building the sandbox root failed (status {status})")
+
+
+def _idmapped_bind(stage: str) -> None:
+    """Writable folders bound idmapped (root on disk = the sandbox uid inside): kernel >= 5.12 and
+    a filesystem that supports it; tried on the state folder, where workspaces usually live."""
+    syscalls.unshare(syscalls.CLONE_NEWNS)
+    syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+    userns = syscalls.idmap_userns(0, 0, SANDBOX_UID)
+    syscalls.bind_idmapped(stage, stage, userns)
+    if os.stat(stage).st_uid != SANDBOX_UID:
+        raise OSError("idmapped mount did not translate ownership")
 
 
 def _landlock(abi: int) -> None:

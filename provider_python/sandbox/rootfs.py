@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
-import sysconfig
 
 from provider_python.sandbox.syscalls import (
-    MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, mount,
+    MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, bind_idmapped, idmap_userns, mount,
 )
 
 SYSTEM_PATHS = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin",
@@ -31,29 +29,28 @@ STUB_FILES = {
 }
 
 
-def shared_paths() -> list[str]:
-    """The read-only host paths every execution sees: the system's and the interpreter's."""
-    return [p for p in SYSTEM_PATHS if os.path.lexists(p)] + python_paths()
-
-
-def python_paths() -> list[str]:
-    """The interpreter's own trees (stdlib, site-packages, a venv and its base), nothing else:
-    sys.path entries outside them (the current project, an editable checkout) stay hidden."""
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    roots.update(p for k, p in sysconfig.get_paths().items() if k in ("stdlib", "platstdlib", "purelib", "platlib"))
-    roots.add(os.path.dirname(os.path.realpath(sys.executable)))
-    real = sorted({os.path.realpath(r) for r in roots if r and os.path.exists(r)})
-    return [r for r in real if not any(r != o and r.startswith(o + os.sep) for o in real)]
+def shared_paths(python_mounts: tuple[str, ...] | list[str]) -> list[str]:
+    """The read-only host paths every execution sees: the system's and the task interpreter's."""
+    return [p for p in SYSTEM_PATHS if os.path.lexists(p)] + list(python_mounts)
 
 
 class Root:
     """The root filesystem of one sandbox, assembled under `stage` (an empty directory) inside a
     private mount namespace: the parts every execution shares ahead of time (`prepare`), the
-    execution's own folders just before it runs (`enter`)."""
+    execution's own folders just before it runs (`enter`).
 
-    def __init__(self, stage: str):
+    `idmap_to` (the sandbox uid, when it is dropped to): each writable folder is bound idmapped,
+    its owner on disk appearing as that uid, so the sandbox may write a folder of root's (or
+    anyone's) without it being made world-writable, and what it writes belongs to the folder's
+    owner on disk, not to `nobody`."""
+
+    def __init__(self, stage: str, *, idmap_to: int | None = None):
         self.stage = stage
+        self.idmap_to = idmap_to
+        self.userns: dict[tuple[int, int], int] = {}  # on-disk owner -> user namespace fd mapping it
+        self._proc = "/proc"
         self._placed: dict[str, bool] = {}  # host path -> bound writable?
+        self._masked: set[str] = set()
 
     def prepare(self, read_only: list[str], *, with_proc: bool) -> None:
         stage = self.stage
@@ -65,24 +62,46 @@ class Root:
             _device(stage + dev, dev)
         for path, text in STUB_FILES.items():
             _write_stub(stage + path, text)
-        self._place_all(read_only, [])
+        self._place_all(read_only, [], [])
         os.makedirs(stage + "/proc", exist_ok=True)
         if with_proc:  # shows only the sandbox's PID namespace: must run inside it
             mount("proc", stage + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            self._proc = stage + "/proc"
+        if self.idmap_to is not None:
+            self.userns_for(0, 0)  # root's, the usual owner of workspaces: ahead of time
 
-    def enter(self, read_only: list[str], writable: list[str], *, tmp_mb: int) -> None:
-        """Size /tmp and /dev/shm, bind the execution's folders, and chroot into the root."""
-        for tmp in ("/tmp", "/dev/shm"):
-            mount(None, self.stage + tmp, None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={max(tmp_mb, 1)}m")
-        self._place_all(read_only, writable)
+    def userns_for(self, uid: int, gid: int) -> int:
+        if (uid, gid) not in self.userns:
+            self.userns[uid, gid] = idmap_userns(uid, gid, self.idmap_to, proc=self._proc)
+        return self.userns[uid, gid]
+
+    def release(self) -> None:
+        for fd in self.userns.values():
+            os.close(fd)
+        self.userns.clear()
+
+    def enter(self, read_only: list[str], writable: list[str], hidden: list[str] = (), *, tmp_mb: int) -> None:
+        """Size /tmp and /dev/shm (together `tmp_mb`, the task's memory limit: they are RAM), bind
+        the execution's folders, cover `hidden` ones that a bound folder would show, and chroot."""
+        for tmp, share in (("/tmp", 3 / 4), ("/dev/shm", 1 / 4)):
+            mount(None, self.stage + tmp, None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={max(int(tmp_mb * share), 1)}m")
+        self._place_all(read_only, writable, hidden)
         os.chdir(self.stage)
         os.chroot(".")
         os.chdir("/")
 
-    def _place_all(self, read_only: list[str], writable: list[str]) -> None:
-        wanted = [(p, False) for p in read_only] + [(p, True) for p in writable]
-        for path, rw in sorted(wanted, key=lambda pw: (pw[0].count(os.sep), pw[1])):
-            self._place(path, rw)
+    def _place_all(self, read_only: list[str], writable: list[str], hidden: list[str]) -> None:
+        """Shallow paths first; at one depth read-only, then writable, then masks, so a mask covers
+        what its folder's bind showed and a deeper bind (the run's own workspace) sits on top."""
+        wanted = [(p, 0) for p in read_only] + [(p, 1) for p in writable] + [(p, 2) for p in hidden]
+        for path, kind in sorted(wanted, key=lambda pk: (os.path.normpath(pk[0]).count(os.sep), pk[1])):
+            if kind == 2:
+                self._mask(os.path.normpath(path))
+            else:
+                self._place(path, kind == 1)
+        for path in self._masked:  # writable until now: deeper binds needed their mount points
+            if os.path.isdir(self.stage + path):
+                mount(None, self.stage + path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
     def _place(self, path: str, rw: bool) -> None:
         path = os.path.normpath(path)
@@ -95,13 +114,32 @@ class Root:
                 os.symlink(os.readlink(path), target)
             self._place(os.path.realpath(path), rw)
             return
-        _bind(self.stage, path, writable=rw)
+        userns = None
+        if rw and self.idmap_to is not None and (st := os.stat(path)).st_uid != self.idmap_to:
+            userns = self.userns_for(st.st_uid, st.st_gid)
+        _bind(self.stage, path, writable=rw, userns_fd=userns)
         self._placed[path] = rw
 
+    def _mask(self, path: str) -> None:
+        """Hide `path` if a bound ancestor shows it: an empty read-only tmpfs over a folder, a
+        device node (unusable: nodev) over a file."""
+        if not os.path.lexists(path) or not self._covered(path, False):
+            return
+        target = self.stage + path
+        if os.path.isdir(target):
+            mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k")
+        else:
+            mount(self.stage + "/dev/null", target, None, MS_BIND)
+            mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV | MS_NOSUID | MS_NOEXEC)
+        self._masked.add(path)
+
     def _covered(self, path: str, rw: bool) -> bool:
-        """Already visible through a bound ancestor with at least the same rights."""
+        """Already visible through a bound ancestor with at least the same rights (a mask in
+        between hides it again)."""
         probe = path
         while True:
+            if probe in self._masked:
+                return False
             if probe in self._placed and (self._placed[probe] or not rw):
                 return True
             parent = os.path.dirname(probe)
@@ -132,7 +170,7 @@ def _write_stub(target: str, text: str) -> None:
         fh.write(text)
 
 
-def _bind(stage: str, source: str, *, writable: bool) -> None:
+def _bind(stage: str, source: str, *, writable: bool, userns_fd: int | None = None) -> None:
     target = stage + source
     if os.path.isdir(source):
         os.makedirs(target, exist_ok=True)
@@ -140,6 +178,12 @@ def _bind(stage: str, source: str, *, writable: bool) -> None:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         if not os.path.exists(target):
             os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+    if writable and userns_fd is not None:
+        try:
+            bind_idmapped(source, target, userns_fd)
+            return
+        except OSError:
+            pass  # a filesystem without idmapped mounts (e.g. NFS): a plain bind, writable as on disk
     mount(source, target, None, MS_BIND | MS_REC)
     locked = _mount_flags(target)  # inside a user namespace these may not be cleared: keep them
     mount(None, target, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | locked | (0 if writable else MS_RDONLY))

@@ -33,6 +33,12 @@ _DENIED = (
 _NAMESPACE_FLAGS = (0x00020000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000, 0x02000000)
 _NETWORK_FAMILIES = frozenset({socket.AF_UNIX, socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK})
 _FAMILY_LIMIT = 64  # AF_MAX is 46 on current kernels
+# Where a mode argument can carry the set-user/group-ID bits (syscall -> argument index). Files the
+# sandbox writes through an idmapped folder belong to the host user (often root) on disk, so a
+# set-uid bit there would be a set-uid-root program for anyone outside.
+_MODE_ARGS = {"chmod": 1, "fchmod": 1, "fchmodat": 2, "fchmodat2": 2, "creat": 1, "open": 2, "openat": 3,
+              "mknod": 1, "mknodat": 2}
+_SETID_BITS = 0o6000
 
 
 def available() -> bool:
@@ -51,7 +57,18 @@ def compile_bpf(*, network: bool) -> bytes:
             flt.add_rule(deny, name)
         except (OSError, ValueError, RuntimeError):
             continue  # syscall unknown on this architecture
-    flt.add_rule(_sc.ERRNO(errno.ENOSYS), "clone3")  # flags live in a struct: make glibc fall back to clone
+    # Their flags / mode live in a struct seccomp cannot read: callers fall back to clone / openat.
+    for name, number in (("clone3", 435), ("openat2", 437)):  # same number on every architecture
+        try:
+            flt.add_rule(_sc.ERRNO(errno.ENOSYS), name)
+        except (OSError, ValueError, RuntimeError):
+            flt.add_rule(_sc.ERRNO(errno.ENOSYS), number)  # newer than this libseccomp
+    for name, arg in _MODE_ARGS.items():
+        for bits in (0o2000, 0o4000, 0o6000):
+            try:
+                flt.add_rule(deny, name, _sc.Arg(arg, _sc.MASKED_EQ, _SETID_BITS, bits))
+            except (OSError, ValueError, RuntimeError):
+                break  # syscall unknown on this architecture (or to this libseccomp)
     for flag in _NAMESPACE_FLAGS:
         flt.add_rule(deny, "clone", _sc.Arg(0, _sc.MASKED_EQ, flag, flag))
     allowed = _NETWORK_FAMILIES if network else frozenset()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from provider_python.sandbox import landlock, rootfs, seccomp
+from provider_python.sandbox.interpreter import TaskPython
 
 # Imported once in the template so user code finds them already loaded (forked children share
 # the pages): the stdlib a typical task touches first.
@@ -19,12 +20,15 @@ PRELOAD = ("json", "math", "re", "collections", "datetime", "itertools", "functo
 class Template:
     landlock_abi: int
     shared_paths: list[str] = field(default_factory=list)  # read-only for every execution
+    sys_path: tuple[str, ...] = ()  # the task interpreter's import path, for user code
     filters: dict[bool, bytes] = field(default_factory=dict)  # network allowed? -> seccomp BPF
     seccomp_error: str = ""
 
     @classmethod
     def prepare(cls, *, preload: bool = True) -> "Template":
-        tpl = cls(landlock_abi=landlock.abi_version(), shared_paths=rootfs.shared_paths())
+        task = TaskPython.from_env()
+        tpl = cls(landlock_abi=landlock.abi_version(), shared_paths=rootfs.shared_paths(task.mounts),
+                  sys_path=task.sys_path)
         try:
             tpl.filters = {net: seccomp.compile_bpf(network=net) for net in (False, True)}
         except OSError as exc:

@@ -20,12 +20,41 @@ def for_run(root: str | os.PathLike[str], run_id: str | None) -> Path:
 
 
 def prepare(path: str | os.PathLike[str], owner: int | None) -> str:
-    """Create the folder (and make it the sandbox user's) and return its real path."""
-    os.makedirs(path, mode=0o770, exist_ok=True)
+    """Create the folder, private (0700: other users and other runs' tasks cannot look in), give it
+    to `owner` (the sandbox uid, where its writes are not idmapped), and return its real path."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
     real = os.path.realpath(path)
-    if owner is not None and os.stat(real).st_uid != owner:
+    st = os.stat(real)
+    if st.st_mode & 0o077:
+        os.chmod(real, 0o700)
+    if owner is not None and st.st_uid != owner:
         os.chown(real, owner, owner)
     return real
+
+
+def link_inputs(ws: str, folder: str, hidden: list[str]) -> None:
+    """Give the workspace a symlink to each top-level entry of the workflow folder that it lacks,
+    so `open("sales.csv")` finds the file beside the workflow while relative writes stay in the
+    workspace. The links lead into the read-only view of the folder; names a task created itself
+    are never replaced. Nothing is linked from a folder the sandbox user could not enter anyway."""
+    try:
+        if os.geteuid() == 0 and not os.stat(folder).st_mode & 0o001:
+            return
+        names = os.listdir(folder)
+    except OSError:
+        return
+    fd = os.open(ws, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for name in names:
+            src = os.path.join(folder, name)
+            if src in hidden or ws == src or ws.startswith(src + os.sep):
+                continue
+            try:
+                os.symlink(src, name, dir_fd=fd)
+            except FileExistsError:
+                continue
+    finally:
+        os.close(fd)
 
 
 def sweep(root: str | os.PathLike[str], retention_days: float = DEFAULT_RETENTION_DAYS) -> list[str]:

@@ -25,6 +25,7 @@ from gleitzeit_sdk import codes
 from gleitzeit_sdk.testing import ProviderProcess, spawn
 
 from .conftest import SECRET, processes_matching
+from provider_python.sandbox.interpreter import ENV_VAR, TaskPython
 
 pytestmark = pytest.mark.anyio
 
@@ -140,7 +141,8 @@ def test_unprivileged_user_gets_namespaces_through_a_user_namespace() -> None:
         repo = str(Path(__file__).resolve().parents[2])
         out = subprocess.run([python, "-I", "-c", "import sys, runpy; sys.path.insert(0, sys.argv.pop(1)); "
                               "runpy.run_module('provider_python.sandbox.probe', run_name='__main__', alter_sys=True)",
-                              repo, stage], capture_output=True, text=True, user=65534, group=65534, cwd="/", timeout=60)
+                              repo, stage], capture_output=True, text=True, user=65534, group=65534, cwd="/", timeout=60,
+                             env={ENV_VAR: TaskPython(python, (), ()).to_json()})
     finally:
         os.rmdir(stage)
     layers = json.loads(out.stdout)

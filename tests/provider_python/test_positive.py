@@ -132,13 +132,16 @@ async def test_exit_without_a_result_is_reported(sandbox: Sandbox, workspace_dir
     assert res.stdout == "bye\n"
 
 
-async def test_script_and_workspace_inside_a_private_root_owned_folder(sandbox: Sandbox, tmp_path: Path) -> None:
+async def test_workspace_inside_a_private_root_owned_folder(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The workspace is entered through its bind mount, so folders above it may stay private; its
+    files belong to the engine's user on disk (idmapped) or to the sandbox uid (fallback)."""
     flow = tmp_path / "private"
     flow.mkdir(mode=0o700)
     ws = flow / "workspaces" / "run-1"
     ws.mkdir(parents=True)
-    (flow / "step.py").write_text("open('out.txt', 'w').write('x')\nresult = 'ran'\n")
-    (flow / "step.py").chmod(0o600)
-    res = await sandbox.run(ExecRequest(file=str(flow / "step.py"), workspace=str(ws), read_only=(str(flow),)))
+    res = await run(sandbox, "open('out.txt', 'w').write('x')\nresult = 'ran'", ws)
     assert res.ok and res.result == "ran", (res.error_type, res.error_message)
     assert (ws / "out.txt").read_text() == "x"
+    assert not ws.stat().st_mode & 0o077  # never world-writable (it used to be 0777)
+    if "idmap" in sandbox.isolation()["active"]:
+        assert (ws / "out.txt").stat().st_uid == os.getuid()
