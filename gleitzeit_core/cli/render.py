@@ -205,9 +205,9 @@ def print_summary(console: Console, outcome: RunOutcome, *, table: bool = True) 
     style = {"completed": "green", "failed": "red", "cancelled": "red"}.get(run.status.value, "")
     if table:
         console.print(task_table(outcome.tasks, title=f"{run.workflow_name}  ·  run {run.run_id}"))
+    if outcome.workspace:
+        console.print(Text(f"workspace: {outcome.workspace}"), soft_wrap=True)
     line = Text.assemble(("run ", ""), (run.run_id, "bold"), (" ", ""), (run.status.value, style))
     if run.error:
         line.append(f": {run.error}")
     console.print(line)
-    if outcome.workspace:
-        console.print(Text(f"workspace: {outcome.workspace}"), soft_wrap=True)
