@@ -5,8 +5,6 @@ on the host, processes that must not survive)."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import textwrap
 import uuid
 from pathlib import Path
@@ -14,28 +12,22 @@ from typing import Iterator
 
 import pytest
 
+from tests.cli.conftest import open_dir
 from tests.helpers.cli import Result, gz
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the threat model is a root user running a hostile workflow")
 
 
-def fresh_dir(prefix: str, mode: int = 0o755) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    path.chmod(mode)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 @pytest.fixture
 def home() -> Iterator[Path]:
     """GLEITZEIT_HOME of one test (the store, workspaces, provider state)."""
-    yield from fresh_dir("gz-sec-home-")
+    yield from open_dir("gz-sec-home-")
 
 
 @pytest.fixture
 def work() -> Iterator[Path]:
     """The folder holding the hostile workflow file (as a user's project folder: 0755)."""
-    yield from fresh_dir("gz-sec-work-")
+    yield from open_dir("gz-sec-work-")
 
 
 @pytest.fixture
