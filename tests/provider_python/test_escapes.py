@@ -236,3 +236,45 @@ async def test_oversized_output_file_fails_with_a_clear_error(sandbox: Sandbox, 
                                         policy=SandboxPolicy(max_file_bytes=1 << 20)))
     assert not res.ok and res.error_type == "OSError" and "File too large" in res.error_message
     assert (workspace_dir / "big").stat().st_size <= 1 << 20
+
+
+async def test_a_root_only_script_is_opened_as_the_sandbox_user(sandbox: Sandbox, workspace_dir: Path,
+                                                                tmp_path: Path) -> None:
+    """The provider runs as root, the script is 0600 root in a readable folder: it is opened inside
+    the sandbox after the uid drop, so neither the code nor its first line (a syntax error) leaks."""
+    if "uid" not in sandbox.isolation()["active"]:
+        pytest.skip("needs the uid layer (provider running as root)")
+    flow = tmp_path / "flow"
+    flow.mkdir()
+    tmp_path.chmod(0o755)
+    flow.chmod(0o755)
+    script = flow / "step.py"
+    script.write_text(f"{SECRET} = not python\n")
+    script.chmod(0o600)
+    res = await sandbox.run(ExecRequest(file=str(script), workspace=str(workspace_dir), read_only=(str(flow),)))
+    assert not res.ok and res.error_type == "PermissionError"
+    assert SECRET not in repr(res)
+
+
+async def test_hidden_paths_stay_hidden_inside_a_visible_folder(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The engine's store inside the workflow folder: covered, while the run's own workspace (inside
+    it too) stays usable."""
+    flow = tmp_path / "flow"
+    store = flow / ".gleitzeit"
+    ws = store / "workspaces" / "run-1"
+    other = store / "workspaces" / "run-0"
+    for folder in (ws, other):
+        folder.mkdir(parents=True)
+    (store / "workflows.db").write_text(SECRET)
+    (other / "note.txt").write_text(SECRET)
+    (flow / "data.txt").write_text("visible")
+    for folder in (tmp_path, flow):
+        folder.chmod(0o755)
+    code = ("import os\nseen = []\nfor root, dirs, files in os.walk(context['flow']):\n"
+            "    for f in files:\n        try:\n            seen.append(open(os.path.join(root, f)).read())\n"
+            "        except OSError:\n            pass\nopen('mine.txt', 'w').write('x')\nresult = seen")
+    res = await sandbox.run(ExecRequest(code=code, context={"flow": str(flow)}, workspace=str(ws),
+                                        read_only=(str(flow),), hidden=(str(store),)))
+    assert res.ok, res.error_message
+    assert "visible" in res.result and SECRET not in repr(res)
+    assert (ws / "mine.txt").read_text() == "x"
