@@ -128,6 +128,9 @@ class Root:
         target = self.stage + path
         if os.path.isdir(target):
             mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k")
+            for inner, rw in list(self._placed.items()):  # bound earlier (e.g. a venv inside the home): again on top
+                if inner.startswith(path + os.sep):
+                    _bind(self.stage, inner, writable=rw)
         else:
             mount(self.stage + "/dev/null", target, None, MS_BIND)
             mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV | MS_NOSUID | MS_NOEXEC)

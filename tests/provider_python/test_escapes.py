@@ -278,3 +278,21 @@ async def test_hidden_paths_stay_hidden_inside_a_visible_folder(sandbox: Sandbox
     assert res.ok, res.error_message
     assert "visible" in res.result and SECRET not in repr(res)
     assert (ws / "mine.txt").read_text() == "x"
+
+
+async def test_a_mask_keeps_the_python_installation_inside_it(sandbox: Sandbox, workspace_dir: Path) -> None:
+    """A venv inside the hidden home (e.g. ~/.gleitzeit/venv): the mask over the home must not take
+    the task's packages away."""
+    from provider_python.sandbox.interpreter import TaskPython
+
+    task = TaskPython.from_json(sandbox._env["GLEITZEIT_SANDBOX_INTERPRETER"])  # noqa: SLF001 - what the sandbox mounts
+    site = next((p for p in task.sys_path if p.endswith("-packages")), None)
+    assert site is not None
+    mount = next(m for m in task.mounts if site == m or site.startswith(m + os.sep))
+    parent = os.path.dirname(mount)
+    if parent == "/" or os.path.dirname(parent) == "/":
+        pytest.skip(f"the python installation {mount} sits right under /: no folder above it to hide")
+    code = "import os\nresult = len(os.listdir(context['site']))"
+    res = await sandbox.run(ExecRequest(code=code, context={"site": site}, workspace=str(workspace_dir),
+                                        read_only=(os.path.dirname(parent),), hidden=(parent,)))
+    assert res.ok and res.result == len(os.listdir(site)), (res.error_type, res.error_message, res.result)
