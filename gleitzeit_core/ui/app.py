@@ -171,7 +171,24 @@ class Dashboard:
         return self.page(request, "providers.html")
 
     async def providers_fragment(self, request: Request) -> Response:
-        return self.page(request, "_providers_table.html", probes=await self._probes())
+        return self.page(request, "_providers_table.html", probes=await self._probes(), workers=await self._workers())
+
+    async def _workers(self) -> list[dict[str, Any]] | None:
+        """A Redis pool's live workers (None when the store is not Redis: there is no pool)."""
+        if self.store.kind != "redis":
+            return None
+        from gleitzeit_core.cli.worker_cmd import worker_json
+        from gleitzeit_core.distributed.queue import live_workers
+        from gleitzeit_core.store.redis import connect
+
+        r = connect(self.config.redis_url)
+        try:
+            return [worker_json(w) for w in await live_workers(r)]
+        finally:
+            await r.aclose()
+
+    async def api_workers(self, request: Request) -> Response:
+        return JSONResponse(await self._workers() or [])
 
     async def _probes(self) -> list:
         from gleitzeit_core.cli.probe import probe_all
@@ -266,6 +283,7 @@ def create_app(make_store: Callable[[], Store], config: Config, settings: UiSett
         Route(api + "/cancel", ui.api_cancel, methods=["POST"]),
         Route(api + "/resume", ui.api_resume, methods=["POST"]),
         Route("/api/providers", ui.api_providers),
+        Route("/api/workers", ui.api_workers),
         Route("/metrics", ui.metrics),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

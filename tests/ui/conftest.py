@@ -118,4 +118,23 @@ def first_run_id(ui: Dashboard, status: str | None = None) -> str:
                     WAIT_S, what=f"a {status or ''} run")[0]
 
 
-__all__ = ["Cli", "Dashboard", "cli", "first_run_id", "home", "running", "store_env", "wait_for", "work", "write"]
+def gated(work: Path, name: str = "gated") -> tuple[Path, Path]:
+    """A workflow whose first task runs until the test creates the gate file."""
+    gate = work / f"{name}.gate"
+    wf = write(work, f"{name}.yaml", f"""
+        name: {name}
+        tasks:
+          - name: Wait
+            method: python/execute
+            params:
+              code: "import os, time\\nwhile not os.path.exists(context['gate']): time.sleep(0.05)\\nresult = 'opened'"
+              context: {{gate: "{gate}"}}
+          - name: After
+            method: python/execute
+            dependencies: [Wait]
+            params: {{code: "result = 2"}}
+    """)
+    return wf, gate
+
+
+__all__ = ["Cli", "Dashboard", "cli", "first_run_id", "gated", "home", "running", "store_env", "wait_for", "work", "write"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from tests.ui.conftest import WAIT_S, Cli, Dashboard, first_run_id, running, wait_for, write
+from tests.ui.conftest import WAIT_S, Cli, Dashboard, first_run_id, gated, running, wait_for, write
 
 SECRET = "sk-live-0123456789"
 
@@ -37,25 +37,6 @@ REPORT = f"""
         dependencies: [Upload]
         params: {{code: "result = 'sent'"}}
 """
-
-
-def gated(work: Path, name: str = "gated") -> tuple[Path, Path]:
-    """A workflow whose first task runs until the test creates the gate file."""
-    gate = work / f"{name}.gate"
-    wf = write(work, f"{name}.yaml", f"""
-        name: {name}
-        tasks:
-          - name: Wait
-            method: python/execute
-            params:
-              code: "import os, time\\nwhile not os.path.exists(context['gate']): time.sleep(0.05)\\nresult = 'opened'"
-              context: {{gate: "{gate}"}}
-          - name: After
-            method: python/execute
-            dependencies: [Wait]
-            params: {{code: "result = 2"}}
-    """)
-    return wf, gate
 
 
 def test_api_describes_a_finished_run(cli: Cli, work: Path, dashboard_factory) -> None:
