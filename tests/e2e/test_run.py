@@ -234,7 +234,11 @@ def test_provider_killed_mid_task_is_retried_and_run_ends(tmp_path, home):
             time.sleep(0.1)
             new = provider_pids() & descendants(proc.pid)
         assert new, "provider never started"
-        time.sleep(1.0)  # let the first attempt begin
+        # kill only once the first attempt is running user code (its marker is in the run's workspace);
+        # a fixed sleep could land in the provider's start-up under load
+        while time.time() < deadline and not any((home / "workspaces").rglob("started")):
+            time.sleep(0.1)
+        assert any((home / "workspaces").rglob("started")), "the first attempt never began"
         for pid in new:
             os.kill(pid, signal.SIGKILL)
         out, err = proc.communicate(timeout=60)
