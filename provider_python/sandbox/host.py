@@ -30,7 +30,7 @@ from anyio.abc import Process
 from gleitzeit_sdk import jsonlimits
 from provider_python.sandbox import workspace
 from provider_python.sandbox.child import SANDBOX_UID
-from provider_python.sandbox.interpreter import ENV_VAR, TaskPython
+from provider_python.sandbox.interpreter import ENV_VAR, TaskPython, describe
 from provider_python.sandbox.output import BoundedOutput
 from provider_python.sandbox.policy import ExecRequest, ExecResult
 from provider_python.sandbox.probe import ALWAYS, LAYERS
@@ -65,7 +65,10 @@ def _module_argv(python: str, task: TaskPython, module: str, *args: str) -> list
 
 
 async def describe_interpreter(python: str) -> TaskPython:
-    """Ask the task interpreter (with `site`, without PYTHON* variables) what it imports from."""
+    """Ask the task interpreter (with `site`, without PYTHON* variables) what it imports from; when
+    it is this very interpreter, started with `site` (the provider is), without a subprocess."""
+    if python == sys.executable and not sys.flags.no_site:
+        return describe()
     boot = (f"import sys, runpy; sys.path.insert(0, {_PACKAGE_ROOT!r}); "
             "runpy.run_module('provider_python.sandbox.interpreter', run_name='__main__')")
     try:
