@@ -1,3 +1,109 @@
-"""Gleitzeit: local-first, polyglot workflow orchestrator."""
+"""Gleitzeit: local-first, polyglot workflow orchestrator.
+
+The public Python API (docs/api.md); everything else in the package is internal::
+
+    import gleitzeit_core as gz
+
+    wf = gz.Workflow(name="hello", tasks=[
+        gz.Task(name="square", method="python/execute", parameters={"code": "result = 7 * 7"}),
+    ])
+    result = gz.run(wf, backend="memory")
+    print(result.status.value, result.tasks["square"].result)
+
+The store classes (``SQLiteBackend``, ``RedisBackend``, ``InMemoryBackend``)
+load on first use: their drivers are not needed by every command.
+"""
+
+from gleitzeit_core._api.engine import ExecutionEngine as ExecutionEngine
+from gleitzeit_core._api.entry import resume as resume
+from gleitzeit_core._api.entry import resume_async as resume_async
+from gleitzeit_core._api.entry import run as run
+from gleitzeit_core._api.entry import run_async as run_async
+from gleitzeit_core._api.events import EventStream as EventStream
+from gleitzeit_core._api.result import RunResult as RunResult
+from gleitzeit_core._api.result import TaskResult as TaskResult
+from gleitzeit_core._api.workflow import Task as Task
+from gleitzeit_core._api.workflow import Workflow as Workflow
+from gleitzeit_core.config import Config as Config
+from gleitzeit_core.config import load_config as load_config
+from gleitzeit_core.errors import AsyncioRequired as AsyncioRequired
+from gleitzeit_core.errors import ConfigError as ConfigError
+from gleitzeit_core.errors import EventsLost as EventsLost
+from gleitzeit_core.errors import GleitzeitError as GleitzeitError
+from gleitzeit_core.errors import InternalError as InternalError
+from gleitzeit_core.errors import Problem as Problem
+from gleitzeit_core.errors import ProviderError as ProviderError
+from gleitzeit_core.errors import ProviderUnavailable as ProviderUnavailable
+from gleitzeit_core.errors import RunFailed as RunFailed
+from gleitzeit_core.errors import RunNotFound as RunNotFound
+from gleitzeit_core.errors import StoreUnavailable as StoreUnavailable
+from gleitzeit_core.errors import SubstitutionError as SubstitutionError
+from gleitzeit_core.errors import WorkflowChanged as WorkflowChanged
+from gleitzeit_core.errors import WorkflowInvalid as WorkflowInvalid
+from gleitzeit_core.scheduler.events import Event as Event
+from gleitzeit_core.scheduler.events import RunUpdated as RunUpdated
+from gleitzeit_core.scheduler.events import TaskOutput as TaskOutput
+from gleitzeit_core.scheduler.events import TaskUpdated as TaskUpdated
+from gleitzeit_core.store.base import Store as Store
+from gleitzeit_core.store.records import AttemptRecord as AttemptRecord
+from gleitzeit_core.store.records import RunRecord as RunRecord
+from gleitzeit_core.store.records import RunStatus as RunStatus
+from gleitzeit_core.store.records import TaskRecord as TaskRecord
+from gleitzeit_core.store.records import TaskStatus as TaskStatus
 
 __version__ = "0.5.0"
+
+_BACKENDS = {"InMemoryBackend": "memory", "SQLiteBackend": "sqlite", "RedisBackend": "redis"}
+
+
+def __getattr__(name: str) -> object:
+    """The store classes load on first use (redis-py alone costs ~0.1 s of start-up)."""
+    if name in _BACKENDS:
+        import importlib
+
+        return getattr(importlib.import_module(f"gleitzeit_core.store.{_BACKENDS[name]}"), name)
+    raise AttributeError(f"module 'gleitzeit_core' has no attribute {name!r}")
+
+
+__all__ = (
+    "AsyncioRequired",
+    "AttemptRecord",
+    "Config",
+    "ConfigError",
+    "Event",
+    "EventStream",
+    "EventsLost",
+    "ExecutionEngine",
+    "GleitzeitError",
+    "InMemoryBackend",
+    "InternalError",
+    "Problem",
+    "ProviderError",
+    "ProviderUnavailable",
+    "RedisBackend",
+    "RunFailed",
+    "RunNotFound",
+    "RunRecord",
+    "RunResult",
+    "RunStatus",
+    "RunUpdated",
+    "SQLiteBackend",
+    "Store",
+    "StoreUnavailable",
+    "SubstitutionError",
+    "Task",
+    "TaskOutput",
+    "TaskRecord",
+    "TaskResult",
+    "TaskStatus",
+    "TaskUpdated",
+    "Workflow",
+    "WorkflowChanged",
+    "WorkflowInvalid",
+    "__version__",
+    "load_config",
+    "resume",
+    "resume_async",
+    "run",
+    "run_async",
+)

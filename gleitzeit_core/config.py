@@ -138,6 +138,16 @@ class Config:
         auth = f":{quote(str(pw), safe='')}@" if pw else ""
         return f"redis://{auth}{self['persistence.redis.host']}:{self['persistence.redis.port']}/{self['persistence.redis.db']}"
 
+    def with_overrides(self, overrides: Mapping[str, Any], where: str = "argument") -> "Config":
+        """A copy with these keys set (checked and parsed as flags are), e.g. from the Python API."""
+        out = Config(dict(self.values), dict(self.sources), self.file)
+        for key, raw in overrides.items():
+            if key not in SETTINGS:
+                raise ConfigError(f"unknown configuration key {key!r}{_did_you_mean(key)}")
+            if raw is not None:
+                out.values[key], out.sources[key] = _parse(key, raw, where), where
+        return out
+
     def section(self, prefix: str) -> dict[str, Any]:
         """Values under ``prefix.`` with the prefix removed (e.g. a provider's config)."""
         p = prefix + "."

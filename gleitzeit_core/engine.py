@@ -134,10 +134,15 @@ def workspace_for(config: Config, run_id: str) -> str:
     """The run's working folder, `workspace.directory/<run id>`. Private (0700), as are the
     folder holding all workspaces and GLEITZEIT_HOME with the store: the sandbox reaches its
     workspace through a bind mount, never by other users' permissions."""
-    root = Path(config["workspace.directory"]).expanduser()
-    for folder in (home_dir(), root, root / run_id):
+    path = workspace_path(config, run_id)
+    for folder in (home_dir(), path.parent, path):
         _private_dir(folder)
-    return str(root / run_id)
+    return str(path)
+
+
+def workspace_path(config: Config, run_id: str) -> Path:
+    """Where ``workspace_for`` puts a run's folder (nothing is created)."""
+    return Path(config["workspace.directory"]).expanduser() / run_id
 
 
 def _private_dir(path: Path) -> None:

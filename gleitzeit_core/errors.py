@@ -8,12 +8,22 @@ Tree::
     ├── StoreUnavailable     backend unreachable / unusable (exit 2)
     ├── ProviderError        a provider could not serve a request
     │   └── ProviderUnavailable   cannot be started / restart budget spent
-    └── SubstitutionError    a ${...} reference cannot be resolved
+    ├── SubstitutionError    a ${...} reference cannot be resolved
+    ├── RunNotFound          no such run to resume or read (exit 1)
+    ├── WorkflowChanged      the file changed since the run started (exit 2)
+    ├── RunFailed            RunResult.raise_for_status() on a run that did not complete
+    ├── EventsLost           an event subscriber fell too far behind
+    ├── AsyncioRequired      an asyncio-only API was used under another event loop
+    └── InternalError        a bug inside Gleitzeit (the cause is chained)
+
+The Python API (``gleitzeit_core``) raises only these; ``primary`` picks the one
+to show out of the exception group concurrent tasks raise.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class GleitzeitError(Exception):
@@ -77,3 +87,40 @@ class ProviderUnavailable(ProviderError):
 
 class SubstitutionError(GleitzeitError):
     """Not retryable: the referenced data will not change on a retry."""
+
+
+class RunNotFound(GleitzeitError):
+    exit_code = 1
+
+
+class WorkflowChanged(GleitzeitError):
+    exit_code = 2
+
+
+class RunFailed(GleitzeitError):
+    """The run ended failed or cancelled; ``result`` holds every task's outcome."""
+
+    def __init__(self, message: str, result: Any):
+        super().__init__(message)
+        self.result = result  # a RunResult
+
+
+class EventsLost(GleitzeitError):
+    """An event stream's buffer filled up; later events were not kept for it."""
+
+
+class AsyncioRequired(GleitzeitError):
+    """The stores and the provider host are asyncio-only (aiosqlite, redis.asyncio)."""
+
+
+class InternalError(GleitzeitError):
+    """An exception that is not part of this tree escaped: a bug; the original is ``__cause__``."""
+
+
+def primary(exc: BaseException) -> BaseException:
+    """The one error a person should see: concurrent tasks that hit the same
+    problem (a store gone away) arrive as a group of several."""
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    leaves = [primary(e) for e in exc.exceptions]
+    return next((e for e in leaves if isinstance(e, GleitzeitError)), leaves[0])

@@ -13,20 +13,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from gleitzeit_core.errors import GleitzeitError
+from gleitzeit_core.errors import RunNotFound, WorkflowChanged
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord, TaskStatus, new_id, now
 from gleitzeit_core.workflow.loader import load_workflow
 from gleitzeit_core.workflow.model import Workflow
 from gleitzeit_core.workflow.outline import outline
-
-
-class RunNotFound(GleitzeitError):
-    exit_code = 1
-
-
-class WorkflowChanged(GleitzeitError):
-    exit_code = 2
 
 
 @dataclass
@@ -57,17 +49,19 @@ async def find_run(store: Store, run_id: str | None, workflow_path: str | None) 
 
 
 async def load_for_resume(store: Store, *, run_id: str | None, workflow_path: str | None,
-                          force: bool = False) -> ResumeState:
+                          force: bool = False, workflow: Workflow | None = None) -> ResumeState:
+    """``workflow``: the definition in hand (one built in code has no file on record)."""
     run = await find_run(store, run_id, workflow_path)
     if run.status is RunStatus.COMPLETED:
         raise RunNotFound(f"run {run.run_id} already completed; nothing to resume")
     path = workflow_path or run.workflow_path
-    if not path:
-        raise RunNotFound(f"run {run.run_id} has no workflow file on record; pass the file to resume it")
-    workflow = load_workflow(path)
+    if workflow is None:
+        if not path:
+            raise RunNotFound(f"run {run.run_id} has no workflow file on record; pass the file to resume it")
+        workflow = load_workflow(path)
     if workflow.source_hash != run.workflow_hash and not force:
         raise WorkflowChanged(
-            f"{path} changed since run {run.run_id} started (content hash differs); "
+            f"{path or 'the workflow'} changed since run {run.run_id} started (content hash differs); "
             "resume with --force to run the changed workflow")
     stored = {t.key: t for t in await store.list_tasks(run_id=run.run_id)}
     tasks: dict[str, TaskRecord] = {}

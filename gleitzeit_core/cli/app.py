@@ -26,7 +26,7 @@ from gleitzeit_core.cli.failure import (  # noqa: F401 — the exit codes are re
     Interrupted,
 )
 from gleitzeit_core.config import Config, load_config
-from gleitzeit_core.errors import GleitzeitError
+from gleitzeit_core.errors import GleitzeitError, primary
 from gleitzeit_core.store.base import Store
 
 T = TypeVar("T")
@@ -137,17 +137,8 @@ async def _until_signal(fn: Callable[[], Awaitable[T]]) -> T:
 
 
 def run_async(fn: Callable[[], Awaitable[T]]) -> T:
-    """anyio.run, handing ``main`` the one error a person should see (``_unwrap``)."""
+    """anyio.run, handing ``main`` the one error a person should see (``errors.primary``)."""
     try:
         return anyio.run(_until_signal, fn, backend="asyncio")
     except BaseExceptionGroup as group:
-        raise _unwrap(group) from group
-
-
-def _unwrap(exc: BaseException) -> BaseException:
-    """The one error a person should see: concurrent tasks that hit the same
-    problem (a store gone away) arrive as a group of several."""
-    if not isinstance(exc, BaseExceptionGroup):
-        return exc
-    leaves = [_unwrap(e) for e in exc.exceptions]
-    return next((e for e in leaves if isinstance(e, GleitzeitError)), leaves[0])
+        raise primary(group) from group

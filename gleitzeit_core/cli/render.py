@@ -177,21 +177,10 @@ def emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:
 
 
 def outcome_json(outcome: RunOutcome) -> dict[str, Any]:
-    """The stable `--json` shape of one run."""
-    run = outcome.run
-    return {
-        "workflow_id": run.run_id,
-        "run_id": run.run_id,
-        "name": run.workflow_name,
-        "status": run.status.value,
-        "error": run.error,
-        "workspace": outcome.workspace,
-        "tasks": {
-            t.name: {"id": t.id, "status": t.status.value, "result": t.result, "error": t.error,
-                     "attempts": t.attempts}
-            for t in outcome.tasks
-        },
-    }
+    """The stable `--json` shape of one run: the Python API's ``RunResult.to_dict()``."""
+    from gleitzeit_core._api.result import RunResult
+
+    return RunResult.from_outcome(outcome).to_dict()
 
 
 def print_json(obj: Any, out: TextIO = sys.stdout) -> None:

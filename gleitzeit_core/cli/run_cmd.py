@@ -63,39 +63,31 @@ def execute(st: CliState, prepare: Prepare, *, watch: bool = False, follow: str 
     interactive = st.live and not quiet
 
     async def go() -> RunOutcome:
-        from gleitzeit_core.engine import make_host, run_workflow  # heavy: only when running
+        from gleitzeit_core._api.engine import ExecutionEngine  # heavy: only when running
 
         config = st.config()
-        async with (store or st.store()) as s:
-            workflow, existing = await prepare(s)
+        if distributed and config["persistence.backend"] != "redis":
+            fail("--distributed needs the redis backend (--backend redis)", EXIT_USAGE)
+        async with ExecutionEngine(config, backend=store or st.store(), distributed=distributed) as engine:
+            workflow, existing = await prepare(engine.store)
             if follow is not None and follow not in {t.name for t in workflow.tasks}:
                 fail(f"--follow {follow!r}: no such task in {workflow.name!r}", EXIT_USAGE)
-            if distributed:
-                from gleitzeit_core.distributed.dispatcher import RedisDispatcher
 
-                if config["persistence.backend"] != "redis":
-                    fail("--distributed needs the redis backend (--backend redis)", EXIT_USAGE)
-                runner = RedisDispatcher(config.redis_url)
-            else:
-                runner = make_host(config, workflow)
-            async with runner as ctx:
-                def created(run: RunRecord) -> None:
-                    if announce and not st.json:
-                        print(run.run_id, flush=True)
-                    elif not interactive and not st.json and not quiet:
-                        print(f"run {run.run_id} started: {workflow.name}", file=sys.stderr, flush=True)
+            def created(run: RunRecord) -> None:
+                if announce and not st.json:
+                    print(run.run_id, flush=True)
+                elif not interactive and not st.json and not quiet:
+                    print(f"run {run.run_id} started: {workflow.name}", file=sys.stderr, flush=True)
 
-                async def drive(observer: Observer) -> RunOutcome:
-                    where = {"dispatcher": ctx} if distributed else {"host": ctx}
-                    return await run_workflow(workflow, config=config, store=s, observer=observer,
-                                              on_created=created, existing=existing, **where)
+            async def drive(observer: Observer) -> RunOutcome:
+                return await engine.execute(workflow, existing=existing, observer=observer, on_created=created)
 
-                if not interactive:
-                    silent = (st.json or quiet) and not st.verbose
-                    return await drive(no_observer if silent else PlainLines(sys.stderr, st.verbose or watch))
-                streamed = st.verbose or watch or follow is not None
-                with LiveView(st.console, workflow.name, list(workflow.tasks), streamed, follow) as view:
-                    return await drive(view)
+            if not interactive:
+                silent = (st.json or quiet) and not st.verbose
+                return await drive(no_observer if silent else PlainLines(sys.stderr, st.verbose or watch))
+            streamed = st.verbose or watch or follow is not None
+            with LiveView(st.console, workflow.name, list(workflow.tasks), streamed, follow) as view:
+                return await drive(view)
 
     return run_async(go)
 

@@ -1,0 +1,38 @@
+"""docs/api.md's examples, run exactly as printed, each in a fresh folder and GLEITZEIT_HOME."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.api.docblocks import python_blocks
+from tests.helpers.cli import REPO, cli_env
+
+DOC = REPO / "docs" / "api.md"
+BLOCKS = python_blocks(DOC)
+
+
+def test_the_page_has_its_examples():
+    # the notebook script, the 100-run service, reading back from SQLite, resuming
+    assert len(BLOCKS) == 4
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def test_example_runs_as_printed(tmp_path: Path, index: int):
+    proc = subprocess.run([sys.executable, "-c", BLOCKS[index]], cwd=tmp_path, env=cli_env(tmp_path / "home"),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    expected = {
+        0: ["completed\n55\n", "task 'c' depends on unknown task 'nope'", "dependency cycle: a → b → a",
+            "failed ZeroDivisionError: division by zero"],
+        1: ["100 runs, all completed; 100 run-finished events"],
+        2: ["flaky completed", "roll completed 6 [(1, 'failed', 'RuntimeError: first attempt fails",
+            "report completed rolled 6 [(1, 'completed', None)]"],
+        3: ["completed 42"],
+    }[index]
+    for text in expected:
+        assert text in proc.stdout

@@ -1,0 +1,51 @@
+"""The public surface is curated: one flat namespace, pinned here (as httpx and anyio do)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import gleitzeit_core
+
+PUBLIC = (
+    "AsyncioRequired", "AttemptRecord", "Config", "ConfigError", "Event", "EventStream", "EventsLost",
+    "ExecutionEngine", "GleitzeitError", "InMemoryBackend", "InternalError", "Problem", "ProviderError",
+    "ProviderUnavailable", "RedisBackend", "RunFailed", "RunNotFound", "RunRecord", "RunResult", "RunStatus",
+    "RunUpdated", "SQLiteBackend", "Store", "StoreUnavailable", "SubstitutionError", "Task", "TaskOutput",
+    "TaskRecord", "TaskResult", "TaskStatus", "TaskUpdated", "Workflow", "WorkflowChanged", "WorkflowInvalid",
+    "__version__", "load_config", "resume", "resume_async", "run", "run_async",
+)
+
+
+def test_all_is_a_pinned_tuple_of_resolvable_names():
+    assert isinstance(gleitzeit_core.__all__, tuple)
+    assert sorted(gleitzeit_core.__all__) == sorted(PUBLIC)
+    for name in gleitzeit_core.__all__:
+        assert getattr(gleitzeit_core, name) is not None
+
+
+def test_store_classes_are_the_stores_under_the_seed_names():
+    from gleitzeit_core.store.memory import InMemoryBackend
+    from gleitzeit_core.store.redis import RedisBackend
+    from gleitzeit_core.store.sqlite import SQLiteBackend
+
+    assert gleitzeit_core.SQLiteBackend is SQLiteBackend
+    assert gleitzeit_core.RedisBackend is RedisBackend
+    assert gleitzeit_core.InMemoryBackend is InMemoryBackend
+    for cls in (SQLiteBackend, RedisBackend, InMemoryBackend):
+        assert issubclass(cls, gleitzeit_core.Store)
+
+
+def test_every_error_is_in_the_one_tree():
+    errors = [getattr(gleitzeit_core, n) for n in PUBLIC
+              if isinstance(getattr(gleitzeit_core, n), type) and issubclass(getattr(gleitzeit_core, n), Exception)]
+    assert len(errors) == 13
+    assert all(issubclass(e, gleitzeit_core.GleitzeitError) for e in errors)
+
+
+def test_importing_the_api_does_not_load_the_store_drivers_or_the_provider_stack():
+    code = ("import sys, gleitzeit_core\n"
+            "print(sorted(m for m in ('aiosqlite', 'redis', 'gleitzeit_sdk', 'gleitzeit_core.engine') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
