@@ -1,6 +1,6 @@
 """The CLI shows one readable error even when concurrent tasks fail together."""
 
-from gleitzeit_core.cli.app import _unwrap
+from gleitzeit_core.errors import primary as _unwrap
 from gleitzeit_core.errors import StoreUnavailable
 
 
