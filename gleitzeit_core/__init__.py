@@ -14,6 +14,9 @@ The store classes (``SQLiteBackend``, ``RedisBackend``, ``InMemoryBackend``)
 load on first use: their drivers are not needed by every command.
 """
 
+# The internal module gleitzeit_core.resume is loaded first: importing it later would
+# rebind the package attribute ``resume`` (the function below) to the module.
+import gleitzeit_core.resume  # noqa: F401  isort: skip
 from gleitzeit_core._api.engine import ExecutionEngine as ExecutionEngine
 from gleitzeit_core._api.entry import resume as resume
 from gleitzeit_core._api.entry import resume_async as resume_async

@@ -189,5 +189,5 @@ def boundary() -> Iterator[None]:
     except Exception as exc:
         inner = primary(exc)
         if isinstance(inner, GleitzeitError):
-            raise inner from None
+            raise inner from inner.__cause__
         raise InternalError(f"{type(inner).__name__}: {inner}") from inner

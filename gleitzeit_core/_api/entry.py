@@ -105,8 +105,11 @@ def _in_this_thread(callback: OnEvent | None) -> OnEvent | None:
 
     token = anyio.lowlevel.current_token()
 
+    async def call(event: Event) -> None:  # in a task, so the callback may set events, etc.
+        callback(event)
+
     def relay(event: Event) -> None:
-        anyio.from_thread.run_sync(callback, event, token=token)
+        anyio.from_thread.run(call, event, token=token)
     return relay
 
 

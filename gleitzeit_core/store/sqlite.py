@@ -186,6 +186,9 @@ class SQLiteBackend(Store):
         return str(self.path)
 
     async def open(self) -> None:
+        # A new lock on the loop that opens the store: one built under trio is used by
+        # the Python API on an asyncio loop in a worker thread.
+        self._lock = anyio.Lock()
         parent = self.path.parent
         if parent.exists() and not parent.is_dir():
             raise StoreUnavailable(

@@ -3,6 +3,8 @@
 import os
 import sys
 
+import anyio
+
 from gleitzeit_sdk import Provider, RequestContext
 
 provider = Provider(name="counting", version="1.0.0", max_in_flight=16)
@@ -12,6 +14,14 @@ provider = Provider(name="counting", version="1.0.0", max_in_flight=16)
 async def pid(ctx: RequestContext) -> dict:
     """Which process served this task."""
     return {"pid": os.getpid()}
+
+
+
+@provider.method("count/sleep")
+async def sleep(ctx: RequestContext, seconds: float) -> dict:
+    """Hold a slot until cancelled (or ``seconds`` pass)."""
+    await anyio.sleep(seconds)
+    return {"slept": seconds}
 
 
 if __name__ == "__main__":

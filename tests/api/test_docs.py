@@ -36,3 +36,11 @@ def test_example_runs_as_printed(tmp_path: Path, index: int):
     }[index]
     for text in expected:
         assert text in proc.stdout
+
+
+def test_readme_python_example_runs_as_printed(tmp_path: Path):
+    [block] = python_blocks(REPO / "README.md")
+    proc = subprocess.run([sys.executable, "-c", block], cwd=REPO, env=cli_env(tmp_path / "home"),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("completed {'workflow_id': 'run-")

@@ -49,3 +49,10 @@ def test_importing_the_api_does_not_load_the_store_drivers_or_the_provider_stack
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_resume_stays_the_function_when_the_internal_module_loads():
+    import importlib
+
+    importlib.import_module("gleitzeit_core.resume")
+    assert callable(gleitzeit_core.resume) and gleitzeit_core.resume.__module__ == "gleitzeit_core._api.entry"
