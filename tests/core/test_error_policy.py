@@ -1,7 +1,6 @@
 """The CLI shows one readable error even when concurrent tasks fail together."""
 
-from gleitzeit_core.errors import primary
-from gleitzeit_core.errors import StoreUnavailable
+from gleitzeit_core.errors import StoreUnavailable, primary
 
 
 def test_group_of_concurrent_failures_shows_the_gleitzeit_error():
