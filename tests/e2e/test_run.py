@@ -254,11 +254,16 @@ def test_sigint_cancels_records_and_exits_130(tmp_path, home):
     wf = write(tmp_path, "long.yaml", """
         name: long
         tasks:
-          - {name: sleeper, method: python/execute, params: {code: "import time; time.sleep(60)"}}
+          - {name: sleeper, method: python/execute, params: {code: "import time; open('started', 'w'); time.sleep(60)"}}
           - {name: later, method: python/execute, dependencies: [sleeper], params: {code: "result = 1"}}
     """)
     proc = spawn(home, "run", str(wf))
-    time.sleep(3)
+    # interrupt once the sleeper runs (its marker is in the run's workspace), not after a fixed time:
+    # under load a fixed sleep can land before the run exists
+    deadline = time.time() + 60
+    while time.time() < deadline and not any((home / "workspaces").rglob("started")):
+        time.sleep(0.1)
+    assert any((home / "workspaces").rglob("started")), "the sleeper never began"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
