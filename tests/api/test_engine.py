@@ -92,3 +92,9 @@ async def test_engine_reads_results_back(starts: Path, tmp_path: Path):
         assert await engine.result(ran.run_id) == ran
         with pytest.raises(gz.RunNotFound):
             await engine.result("run-nope")
+
+
+async def test_blocking_run_inside_a_running_loop_like_a_notebook(starts: Path):
+    """Jupyter runs cells on a live asyncio loop: run() must not try to start a second one here."""
+    result = gz.run(pid_workflow(), backend="memory")
+    assert result.ok and result.tasks["pid"].result["pid"] == started(starts)[0]
