@@ -6,9 +6,10 @@ from pathlib import Path
 
 import anyio
 import pytest
+import yaml
 
 import gleitzeit_core as gz
-from tests.api.conftest import pid_workflow, started
+from tests.api.conftest import COUNTING, pid_workflow, started
 
 pytestmark = pytest.mark.anyio
 RUNS = 100
@@ -98,3 +99,18 @@ async def test_blocking_run_inside_a_running_loop_like_a_notebook(starts: Path):
     """Jupyter runs cells on a live asyncio loop: run() must not try to start a second one here."""
     result = gz.run(pid_workflow(), backend="memory")
     assert result.ok and result.tasks["pid"].result["pid"] == started(starts)[0]
+
+
+async def test_a_workflow_naming_its_own_provider_gets_a_host_of_its_own(tmp_path: Path):
+    log = tmp_path / "own-starts.txt"
+    log.touch()
+    (tmp_path / "counting.yaml").write_text(yaml.safe_dump(
+        {"name": "counting", "command": "{python}", "args": [str(COUNTING), str(log)], "protocols": ["count/v1"]}))
+    own = tmp_path / "own.yaml"
+    own.write_text("name: own\nproviders: [./counting.yaml]\ntasks:\n  - name: pid\n    method: count/pid\n")
+    async with gz.ExecutionEngine(backend="memory") as engine:
+        assert (await engine.run(str(own))).ok
+        assert (await engine.run(str(own))).ok
+        with pytest.raises(gz.WorkflowInvalid, match="count"):  # the shared host never got it
+            await engine.run(pid_workflow())
+    assert len(started(log)) == 2  # one host per run, stopped with the run
