@@ -18,7 +18,7 @@ from gleitzeit_core._api.events import DEFAULT_BUFFER, EventStream
 from gleitzeit_core._api.result import RunResult
 from gleitzeit_core._api.workflow import Workflow, as_spec
 from gleitzeit_core.config import Config, load_config
-from gleitzeit_core.errors import AsyncioRequired, ConfigError, GleitzeitError, InternalError, primary
+from gleitzeit_core.errors import AsyncioRequired, ConfigError, GleitzeitError, InternalError, RunNotFound, primary
 from gleitzeit_core.scheduler.events import Event, Observer
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.factory import make_store
@@ -124,6 +124,22 @@ class ExecutionEngine:
             state = await load_for_resume(self.store, run_id=run_id, workflow_path=path, force=force, workflow=given)
             outcome = await self.execute(state.workflow, existing=(state.run, state.tasks), observer=on_event)
             return RunResult.from_outcome(outcome)
+
+    async def cancel(self, run_id: str) -> bool:
+        """Ask for a run to stop, on this engine or in another process using the same store
+        (as `gleitzeit workflow cancel`): it ends ``cancelled`` within about a second.
+        False when the run has already finished. Runs on the memory store are cancelled by
+        cancelling the task that awaits ``run()`` (nothing else can reach that store)."""
+        with boundary():
+            if self.store.kind == "memory":
+                raise ConfigError("cancel() needs a shared store (sqlite or redis); on the memory store "
+                                  "cancel the task that awaits engine.run()")
+            run = await self.store.get_run(run_id)
+            if run is None:
+                raise RunNotFound(f"no run with id {run_id!r} in the {self.store.kind} store at {self.store.address}")
+            if run.status.finished:
+                return False
+            return await self.store.request_cancel(run_id)
 
     async def result(self, run_id: str) -> RunResult:
         """A run as stored now (it may still be running elsewhere)."""

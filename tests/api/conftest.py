@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
 import pytest
 import yaml
 
@@ -41,3 +43,19 @@ def started(log: Path) -> list[int]:
 
 def pid_workflow(name: str = "pid") -> gz.Workflow:
     return gz.Workflow(name=name, tasks=[gz.Task(name="pid", method="count/pid")])
+
+
+SLOW = gz.Workflow(name="slow", tasks=[gz.Task(name="slow", method="count/sleep", parameters={"seconds": 600})])
+
+
+@dataclass
+class Running:
+    """An ``on_event`` callback that notes the run id once a task is running."""
+
+    started: anyio.Event = field(default_factory=anyio.Event)
+    run_ids: list[str] = field(default_factory=list)
+
+    def __call__(self, event: gz.Event) -> None:
+        if isinstance(event, gz.TaskUpdated) and event.task.status is gz.TaskStatus.RUNNING:
+            self.run_ids.append(event.task.run_id)
+            self.started.set()

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 import gleitzeit_core as gz
-from tests.api.conftest import pid_workflow, started
+from tests.api.conftest import Running, SLOW, pid_workflow, started
 from tests.helpers.procs import alive
 
 pytestmark = pytest.mark.anyio
@@ -46,26 +46,19 @@ async def test_execution_engine_under_trio_is_a_clear_error():
 
 async def test_cancelling_the_trio_caller_cancels_the_run_and_stops_its_provider(starts: Path, tmp_path: Path):
     db = str(tmp_path / "runs.db")
-    wf = gz.Workflow(name="slow", tasks=[gz.Task(name="slow", method="count/sleep", parameters={"seconds": 600})])
-    running = anyio.Event()
-    run_ids: list[str] = []
-
-    def on_event(event: gz.Event) -> None:
-        if isinstance(event, gz.TaskUpdated) and event.task.status is gz.TaskStatus.RUNNING:
-            run_ids.append(event.task.run_id)
-            running.set()
+    on_event = Running()
 
     with anyio.fail_after(CANCEL_GUARD_S):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(lambda: gz.run_async(wf, backend=gz.SQLiteBackend(db), on_event=on_event))
-            await running.wait()
+            tg.start_soon(lambda: gz.run_async(SLOW, backend=gz.SQLiteBackend(db), on_event=on_event))
+            await on_event.started.wait()
             tg.cancel_scope.cancel()
     [pid] = started(starts)
     assert not alive(pid)  # the engine thread stopped the provider before run_async returned
 
     async def read() -> gz.RunResult:  # the stores are asyncio-only: read on an asyncio loop
         async with gz.SQLiteBackend(db) as store:
-            return await gz.RunResult.from_store(store, run_ids[0])
+            return await gz.RunResult.from_store(store, on_event.run_ids[0])
 
     stored = await anyio.to_thread.run_sync(anyio.run, read)
     assert stored.status is gz.RunStatus.CANCELLED
