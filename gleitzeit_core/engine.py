@@ -86,6 +86,8 @@ async def preflight(workflow: Workflow, host: ProviderHost) -> dict[str, dict[st
     Raises WorkflowInvalid (nothing is written) when a method is not offered.
     """
     protocols = {t.protocol for t in workflow.tasks}
+    if any(not host.providers_for(p) for p in protocols):
+        await host.learn_protocols()  # manifests without `protocols:`: ask the providers themselves
     unavailable: dict[str, str] = {}
     for proto in sorted(protocols):
         try:

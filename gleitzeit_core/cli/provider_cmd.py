@@ -16,6 +16,7 @@ from rich.text import Text
 from gleitzeit_core.cli.app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliState, JsonOpt, fail, not_found, run_async, state
 from gleitzeit_core.cli.probe import Probe, manifests, probe_all
 from gleitzeit_core.cli.render import emit, print_json
+from gleitzeit_core.errors import ProviderError
 from gleitzeit_core.providers.manifest import (ManifestError, ProviderKind, ProviderManifest, load_manifest,
                                                parse_manifest)
 from gleitzeit_core.providers.mcp.client_config import is_client_config, read_client_config
@@ -152,6 +153,21 @@ def register(directory: Path, data: dict[str, Any], source: Path, force: bool, o
     return Added(m.name, str(target), list(m.protocols), m.version)
 
 
+async def handshake_protocols(config: Any, m: ProviderManifest) -> list[str]:
+    """Start the provider once and return the protocols its ``initialize`` declares; fails
+    (exit 1) if it cannot start or disagrees with the manifest's own ``protocols``."""
+    from gleitzeit_core.engine import provider_config
+    from gleitzeit_core.providers.actor import served_protocols
+    from gleitzeit_core.providers.host import ProviderHost
+
+    async with ProviderHost([m], config=provider_config(config)) as host:
+        try:
+            await host.actor(m.name).ensure_started()
+        except ProviderError as exc:
+            fail(f"{m.source}: {exc.message}")
+        return served_protocols(host.actor(m.name).info)
+
+
 @app.command("add")
 def add(ctx: typer.Context,
         manifest: str = typer.Argument(..., metavar="FILE",
@@ -159,7 +175,8 @@ def add(ctx: typer.Context,
                                             ".mcp.json ({\"mcpServers\": …}) or VS Code mcp.json ({\"servers\": …})."),
         force: bool = typer.Option(False, "--force", help="Replace a registered provider of the same name."),
         json_out: JsonOpt = False) -> None:
-    """Validate a provider manifest and register it (copied into providers.directory).
+    """Validate a provider manifest, start it once to learn the protocols it serves, and
+    register it (copied into providers.directory, with those protocols).
 
     An MCP client config registers each of its stdio servers as a `kind: mcp` provider
     (see docs/mcp.md); other servers are reported, one line each.
@@ -179,7 +196,10 @@ def add(ctx: typer.Context,
         except (OSError, yaml.YAMLError):
             data = None  # load_manifest says what is wrong, with the position
         if not is_client_config(data):
-            load_manifest(path)  # raises ManifestError (exit 2) naming file, line and key
+            m = load_manifest(path)  # raises ManifestError (exit 2) naming file, line and key
+            if m.kind is ProviderKind.GLEITZEIT:
+                m.argv()  # the command must exist before it is started
+                data = data | {"protocols": await handshake_protocols(config, m)}
             try:
                 return False, [register(directory, data, path, force, str(path.resolve()))]
             except AlreadyRegistered as exc:  # exit 1; a missing command stays a ManifestError (exit 2)
@@ -250,14 +270,14 @@ def check(
     Example: gleitzeit provider check -- node examples/providers/node/provider.js
     """
     st = state(ctx, json=json_out)
-    from gleitzeit_sdk.conformance import render_results, run_checks
+    from gleitzeit_sdk.conformance import exit_code, render_results, run_checks
 
     argv, env, cwd, samples = command_of(st, target)
     try:
         results = run_checks(argv, env=env, cwd=cwd, samples=samples, only=tuple(case) if case else None)
     except ValueError as exc:  # unknown case name or bad samples
         fail(str(exc), EXIT_USAGE)
-    failed = any(r.status == "fail" for r in results)
+    failed = exit_code(results) != 0
     if st.json:
         print_json({"provider": " ".join(argv), "passed": not failed,
                     "results": [{"name": r.name, "status": r.status, "detail": r.detail, "seconds": round(r.seconds, 3)}

@@ -192,6 +192,12 @@ class ProviderActor:
             raise ProviderUnavailable(f"provider {name!r} refused initialize: {exc.message}", retryable=False) from None
         if not isinstance(info, dict) or not isinstance(info.get("methods"), list):
             raise ProviderUnavailable(f"provider {name!r} sent an invalid initialize result", retryable=False)
+        served = served_protocols(info)
+        if self.manifest.protocols and set(self.manifest.protocols) != set(served):
+            raise ProviderUnavailable(
+                f"provider {name!r} serves {', '.join(served) or 'no protocols'} but its manifest "
+                f"({self.manifest.source}) says protocols: {', '.join(self.manifest.protocols)}; "
+                "fix or remove the manifest's protocols", type="provider_failed", retryable=False)
         conn.peer_max_bytes = announced_max_bytes(info)
         await conn.notify("initialized")
         log.debug("provider %s started (pid %s)", name, proc.pid)
@@ -401,6 +407,16 @@ class ProviderActor:
             level = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO, "warning": logging.WARNING}.get(
                 str(params.get("level")), logging.ERROR)
             log.log(level, "[%s] %s", self.name, params.get("message"))
+
+
+def served_protocols(info: dict[str, Any]) -> list[str]:
+    """The protocols an initialize result declares (PROTOCOL.md §2.1); without a usable
+    ``protocols`` list, ``<prefix>/v1`` for each method-name prefix."""
+    declared = info.get("protocols")
+    if isinstance(declared, list) and declared and all(isinstance(p, str) for p in declared):
+        return sorted(set(declared))
+    names = [m.get("name") for m in info.get("methods") or [] if isinstance(m, dict)]
+    return sorted({f"{n.split('/', 1)[0]}/v1" for n in names if isinstance(n, str) and "/" in n})
 
 
 def announced_max_bytes(info: dict[str, Any]) -> int:

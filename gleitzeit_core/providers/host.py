@@ -5,6 +5,7 @@ owner. Providers start on first use and stop when the host closes.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -12,7 +13,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from gleitzeit_core.errors import ProviderUnavailable
-from gleitzeit_core.providers.actor import ProviderActor
+from gleitzeit_core.providers.actor import ProviderActor, served_protocols
 from gleitzeit_core.providers.manifest import ManifestError, ProviderManifest, builtin_manifest_paths, load_manifest
 
 
@@ -75,6 +76,29 @@ class ProviderHost:
             self._actors[name] = ProviderActor(self.manifests[name], self._tg,
                                                config=self._config.get(name), log_level=self._log_level)
         return self._actors[name]
+
+    async def learn_protocols(self) -> list[str]:
+        """Start each provider whose manifest names no protocols and record what its
+        ``initialize`` says it serves (the provider's own declaration routes it).
+
+        Returns one readable line per provider that could not be started.
+        """
+        unknown = [m for m in self.manifests.values() if not m.protocols]
+        problems: list[str] = []
+
+        async def learn(m: ProviderManifest) -> None:
+            try:
+                await self.actor(m.name).ensure_started()
+            except ProviderUnavailable as exc:
+                problems.append(exc.message)
+                return
+            self.manifests[m.name] = replace(m, protocols=tuple(served_protocols(self._actors[m.name].info)))
+            self._actors[m.name].manifest = self.manifests[m.name]
+
+        async with anyio.create_task_group() as tg:
+            for m in unknown:
+                tg.start_soon(learn, m)
+        return problems
 
     def providers_for(self, protocol: str) -> list[ProviderManifest]:
         return [m for m in self.manifests.values() if protocol in m.protocols]

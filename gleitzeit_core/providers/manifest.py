@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import json
 import os
 import re
 import shutil
@@ -16,17 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from jsonschema import Draft202012Validator
 
 from gleitzeit_core.errors import ConfigError
+from gleitzeit_core.workflow.source import Marks, parse
+from gleitzeit_sdk.schemas import SCHEMA_DIR
 
 BUILTIN_PACKAGES = ("provider_python", "provider_ollama")
 
-_KEYS = {
-    "name", "version", "command", "args", "env", "inherit_env", "cwd", "max_in_flight",
-    "startup_timeout", "restart", "protocols", "description", "conformance", "config", "kind",
-}
-_RESTART_KEYS = {"max_restarts", "window"}
 #: What an MCP server inherits when its manifest names no inherit_env: the MCP SDKs' default
 #: list plus the locale (``npx`` needs HOME for its cache, ``#!/usr/bin/env node`` needs PATH).
 MCP_INHERIT_ENV = ("HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "LANG", "LC_ALL")
@@ -97,63 +95,72 @@ class ProviderManifest:
         return str((base / self.cwd).resolve())
 
 
-def _expect(cond: bool, where: str, msg: str) -> None:
-    if not cond:
-        raise ManifestError(f"{where}: {msg}")
+#: The manifest's JSON Schema (sdk/schema/manifest.json): every key, its type and its default.
+MANIFEST_SCHEMA = json.loads((SCHEMA_DIR / "manifest.json").read_text(encoding="utf-8"))
+_VALIDATOR = Draft202012Validator(MANIFEST_SCHEMA)
 
 
-def _str_list(value: Any, where: str, key: str) -> tuple[str, ...]:
-    _expect(isinstance(value, list) and all(isinstance(v, str) for v in value), where, f"{key} must be a list of strings")
-    return tuple(value)
+def manifest_problems(data: Any, source: str, marks: Marks | None = None) -> list[str]:
+    """One ``file:line:col: message`` line per violation of the manifest schema."""
+    if not isinstance(data, dict):
+        return [f"{source}: a manifest must be a mapping of keys to values"]
+    problems = []
+    for error in sorted(_VALIDATOR.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        path = list(error.absolute_path)
+        container, key = _locate(data, path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = set((error.schema.get("properties") or {}))
+            for name in sorted(set(error.instance) - allowed, key=str):
+                hint = difflib.get_close_matches(str(name), sorted(allowed), n=1)
+                where = marks.key(error.instance, name) if marks else source
+                label = ".".join(map(str, path + [name]))
+                problems.append(f"{where}: unknown key {label!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+            continue
+        where = (marks.value(container, key) if key is not None else marks.of(data)) if marks else source
+        label = ".".join(map(str, path))
+        problems.append(f"{where}: " + (f"{label}: " if label else "") + error.message)
+    return problems
 
 
-def parse_manifest(data: Any, source: str) -> ProviderManifest:
-    where = source
-    _expect(isinstance(data, dict), where, "a manifest must be a YAML mapping")
-    unknown = sorted(set(data) - _KEYS)
-    if unknown:
-        hint = difflib.get_close_matches(unknown[0], _KEYS, n=1)
-        _expect(False, where, f"unknown key {unknown[0]!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
-    for key in ("name", "command"):
-        _expect(isinstance(data.get(key), str) and data[key].strip() != "", where, f"{key!r} is required and must be a non-empty string")
-    env = data.get("env") or {}
-    _expect(isinstance(env, dict) and all(isinstance(k, str) for k in env), where, "env must be a mapping of names to values")
+def _locate(data: Any, path: list[Any]) -> tuple[Any, Any]:
+    """The container holding the value at ``path`` and its key (None for the root)."""
+    container: Any = data
+    for step in path[:-1]:
+        container = container[step]
+    return (container, path[-1]) if path else (data, None)
+
+
+def parse_manifest(data: Any, source: str, marks: Marks | None = None) -> ProviderManifest:
+    """A validated manifest; raises ManifestError with one line per problem."""
+    problems = manifest_problems(data, source, marks)
+    if problems:
+        raise ManifestError("\n".join(problems))
     restart = data.get("restart") or {}
-    _expect(isinstance(restart, dict), where, "restart must be a mapping")
-    bad = sorted(set(restart) - _RESTART_KEYS)
-    _expect(not bad, where, f"unknown key restart.{bad[0] if bad else ''}")
-    mif = data.get("max_in_flight")
-    _expect(mif is None or (isinstance(mif, int) and not isinstance(mif, bool) and mif >= 1), where, "max_in_flight must be an integer ≥ 1")
-    st = data.get("startup_timeout", 10.0)
-    _expect(isinstance(st, (int, float)) and not isinstance(st, bool) and st > 0, where, "startup_timeout must be a positive number")
-    for key in ("config", "conformance"):
-        _expect(isinstance(data.get(key) or {}, dict), where, f"{key} must be a mapping")
-    kinds = [k.value for k in ProviderKind]
-    _expect(data.get("kind", "gleitzeit") in kinds, where, f"kind must be one of {', '.join(kinds)}")
     kind = ProviderKind(data.get("kind", "gleitzeit"))
-    protocols = _str_list(data.get("protocols") or [], where, "protocols")
+    protocols = tuple(data.get("protocols") or ())
     inherit = data.get("inherit_env", ["PATH"])
+    mif = data.get("max_in_flight")
     if kind is ProviderKind.MCP:
         # Its methods are <name>/<tool>: the protocol follows from the name.
-        _expect(bool(_PROTOCOL_NAME.fullmatch(data["name"])), where,
-                f"an MCP provider's name becomes its methods' prefix ({data['name']}/<tool>): "
-                "use lower-case letters, digits, '-' and '_', starting with a letter")
-        _expect(protocols in ((), (f"{data['name']}/v1",)), where,
-                f"an MCP provider serves protocol {data['name']}/v1; drop 'protocols'")
+        if not _PROTOCOL_NAME.fullmatch(data["name"]):
+            raise ManifestError(f"{source}: an MCP provider's name becomes its methods' prefix ({data['name']}/<tool>): "
+                                "use lower-case letters, digits, '-' and '_', starting with a letter")
+        if protocols not in ((), (f"{data['name']}/v1",)):
+            raise ManifestError(f"{source}: an MCP provider serves protocol {data['name']}/v1; drop 'protocols'")
         protocols = (f"{data['name']}/v1",)
         inherit = data.get("inherit_env", list(MCP_INHERIT_ENV))
         mif = 1 if mif is None else mif  # MCP announces no concurrency: one call at a time unless raised
     return ProviderManifest(
         name=data["name"],
         command=data["command"],
-        args=_str_list(data.get("args") or [], where, "args"),
+        args=tuple(data.get("args") or ()),
         kind=kind,
         version=str(data.get("version") or ""),
-        env={k: str(v) for k, v in env.items()},
-        inherit_env=_str_list(inherit or [], where, "inherit_env"),
+        env={k: str(v) for k, v in (data.get("env") or {}).items()},
+        inherit_env=tuple(inherit or ()),
         cwd=data.get("cwd"),
         max_in_flight=mif,
-        startup_timeout=float(st),
+        startup_timeout=float(data.get("startup_timeout", 10.0)),
         restart=RestartPolicy(
             max_restarts=int(restart.get("max_restarts", 5)), window=float(restart.get("window", 180.0))
         ),
@@ -168,14 +175,13 @@ def parse_manifest(data: Any, source: str) -> ProviderManifest:
 def load_manifest(path: str | os.PathLike[str]) -> ProviderManifest:
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ManifestError(f"{p}: cannot read manifest: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
-        raise ManifestError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    return parse_manifest(data, str(p))
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{p}: cannot read manifest: {getattr(exc, 'strerror', None) or exc}") from None
+    data, marks, problems = parse(text, str(p), "json" if p.suffix == ".json" else "yaml")
+    if problems:
+        raise ManifestError("\n".join(str(problem) for problem in problems))
+    return parse_manifest(data, str(p), marks)
 
 
 def builtin_manifest_paths() -> list[Path]:

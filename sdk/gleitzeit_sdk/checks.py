@@ -123,6 +123,12 @@ class Target:
     def max_in_flight(self) -> int:
         return int((self.init_result or {}).get("capabilities", {}).get("concurrency", {}).get("maxInFlight", 1))
 
+    @property
+    def max_message_bytes(self) -> int:
+        """The provider's announced limit: no case sends a longer line, except to test the limit."""
+        value = (self.init_result or {}).get("limits", {}).get("maxMessageBytes", codes.DEFAULT_MAX_MESSAGE_BYTES)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1024 else 1024
+
     def capability(self, name: str) -> bool:
         return bool((self.init_result or {}).get("capabilities", {}).get(name))
 
@@ -339,30 +345,40 @@ async def unknown_dollar_request(t: Target) -> str:
     return "-32601"
 
 
-def _invalid_params_for(descriptor: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
-    """Params that break the method's schema, and the parameter a good message names."""
+_WRONG = {"string": 12345, "integer": "x", "number": "x", "boolean": "x", "object": "x", "array": "x"}
+
+
+def _invalid_params_for(descriptor: dict[str, Any], kind: str) -> tuple[dict[str, Any], str] | None:
+    """Params that break the method's schema in the way ``kind`` names (missing, unknown,
+    wrong_type), and the parameter a good message names; None if the schema allows no such break."""
     schema = descriptor.get("paramsSchema")
     if not isinstance(schema, dict):
         return None
     props = schema.get("properties") or {}
+    required = [r for r in schema.get("required") or [] if isinstance(r, str)]
+    base = {}  # the other required params, well-typed where the schema says how
+    for name in required:
+        prop = props.get(name) if isinstance(props.get(name), dict) else {}
+        base[name] = {"string": "x", "integer": 1, "number": 1, "boolean": True, "object": {}, "array": []}.get(
+            prop.get("type") if isinstance(prop.get("type"), str) else "", "x")
     candidates: list[tuple[dict[str, Any], str]] = []
-    if schema.get("required"):
-        candidates.append(({}, schema["required"][0]))
-    if schema.get("additionalProperties") is False:
-        candidates.append(({"conformance_bogus": 1}, "conformance_bogus"))
-    for name, prop in props.items():
-        wrong = {"string": 12345, "integer": "x", "number": "x", "boolean": "x", "object": "x", "array": "x"}
-        if isinstance(prop, dict) and isinstance(prop.get("type"), str) and prop["type"] in wrong:
-            candidates.append(({name: wrong[prop["type"]]}, name))
+    if kind == "missing" and required:
+        candidates.append(({k: v for k, v in base.items() if k != required[0]}, required[0]))
+    if kind == "unknown" and schema.get("additionalProperties") is False:
+        candidates.append(({**base, "conformance_bogus": 1}, "conformance_bogus"))
+    if kind == "wrong_type":
+        for name, prop in props.items():
+            if isinstance(prop, dict) and isinstance(prop.get("type"), str) and prop["type"] in _WRONG:
+                candidates.append(({**base, name: _WRONG[prop["type"]]}, name))
     validator = Draft202012Validator(schema)
     return next(((p, n) for p, n in candidates if not validator.is_valid(p)), None)
 
 
-async def invalid_params(t: Target) -> str:
+async def _invalid_params(t: Target, kind: str) -> str:
     """Params breaking the paramsSchema -> -32602 with a message naming the parameter."""
     client = await t.main()
     for descriptor in t.methods:
-        found = _invalid_params_for(descriptor)
+        found = _invalid_params_for(descriptor, kind)
         if found is None:
             continue
         params, name = found
@@ -370,7 +386,19 @@ async def invalid_params(t: Target) -> str:
         if name not in error.get("message", "") + json.dumps(error.get("data")):
             raise Failed(f"the -32602 message does not name {name!r}: {short(error)}")
         return f"{descriptor['name']} {short(params, 60)} -> -32602 naming {name!r}"
-    raise Skipped("no advertised paramsSchema can be violated")
+    raise Skipped(f"no advertised paramsSchema allows a {kind.replace('_', ' ')} parameter")
+
+
+async def invalid_params_wrong_type(t: Target) -> str:
+    return await _invalid_params(t, "wrong_type")
+
+
+async def invalid_params_missing(t: Target) -> str:
+    return await _invalid_params(t, "missing")
+
+
+async def invalid_params_unknown(t: Target) -> str:
+    return await _invalid_params(t, "unknown")
 
 
 async def params_not_object(t: Target) -> str:
@@ -501,6 +529,220 @@ async def notifications_never_answered(t: Target) -> str:
         raise Failed(f"answered a notification: {short(got[0])}")
     await still_alive(client, "notifications")
     return "no output"
+
+
+# -- spec decisions (PROTOCOL.md §1) --------------------------------------------
+
+
+async def _refused_raw(t: Target, line: bytes, what: str, codes_ok: tuple[int, ...], *, ids: tuple[Any, ...] = (None,)) -> str:
+    """Send a raw line; expect one error with one of ``codes_ok`` and an id from ``ids``; still alive."""
+    client = await t.main()
+    await client.send_raw(line + b"\n")
+    resp = await next_response(client, what)
+    error = resp.get("error")
+    if not isinstance(error, dict) or error.get("code") not in codes_ok:
+        raise Failed(f"{what}: expected error {' or '.join(map(str, codes_ok))}, got {short(resp)}")
+    if not any(id_key(resp.get("id")) == id_key(i) for i in ids):
+        raise Failed(f"{what}: answered with id {short(resp.get('id'))}, expected {' or '.join(short(i) for i in ids)}")
+    await still_alive(client, what)
+    return f"{error['code']}, id {short(resp.get('id'))}"
+
+
+async def null_id_request(t: Target) -> str:
+    """`"id": null` in a request is invalid in v1: refused, never executed."""
+    return await _refused_raw(t, b'{"jsonrpc": "2.0", "id": null, "method": "ping"}', "request with id null",
+                              (codes.INVALID_REQUEST,))
+
+
+async def float_id(t: Target) -> str:
+    """`1.0` is refused or read as the integer 1 (a JavaScript decoder cannot tell them apart)."""
+    client = await t.main()
+    client.requests[id_key(1)] = "ping"
+    await client.send_raw(b'{"jsonrpc": "2.0", "id": 1.0, "method": "ping"}\n')
+    resp = await next_response(client, "id 1.0")
+    error = resp.get("error")
+    if isinstance(error, dict) and error.get("code") == codes.INVALID_REQUEST and resp.get("id") is None:
+        await still_alive(client, "id 1.0")
+        return "-32600, id null"
+    if resp.get("result") == {} and resp.get("id") == 1 and not isinstance(resp.get("id"), bool):
+        return "read as the integer 1"
+    raise Failed(f"id 1.0: expected -32600 with id null, or the ping's result with id 1, got {short(resp)}")
+
+
+async def fractional_id(t: Target) -> str:
+    return await _refused_raw(t, b'{"jsonrpc": "2.0", "id": 1.5, "method": "ping"}', "id 1.5", (codes.INVALID_REQUEST,))
+
+
+async def boolean_id(t: Target) -> str:
+    return await _refused_raw(t, b'{"jsonrpc": "2.0", "id": true, "method": "ping"}', "id true", (codes.INVALID_REQUEST,))
+
+
+async def byte_order_mark(t: Target) -> str:
+    return await _refused_raw(t, b'\xef\xbb\xbf{"jsonrpc": "2.0", "id": "bom", "method": "ping"}', "a line starting with a BOM",
+                              (codes.PARSE_ERROR,))
+
+
+async def empty_method(t: Target) -> str:
+    client = await t.main()
+    expect_error(await call(client, "", {}, id="empty-method"), codes.METHOD_NOT_FOUND, 'method ""')
+    return "-32601, id echoed"
+
+
+async def crlf_line_end(t: Target) -> str:
+    client = await t.main()
+    await client.send_raw(b'{"jsonrpc": "2.0", "id": "crlf", "method": "ping"}\r\n')
+    client.requests[id_key("crlf")] = "ping"
+    resp = await next_response(client, "ping ending in \\r\\n")
+    if resp.get("id") != "crlf" or resp.get("result") != {}:
+        raise Failed(f"ping ending in \\r\\n: {short(resp)}")
+    return "answered"
+
+
+async def response_from_host_ignored(t: Target) -> str:
+    client = await t.main()
+    await client.send({"jsonrpc": "2.0", "id": "not-a-request", "result": {}})
+    await client.send({"jsonrpc": "2.0", "id": "not-a-request-2", "error": {"code": -32603, "message": "x"}})
+    got = await client.quiet_for(QUIET)
+    if got:
+        raise Failed(f"answered a response-shaped message: {short(got[0])}")
+    await still_alive(client, "response-shaped messages")
+    return "no output"
+
+
+# -- value limits ---------------------------------------------------------------
+
+
+async def _hostile_value(t: Target, value: bytes, what: str, *, require_error: bool) -> str:
+    """A ping whose params hold ``value``: the provider answers (a refusal, or a result where
+    tolerated), keeps the id when it answers with it, and stays up."""
+    client = await t.main()
+    id = f"value-{client.next_id()}"
+    client.requests[id_key(id)] = "ping"
+    await client.send_raw(b'{"jsonrpc": "2.0", "id": "' + id.encode() + b'", "method": "ping", "params": {"v": ' + value + b"}}\n")
+    resp = await next_response(client, what)
+    error = resp.get("error")
+    refused = isinstance(error, dict) and error.get("code") in (codes.INVALID_REQUEST, codes.PARSE_ERROR)
+    if require_error and not refused:
+        raise Failed(f"{what}: expected -32600 or -32700, got {short(resp)}")
+    if not refused and resp.get("id") != id:
+        raise Failed(f"{what}: expected a refusal or the ping's result, got {short(resp)}")
+    await still_alive(client, what)
+    return f"refused with {error['code']}" if refused else "answered (tolerated)"
+
+
+async def deep_nesting(t: Target) -> str:
+    await t.main()
+    depth = min(100_000, (t.max_message_bytes - 200) // 2)
+    return await _hostile_value(t, b"[" * depth + b"]" * depth, f"params nested {depth} deep", require_error=False)
+
+
+async def huge_integer(t: Target) -> str:
+    await t.main()
+    digits = min(5000, t.max_message_bytes - 200)
+    return await _hostile_value(t, b"9" * digits, f"a {digits}-digit integer", require_error=False)
+
+
+async def nan_literal(t: Target) -> str:
+    return await _hostile_value(t, b"NaN", "NaN (not JSON)", require_error=True)
+
+
+async def lone_surrogate(t: Target) -> str:
+    return await _hostile_value(t, b'"a\\ud800b"', "a string with a lone surrogate", require_error=False)
+
+
+async def lone_surrogate_id(t: Target) -> str:
+    client = await t.main()
+    await client.send_raw(b'{"jsonrpc": "2.0", "id": "\\ud800", "method": "ping"}\n')
+    client.requests[id_key("\ud800")] = "ping"
+    resp = await next_response(client, "id with a lone surrogate")
+    if "result" in resp and resp.get("id") != "\ud800":
+        raise Failed(f"answered with another id: {short(resp)}")
+    await still_alive(client, "an id with a lone surrogate")
+    return "echoed" if "result" in resp else f"refused with {resp.get('error', {}).get('code')}"
+
+
+# -- size boundaries --------------------------------------------------------------
+
+
+def _ping_of_size(id: str, size: int) -> bytes:
+    head = b'{"jsonrpc": "2.0", "id": "' + id.encode() + b'", "method": "ping", "params": {"pad": "'
+    tail = b'"}}'
+    return head + b"x" * (size - len(head) - len(tail)) + tail
+
+
+async def exactly_the_limit(t: Target) -> str:
+    """A line of exactly maxMessageBytes (the newline not counted) is accepted."""
+    client = await t.main()
+    limit = t.max_message_bytes
+    client.requests[id_key("at-limit")] = "ping"
+    await client.send_raw(_ping_of_size("at-limit", limit) + b"\n")
+    resp = await next_response(client, f"a {limit}-byte line", timeout=RESPONSE_TIMEOUT * 2)
+    if resp.get("id") != "at-limit" or "result" not in resp:
+        raise Failed(f"a line of exactly maxMessageBytes ({limit}) was not answered: {short(resp)}")
+    return f"{limit} bytes answered"
+
+
+async def one_over_the_limit(t: Target) -> str:
+    client = await t.main()
+    limit = t.max_message_bytes
+    await client.send_raw(_ping_of_size("over-limit", limit + 1) + b"\n")
+    resp = await next_response(client, f"a {limit + 1}-byte line", timeout=RESPONSE_TIMEOUT * 2)
+    if resp.get("id") == "over-limit":
+        raise Failed(f"processed a line one byte over maxMessageBytes ({limit})")
+    expect_error(resp, codes.INVALID_REQUEST, f"a {limit + 1}-byte line")
+    if resp.get("id") is not None:
+        raise Failed(f"the refusal must have id null: {short(resp)}")
+    await still_alive(client, "a line one byte over the limit")
+    return "-32600, id null"
+
+
+# -- what the host relies on in the handshake ------------------------------------
+
+
+async def announced_limits(t: Target) -> str:
+    """limits.maxMessageBytes (if given) is an integer >= 1024; maxInFlight an integer >= 1."""
+    await t.main()
+    result = t.init_result or {}
+    limit = (result.get("limits") or {}).get("maxMessageBytes", codes.DEFAULT_MAX_MESSAGE_BYTES)
+    mif = (result.get("capabilities") or {}).get("concurrency", {}).get("maxInFlight")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1024:
+        raise Failed(f"limits.maxMessageBytes must be an integer >= 1024, got {short(limit)}")
+    if not isinstance(mif, int) or isinstance(mif, bool) or mif < 1:
+        raise Failed(f"capabilities.concurrency.maxInFlight must be an integer >= 1, got {short(mif)}")
+    return f"maxMessageBytes {limit}, maxInFlight {mif}"
+
+
+async def timeouts_declared(t: Target) -> str:
+    """defaultTimeoutSec is a positive number or null; timeoutParam names a declared parameter."""
+    await t.main()
+    problems = []
+    for m in t.methods:
+        default = m.get("defaultTimeoutSec")
+        if default is not None and (not isinstance(default, (int, float)) or isinstance(default, bool) or default <= 0):
+            problems.append(f"{m.get('name')}: defaultTimeoutSec {short(default)}")
+        param = m.get("timeoutParam")
+        props = (m.get("paramsSchema") or {}).get("properties") or {}
+        if param is not None and param not in props:
+            problems.append(f"{m.get('name')}: timeoutParam {param!r} is not a parameter")
+    if problems:
+        raise Failed("; ".join(problems[:3]))
+    return ", ".join(f"{m.get('name')}: {m.get('defaultTimeoutSec')}" for m in t.methods)[:160]
+
+
+async def exit_on_eof_answers_in_flight(t: Target) -> str:
+    """On stdin EOF a running request still gets its one final response before the exit."""
+    async with t.fresh() as proc:
+        await proc.client.handshake(timeout=RESPONSE_TIMEOUT)
+        id = await start(proc.client, t.sample("slow"))
+        await proc.client.quiet_for(0.2)
+        await proc.client.close()
+        try:
+            resp = await proc.client.response_to(id, EXIT_DEADLINE)
+        except (TimeoutError, anyio.EndOfStream):
+            raise Failed("no final response for the running request before the exit") from None
+        if "result" not in resp:
+            expect_error(resp, codes.CANCELLED, "the running request at stdin EOF")
+    return "answered " + ("-32800" if "error" in resp else "with the result")
 
 
 # -- concurrency, cancellation, progress --------------------------------------------
@@ -640,17 +882,20 @@ async def progress_needs_token(t: Target) -> str:
 
 
 async def large_message(t: Target) -> str:
+    """A multi-byte message close to the announced limit (at most ~10 MiB) is answered."""
     client = await t.main()
-    pad = "ü✓" * (2 * 1024 * 1024)  # ~10 MiB of UTF-8
+    unit = "ü✓"  # 5 bytes of UTF-8
+    pad = unit * (min(10 * 1024 * 1024, t.max_message_bytes - 200) // len(unit.encode()))
     resp = await call(client, "ping", {"pad": pad}, timeout=RESPONSE_TIMEOUT * 2)
-    await still_alive(client, "a 10 MiB message")
-    return "answered" if "result" in resp else f"refused with {resp['error'].get('code')}"
+    expect_result(resp, f"a {len(pad.encode())}-byte ping (within maxMessageBytes {t.max_message_bytes})")
+    return f"{len(pad.encode())} bytes answered"
 
 
 async def large_id_roundtrip(t: Target) -> str:
     client = await t.main()
-    id = "ünïcødé ✓ 漢字 🚀 " * 40_000  # ~1 MiB, multi-byte characters split across pipe reads
-    expect_result(await call(client, "ping", id=id, timeout=RESPONSE_TIMEOUT * 2), "ping with a 1 MiB id")
+    unit = "ünïcødé ✓ 漢字 🚀 "  # multi-byte characters split across pipe reads
+    id = unit * (min(1024 * 1024, (t.max_message_bytes - 200) // 2) // len(unit.encode()))
+    expect_result(await call(client, "ping", id=id, timeout=RESPONSE_TIMEOUT * 2), f"ping with a {len(id.encode())}-byte id")
     return f"{len(id.encode())} bytes echoed"
 
 
@@ -817,6 +1062,8 @@ CASES: tuple[tuple[str, Check], ...] = (
     ("handshake.result_schema", initialize_result_schema),
     ("handshake.method_descriptors", method_descriptors),
     ("handshake.version_mismatch", version_mismatch),
+    ("handshake.limits", announced_limits),
+    ("handshake.timeouts_declared", timeouts_declared),
     ("lifecycle.ping_before_initialize", ping_before_initialize),
     ("lifecycle.request_before_initialize", request_before_initialize),
     ("lifecycle.request_before_initialized", request_before_initialized),
@@ -826,7 +1073,10 @@ CASES: tuple[tuple[str, Check], ...] = (
     ("requests.fast_sample", fast_sample_succeeds),
     ("errors.unknown_method", unknown_method),
     ("errors.unknown_dollar_request", unknown_dollar_request),
-    ("errors.invalid_params", invalid_params),
+    ("errors.invalid_params.wrong_type", invalid_params_wrong_type),
+    ("errors.invalid_params.missing", invalid_params_missing),
+    ("errors.invalid_params.unknown", invalid_params_unknown),
+    ("errors.empty_method", empty_method),
     ("errors.params_not_object", params_not_object),
     ("framing.parse_error", parse_error),
     ("framing.invalid_utf8", invalid_utf8),
@@ -837,9 +1087,21 @@ CASES: tuple[tuple[str, Check], ...] = (
     ("framing.invalid_request.scalar_params", invalid_request_scalar_params),
     ("framing.batch_rejected", batch_rejected),
     ("framing.blank_lines_ignored", blank_lines_ignored),
+    ("framing.crlf", crlf_line_end),
+    ("framing.byte_order_mark", byte_order_mark),
+    ("framing.response_from_host_ignored", response_from_host_ignored),
     ("ids.int_and_string", ids_int_and_string),
     ("ids.large_integer", ids_large_integer),
     ("ids.unicode", ids_unicode),
+    ("ids.null", null_id_request),
+    ("ids.float", float_id),
+    ("ids.fractional", fractional_id),
+    ("ids.boolean", boolean_id),
+    ("ids.lone_surrogate", lone_surrogate_id),
+    ("values.deep_nesting", deep_nesting),
+    ("values.huge_integer", huge_integer),
+    ("values.nan", nan_literal),
+    ("values.lone_surrogate", lone_surrogate),
     ("notifications.never_answered", notifications_never_answered),
     ("concurrency.ping_while_busy", ping_while_busy),
     ("concurrency.overload", overload),
@@ -852,9 +1114,12 @@ CASES: tuple[tuple[str, Check], ...] = (
     ("size.large_message", large_message),
     ("size.large_unicode_id", large_id_roundtrip),
     ("size.oversized_message", oversized_message),
+    ("size.exactly_the_limit", exactly_the_limit),
+    ("size.one_over_the_limit", one_over_the_limit),
     ("shutdown.sequence", shutdown_sequence),
     ("exit.stdin_eof_idle", exit_on_eof_idle),
     ("exit.stdin_eof_busy", exit_on_eof_busy),
+    ("exit.stdin_eof_answers_in_flight", exit_on_eof_answers_in_flight),
     ("exit.sigterm", sigterm_exits),
     ("traffic.stdout_only_jsonrpc", stdout_only_jsonrpc),
     ("traffic.responses_match_schemas", responses_match_schemas),

@@ -21,6 +21,9 @@ from gleitzeit_sdk import checks
 
 CASE_TIMEOUT = 90.0  # per case, above the longest wait a case itself allows
 CASE_NAMES = tuple(name for name, _ in checks.CASES)
+#: Cases every other case depends on: when one fails, the rest are reported as not run at
+#: once (a provider that cannot even be initialized fails the whole check in seconds).
+GATES = ("handshake.initialize_answered", "requests.ping")
 
 
 @dataclass(frozen=True)
@@ -30,9 +33,12 @@ class CheckResult:
     detail: str = ""
     skipped: bool = False
     seconds: float = 0.0
+    not_run: bool = False  # after a failed gate case; counts as a failure
 
     @property
     def status(self) -> str:
+        if self.not_run:
+            return "not run"
         return "skip" if self.skipped else "pass" if self.passed else "fail"
 
 
@@ -55,10 +61,17 @@ async def check_provider(
         raise ValueError(f"unknown conformance cases: {', '.join(sorted(unknown))}")
     target = checks.Target(list(argv), env, cwd, parsed)
     results: list[CheckResult] = []
+    hopeless = ""
     try:
         for name, case in checks.CASES:
-            if only is None or name in only:
-                results.append(await _run_case(name, case, target))
+            if only is not None and name not in only:
+                continue
+            if hopeless:
+                results.append(CheckResult(name, False, f"not run: {hopeless}", not_run=True))
+                continue
+            results.append(await _run_case(name, case, target))
+            if name in GATES and results[-1].status == "fail":
+                hopeless = f"{name} failed ({results[-1].detail})"
     finally:
         with anyio.CancelScope(shield=True):
             await target.aclose()
@@ -99,10 +112,10 @@ def run_checks(
 
 
 def exit_code(results: list[CheckResult]) -> int:
-    return 1 if any(r.status == "fail" for r in results) else 0
+    return 1 if any(r.status in ("fail", "not run") for r in results) else 0
 
 
-_STYLE = {"pass": "[green]PASS[/]", "fail": "[bold red]FAIL[/]", "skip": "[yellow]SKIP[/]"}
+_STYLE = {"pass": "[green]PASS[/]", "fail": "[bold red]FAIL[/]", "skip": "[yellow]SKIP[/]", "not run": "[red]NOT RUN[/]"}
 
 
 def render_results(results: list[CheckResult], console: Console | None = None, title: str = "Provider conformance") -> None:
@@ -115,5 +128,6 @@ def render_results(results: list[CheckResult], console: Console | None = None, t
     for r in results:
         table.add_row(r.name, _STYLE[r.status], r.detail)
     console.print(table)
-    counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "skip")}
-    console.print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped")
+    counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "skip", "not run")}
+    console.print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped"
+                  + (f", {counts['not run']} not run" if counts["not run"] else ""))

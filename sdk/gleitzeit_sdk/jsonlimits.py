@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 #: Containers (objects/arrays) nested deeper than this are refused.
@@ -22,6 +23,9 @@ MAX_DEPTH = 128
 #: Integer literals with more digits than this are refused (2**63 has 19; Python's own cap is 4300).
 MAX_INT_DIGITS = 64
 _INT_BOUND = 10**MAX_INT_DIGITS
+#: A lone surrogate is legal as a JSON escape but not Unicode: no UTF-8 encoder (and many
+#: JSON libraries) accept it, so values holding one are refused like the others.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ValueRejected(ValueError):
@@ -75,7 +79,8 @@ def loads(text: str | bytes) -> Any:
 
 def check(value: Any) -> None:
     """Raise ``ValueRejected`` if ``value`` nests deeper than MAX_DEPTH, holds a
-    non-finite float, an over-long integer, or a non-JSON type. Iterative: any depth is safe."""
+    non-finite float, an over-long integer, a lone surrogate or a non-JSON type.
+    Iterative: any depth is safe."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
@@ -84,12 +89,19 @@ def check(value: Any) -> None:
                 raise ValueRejected(f"nesting deeper than {MAX_DEPTH} levels")
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
-            if isinstance(item, dict) and not all(isinstance(k, str) for k in item):
-                raise ValueRejected("an object key that is not a string")
+            if isinstance(item, dict):
+                for k in item:
+                    if not isinstance(k, str):
+                        raise ValueRejected("an object key that is not a string")
+                    if _SURROGATE.search(k):
+                        raise ValueRejected(f"a lone surrogate in the key {k!r} (not valid Unicode)")
         elif isinstance(item, float):
             if not math.isfinite(item):
                 raise ValueRejected(f"the number {item} is not finite (NaN and Infinity are not JSON)")
-        elif isinstance(item, bool) or item is None or isinstance(item, str):
+        elif isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise ValueRejected(f"a lone surrogate in the string {item[:40]!r} (not valid Unicode)")
+        elif isinstance(item, bool) or item is None:
             continue
         elif isinstance(item, int):
             if abs(item) >= _INT_BOUND:

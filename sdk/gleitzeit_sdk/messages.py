@@ -94,6 +94,11 @@ def _readable_id(obj: Any) -> Id:
         return None
     if isinstance(raw, int) and abs(raw) >= 1 << 63:
         return None
+    if isinstance(raw, str):
+        try:
+            jsonlimits.check(raw)
+        except jsonlimits.ValueRejected:  # a lone surrogate: an id we could not send back
+            return None
     return raw
 
 

@@ -135,3 +135,10 @@ def test_a_provider_ignoring_a_cancel_does_not_kill_the_run(tmp_path: Path):
     assert "timed out after 0.5 s" in out["tasks"]["short"]["error"]
     sibling = out["tasks"]["sibling"]["error"]
     assert "did not answer a cancelled request within 5 s" in sibling and "timed out" not in sibling
+
+
+def test_a_lone_surrogate_in_submitted_params_is_a_clean_task_error(home: Path):
+    r = gz(home, "task", "submit", "test/echo", "--params", '{"text": "a\\ud800b"}', "--json", timeout=60, **MEM)
+    out = _strict(r.out)
+    assert r.code == 1 and out["status"] == "failed" and "lone surrogate" in out["error"], (r.out, r.err)
+    assert "Traceback" not in r.err

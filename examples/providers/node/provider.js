@@ -145,7 +145,8 @@ function onLine(buffer) {
   let text;
   let message;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(buffer);
+    // ignoreBOM keeps a byte-order mark in the text, so JSON.parse refuses the line (PROTOCOL.md §1)
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buffer);
   } catch {
     return fail(null, E.PARSE, 'line is not valid UTF-8');
   }
@@ -159,8 +160,9 @@ function onLine(buffer) {
   if (message === null || typeof message !== 'object') return fail(null, E.INVALID_REQUEST, 'a message must be a JSON object');
   const hasId = 'id' in message;
   const id = message.id;
-  if (hasId && !(typeof id === 'string' || Number.isInteger(id) || id === null)) {
-    return fail(null, E.INVALID_REQUEST, 'id must be a string, an integer or null');
+  // null ids are invalid in v1; a string id must be well-formed Unicode, or we could not echo it
+  if (hasId && !((typeof id === 'string' && id.isWellFormed()) || Number.isInteger(id))) {
+    return fail(null, E.INVALID_REQUEST, 'id must be a string or an integer');
   }
   if (message.jsonrpc !== '2.0') return fail(hasId ? id : null, E.INVALID_REQUEST, 'jsonrpc must be exactly "2.0"');
   if (!('method' in message)) {

@@ -70,8 +70,10 @@ async def test_unsendable_params_fail_before_anything_is_sent():
         with pytest.raises(ProviderError, match="not sendable JSON") as info:
             await actor.request("test/echo", {"x": float("nan")})
         assert info.value.type == "invalid_params"
-        # a lone surrogate is legal JSON: it travels as an escape and comes back unchanged
-        assert await actor.request("test/echo", {"t": "a\ud800b"}) == {"t": "a\ud800b"}
+        # legal as a JSON escape, but not Unicode: refused before sending (PROTOCOL.md §1)
+        with pytest.raises(ProviderError, match="lone surrogate"):
+            await actor.request("test/echo", {"t": "a\ud800b"})
+        assert await actor.request("test/echo", {"t": "ü🚀"}) == {"t": "ü🚀"}
 
 
 async def test_default_timeout_applies_only_without_a_task_timeout():
