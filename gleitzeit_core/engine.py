@@ -21,9 +21,9 @@ from gleitzeit_core.store.records import RunRecord, TaskRecord, new_id
 from gleitzeit_core.tracing.context import tracing_enabled
 from gleitzeit_core.workflow.legacy import is_stub, stub_problem
 from gleitzeit_core.workflow.loader import check_methods
-from gleitzeit_core.workflow.params import check_params
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
 from gleitzeit_core.workflow.outline import outline
+from gleitzeit_core.workflow.params_check import check_params
 
 if TYPE_CHECKING:
     from gleitzeit_core.distributed.dispatcher import RedisDispatcher
@@ -104,7 +104,7 @@ async def preflight(workflow: Workflow, host: ProviderHost) -> dict[str, dict[st
     if problems:
         raise WorkflowInvalid(problems)
     methods = await host.methods_for(protocols)
-    problems = check_methods(workflow, methods) or check_params(workflow, methods)
+    problems = check_methods(workflow, methods) + check_params(workflow, methods)
     if problems:
         raise WorkflowInvalid(problems)
     return methods

@@ -40,7 +40,7 @@ from gleitzeit_core.distributed.queue import (
 from gleitzeit_core.errors import Problem, ProviderError, StoreUnavailable, WorkflowInvalid
 from gleitzeit_core.store.redis import connect, redact
 from gleitzeit_core.workflow.loader import check_methods
-from gleitzeit_core.workflow.params import check_params
+from gleitzeit_core.workflow.params_check import check_params
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
 
 log = logging.getLogger("gleitzeit.distributed")
@@ -131,7 +131,7 @@ class RedisDispatcher:
         methods: dict[str, dict[str, Any]] = {}
         for w in self._workers:
             methods.update(w.methods)
-        problems = check_methods(workflow, methods) or check_params(workflow, methods)
+        problems = check_methods(workflow, methods) + check_params(workflow, methods)
         if problems:
             raise WorkflowInvalid(problems)
         return methods

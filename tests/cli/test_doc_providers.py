@@ -65,13 +65,10 @@ def test_the_perl_provider_is_registered_from_its_handshake_and_runs_a_workflow(
         tasks:
           - {name: count, method: wordcount/count, params: {text: "one two three"}}
           - {name: slow, method: wordcount/slow, params: {seconds: 0.5, steps: 2}}
-          - {name: wrong, method: wordcount/count, params: {text: 5}}
         """)
     out = mem("run", str(wf), "--json").json()
     assert out["tasks"]["count"]["result"] == {"words": 3}
-    assert out["tasks"]["slow"]["result"] == {"steps": 2}
-    assert out["tasks"]["wrong"]["status"] == "failed"
-    assert "invalid params for wordcount/count: parameter 'text' must be of type string" in out["tasks"]["wrong"]["error"]
+    assert out["tasks"]["slow"]["result"] == {"steps": 2} and out["status"] == "completed"
 
 
 def test_a_manifest_whose_protocols_disagree_with_the_provider_is_refused(mem: Cli, work: Path):

@@ -1,0 +1,211 @@
+"""Every task's parameters against its method's ``paramsSchema``, before anything runs.
+
+Called by the preflight of `run` and `validate` once the providers' method descriptors
+are known (PROTOCOL.md §2.2: "the host also uses it to validate workflows"). One
+``file:line:col`` problem per violation, at the parameter's own position when the file
+has one. A value that is a whole ``${…}`` reference is not known before the run and is
+skipped; so is any string that still holds a reference. Source code in a parameter the
+method marks as Python (``codeParams``) must compile, with references standing in as
+``None``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from jsonschema import Draft202012Validator, SchemaError, ValidationError
+from jsonschema.validators import validator_for
+
+from gleitzeit_core.errors import Problem
+from gleitzeit_core.workflow.model import SourcePos, TaskSpec, Workflow
+from gleitzeit_core.workflow.source import Marks, parse
+
+_REFERENCE = re.compile(r"\$\{[^}]*\}")
+_WHOLE_REFERENCE = re.compile(r"\$\{[^}]*\}\Z")
+#: Problems reported per task; the rest are summed up, so one bad list cannot flood the output.
+MAX_PROBLEMS_PER_TASK = 5
+#: Combinators whose own message ("is not valid under any of the given schemas") only repeats
+#: what the errors beside it say more precisely.
+_VAGUE = {"oneOf", "anyOf", "allOf", "not"}
+
+
+class _Unknown:
+    """Stands in for a value only the run will know (a whole ``${…}`` reference)."""
+
+
+def check_params(workflow: Workflow, methods: Mapping[str, Mapping[str, Any]]) -> list[Problem]:
+    """Problems with the parameters of every task whose method is offered."""
+    positions = _ParamPositions(workflow)
+    problems: list[Problem] = []
+    for index, task in enumerate(workflow.tasks):
+        descriptor = methods.get(task.method)
+        if descriptor is None:
+            continue  # check_methods reports it
+        found = _schema_problems(task, descriptor, positions.of(index, task))
+        found += _code_problems(task, descriptor, positions.of(index, task))
+        problems += found[:MAX_PROBLEMS_PER_TASK]
+        if len(found) > MAX_PROBLEMS_PER_TASK:
+            problems.append(Problem(found[MAX_PROBLEMS_PER_TASK].where,
+                                    f"task {task.name!r}: {len(found) - MAX_PROBLEMS_PER_TASK} more parameter problems"))
+    return problems
+
+
+def _schema_problems(task: TaskSpec, descriptor: Mapping[str, Any], where: "_Where") -> list[Problem]:
+    schema = descriptor.get("paramsSchema")
+    if not isinstance(schema, dict):
+        return []
+    try:
+        cls = validator_for(schema, default=Draft202012Validator)
+        cls.check_schema(schema)
+        errors = [e for e in cls(schema).iter_errors(_stand_ins(task.params)) if not _depends_on_run(e)]
+    except (SchemaError, RecursionError):
+        return []  # the provider's schema is broken or absurdly deep: the provider judges its own params
+    precise = [e for e in errors if e.validator not in _VAGUE]
+    out = []
+    for error in precise or errors:
+        path = list(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = set(error.schema.get("properties") or {})
+            for name in sorted(set(error.instance) - allowed, key=str):
+                out.append(Problem(where.key(path + [name]), f"task {task.name!r}: {task.method} has no parameter "
+                                   f"{_label(path + [name])!r} (it takes: {', '.join(sorted(allowed)) or 'none'})"))
+            continue
+        if error.validator == "required" and isinstance(error.validator_value, list):
+            missing = [n for n in error.validator_value if isinstance(error.instance, dict) and n not in error.instance]
+            for name in missing:
+                out.append(Problem(where.value(path), f"task {task.name!r}: {task.method} needs parameter "
+                                   f"{_label(path + [name])!r}"))
+            continue
+        label = f"parameter {_label(path)!r}: " if path else ""
+        out.append(Problem(where.value(path), f"task {task.name!r}: {task.method} {label}{error.message}"))
+    return out
+
+
+def _code_problems(task: TaskSpec, descriptor: Mapping[str, Any], where: "_Where") -> list[Problem]:
+    code_params = descriptor.get("codeParams")
+    if not isinstance(code_params, dict):
+        return []
+    out = []
+    for name, language in code_params.items():
+        code = task.params.get(name)
+        if language != "python" or not isinstance(code, str):
+            continue
+        try:
+            compile(_REFERENCE.sub("None", code), f"<{task.name}.{name}>", "exec", dont_inherit=True)
+        except SyntaxError as exc:
+            pos = where.code_line(name, exc.lineno or 1, exc.offset)
+            out.append(Problem(pos, f"task {task.name!r}: parameter {name!r} is not valid Python: {exc.msg}"
+                                    + (f" (line {exc.lineno} of the code)" if exc.lineno else "")))
+        except ValueError as exc:  # e.g. a NUL byte in the source
+            out.append(Problem(where.value([name]), f"task {task.name!r}: parameter {name!r}: {exc}"))
+    return out
+
+
+def _stand_ins(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _stand_ins(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stand_ins(v) for v in value]
+    if isinstance(value, str) and _WHOLE_REFERENCE.match(value.strip()) and value.strip().startswith("${"):
+        return _Unknown()
+    return value
+
+
+def _depends_on_run(error: ValidationError) -> bool:
+    """The error is about a value only the run knows (a reference), or inside one."""
+    for e in (error, *error.context):
+        if isinstance(e.instance, _Unknown) or (isinstance(e.instance, str) and _REFERENCE.search(e.instance)):
+            return True
+    return False
+
+
+def _label(path: list[Any]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+class _Where:
+    """Positions inside one task's parameters (the task's own position when unknown)."""
+
+    def __init__(self, fallback: str, params: Any, marks: Marks | None, lines: list[str] | None = None):
+        self.fallback, self.params, self.marks, self.lines = fallback, params, marks, lines or []
+
+    def _walk(self, path: list[Any]) -> tuple[Any, Any] | None:
+        container = self.params
+        for step in path[:-1]:
+            try:
+                container = container[step]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return (container, path[-1]) if path and isinstance(container, (dict, list)) else None
+
+    def value(self, path: list[Any]) -> str:
+        found = self._walk(path) if self.marks is not None else None
+        if found is None:
+            return str(self.marks.of(self.params)) if self.marks is not None and path == [] else self.fallback
+        container, key = found
+        if isinstance(container, dict) and key not in container:
+            return str(self.marks.of(container))  # type: ignore[union-attr]
+        return str(self.marks.value(container, key))  # type: ignore[union-attr]
+
+    def key(self, path: list[Any]) -> str:
+        found = self._walk(path) if self.marks is not None else None
+        if found is None or not isinstance(found[0], dict):
+            return self.fallback
+        return str(self.marks.key(found[0], found[1]))  # type: ignore[union-attr]
+
+    def code_line(self, name: str, line: int, column: int | None) -> str:
+        """Where line ``line`` of the code parameter ``name`` is in the file (a block scalar's
+        text starts on the line after its ``|``)."""
+        start = self.value([name])
+        pos = _split(start)
+        if pos is None or self.marks is None:
+            return start
+        file, first, col = pos
+        raw = self.params.get(name) if isinstance(self.params, dict) else None
+        if not (isinstance(raw, str) and "\n" in raw):
+            return start  # a one-line string: its column in the file is not the code's
+        row = first + line
+        text = self.lines[row - 1] if 0 < row <= len(self.lines) else ""
+        indent = len(text) - len(text.lstrip(" "))
+        return str(SourcePos(file, row, indent + (column or 1)))
+
+
+def _split(where: str) -> tuple[str, int, int] | None:
+    parts = where.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        return parts[0], int(parts[1]), int(parts[2])
+    return None
+
+
+class _ParamPositions:
+    """Re-reads the workflow file for the positions of parameters (the loaded Workflow keeps
+    only each task's own position)."""
+
+    def __init__(self, workflow: Workflow):
+        self._raw_tasks: list[Any] = []
+        self._marks: Marks | None = None
+        self._lines: list[str] = []
+        path = workflow.source_path
+        shown = next((t.pos.file for t in workflow.tasks if t.pos), path)
+        if path and os.path.isfile(path):
+            try:
+                with open(path, encoding="utf-8-sig") as f:
+                    text = f.read()
+            except (OSError, UnicodeDecodeError):
+                return
+            data, marks, problems = parse(text, shown or path, "json" if path.endswith(".json") else "yaml")
+            if not problems and isinstance(data, dict) and isinstance(data.get("tasks"), list):
+                self._raw_tasks, self._marks, self._lines = data["tasks"], marks, text.splitlines()
+
+    def of(self, index: int, task: TaskSpec) -> _Where:
+        fallback = str(task.pos) if task.pos else "<workflow>"
+        raw = self._raw_tasks[index] if index < len(self._raw_tasks) else None
+        params = None
+        if isinstance(raw, dict) and task.name in (raw.get("name"), raw.get("id")):
+            params = raw.get("parameters", raw.get("params"))
+        if not isinstance(params, dict) or self._marks is None:
+            return _Where(fallback, task.params, None)
+        return _Where(fallback, params, self._marks, self._lines)
