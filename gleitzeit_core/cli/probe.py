@@ -69,6 +69,7 @@ async def probe_all(config: Config, chosen: list[ProviderManifest], *, health: b
     from gleitzeit_sdk.errors import RpcError
 
     from gleitzeit_core.engine import provider_config
+    from gleitzeit_core.providers.actor import served_protocols
     from gleitzeit_core.providers.connection import ConnectionClosed
     from gleitzeit_core.providers.host import ProviderHost
 
@@ -84,6 +85,7 @@ async def probe_all(config: Config, chosen: list[ProviderManifest], *, health: b
                 with anyio.fail_after(m.startup_timeout + PROBE_SLACK_S):
                     p.ping_ms = round(await actor.ping() * 1000, 3)
                     p.methods = sorted(actor.methods)
+                    p.protocols = served_protocols(actor.info)  # what it declares, not what a manifest says
                     p.pid = actor.pid
                     if health:
                         p.health = await actor.call_plain("health")

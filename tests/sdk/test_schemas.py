@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -120,3 +122,11 @@ def _received_schema(msg: dict[str, Any], method: str | None) -> str:
     if "error" in msg:
         return "error-response.json"
     return RESULT_SCHEMAS.get(method or "", "response.json")
+
+
+def test_no_tracked_symlink_dangles() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    tracked = subprocess.run(["git", "ls-files", "-s"], cwd=repo, capture_output=True, text=True).stdout.splitlines()
+    links = [line.split("\t", 1)[1] for line in tracked if line.startswith("120000")]
+    assert links, "sdk/schema is a tracked symlink"
+    assert [p for p in links if not (repo / p).exists()] == []

@@ -7,6 +7,8 @@ the host, never a request that waits forever.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anyio
 import pytest
 
@@ -108,3 +110,16 @@ async def test_siblings_of_a_request_that_ignored_its_cancel_say_so():
             assert err.type == "crashed" and err.retryable, err.message
             assert "did not answer a cancelled request within 5 s" in err.message
             assert "timed out" not in err.message
+
+
+async def test_provider_refusals_are_named_for_what_they_are():
+    from gleitzeit_core.providers.manifest import parse_manifest
+
+    demo = Path(__file__).resolve().parents[2] / "sdk" / "demo_provider.py"
+    m = parse_manifest({"name": "demo", "command": "{python}", "args": [str(demo)], "protocols": ["demo/v1"]}, "<t>")
+    async with ProviderHost([m]) as host:
+        actor = host.actor_for_protocol("demo/v1")
+        with pytest.raises(ProviderError) as info:
+            await actor.request("demo/echo", {"text": 5})
+        assert info.value.message.startswith("invalid params: invalid params for demo/echo: parameter 'text'")
+        assert not info.value.retryable
