@@ -81,7 +81,7 @@ def test_a_bad_mcp_manifest_is_one_line(home: Path, work: Path, time_server: str
         "letters, digits, '-' and '_', starting with a letter"]
     bad.write_text(f"name: clock\nkind: mcpp\ncommand: {time_server}\n")
     r = gz(home, "provider", "add", str(bad))
-    assert r.code == 2 and r.err.strip() == f"error: {bad}: kind must be one of gleitzeit, mcp"
+    assert r.code == 2 and r.err.strip() == f"error: {bad}:2:7: kind: 'mcpp' is not one of ['gleitzeit', 'mcp']"
 
 
 def test_provider_check_points_an_mcp_manifest_elsewhere(home: Path, work: Path, time_server: str):
