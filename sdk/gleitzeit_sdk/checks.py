@@ -104,7 +104,7 @@ class Target:
                 self.init_result = await self._main.client.handshake(timeout=RESPONSE_TIMEOUT)
             except (TimeoutError, anyio.EndOfStream, RuntimeError, ProtocolViolation) as exc:
                 self._main = None
-                raise Failed(f"cannot initialize the provider: {exc or type(exc).__name__}") from None
+                raise Failed(f"cannot initialize the provider: {str(exc) or type(exc).__name__}") from None
         return self._main.client
 
     async def aclose(self) -> None:
