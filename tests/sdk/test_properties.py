@@ -4,13 +4,17 @@ framing go in; each side must stay up, answer per spec, and never leave a reques
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
+import tempfile
 from collections import Counter
 from typing import Any
 
 import anyio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from gleitzeit_core.providers.connection import ClientConnection, ConnectionClosed, ResponseRejected
 from gleitzeit_sdk import Provider, RequestContext
@@ -18,6 +22,10 @@ from gleitzeit_sdk.errors import RpcError
 from gleitzeit_sdk.schemas import ProtocolSchemas
 from gleitzeit_sdk.testing import WireClient, connect, id_key, memory_pipe
 
+# Hypothesis caches under ./.hypothesis by default: keep the work tree clean.
+_HOME = tempfile.mkdtemp(prefix="gz-hypothesis-")
+set_hypothesis_home_dir(_HOME)
+atexit.register(shutil.rmtree, _HOME, True)
 SETTINGS = settings(max_examples=60, deadline=None, database=None,  # nothing written to the work tree
                     suppress_health_check=[HealthCheck.too_slow])
 SCHEMAS = ProtocolSchemas()
