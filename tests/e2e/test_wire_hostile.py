@@ -142,3 +142,23 @@ def test_a_lone_surrogate_in_submitted_params_is_a_clean_task_error(home: Path):
     out = _strict(r.out)
     assert r.code == 1 and out["status"] == "failed" and "lone surrogate" in out["error"], (r.out, r.err)
     assert "Traceback" not in r.err
+
+
+@pytest.mark.parametrize("forged, message", [
+    ('{"ok": true, "result": ' + "[" * 100_000 + "]" * 100_000 + "}", "nesting deeper than 128 levels"),
+    ('{"ok": true, "result": ' + "9" * 5000 + "}", "an integer of 5000 digits"),
+    ('{"ok": true, "result": NaN}', "NaN is not a JSON number"),
+])
+def test_user_code_forging_its_result_record_is_a_task_error(tmp_path: Path, forged: str, message: str):
+    """The sandboxed child's result channel (fd 3) is input like any other: bounded where it is decoded."""
+    wf = tmp_path / "forge.yaml"
+    code = f"import os, sys\nos.write(3, {forged!r}.encode() + b'\\n')\nsys.stdout.flush()\nos._exit(0)\n"
+    wf.write_text(json.dumps({"name": "forge", "tasks": [
+        {"name": "forge", "method": "python/execute", "parameters": {"code": code}},
+        {"name": "fine", "method": "python/execute", "parameters": {"code": "result = 1"}}]}))
+    wf = wf.rename(tmp_path / "forge.json")
+    r = gz(tmp_path / "h", "run", str(wf), "--json", timeout=120, **MEM)
+    out = _strict(r.out)
+    assert out["tasks"]["forge"]["status"] == "failed" and message in out["tasks"]["forge"]["error"], out["tasks"]["forge"]
+    assert out["tasks"]["fine"]["result"]["result"] == 1
+    assert "Traceback" not in r.err
