@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from gleitzeit_core.config import Config, home_dir
-from gleitzeit_core.errors import Problem, ProviderUnavailable, WorkflowInvalid
+from gleitzeit_core.errors import Problem, ProviderUnavailable, StoreUnavailable, WorkflowInvalid
+from gleitzeit_core.liveness import HEARTBEAT_S, this_process
 from gleitzeit_core.providers.host import ProviderHost, discover_manifests
 from gleitzeit_core.scheduler.events import Observer, no_observer
 from gleitzeit_core.scheduler.scheduler import RunOptions, Scheduler
 from gleitzeit_core.store.base import Store
-from gleitzeit_core.store.records import RunRecord, TaskRecord, new_id
+from gleitzeit_core.store.records import RunRecord, TaskRecord, new_id, now
 from gleitzeit_core.tracing.context import tracing_enabled
 from gleitzeit_core.workflow.legacy import is_stub, stub_problem
 from gleitzeit_core.workflow.loader import check_methods
@@ -171,18 +172,25 @@ async def run_workflow(
     else:
         assert host is not None, "run_workflow needs a host or a dispatcher"
         methods = await preflight(workflow, host)
+    owner = this_process()
     if existing is None:
         run, tasks = new_run(workflow)
+        owner.stamp(run)
         await store.create_run(run, list(tasks.values()))
     else:
         run, tasks = existing
+        owner.stamp(run)
     if on_created is not None:
         on_created(run)
     run_id = run.run_id
 
-    async def cancel_requested() -> bool:
-        stored = await store.get_run(run_id)
-        return bool(stored and stored.cancel_requested)
+    async def heartbeat() -> bool:
+        run.heartbeat_at = now()  # so a later save_run of this record keeps it current
+        cancel = await store.heartbeat(run_id, run.heartbeat_at)
+        if cancel is None:
+            raise StoreUnavailable(f"{store.kind} backend {store.address}: run {run_id} is no longer in the "
+                                   "store (deleted, or the store was replaced); stopping")
+        return cancel
 
     workspace = workspace_for(config, run.run_id)
     options = RunOptions(
@@ -191,7 +199,8 @@ async def run_workflow(
         workspace=workspace,
         code_params={name: dict(d.get("codeParams") or {}) for name, d in methods.items()},
         idempotent=frozenset(name for name, d in methods.items() if d.get("idempotent") is True),
-        cancel_check=cancel_requested if store.kind != "memory" else None,
+        heartbeat=heartbeat,
+        heartbeat_interval=HEARTBEAT_S,
     )
     scheduler = Scheduler(workflow, run, tasks, store, dispatcher or LocalDispatcher(host), options, observer)
     final = await scheduler.execute()

@@ -93,6 +93,12 @@ class RunNotFound(GleitzeitError):
     exit_code = 1
 
 
+class RunStillRunning(GleitzeitError):
+    """Resuming a run that a live engine is still driving."""
+
+    exit_code = 1
+
+
 class WorkflowChanged(GleitzeitError):
     exit_code = 2
 

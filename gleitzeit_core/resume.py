@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime
 
-from gleitzeit_core.errors import RunNotFound, WorkflowChanged
+from gleitzeit_core.errors import RunNotFound, RunStillRunning, WorkflowChanged
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord, TaskStatus, new_id, now
 from gleitzeit_core.workflow.loader import load_workflow
@@ -31,29 +32,56 @@ class ResumeState:
 #: Everything but COMPLETED (kept) and RETRYING (waits out its delay) starts over:
 #: resuming a failed run re-runs its failed tasks and what they held up.
 _RESTART = {TaskStatus.RUNNING, TaskStatus.QUEUED, TaskStatus.CANCELLED, TaskStatus.SKIPPED, TaskStatus.FAILED}
+#: how many runs an error message lists when it cannot pick one
+_LISTED = 5
 
 
 async def find_run(store: Store, run_id: str | None, workflow_path: str | None) -> RunRecord:
+    """The run to resume: ``run_id``, or else the newest run of ``workflow_path`` --
+    which must be resumable; otherwise the error lists that file's runs and how to pick one."""
     if run_id:
         run = await store.get_run(run_id)
         if run is None:
             raise RunNotFound(f"no run with id {run_id!r} in the {store.kind} store at {store.address}")
+        _check_resumable(run)
         return run
     if not workflow_path:
         raise RunNotFound("name a run id or a workflow file to resume")
     target = os.path.abspath(workflow_path)
-    for run in await store.list_runs():  # newest first
-        if run.workflow_path == target and not run.status.finished:
-            return run
-    raise RunNotFound(f"no unfinished run of {workflow_path} in the {store.kind} store at {store.address}")
+    runs = [r for r in await store.list_runs() if r.workflow_path == target]  # newest first
+    if not runs:
+        raise RunNotFound(f"no run of {workflow_path} in the {store.kind} store at {store.address} "
+                          "(`gleitzeit workflow list` shows the runs there)")
+    if runs[0].status in _RESUMABLE:
+        return runs[0]
+    listed = "; ".join(f"{r.run_id} {r.status.value} (started {_when(r.created_at)})" for r in runs[:_LISTED])
+    more = f" and {len(runs) - _LISTED} more" if len(runs) > _LISTED else ""
+    raise RunNotFound(
+        f"the latest run of {workflow_path} is {runs[0].status.value}, so there is nothing to resume by "
+        f"default; its runs: {listed}{more}; pick one with: gleitzeit run {workflow_path} --resume RUN_ID")
+
+
+_RESUMABLE = {RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.CANCELLED}
+
+
+def _check_resumable(run: RunRecord) -> None:
+    if run.status is RunStatus.COMPLETED:
+        raise RunNotFound(f"run {run.run_id} already completed; nothing to resume")
+    if run.status.live:  # the store was opened with mark_orphans: its owner is alive
+        owner = f" (pid {run.owner_pid} on {run.owner_host})" if run.owner_pid else ""
+        raise RunStillRunning(
+            f"run {run.run_id} is still {run.status.value} in another engine{owner}; "
+            f"wait for it, or cancel it first: gleitzeit workflow cancel {run.run_id}")
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
 async def load_for_resume(store: Store, *, run_id: str | None, workflow_path: str | None,
                           force: bool = False, workflow: Workflow | None = None) -> ResumeState:
     """``workflow``: the definition in hand (one built in code has no file on record)."""
     run = await find_run(store, run_id, workflow_path)
-    if run.status is RunStatus.COMPLETED:
-        raise RunNotFound(f"run {run.run_id} already completed; nothing to resume")
     path = workflow_path or run.workflow_path
     if workflow is None:
         if not path:
@@ -63,6 +91,11 @@ async def load_for_resume(store: Store, *, run_id: str | None, workflow_path: st
         raise WorkflowChanged(
             f"{path or 'the workflow'} changed since run {run.run_id} started (content hash differs); "
             "resume with --force to run the changed workflow")
+    # The time no engine worked on the run does not count towards any duration.
+    last_alive = run.finished_at or run.heartbeat_at or run.updated_at
+    resumed_at = now()
+    gap = max(0.0, resumed_at - last_alive)
+    run.paused_seconds += gap
     stored = {t.key: t for t in await store.list_tasks(run_id=run.run_id)}
     tasks: dict[str, TaskRecord] = {}
     reset: list[TaskRecord] = []
@@ -74,10 +107,15 @@ async def load_for_resume(store: Store, *, run_id: str | None, workflow_path: st
                              workflow_name=workflow.name, priority=int(spec.priority))
             reset.append(rec)
         elif rec.status is TaskStatus.RUNNING:
-            await _close_interrupted_attempt(store, rec)
+            await _close_interrupted_attempt(store, rec, min(last_alive, resumed_at))
+        if rec.started_at is not None and rec.status is not TaskStatus.COMPLETED:
+            rec.paused_seconds += gap
+            if rec not in reset:
+                reset.append(rec)
         if rec.status in _RESTART:
-            rec.status, rec.error, rec.finished_at, rec.updated_at = TaskStatus.PENDING, None, None, now()
-            reset.append(rec)
+            rec.status, rec.error, rec.finished_at, rec.updated_at = TaskStatus.PENDING, None, None, resumed_at
+            if rec not in reset:
+                reset.append(rec)
         tasks[spec.key] = rec
     if reset:
         await store.save_tasks(reset)
@@ -88,10 +126,11 @@ async def load_for_resume(store: Store, *, run_id: str | None, workflow_path: st
     return ResumeState(workflow, run, tasks)
 
 
-async def _close_interrupted_attempt(store: Store, rec: TaskRecord) -> None:
+async def _close_interrupted_attempt(store: Store, rec: TaskRecord, last_alive: float) -> None:
+    """The attempt ended at the engine's last sign of life, not when someone resumed."""
     attempts = await store.get_attempts(rec.id)
     for attempt in attempts:
         if attempt.status is TaskStatus.RUNNING:
-            attempt.status, attempt.finished_at = TaskStatus.CANCELLED, now()
+            attempt.status, attempt.finished_at = TaskStatus.CANCELLED, max(attempt.started_at, last_alive)
             attempt.error, attempt.retryable = "interrupted: the engine stopped during this attempt", True
             await store.save_task(rec, attempt)

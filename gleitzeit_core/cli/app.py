@@ -72,9 +72,13 @@ class CliState:
     def store(self) -> Store:
         from gleitzeit_core.store.factory import make_store
 
+        from gleitzeit_core.liveness import mark_orphans
+
         cfg = self.config()
-        return make_store(cfg["persistence.backend"], sqlite_path=cfg["persistence.sqlite.db_path"],
-                          redis_url=cfg.redis_url)
+        store = make_store(cfg["persistence.backend"], sqlite_path=cfg["persistence.sqlite.db_path"],
+                           redis_url=cfg.redis_url)
+        store.after_open = mark_orphans  # every command sees runs of dead engines as interrupted
+        return store
 
 
 #: Options every data command also accepts after its name (`gleitzeit task list --json`),

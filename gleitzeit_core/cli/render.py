@@ -23,15 +23,14 @@ if TYPE_CHECKING:  # the engine (providers, SDK) loads only for commands that ru
 
 STATUS_STYLE = {
     "pending": "dim", "queued": "cyan", "running": "yellow", "retrying": "magenta",
-    "completed": "green", "failed": "red", "skipped": "dim red", "cancelled": "red",
+    "completed": "green", "failed": "red", "skipped": "dim red", "cancelled": "red", "interrupted": "magenta",
 }
 
 
-def duration(rec: TaskRecord) -> str:
-    if rec.started_at is None:
-        return ""
-    end = rec.finished_at or time.time()
-    return f"{end - rec.started_at:.2f}s"
+def duration(rec: TaskRecord | RunRecord) -> str:
+    """Time worked on it: the time no engine ran it (before a resume) does not count."""
+    took = rec.elapsed()
+    return "" if took is None else f"{took:.2f}s"
 
 
 def result_preview(result: Any, width: int = 80) -> str:
@@ -113,13 +112,16 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "run_id": run.run_id, "workflow_id": run.workflow_id, "name": run.workflow_name,
         "status": run.status.value, "error": run.error, "workflow_path": run.workflow_path,
         "created_at": iso(run.created_at), "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
-        "cancel_requested": run.cancel_requested,
+        "cancel_requested": run.cancel_requested, "duration_s": run.elapsed(),
+        "owner": {"host": run.owner_host, "pid": run.owner_pid} if run.owner_pid else None,
     }
 
 
 def attempt_json(a: AttemptRecord) -> dict[str, Any]:
     return {"number": a.number, "status": a.status.value, "started_at": iso(a.started_at),
-            "finished_at": iso(a.finished_at), "error": a.error}
+            "finished_at": iso(a.finished_at),
+            "duration_s": None if a.finished_at is None else a.finished_at - a.started_at,
+            "error": a.error, "stdout": a.stdout, "stderr": a.stderr}
 
 
 def task_json(t: TaskRecord, attempts: list[AttemptRecord] | None = None) -> dict[str, Any]:
@@ -129,6 +131,7 @@ def task_json(t: TaskRecord, attempts: list[AttemptRecord] | None = None) -> dic
         "protocol": t.protocol, "method": t.method, "status": t.status.value, "priority": t.priority,
         "attempts": t.attempts, "result": t.result, "error": t.error,
         "created_at": iso(t.created_at), "started_at": iso(t.started_at), "finished_at": iso(t.finished_at),
+        "duration_s": t.elapsed(),
     }
     if attempts is not None:
         out["attempt_history"] = [attempt_json(a) for a in attempts]
@@ -142,9 +145,8 @@ def runs_table(runs: list[RunRecord], title: str | None = None) -> Table:
     for col in ("status", "created", "duration"):
         table.add_column(col, no_wrap=True)
     for r in runs:
-        took = f"{(r.finished_at or time.time()) - r.started_at:.2f}s" if r.started_at else ""
         table.add_row(r.run_id, r.workflow_name, Text(r.status.value, style=STATUS_STYLE.get(r.status.value, "")),
-                      local_time(r.created_at), took)
+                      local_time(r.created_at), duration(r))
     return table
 
 

@@ -16,12 +16,13 @@ from gleitzeit_core.cli.render import (
     task_table,
 )
 from gleitzeit_core.cli.run_cmd import execute, finish, fresh, resumed
+from gleitzeit_core.liveness import cancel_stopped
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, RunStatus
 
 app = typer.Typer(help="Submit, list, inspect, resume and cancel workflow runs.", no_args_is_help=True)
 
-StatusOpt = typer.Option(None, "--status", help="Only runs with this status: pending, running, completed, failed, cancelled.")
+StatusOpt = typer.Option(None, "--status", help="Only runs with this status: pending, running, completed, failed, cancelled, interrupted.")
 
 
 def parse_run_status(value: str | None) -> RunStatus | None:
@@ -144,16 +145,17 @@ def cancel(
     """
     st = state(ctx, json=json_out, backend=backend)
 
-    async def go() -> tuple[RunRecord, bool]:
-        async with st.store() as store:
+    async def go() -> tuple[RunRecord, bool, str]:
+        async with st.store() as store:  # opening marks a run whose engine died as interrupted
             run = await get_run(store, run_id)
+            if run.status is RunStatus.INTERRUPTED:
+                await cancel_stopped(store, run)
+                return run, False, f"run {run_id} cancelled (its engine had stopped)"
             if run.status.finished:
-                return run, False
+                return run, False, f"run {run_id} already finished ({run.status.value}); nothing to cancel"
             await store.request_cancel(run_id)
-            return run, True
+            return run, True, f"cancellation of run {run_id} requested"
 
-    run, requested = run_async(go)
-    message = (f"cancellation of run {run_id} requested" if requested
-               else f"run {run_id} already finished ({run.status.value}); nothing to cancel")
+    run, requested, message = run_async(go)
     emit(st.json, {"run_id": run_id, "status": run.status.value, "cancel_requested": requested},
          lambda: st.console.print(message))

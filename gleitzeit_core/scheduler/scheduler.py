@@ -53,8 +53,10 @@ class RunOptions:
     workspace: str | None = None  # per-run folder shared by the run's tasks
     code_params: Mapping[str, Mapping[str, str]] | None = None  # method → {param: language}
     idempotent: frozenset[str] = frozenset()  # methods whose descriptor says idempotent: true
-    cancel_check: Callable[[], Awaitable[bool]] | None = None  # store-driven cancel (another process)
-    cancel_check_interval: float = 1.0
+    # Renews the run's lease in the store and answers whether another process asked
+    # to cancel it (raises StoreUnavailable when the run is gone from the store).
+    heartbeat: Callable[[], Awaitable[bool]] | None = None
+    heartbeat_interval: float = 1.0
 
 
 class RunCancelled(Exception):
@@ -118,8 +120,8 @@ class Scheduler:
                 async with anyio.create_task_group() as tg:
                     self._tg = tg
                     await self._start()
-                    if self.options.cancel_check is not None:
-                        tg.start_soon(self._watch_cancel, tg.cancel_scope)
+                    if self.options.heartbeat is not None:
+                        tg.start_soon(self._heartbeat, tg.cancel_scope)
                     await self._all_done.wait()
                     tg.cancel_scope.cancel()  # stop the cancel watcher
             if wf_deadline.cancel_called and not self._all_done.is_set():
@@ -375,12 +377,13 @@ class Scheduler:
             for rec in left:
                 self.emit(TaskUpdated(rec))
 
-    async def _watch_cancel(self, scope: anyio.CancelScope) -> None:
-        """Honour `workflow cancel` from another process (a flag in the store)."""
-        assert self.options.cancel_check is not None
+    async def _heartbeat(self, scope: anyio.CancelScope) -> None:
+        """Keep the run's lease and honour `workflow cancel` from another process
+        (a flag in the store), in one store call a second."""
+        assert self.options.heartbeat is not None
         while True:
-            await anyio.sleep(self.options.cancel_check_interval)
-            if await self.options.cancel_check():
+            await anyio.sleep(self.options.heartbeat_interval)
+            if await self.options.heartbeat():
                 self.run.cancel_requested = True  # stops _pump from starting more
                 for s in list(self._scopes.values()):
                     s.cancel()

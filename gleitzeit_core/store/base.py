@@ -8,7 +8,7 @@ acts on it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from gleitzeit_core.store.records import (
     AttemptRecord,
@@ -24,6 +24,8 @@ class Store(ABC):
 
     #: short name for messages: "sqlite", "redis", "memory"
     kind: str = "?"
+    #: run right after ``open`` by ``async with`` (the CLI marks runs of dead engines here)
+    after_open: Callable[["Store"], Awaitable[None]] | None = None
 
     @property
     @abstractmethod
@@ -32,6 +34,12 @@ class Store(ABC):
 
     async def __aenter__(self) -> "Store":
         await self.open()
+        if self.after_open is not None:
+            try:
+                await self.after_open(self)
+            except BaseException:
+                await self.close()
+                raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -69,8 +77,30 @@ class Store(ABC):
         Returns False when the run does not exist."""
 
     @abstractmethod
+    async def heartbeat(self, run_id: str, at: float) -> bool | None:
+        """The owning engine's sign of life: set only ``heartbeat_at``. Returns the
+        run's cancel flag, or None when the run is no longer in the store (deleted,
+        or the store was replaced under the engine)."""
+
+    @abstractmethod
+    async def mark_interrupted(self, run_id: str, heartbeat_at: float | None, error: str) -> bool:
+        """Set a live (pending/running) run to INTERRUPTED with ``error`` -- only if its
+        ``heartbeat_at`` is still the value the caller judged stale, so a run an engine
+        has taken over (resume) or renewed meanwhile is left alone. True when it changed."""
+
+    @abstractmethod
     async def delete_run(self, run_id: str) -> bool:
-        """Remove a run with its tasks and attempts. False when it did not exist."""
+        """Remove a run with its tasks, attempts and blobs. False when it did not exist."""
+
+    # -- blobs: values too big to keep inline in a record -------------------------
+    @abstractmethod
+    async def put_blob(self, run_id: str, digest: str, data: bytes) -> None:
+        """Store ``data`` under (run, digest) -- ``digest`` is its content hash
+        (``blobs.digest``), so writing the same value twice is a no-op."""
+
+    @abstractmethod
+    async def get_blob(self, run_id: str, digest: str) -> bytes | None:
+        """The bytes stored under (run, digest), or None."""
 
     # -- reads ----------------------------------------------------------------
     @abstractmethod

@@ -11,12 +11,14 @@ import copy
 from typing import Any, Sequence, TypeVar
 
 from gleitzeit_core.store.base import Store
+from gleitzeit_core.store.blobs import check_name
 from gleitzeit_core.store.records import (
     AttemptRecord,
     RunRecord,
     RunStatus,
     TaskRecord,
     TaskStatus,
+    now,
 )
 
 _R = TypeVar("_R")
@@ -51,6 +53,7 @@ class InMemoryBackend(Store):
         self._tasks: dict[str, TaskRecord] = {}
         self._run_tasks: dict[str, dict[str, None]] = {}
         self._attempts: dict[str, dict[int, AttemptRecord]] = {}
+        self._blobs: dict[str, dict[str, bytes]] = {}  # run id → digest → bytes
 
     @property
     def address(self) -> str:
@@ -87,7 +90,29 @@ class InMemoryBackend(Store):
         run.cancel_requested = cancel
         return True
 
+    async def heartbeat(self, run_id: str, at: float) -> bool | None:
+        run = self._runs.get(run_id)
+        if run is None:
+            return None
+        run.heartbeat_at = at
+        return run.cancel_requested
+
+    async def mark_interrupted(self, run_id: str, heartbeat_at: float | None, error: str) -> bool:
+        run = self._runs.get(run_id)
+        if run is None or not run.status.live or run.heartbeat_at != heartbeat_at:
+            return False
+        run.status, run.error, run.updated_at = RunStatus.INTERRUPTED, error, now()
+        return True
+
+    async def put_blob(self, run_id: str, digest: str, data: bytes) -> None:
+        check_name(run_id, digest)
+        self._blobs.setdefault(run_id, {})[digest] = bytes(data)
+
+    async def get_blob(self, run_id: str, digest: str) -> bytes | None:
+        return self._blobs.get(run_id, {}).get(digest)
+
     async def delete_run(self, run_id: str) -> bool:
+        self._blobs.pop(run_id, None)
         if self._runs.pop(run_id, None) is None:
             return False
         for task_id in self._run_tasks.pop(run_id, {}):

@@ -19,10 +19,17 @@ class RunStatus(str, Enum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # the engine running it died; `run --resume` continues it
 
     @property
     def finished(self) -> bool:
-        return self in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+        """Nothing more will happen to the run unless someone resumes it."""
+        return self in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.INTERRUPTED)
+
+    @property
+    def live(self) -> bool:
+        """An engine is (supposed to be) working on the run."""
+        return self in (RunStatus.PENDING, RunStatus.RUNNING)
 
 
 class TaskStatus(str, Enum):
@@ -69,6 +76,17 @@ class RunRecord:
     definition: dict[str, Any] | None = None  # the workflow's outline, for viewers (workflow/outline.py)
     error: str | None = None
     cancel_requested: bool = False
+    # The engine process that owns the run while it is live: a run whose owner is
+    # gone is shown as interrupted (see gleitzeit_core/liveness.py).
+    owner_host: str | None = None
+    owner_pid: int | None = None
+    owner_started_at: float | None = None  # the owner process's start time (pids get reused)
+    heartbeat_at: float | None = None  # the owner's last sign of life (renewed every second)
+    paused_seconds: float = 0.0  # time no engine was running it (between a crash/failure and resume)
+
+    def elapsed(self, at: float | None = None) -> float | None:
+        """Seconds the run was worked on: start to finish (or ``at``), less the paused time."""
+        return _elapsed(self.started_at, self.finished_at, self.paused_seconds, at)
 
     def to_dict(self) -> dict[str, Any]:
         return _to_dict(self)
@@ -99,6 +117,12 @@ class TaskRecord:
     started_at: float | None = None
     finished_at: float | None = None
     next_attempt_at: float | None = None  # when RETRYING: when the next attempt is due
+    paused_seconds: float = 0.0  # time the run was not being worked on while this task was started
+    result_blob: str | None = None  # digest of the blob holding ``result`` when it was too big to inline
+
+    def elapsed(self, at: float | None = None) -> float | None:
+        """Seconds from first start to finish (or ``at``), less the time no engine ran it."""
+        return _elapsed(self.started_at, self.finished_at, self.paused_seconds, at)
 
     def to_dict(self) -> dict[str, Any]:
         return _to_dict(self)
@@ -120,6 +144,9 @@ class AttemptRecord:
     finished_at: float | None = None
     error: str | None = None
     retryable: bool | None = None
+    # what the attempt printed, each bounded (see output.py): kept for failed attempts too
+    stdout: str | None = None
+    stderr: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _to_dict(self)
@@ -129,6 +156,12 @@ class AttemptRecord:
         d = dict(d)
         d["status"] = TaskStatus(d["status"])
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+
+def _elapsed(start: float | None, end: float | None, paused: float, at: float | None) -> float | None:
+    if start is None:
+        return None
+    return max(0.0, (end if end is not None else at if at is not None else now()) - start - paused)
 
 
 def _to_dict(obj: Any) -> dict[str, Any]:

@@ -12,6 +12,8 @@ Key layout (every hash field holds the JSON encoding of one record field)::
     gleitzeit:tasks                     zset  task ids; score = created_at
     gleitzeit:tasks:status:<status>     zset  task ids; score = created_at
     gleitzeit:tasks:workflow:<name>     zset  task ids; score = created_at
+    gleitzeit:run:<run_id>:blobs        set   digests of the run's blobs
+    gleitzeit:blob:<run_id>:<hex>       string  one blob (a value too big for a record)
 
 Every write is one round trip and atomic: create_run, save_run and save_tasks
 are one MULTI/EXEC pipeline; save_task (the hot path) and request_cancel are one
@@ -41,12 +43,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gleitzeit_core.errors import StoreUnavailable
 from gleitzeit_core.store.base import Store
+from gleitzeit_core.store.blobs import check_name
 from gleitzeit_core.store.records import (
     AttemptRecord,
     RunRecord,
     RunStatus,
     TaskRecord,
     TaskStatus,
+    new_id,
+    now,
 )
 
 PREFIX = "gleitzeit:"
@@ -56,6 +61,9 @@ CONNECT_TIMEOUT_S = 5.0
 SOCKET_TIMEOUT_S = 30.0
 #: members / keys per command when a command would otherwise carry a whole run
 _CHUNK = 10_000
+#: a blob is sent in pieces of this size (APPEND to a temporary key, then RENAME),
+#: so neither redis-py nor the server builds one command the size of the value
+_BLOB_PIECE = 8 * 1024 * 1024
 #: ZINTER (used by filtered listings) arrived in Redis 6.2
 _MIN_SERVER = (6, 2)
 
@@ -76,6 +84,34 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   return 1
 end
 return 0
+"""
+
+
+# heartbeat: renew the lease of a run that exists, answer its cancel flag (nil: gone)
+_HEARTBEAT_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return nil
+end
+redis.call('HSET', KEYS[1], 'heartbeat_at', ARGV[1])
+local flag = redis.call('HGET', KEYS[1], 'cancel_requested')
+if flag == 'true' then return 1 end
+return 0
+"""
+
+# mark_interrupted: compare (status live, heartbeat unchanged) and set, server-side.
+# KEYS: run hash, pending set, running set, interrupted set
+# ARGV: run id, expected heartbeat JSON, status JSON, error JSON, updated_at JSON
+_INTERRUPT_LUA = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= '"pending"' and status ~= '"running"' then return 0 end
+local beat = redis.call('HGET', KEYS[1], 'heartbeat_at') or 'null'
+if beat ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'error', ARGV[4], 'updated_at', ARGV[5])
+local score = cjson.decode(redis.call('HGET', KEYS[1], 'created_at'))
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[4], score, ARGV[1])
+return 1
 """
 
 
@@ -154,6 +190,15 @@ def _task_key(task_id: str) -> str:
     return f"{PREFIX}task:{task_id}"
 
 
+def _blobs_key(run_id: str) -> str:
+    return f"{PREFIX}run:{run_id}:blobs"
+
+
+def _blob_key(run_id: str, digest: str) -> str:
+    check_name(run_id, digest)
+    return f"{PREFIX}blob:{run_id}:{digest.split(':', 1)[1]}"
+
+
 def _attempts_key(task_id: str) -> str:
     return f"{PREFIX}task:{task_id}:attempts"
 
@@ -210,6 +255,8 @@ class RedisBackend(Store):
         # Lua scripts, registered on open
         self._cancel: Any = None
         self._save_task: Any = None
+        self._heartbeat: Any = None
+        self._interrupt: Any = None
 
     @property
     def address(self) -> str:
@@ -231,6 +278,8 @@ class RedisBackend(Store):
                 )
             self._cancel = self._redis.register_script(_CANCEL_LUA)
             self._save_task = self._redis.register_script(_SAVE_TASK_LUA)
+            self._heartbeat = self._redis.register_script(_HEARTBEAT_LUA)
+            self._interrupt = self._redis.register_script(_INTERRUPT_LUA)
         except BaseException:
             await self.close()
             raise
@@ -331,6 +380,43 @@ class RedisBackend(Store):
         async with self._translate():
             return bool(await self._cancel(keys=[_run_key(run_id)], args=["true" if cancel else "false"]))
 
+    async def heartbeat(self, run_id: str, at: float) -> bool | None:
+        async with self._translate():
+            flag = await self._heartbeat(keys=[_run_key(run_id)], args=[json.dumps(at)])
+        return None if flag is None else bool(flag)
+
+    async def mark_interrupted(self, run_id: str, heartbeat_at: float | None, error: str) -> bool:
+        keys = [_run_key(run_id), _runs_status(RunStatus.PENDING.value), _runs_status(RunStatus.RUNNING.value),
+                _runs_status(RunStatus.INTERRUPTED.value)]
+        args = [run_id, json.dumps(heartbeat_at), json.dumps(RunStatus.INTERRUPTED.value), json.dumps(error),
+                json.dumps(now())]
+        async with self._translate():
+            return bool(await self._interrupt(keys=keys, args=args))
+
+    async def put_blob(self, run_id: str, digest: str, data: bytes) -> None:
+        key = _blob_key(run_id, digest)
+        view = memoryview(data)
+        async with self._translate():
+            if await self._redis.exists(key):
+                return  # content-addressed: already there means already right
+            tmp = f"{key}:{new_id('part')}"
+            for start in range(0, max(len(view), 1), _BLOB_PIECE):
+                await self._redis.append(tmp, bytes(view[start:start + _BLOB_PIECE]))
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.rename(tmp, key)
+                pipe.sadd(_blobs_key(run_id), digest)
+                await pipe.execute()
+
+    async def get_blob(self, run_id: str, digest: str) -> bytes | None:
+        key = _blob_key(run_id, digest)
+        async with self._translate():
+            size = await self._redis.strlen(key)
+            if not size:
+                return None if not await self._redis.exists(key) else b""
+            parts = [await self._redis.getrange(key, start, start + _BLOB_PIECE - 1)
+                     for start in range(0, size, _BLOB_PIECE)]
+        return b"".join(parts)
+
     async def delete_run(self, run_id: str) -> bool:
         """Reads what to unindex, then deletes in one transaction; retried if the
         run or its task list changed in between (WATCH)."""
@@ -339,14 +425,16 @@ class RedisBackend(Store):
             async with self._redis.pipeline(transaction=True) as pipe:
                 while True:
                     try:
-                        await pipe.watch(run_key, order_key)
+                        await pipe.watch(run_key, order_key, _blobs_key(run_id))
                         workflow = await pipe.hget(run_key, "workflow_name")
                         if workflow is None:
                             return False
                         task_ids = [t.decode() for t in await pipe.zrange(order_key, 0, -1)]
                         names = await self._task_workflows(task_ids)
+                        blobs = [b.decode() for b in await pipe.smembers(_blobs_key(run_id))]
                         pipe.multi()
                         self._queue_delete(pipe, run_id, json.loads(workflow), task_ids, names)
+                        pipe.delete(_blobs_key(run_id), *(_blob_key(run_id, b) for b in blobs))
                         await pipe.execute()
                         return True
                     except WatchError:

@@ -17,6 +17,7 @@ processes opening a new file at once migrate it exactly once.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from enum import Enum
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ import aiosqlite
 import anyio
 
 from gleitzeit_core.errors import StoreUnavailable
+from gleitzeit_core.store.blobs import BlobFolder
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import (
     AttemptRecord,
@@ -34,6 +36,7 @@ from gleitzeit_core.store.records import (
     RunStatus,
     TaskRecord,
     TaskStatus,
+    now,
 )
 
 #: how long a writer waits for another process's transaction before giving up
@@ -97,20 +100,34 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX attempts_by_run ON attempts(run_id)",
     ),
+    # 1 -> 2: which engine owns a run (and its heartbeat), paused time, output, result blobs
+    (
+        "ALTER TABLE runs ADD COLUMN owner_host TEXT",
+        "ALTER TABLE runs ADD COLUMN owner_pid INTEGER",
+        "ALTER TABLE runs ADD COLUMN owner_started_at REAL",
+        "ALTER TABLE runs ADD COLUMN heartbeat_at REAL",
+        "ALTER TABLE runs ADD COLUMN paused_seconds REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE tasks ADD COLUMN paused_seconds REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE tasks ADD COLUMN result_blob TEXT",
+        "ALTER TABLE attempts ADD COLUMN stdout TEXT",
+        "ALTER TABLE attempts ADD COLUMN stderr TEXT",
+    ),
 )
 
 _RUN_COLS = (
     "run_id", "workflow_id", "workflow_name", "status", "created_at", "updated_at",
     "started_at", "finished_at", "workflow_path", "workflow_hash", "definition",
-    "error", "cancel_requested",
+    "error", "cancel_requested", "owner_host", "owner_pid", "owner_started_at", "heartbeat_at",
+    "paused_seconds",
 )  # fmt: skip
 _TASK_COLS = (
     "id", "run_id", "key", "name", "protocol", "method", "workflow_name", "priority",
     "status", "attempts", "result", "error", "created_at", "updated_at", "started_at",
-    "finished_at", "next_attempt_at",
+    "finished_at", "next_attempt_at", "paused_seconds", "result_blob",
 )  # fmt: skip
 _ATTEMPT_COLS = (
     "task_id", "run_id", "number", "status", "started_at", "finished_at", "error", "retryable",
+    "stdout", "stderr",
 )  # fmt: skip
 _JSON_COLS = frozenset({"definition", "result"})
 
@@ -160,6 +177,11 @@ def _record(cls: Any, cols: Sequence[str], row: Sequence[Any]) -> Any:
     return cls.from_dict(d)
 
 
+def _identity(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
 def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
     used = {c: v for c, v in filters.items() if v is not None}
     clause = " AND ".join(f"{c} = ?" for c in used)
@@ -180,6 +202,9 @@ class SQLiteBackend(Store):
         self._db: aiosqlite.Connection | None = None
         # one connection, many coroutines: a transaction must not interleave with another
         self._lock = anyio.Lock()
+        # identity of the files we opened: a write first checks they are still there
+        self._files: dict[Path, tuple[int, int]] = {}
+        self.blobs = BlobFolder(self.path.with_name(self.path.name + ".blobs"))
 
     @property
     def address(self) -> str:
@@ -201,6 +226,7 @@ class SQLiteBackend(Store):
             await self._enable_wal()
             await self._pragma("synchronous = NORMAL")
             await self._migrate()
+            self._files = {p: _identity(p) for p in self._paths() if p.exists()}
         except (OSError, sqlite3.Error) as e:
             await self.close()
             raise StoreUnavailable(
@@ -209,6 +235,35 @@ class SQLiteBackend(Store):
         except BaseException:
             await self.close()
             raise
+
+    def _paths(self) -> tuple[Path, Path, Path]:
+        return (self.path, self.path.with_name(self.path.name + "-wal"),
+                self.path.with_name(self.path.name + "-shm"))
+
+    def _check_files(self) -> None:
+        """Refuse to write into a store that is no longer the file at our path.
+
+        SQLite keeps writing to a deleted (or replaced) file through its open
+        descriptors, so a run would "complete" into a file nobody can open; and
+        it memory-maps ``-shm``: once that file cannot be written (chattr +i, a
+        read-only remount) the next write dies of SIGBUS. A few stat/access calls
+        per transaction (microseconds against a ~200 µs commit) turn both into
+        StoreUnavailable before SQLite touches the files.
+        """
+        for path, identity in self._files.items():
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                raise StoreUnavailable(
+                    f"sqlite backend {self.path}: {path.name} was deleted while in use; "
+                    "stopping (what this run wrote after that is lost)") from None
+            if (st.st_dev, st.st_ino) != identity:
+                raise StoreUnavailable(
+                    f"sqlite backend {self.path}: {path.name} was replaced by another file while in use; stopping")
+            if not os.access(path, os.W_OK):
+                raise StoreUnavailable(
+                    f"sqlite backend {self.path}: {path.name} is no longer writable (permissions, "
+                    "immutable flag or read-only file system); stopping")
 
     async def _pragma(self, pragma: str) -> None:
         async with self._conn.execute(f"PRAGMA {pragma}") as cur:
@@ -296,6 +351,7 @@ class SQLiteBackend(Store):
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._guard():
+            self._check_files()
             db = self._conn
             await db.execute("BEGIN IMMEDIATE")
             try:
@@ -327,6 +383,7 @@ class SQLiteBackend(Store):
                 raise
 
         async with self._guard():
+            self._check_files()
             db = self._conn
             await db._execute(transaction, db._connection)
 
@@ -353,12 +410,38 @@ class SQLiteBackend(Store):
             )
             return cur.rowcount > 0
 
+    async def heartbeat(self, run_id: str, at: float) -> bool | None:
+        async with self._transaction() as db:
+            async with db.execute(
+                "UPDATE runs SET heartbeat_at = ? WHERE run_id = ? RETURNING cancel_requested", (at, run_id)
+            ) as cur:
+                row = await cur.fetchone()
+        return None if row is None else bool(row[0])
+
+    async def mark_interrupted(self, run_id: str, heartbeat_at: float | None, error: str) -> bool:
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE run_id = ? "
+                "AND status IN (?, ?) AND heartbeat_at IS ?",
+                (RunStatus.INTERRUPTED.value, error, now(), run_id, RunStatus.PENDING.value,
+                 RunStatus.RUNNING.value, heartbeat_at))
+            return cur.rowcount > 0
+
     async def delete_run(self, run_id: str) -> bool:
         async with self._transaction() as db:
             await db.execute("DELETE FROM attempts WHERE run_id = ?", (run_id,))
             await db.execute("DELETE FROM tasks WHERE run_id = ?", (run_id,))
             cur = await db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
-            return cur.rowcount > 0
+            existed = cur.rowcount > 0
+        await self.blobs.delete_run(run_id)  # after the records: no record ever points at a missing blob
+        return existed
+
+    async def put_blob(self, run_id: str, digest: str, data: bytes) -> None:
+        self._check_files()
+        await self.blobs.put(run_id, digest, data)
+
+    async def get_blob(self, run_id: str, digest: str) -> bytes | None:
+        return await self.blobs.get(run_id, digest)
 
     # -- reads ----------------------------------------------------------------
     async def _select(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:

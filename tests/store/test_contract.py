@@ -349,3 +349,91 @@ async def test_data_survives_close_and_reopen(new_store: Callable[[], Store]) ->
         assert await store.list_tasks(run_id=run.run_id) == [task]
         assert await store.get_attempts(task.id) == [attempt]
         assert (await store.stats())["tasks_total"] == 1
+
+
+# -- ownership: heartbeat, interrupted runs -----------------------------------------
+async def test_owner_and_heartbeat_round_trip_and_heartbeat_touches_only_the_lease(store: Store) -> None:
+    run = make_run(status=RunStatus.RUNNING, owner_host="box", owner_pid=4242,
+                   owner_started_at=T0 - 5, heartbeat_at=T0, paused_seconds=1.5)
+    await store.create_run(run, [])
+    assert await store.get_run(run.run_id) == run
+    assert await store.heartbeat(run.run_id, T0 + 7) is False
+    stored = await store.get_run(run.run_id)
+    assert stored is not None and stored.heartbeat_at == T0 + 7
+    stored.heartbeat_at = run.heartbeat_at
+    assert stored == run  # nothing else changed
+    await store.request_cancel(run.run_id)
+    assert await store.heartbeat(run.run_id, T0 + 8) is True  # the cancel flag rides back
+
+
+async def test_heartbeat_of_a_run_not_in_the_store_says_so(store: Store) -> None:
+    assert await store.heartbeat("run-gone", T0) is None
+    assert await store.get_run("run-gone") is None  # and creates nothing
+
+
+async def test_mark_interrupted_is_a_compare_and_set_on_the_heartbeat(store: Store) -> None:
+    run = make_run(status=RunStatus.RUNNING, owner_host="box", owner_pid=1, heartbeat_at=T0)
+    await store.create_run(run, [])
+    # an engine renewed its lease after the reader judged it stale: left alone
+    await store.heartbeat(run.run_id, T0 + 1)
+    assert await store.mark_interrupted(run.run_id, T0, "interrupted: gone") is False
+    assert (await store.get_run(run.run_id)).status is RunStatus.RUNNING
+    assert await store.mark_interrupted(run.run_id, T0 + 1, "interrupted: gone") is True
+    stored = await store.get_run(run.run_id)
+    assert stored.status is RunStatus.INTERRUPTED and stored.error == "interrupted: gone"
+    assert [r.run_id for r in await store.list_runs(status=RunStatus.INTERRUPTED)] == [run.run_id]
+    assert await store.list_runs(status=RunStatus.RUNNING) == []
+    assert (await store.stats())["runs"]["interrupted"] == 1
+    # a finished run is never marked
+    assert await store.mark_interrupted(run.run_id, T0 + 1, "again") is False
+    done = make_run(status=RunStatus.COMPLETED, heartbeat_at=None)
+    await store.create_run(done, [])
+    assert await store.mark_interrupted(done.run_id, None, "x") is False
+    assert await store.mark_interrupted("run-nope", None, "x") is False
+
+
+async def test_a_run_without_heartbeat_can_be_marked(store: Store) -> None:
+    run = make_run(status=RunStatus.PENDING)
+    await store.create_run(run, [])
+    assert await store.mark_interrupted(run.run_id, None, "interrupted") is True
+    assert (await store.get_run(run.run_id)).status is RunStatus.INTERRUPTED
+
+
+async def test_attempt_output_and_paused_time_round_trip(store: Store) -> None:
+    run = make_run()
+    (task,) = make_tasks(run, 1, paused_seconds=12.5, result_blob="sha256:" + "a" * 64)
+    await store.create_run(run, [task])
+    attempt = AttemptRecord(task_id=task.id, run_id=run.run_id, number=1, status=TaskStatus.FAILED,
+                            started_at=T0, finished_at=T0 + 1, error="boom",
+                            stdout="line 1\nünïcode\n", stderr="warn\n")
+    await store.save_task(task, attempt)
+    assert await store.get_attempts(task.id) == [attempt]
+    assert await store.get_task(task.id) == task
+
+
+# -- blobs -------------------------------------------------------------------------
+async def test_blobs_are_stored_per_run_and_deleted_with_it(store: Store) -> None:
+    from gleitzeit_core.store.blobs import digest
+
+    run, other = make_run(), make_run()
+    await store.create_run(run, [])
+    await store.create_run(other, [])
+    big = bytes(range(256)) * 40_000  # 10 MB, every byte value
+    key = digest(big)
+    await store.put_blob(run.run_id, key, big)
+    await store.put_blob(run.run_id, key, big)  # idempotent
+    await store.put_blob(other.run_id, digest(b""), b"")
+    assert await store.get_blob(run.run_id, key) == big
+    assert await store.get_blob(other.run_id, key) is None
+    assert await store.get_blob(other.run_id, digest(b"")) == b""
+    assert await store.delete_run(run.run_id) is True
+    assert await store.get_blob(run.run_id, key) is None
+    assert await store.get_blob(other.run_id, digest(b"")) == b""
+
+
+async def test_blob_names_cannot_escape(store: Store) -> None:
+    run = make_run()
+    await store.create_run(run, [])
+    for run_id, key in (("../x", "sha256:" + "0" * 64), (run.run_id, "sha256:../../etc"), (run.run_id, "md5:00")):
+        with pytest.raises(ValueError):
+            await store.put_blob(run_id, key, b"x")
