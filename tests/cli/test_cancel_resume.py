@@ -99,7 +99,8 @@ def test_resume_failed_run_and_resume_usage(home: Path, work: Path):
     done = cli("run", str(wf), "--resume", run_id)
     assert done.code == 1 and "already completed" in done.err
     none_left = cli("run", str(wf), "--resume")
-    assert none_left.code == 1 and "no unfinished run" in none_left.err
+    assert none_left.code == 1 and "is completed, so there is nothing to resume" in none_left.err
+    assert f"{run_id} completed" in none_left.err  # names the runs there are
     usage = cli("run", str(wf), run_id)
     assert usage.code == 2 and "--resume" in usage.err
 

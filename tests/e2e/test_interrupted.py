@@ -1,0 +1,133 @@
+"""A run whose engine died (kill -9): every command shows it interrupted, cancel
+takes effect at once, `run FILE --resume` finds it, and durations leave out the
+time no engine was running -- on SQLite and Redis, through the real executable."""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_resume import backend_env, started_run_id, wait_for  # noqa: F401 (fixture)
+from tests.helpers.cli import gz, spawn
+
+WORKFLOW = textwrap.dedent("""
+    name: interruptible
+    tasks:
+      - name: first
+        method: python/execute
+        params: {code: "result = 1"}
+      - name: slow
+        method: python/execute
+        dependencies: [first]
+        params:
+          code: |
+            import time
+            open('markers', 'a').write('start\\n')
+            time.sleep(1.0)
+            result = ${first.result.result} + 1
+""")
+
+
+def ts(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def kill_mid_run(home: Path, wf: Path, env: dict[str, str]) -> tuple[str, float]:
+    """Start the run, SIGKILL the engine while `slow` sleeps; (run id, time of the kill)."""
+    proc = spawn(home, "run", str(wf), **env)
+    run_id = started_run_id(proc)
+    markers = home / "workspaces" / run_id / "markers"
+    wait_for(lambda: markers.exists() and "start" in markers.read_text(), what="slow to start")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    return run_id, time.time()
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Path, Path]:
+    home = tmp_path / "home"
+    home.mkdir()
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(WORKFLOW)
+    return home, wf
+
+
+def test_killed_engine_shows_interrupted_and_resume_finds_it(setup, backend_env):
+    home, wf = setup
+    run_id, killed_at = kill_mid_run(home, wf, backend_env)
+
+    listed = gz(home, "workflow", "list", "--json", **backend_env)
+    assert listed.code == 0, listed.err
+    (row,) = [r for r in listed.json() if r["run_id"] == run_id]
+    assert row["status"] == "interrupted"  # at once: the owner's pid is gone
+    status = gz(home, "workflow", "status", run_id, "--json", **backend_env).json()
+    assert status["status"] == "interrupted"
+    assert "is no longer running" in status["error"] and f"--resume {run_id}" in status["error"]
+    assert "interrupted" in gz(home, "workflow", "status", run_id, **backend_env).out
+    assert [r["run_id"] for r in gz(home, "workflow", "list", "--status", "interrupted", "--json",
+                                    **backend_env).json()] == [run_id]
+
+    time.sleep(2.0)  # the engine stays down for a while: that time must not count
+    resumed_at = time.time()
+    r = gz(home, "run", str(wf), "--resume", "--json", **backend_env)  # no run id: found by file
+    done_at = time.time()
+    assert r.code == 0, r.err
+    assert r.json()["run_id"] == run_id and r.json()["tasks"]["slow"]["result"]["result"] == 2
+
+    slow_id = r.json()["tasks"]["slow"]["id"]
+    task = gz(home, "task", "result", slow_id, "--json", **backend_env).json()
+    first, second = task["attempt_history"]
+    assert first["status"] == "cancelled" and "interrupted" in first["error"]
+    # the interrupted attempt ended when the engine was last seen alive, not at the resume
+    assert ts(first["finished_at"]) <= killed_at
+    # the task's duration leaves out the time between the kill and the resume
+    worked = (killed_at - ts(task["started_at"])) + (done_at - resumed_at)
+    assert task["duration_s"] <= worked
+    run = gz(home, "workflow", "status", run_id, "--json", **backend_env).json()
+    assert run["status"] == "completed"
+    assert run["duration_s"] <= (killed_at - ts(run["started_at"])) + (done_at - resumed_at)
+
+
+def test_cancel_of_an_interrupted_run_takes_effect_at_once(setup, backend_env):
+    home, wf = setup
+    run_id, _ = kill_mid_run(home, wf, backend_env)
+    r = gz(home, "workflow", "cancel", run_id, **backend_env)
+    assert r.code == 0, r.err
+    assert "cancelled" in r.out and "requested" not in r.out
+    status = gz(home, "workflow", "status", run_id, "--json", **backend_env).json()
+    assert status["status"] == "cancelled"
+    assert {t["name"]: t["status"] for t in status["tasks"]} == {"first": "completed", "slow": "cancelled"}
+    # and a cancelled run can still be resumed by id
+    r = gz(home, "workflow", "resume", run_id, "--json", **backend_env)
+    assert r.code == 0, r.err
+    assert r.json()["tasks"]["slow"]["result"]["result"] == 2
+
+
+def test_resume_by_file_says_which_runs_exist_when_the_latest_completed(setup, backend_env):
+    home, wf = setup
+    done = gz(home, "run", str(wf), "--json", **backend_env).json()["run_id"]
+    r = gz(home, "run", str(wf), "--resume", **backend_env)
+    assert r.code == 1
+    assert f"{done} completed" in r.err and f"gleitzeit run {wf} --resume RUN_ID" in r.err
+    r = gz(home, "run", str(wf.with_name("other.yaml")), "--resume", **backend_env)
+    assert r.code != 0 and "no run of" in r.err
+
+
+def test_resume_refuses_a_run_its_engine_is_still_running(setup, backend_env):
+    home, wf = setup
+    wf.write_text(WORKFLOW.replace("time.sleep(1.0)", "time.sleep(4.0)"))
+    proc = spawn(home, "run", str(wf), **backend_env)
+    run_id = started_run_id(proc)
+    markers = home / "workspaces" / run_id / "markers"
+    wait_for(lambda: markers.exists() and "start" in markers.read_text(), what="slow to start")
+    r = gz(home, "workflow", "resume", run_id, **backend_env)
+    assert r.code == 1 and "still running in another engine" in r.err, r.err
+    r = gz(home, "workflow", "status", run_id, "--json", **backend_env)
+    assert r.json()["status"] == "running"  # a live engine's run is never marked interrupted
+    assert proc.wait(60) == 0
