@@ -16,6 +16,7 @@ processes opening a new file at once migrate it exactly once.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import sqlite3
@@ -177,6 +178,20 @@ def _record(cls: Any, cols: Sequence[str], row: Sequence[Any]) -> Any:
     return cls.from_dict(d)
 
 
+async def _abandon(db: aiosqlite.Connection) -> None:
+    """Stop aiosqlite's thread without closing the SQLite handle: closing checkpoints
+    the WAL through the memory-mapped ``-shm``, which is SIGBUS once that file cannot
+    be written. The handle is kept referenced so it is never finalised either; the
+    process is about to exit, which releases it without touching the files."""
+    conn = db._connection
+    if conn is not None:
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(conn))
+    db._connection = None
+    stopped = db.stop()
+    if stopped is not None:
+        await stopped
+
+
 def _identity(path: Path) -> tuple[int, int]:
     st = os.stat(path)
     return st.st_dev, st.st_ino
@@ -204,6 +219,7 @@ class SQLiteBackend(Store):
         self._lock = anyio.Lock()
         # identity of the files we opened: a write first checks they are still there
         self._files: dict[Path, tuple[int, int]] = {}
+        self._broken = False  # set once they are not: from then on SQLite must not touch them
         self.blobs = BlobFolder(self.path.with_name(self.path.name + ".blobs"))
 
     @property
@@ -246,10 +262,18 @@ class SQLiteBackend(Store):
         SQLite keeps writing to a deleted (or replaced) file through its open
         descriptors, so a run would "complete" into a file nobody can open; and
         it memory-maps ``-shm``: once that file cannot be written (chattr +i, a
-        read-only remount) the next write dies of SIGBUS. A few stat/access calls
-        per transaction (microseconds against a ~200 µs commit) turn both into
-        StoreUnavailable before SQLite touches the files.
+        read-only remount) the next read or write dies of SIGBUS. Three stat and
+        access calls per statement (microseconds against a ~200 µs commit) turn
+        both into StoreUnavailable before SQLite touches the files. (A change in
+        the microseconds between the check and SQLite's access is not caught.)
         """
+        try:
+            self._check_each_file()
+        except StoreUnavailable:
+            self._broken = True
+            raise
+
+    def _check_each_file(self) -> None:
         for path, identity in self._files.items():
             try:
                 st = os.stat(path)
@@ -316,8 +340,12 @@ class SQLiteBackend(Store):
 
     async def close(self) -> None:
         db, self._db = self._db, None
-        if db is not None:
-            with anyio.CancelScope(shield=True):
+        if db is None:
+            return
+        with anyio.CancelScope(shield=True):
+            if self._broken:
+                await _abandon(db)
+            else:
                 await db.close()
 
     @property
@@ -339,8 +367,10 @@ class SQLiteBackend(Store):
 
     @asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
-        """Serialise use of the connection; SQLite failures become StoreUnavailable."""
+        """Serialise use of the connection; SQLite failures become StoreUnavailable.
+        Reads too check the files first: even a read writes to ``-shm``."""
         async with self._lock:
+            self._check_files()
             try:
                 yield
             except _OUR_BUGS:
@@ -351,7 +381,6 @@ class SQLiteBackend(Store):
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._guard():
-            self._check_files()
             db = self._conn
             await db.execute("BEGIN IMMEDIATE")
             try:
@@ -383,7 +412,6 @@ class SQLiteBackend(Store):
                 raise
 
         async with self._guard():
-            self._check_files()
             db = self._conn
             await db._execute(transaction, db._connection)
 
