@@ -81,6 +81,12 @@ def show_task(st: CliState, task: TaskRecord, attempts: list[AttemptRecord] | No
             st.console.print(Text(task.error, style="red"))
         else:
             st.console.print(f"task {task.id} is {task.status.value}; no result yet")
+        for attempt in attempts or ():
+            for stream in ("stdout", "stderr"):
+                text = getattr(attempt, stream)
+                if text:
+                    st.console.rule(f"attempt {attempt.number} {stream}", align="left", style="dim")
+                    st.console.print(Text(text.rstrip("\n")), soft_wrap=True)
     raise typer.Exit(EXIT_OK if task.status is TaskStatus.COMPLETED else EXIT_FAILED)
 
 
@@ -157,7 +163,7 @@ def result(
     backend: BackendOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Print a task's result (exit 1 when it failed or has not finished).
+    """Print a task's result or error, then what each attempt printed (exit 1 when it failed or has not finished).
 
     Example: gleitzeit task result task-1a2b3c4d5e6f --json
     """

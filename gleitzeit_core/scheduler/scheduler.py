@@ -20,6 +20,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from gleitzeit_core.errors import ProviderError, SubstitutionError
+from gleitzeit_core.scheduler.capture import AttemptOutput
 from gleitzeit_core.scheduler.events import Observer, RunUpdated, TaskOutput, TaskUpdated, no_observer
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import AttemptRecord, RunRecord, RunStatus, TaskRecord, TaskStatus, now
@@ -224,6 +225,12 @@ class Scheduler:
         self.emit(TaskUpdated(rec, attempt))
         outcome: Any = None
         error: ProviderError | None = None
+        printed = AttemptOutput()
+
+        def on_output(stream: str, data: str) -> None:
+            printed.add(stream, data)
+            self.emit(TaskOutput(rec, stream, data))
+
         try:
             with anyio.CancelScope() as scope:
                 self._scopes[key] = scope
@@ -235,7 +242,7 @@ class Scheduler:
                     try:
                         outcome = await self.dispatcher.execute(
                             spec, params, meta=self._meta(spec, rec), timeout=spec.timeout,
-                            on_output=lambda stream, data: self.emit(TaskOutput(rec, stream, data)))
+                            on_output=on_output)
                     except ProviderError as exc:
                         error = exc
             if scope.cancelled_caught:
@@ -244,6 +251,8 @@ class Scheduler:
             self._scopes.pop(key, None)
             self._running[spec.protocol] -= 1
             self._running_total -= 1
+        output = printed.final(outcome if error is None else error.details)
+        attempt.stdout, attempt.stderr = output["stdout"], output["stderr"]
         await self._settle(key, attempt, outcome, error)
         self._pump()
 
