@@ -133,6 +133,11 @@ async def _export_trace(store: Store, run_id: str) -> None:
     await export_quietly(store, run_id)
 
 
+def workspace_path(config: Config, run_id: str) -> Path:
+    """Where a run's workspace lives: computed from the run id, never stored."""
+    return Path(config["workspace.directory"]).expanduser() / run_id
+
+
 def workspace_for(config: Config, run_id: str) -> str:
     """The run's working folder, `workspace.directory/<run id>`. Private (0700), as are the
     folder holding all workspaces and GLEITZEIT_HOME with the store: the sandbox reaches its
@@ -141,11 +146,6 @@ def workspace_for(config: Config, run_id: str) -> str:
     for folder in (home_dir(), path.parent, path):
         _private_dir(folder)
     return str(path)
-
-
-def workspace_path(config: Config, run_id: str) -> Path:
-    """Where ``workspace_for`` puts a run's folder (nothing is created)."""
-    return Path(config["workspace.directory"]).expanduser() / run_id
 
 
 def _private_dir(path: Path) -> None:

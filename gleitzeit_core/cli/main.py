@@ -14,6 +14,7 @@ from gleitzeit_core.cli import (
     backend_cmd,
     config_cmd,
     exec_cmd,
+    gc_cmd,
     init_cmd,
     provider_cmd,
     run_cmd,
@@ -68,6 +69,7 @@ init_cmd.register(app)
 exec_cmd.register(app)
 validate_cmd.register(app)
 ui_cmd.register(app)
+gc_cmd.register(app)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(task_cmd.app, name="task")
 app.add_typer(workflow_cmd.app, name="workflow")

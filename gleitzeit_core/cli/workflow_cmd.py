@@ -15,12 +15,14 @@ from gleitzeit_core.cli.render import (
     task_json,
     task_table,
 )
+from gleitzeit_core.cli.gc_cmd import delete
 from gleitzeit_core.cli.run_cmd import execute, finish, fresh, resumed
 from gleitzeit_core.liveness import cancel_stopped
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, RunStatus
 
-app = typer.Typer(help="Submit, list, inspect, resume and cancel workflow runs.", no_args_is_help=True)
+app = typer.Typer(help="Submit, list, inspect, resume, cancel and delete workflow runs.", no_args_is_help=True)
+app.command("delete")(delete)
 
 StatusOpt = typer.Option(None, "--status", help="Only runs with this status: pending, running, completed, failed, cancelled, interrupted.")
 
