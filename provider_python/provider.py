@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gleitzeit_sdk import Provider, RequestContext, TaskFailed
+from gleitzeit_sdk import Provider, RequestContext, TaskFailed, codes
 
 from provider_python.sandbox import workspace
 from provider_python.sandbox.host import Sandbox
@@ -18,8 +18,9 @@ from provider_python.sandbox.policy import DEFAULT_TIMEOUT, MiB, ExecRequest, Ex
 
 NAME, VERSION = "python", "0.5.0"
 MAX_IN_FLIGHT = 4
-MESSAGE_LIMIT = 16 * MiB
-# Leave room in the 16 MiB response for two capped (JSON-escaped) output streams and framing.
+# The response may travel in pieces (PROTOCOL.md §1.1) up to the host's assembled limit; leave
+# room in it for two capped (JSON-escaped) output streams and framing.
+MESSAGE_LIMIT = codes.DEFAULT_MAX_ASSEMBLED_BYTES
 MAX_RESULT_BYTES = MESSAGE_LIMIT - 2 * 2 * MiB - 64 * 1024
 
 _PATHS = {"type": "array", "items": {"type": "string", "minLength": 1}}

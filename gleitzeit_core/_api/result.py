@@ -27,10 +27,13 @@ class TaskResult:
     result: Any
     error: str | None
     attempts: int
+    #: ``sha256:…`` when the result (over 1 MiB) is kept in the store's blob storage;
+    #: ``result`` is then None (docs/persistence.md, "Big results")
+    result_blob: str | None = None
 
     @classmethod
     def from_record(cls, rec: TaskRecord) -> TaskResult:
-        return cls(rec.name, rec.id, rec.status, rec.result, rec.error, rec.attempts)
+        return cls(rec.name, rec.id, rec.status, rec.result, rec.error, rec.attempts, rec.result_blob)
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ class RunResult:
             "workspace": self.workspace,
             "tasks": {
                 t.name: {"id": t.id, "status": t.status.value, "result": t.result, "error": t.error,
-                         "attempts": t.attempts}
+                         "attempts": t.attempts, "result_blob": t.result_blob}
                 for t in self.tasks.values()
             },
         }

@@ -56,6 +56,8 @@ def task_table(tasks: list[TaskRecord], title: str | None = None, *, error_width
     for rec in tasks:
         status = rec.status.value
         detail = result_preview(rec.result) if rec.status is TaskStatus.COMPLETED else (rec.error or "")
+        if rec.result_blob:
+            detail = f"(large result: gleitzeit task result {rec.id})"
         table.add_row(rec.name, Text(status, style=STATUS_STYLE.get(status, "")), str(rec.attempts or ""),
                       duration(rec), detail.splitlines()[0] if detail else "")
     return table
@@ -131,7 +133,7 @@ def task_json(t: TaskRecord, attempts: list[AttemptRecord] | None = None) -> dic
         "protocol": t.protocol, "method": t.method, "status": t.status.value, "priority": t.priority,
         "attempts": t.attempts, "result": t.result, "error": t.error,
         "created_at": iso(t.created_at), "started_at": iso(t.started_at), "finished_at": iso(t.finished_at),
-        "duration_s": t.elapsed(),
+        "duration_s": t.elapsed(), "result_blob": t.result_blob,
     }
     if attempts is not None:
         out["attempt_history"] = [attempt_json(a) for a in attempts]

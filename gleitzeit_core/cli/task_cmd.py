@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any, Optional
 
 import typer
@@ -24,6 +25,7 @@ from gleitzeit_core.cli.app import (
 )
 from gleitzeit_core.cli.render import emit, print_json, task_json, tasks_table
 from gleitzeit_core.cli.run_cmd import Prepare, execute
+from gleitzeit_core.results import result_bytes
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import AttemptRecord, TaskRecord, TaskStatus
 from gleitzeit_core.workflow.loader import load_workflow_text
@@ -67,15 +69,34 @@ def parse_task_status(value: str | None) -> TaskStatus | None:
         fail(f"unknown task status {value!r}: choose one of {', '.join(s.value for s in TaskStatus)}", EXIT_USAGE)
 
 
-def show_task(st: CliState, task: TaskRecord, attempts: list[AttemptRecord] | None = None) -> None:
-    """Print one task's result (or error) and exit 0 only if it completed."""
+def show_task(st: CliState, task: TaskRecord, attempts: list[AttemptRecord] | None = None,
+              stored: bytes | None = None) -> None:
+    """Print one task's result (or error) and exit 0 only if it completed. ``stored``:
+    the JSON text of a result kept in blob storage, printed as it is (a 100 MB value
+    is neither parsed nor re-encoded)."""
     if st.json:
-        print_json(task_json(task, attempts))
+        doc = task_json(task, attempts)
+        if stored is None:
+            print_json(doc)
+        else:  # splice the stored JSON in: one compact document
+            doc.pop("result")
+            head = json.dumps(doc, ensure_ascii=False)
+            sys.stdout.write(head[:-1] + ', "result": ')
+            sys.stdout.flush()
+            sys.stdout.buffer.write(stored)
+            sys.stdout.write("}\n")
     else:
         head = Text.assemble((task.name, "bold"), f"  {task.id}  run {task.run_id}  ", task.status.value,
                              f"  (attempt {task.attempts})" if task.attempts else "")
         st.console.print(head)
-        if task.status is TaskStatus.COMPLETED:
+        if task.status is TaskStatus.COMPLETED and stored is not None:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(stored + b"\n")
+            sys.stdout.flush()
+        elif task.status is TaskStatus.COMPLETED and task.result_blob is not None:
+            st.console.print(f"(the result, {task.result_blob}, was kept in blob storage, which the "
+                             f"{st.config()['persistence.backend']} backend did not keep)")
+        elif task.status is TaskStatus.COMPLETED:
             st.console.print(JSON.from_data(task.result) if task.result is not None else "null")
         elif task.error:
             st.console.print(Text(task.error, style="red"))
@@ -127,7 +148,16 @@ def submit(
         extra["retry"] = {"max_attempts": retry + 1}
     folder = os.path.dirname(os.path.abspath(file)) if file else None
     outcome = execute(st, one_task(method, merged, name=f"task {method}", task=extra, base_dir=folder), quiet=True)
-    show_task(st, outcome.tasks[0])
+    task = outcome.tasks[0]
+    stored = None
+    if task.result_blob and st.config()["persistence.backend"] != "memory":
+
+        async def load() -> bytes:
+            async with st.store() as store:
+                return await result_bytes(store, task)
+
+        stored = run_async(st, load)
+    show_task(st, task, stored=stored)
 
 
 @app.command("list")
@@ -169,12 +199,12 @@ def result(
     """
     st = state(ctx, json=json_out, backend=backend)
 
-    async def go() -> tuple[TaskRecord, list[AttemptRecord]]:
+    async def go() -> tuple[TaskRecord, list[AttemptRecord], bytes | None]:
         async with st.store() as store:
             task = await store.get_task(task_id)
             if task is None:
                 not_found(f"no task with id {task_id!r} in the {store.kind} store at {store.address}")
-            return task, await store.get_attempts(task_id)
+            stored = await result_bytes(store, task) if task.result_blob else None
+            return task, await store.get_attempts(task_id), stored
 
-    task, attempts = run_async(go)
-    show_task(st, task, attempts)
+    show_task(st, *run_async(go))

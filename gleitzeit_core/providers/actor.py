@@ -167,7 +167,8 @@ class ProviderActor:
             "protocolVersion": codes.PROTOCOL_VERSION,
             "host": {"name": "gleitzeit", "version": __version__},
             "capabilities": {},
-            "limits": {"maxMessageBytes": codes.DEFAULT_MAX_MESSAGE_BYTES},
+            "limits": {"maxMessageBytes": codes.DEFAULT_MAX_MESSAGE_BYTES,
+                       "maxAssembledBytes": codes.DEFAULT_MAX_ASSEMBLED_BYTES},
             "logLevel": self._log_level,
             "config": self._config,
         }
@@ -199,6 +200,7 @@ class ProviderActor:
                 f"({self.manifest.source}) says protocols: {', '.join(self.manifest.protocols)}; "
                 "fix or remove the manifest's protocols", type="provider_failed", retryable=False)
         conn.peer_max_bytes = announced_max_bytes(info)
+        conn.peer_max_assembled = announced_max_assembled(info)
         await conn.notify("initialized")
         log.debug("provider %s started (pid %s)", name, proc.pid)
         return info
@@ -426,6 +428,15 @@ def announced_max_bytes(info: dict[str, Any]) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1024:
         return value
     return codes.DEFAULT_MAX_MESSAGE_BYTES
+
+
+def announced_max_assembled(info: dict[str, Any]) -> int:
+    """The provider's ``limits.maxAssembledBytes`` (PROTOCOL.md §1.1); 0 when it takes no pieces."""
+    limits = info.get("limits")
+    value = limits.get("maxAssembledBytes") if isinstance(limits, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return 0
 
 
 def attempt_deadline(descriptor: dict[str, Any] | None, method: str, timeout: float | None,

@@ -19,7 +19,7 @@ from anyio.abc import ByteReceiveStream, ByteSendStream
 from jsonrpcclient.requests import request_impure
 
 from gleitzeit_sdk import jsonlimits, messages
-from gleitzeit_sdk.codes import DEFAULT_MAX_MESSAGE_BYTES
+from gleitzeit_sdk.codes import DEFAULT_MAX_ASSEMBLED_BYTES, DEFAULT_MAX_MESSAGE_BYTES
 from gleitzeit_sdk.errors import ProtocolViolation
 from gleitzeit_sdk.framing import LineReader, LineWriter
 
@@ -78,9 +78,10 @@ class ClientConnection:
         send: ByteSendStream,
         *,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_assembled_bytes: int = DEFAULT_MAX_ASSEMBLED_BYTES,
         on_notification: NotificationHandler | None = None,
     ):
-        self._reader = LineReader(receive, max_message_bytes)
+        self._reader = LineReader(receive, max_message_bytes, max_assembled_bytes)
         self._writer = LineWriter(send)
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
@@ -89,15 +90,19 @@ class ClientConnection:
         self.closed: ConnectionClosed | None = None
         #: The provider's announced limit (set after the handshake); no line we send is longer.
         self.peer_max_bytes: int | None = None
+        #: The largest message it accepts in pieces (PROTOCOL.md §1.1); 0: none.
+        self.peer_max_assembled: int = 0
 
     # -- read loop --------------------------------------------------------------
     async def run(self) -> None:
         try:
             while True:
-                line = await self._reader.receive_line()
+                line = await self._reader.receive_message()
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("← %s", line[:2000].decode("utf-8", "replace"))
-                self._handle(self._decode(line))
+                msg = self._decode(line)
+                del line  # a message in pieces can be 256 MiB: not kept while it is handled
+                self._handle(msg)
         except anyio.EndOfStream:
             self._close(ConnectionClosed("the provider closed its stdout"))
         except ProtocolViolation as exc:
@@ -183,8 +188,9 @@ class ClientConnection:
             jsonlimits.check(msg)
         except (TypeError, ValueError) as exc:  # ValueRejected is a ValueError
             raise RequestNotSent(f"the parameters are not sendable JSON: {exc}") from None
-        if self.peer_max_bytes is not None and len(data) > self.peer_max_bytes:
-            raise RequestTooLarge(len(data), self.peer_max_bytes)
+        limit = self._send_limit()
+        if limit is not None and len(data) > limit:
+            raise RequestTooLarge(len(data), limit)
         pending = self._pending[req_id] = _Pending()
         if token is not None and on_notification is not None:
             self._token_handlers[token] = on_notification
@@ -211,6 +217,12 @@ class ClientConnection:
     async def cancel(self, req_id: int) -> None:
         await self._send(messages.notification("$/cancelRequest", {"id": req_id}))
 
+    def _send_limit(self) -> int | None:
+        """The longest message the provider takes: one line, or assembled from pieces."""
+        if self.peer_max_bytes is None:
+            return None
+        return max(self.peer_max_bytes, self.peer_max_assembled)
+
     async def _send(self, obj: dict[str, Any]) -> None:
         await self._send_bytes(messages.encode(obj))
 
@@ -218,7 +230,10 @@ class ClientConnection:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("→ %s", data[:2000].decode("utf-8", "replace"))
         try:
-            await self._writer.send_line(data)
+            if self.peer_max_bytes is not None and self.peer_max_assembled:
+                await self._writer.send_message(data, self.peer_max_bytes)
+            else:
+                await self._writer.send_line(data)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
             self._close(ConnectionClosed(f"cannot write to the provider: {exc or type(exc).__name__}"))
             raise self.closed from None  # type: ignore[misc]

@@ -26,7 +26,8 @@ from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import AttemptRecord, RunRecord, RunStatus, TaskRecord, TaskStatus, now
 from gleitzeit_core.tracing.context import traceparent
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
-from gleitzeit_core.workflow.refs import substitute
+from gleitzeit_core.results import StoredResult, held, keep, load
+from gleitzeit_core.workflow.refs import ReferenceSyntaxError, find_references, substitute
 from gleitzeit_sdk import jsonlimits
 
 
@@ -235,7 +236,7 @@ class Scheduler:
             with anyio.CancelScope() as scope:
                 self._scopes[key] = scope
                 try:
-                    params = self._params(spec)
+                    params = await self._params(spec)
                 except SubstitutionError as exc:
                     error = ProviderError(str(exc), type="substitution", retryable=False)
                 else:
@@ -256,14 +257,27 @@ class Scheduler:
         await self._settle(key, attempt, outcome, error)
         self._pump()
 
-    def _params(self, spec: TaskSpec) -> dict[str, Any]:
+    async def _params(self, spec: TaskSpec) -> dict[str, Any]:
         code_params = (self.options.code_params or {}).get(spec.method, {})
-        params = substitute(spec.params, results=self._results, task_names=self.names,
+        params = substitute(spec.params, results=await self._inputs(spec), task_names=self.names,
                             code_params=code_params, unavailable=self._unavailable)
         sandbox = {**(self.wf.sandbox or {}), **(spec.sandbox or {})}
         if sandbox:
             params = {**params, "sandbox": sandbox}
         return params
+
+    async def _inputs(self, spec: TaskSpec) -> Mapping[str, Any]:
+        """The results ``spec`` references, big ones loaded from blob storage for
+        this attempt only (the scheduler itself holds just their digests)."""
+        try:
+            keys = {ref.task for ref in find_references(spec.params, self.names)}
+        except ReferenceSyntaxError:
+            return self._results  # substitute() reports it with the task's context
+        inputs = {k: self._results[k] for k in keys if k in self._results}
+        for k, value in inputs.items():
+            if isinstance(value, StoredResult):
+                inputs[k] = await load(self.store, value)
+        return inputs
 
     def _meta(self, spec: TaskSpec, rec: TaskRecord) -> dict[str, Any]:
         meta: dict[str, Any] = {"taskId": rec.id, "runId": rec.run_id, "attempt": rec.attempts,
@@ -281,7 +295,8 @@ class Scheduler:
             error = _unstorable(outcome)
         if error is None:
             attempt.status = TaskStatus.COMPLETED
-            rec.status, rec.result, rec.error, rec.finished_at = TaskStatus.COMPLETED, outcome, None, attempt.finished_at
+            await keep(self.store, rec, outcome)  # inline, or a blob written before the record
+            rec.status, rec.error, rec.finished_at = TaskStatus.COMPLETED, None, attempt.finished_at
             await self.store.save_task(rec, attempt)
             self.emit(TaskUpdated(rec, attempt))
             await self._finished(key)
@@ -331,7 +346,7 @@ class Scheduler:
     # -- completion -----------------------------------------------------------------
     def _note_outcome(self, rec: TaskRecord) -> None:
         if rec.status is TaskStatus.COMPLETED:
-            self._results[rec.key] = rec.result
+            self._results[rec.key] = held(rec)
         elif rec.status.finished:
             self._unavailable[rec.key] = rec.status.value
 

@@ -27,6 +27,8 @@ from gleitzeit_core.errors import SubstitutionError
 _TOKEN = re.compile(r"\$\$\{|\$\{(?P<inner>[^}]*)\}|(?P<open>\$\{)")
 _INDEX = re.compile(r"-?\d+")
 _JSON_SEPARATORS = (",", ":")
+#: lists/dicts up to this many characters of JSON are written into code as displays
+SMALL_LITERAL = 4096
 
 
 class ReferenceSyntaxError(ValueError):
@@ -98,8 +100,20 @@ def substitute(
 
 
 def literal(value: Any, language: str) -> str:
-    """Source text that evaluates to ``value`` in ``language`` (JSON for non-Python)."""
+    """Source text that evaluates to ``value`` in ``language`` (JSON for non-Python).
+
+    A Python list or dict longer than ``SMALL_LITERAL`` characters of JSON
+    becomes ``__import__('json').loads('…')``: one string constant, built by the
+    C encoder. Written out as a display instead, a 10 MB table cost a Python
+    call per element here and a huge constant-folding job in the provider's
+    compiler (MemoryError under the sandbox's limit); this way it costs what
+    passing it through ``context`` costs. Small ones stay readable displays.
+    """
     if language == "python":
+        if isinstance(value, (list, dict)):
+            text = json.dumps(value)
+            if len(text) > SMALL_LITERAL:
+                return f"__import__('json').loads({text!r})"
         return _python_literal(value)
     return json.dumps(value, ensure_ascii=False)
 

@@ -23,7 +23,8 @@ NET_FD = 4  # the host's network namespace, kept open for the `network: true` op
 USERNS_FD = 5  # the user namespace idmapping root's writable folders, made ahead of time (Root.userns)
 SANDBOX_UID = 65534
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
-MAX_REQUEST_BYTES = 64 << 20
+# parameters arrive whole from the host, up to its assembled-message limit (256 MiB, PROTOCOL.md §1.1)
+MAX_REQUEST_BYTES = 272 << 20
 
 
 def warm(link: socket.socket, host_net: int | None, layers: frozenset[str], stage: str, tpl: Template) -> NoReturn:

@@ -14,3 +14,5 @@ TASK_FAILED = -32803  # the task ran and failed; data says whether retryable
 PROTOCOL_VERSION = "1"
 SUPPORTED_VERSIONS = ("1",)
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+#: the largest message a side accepts in pieces (PROTOCOL.md §1.1); 0 = no pieces
+DEFAULT_MAX_ASSEMBLED_BYTES = 256 * 1024 * 1024

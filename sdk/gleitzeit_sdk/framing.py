@@ -2,6 +2,11 @@
 
 One message per ``\\n``-terminated line. The line cap is hard: anyio's
 ``receive_until`` checks its limit only between reads, so we check again.
+
+A message longer than the peer's line cap may travel in pieces (PROTOCOL.md
+§1.1) when the peer announced ``maxAssembledBytes``: every piece but the last
+is a line starting with ``+``, the last one starts with ``=``; the receiver
+joins what follows the marks. ``send_message`` / ``receive_message`` do this; ``*_line`` never do.
 """
 
 from __future__ import annotations
@@ -14,13 +19,40 @@ from gleitzeit_sdk.codes import DEFAULT_MAX_MESSAGE_BYTES
 from gleitzeit_sdk.errors import MessageTooLarge, ProtocolViolation
 
 _DISCARD_CHUNK = 1 << 20
+PIECE = b"+"  # first byte of a piece line; no JSON text starts with it
+LAST_PIECE = b"="  # first byte of a message's last piece
 
 
 class LineReader:
-    def __init__(self, stream: AnyByteReceiveStream, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+    def __init__(self, stream: AnyByteReceiveStream, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                 max_assembled_bytes: int = 0):
         self._buf = BufferedByteReceiveStream(stream)
         self.max_bytes = max_bytes
+        self.max_assembled_bytes = max_assembled_bytes  # 0: pieces are not accepted
         self._mid_line = False  # an oversized line's tail is still unread
+        self._skip_pieces = False  # an over-limit message's remaining pieces are still unread
+
+    async def receive_message(self) -> bytes | bytearray:
+        """Next message: one line, or the joined pieces of one (see the module doc).
+
+        Over ``max_assembled_bytes`` in total raises ``MessageTooLarge``; a peer that
+        goes on calls ``discard_line()``, which also drops the message's other pieces.
+        """
+        line = await self.receive_line()
+        if not self.max_assembled_bytes or not line.startswith((PIECE, LAST_PIECE)):
+            return line
+        message = bytearray()  # grown in place: never the pieces and their join at once
+        while True:
+            if len(message) + len(line) - 1 > self.max_assembled_bytes:
+                self._skip_pieces = line.startswith(PIECE)
+                raise MessageTooLarge(
+                    f"message in pieces longer than the {self.max_assembled_bytes}-byte limit", line[1:121])
+            message += memoryview(line)[1:]
+            if line.startswith(LAST_PIECE):
+                return message
+            line = await self.receive_line()
+            if not line.startswith((PIECE, LAST_PIECE)):
+                raise ProtocolViolation("a message in pieces ended without its last piece", line[:120])
 
     async def receive_line(self) -> bytes:
         """Next non-blank line without its terminator.
@@ -55,6 +87,12 @@ class LineReader:
 
         Raises ``anyio.EndOfStream`` if the stream ends first.
         """
+        await self._discard_rest_of_line()
+        while self._skip_pieces:
+            line = await self.receive_line()
+            self._skip_pieces = not line.startswith(LAST_PIECE)
+
+    async def _discard_rest_of_line(self) -> None:
         while self._mid_line:
             try:
                 chunk = await self._buf.receive(max(_DISCARD_CHUNK, len(self._buf.buffer)))
@@ -77,6 +115,21 @@ class LineWriter:
     async def send_line(self, data: bytes) -> None:
         async with self._lock:
             await self._stream.send(data + b"\n")
+
+    async def send_message(self, data: bytes, max_line: int) -> None:
+        """``data`` as one line if it fits in ``max_line`` bytes, else in pieces
+        (only for a peer that announced ``maxAssembledBytes``: the caller checks)."""
+        if len(data) <= max_line:
+            return await self.send_line(data)
+        step = max_line - 1
+        if step < 1:
+            raise ValueError("max_line too small for pieces")
+        view = memoryview(data)
+        starts = range(0, len(data), step)
+        async with self._lock:  # no other message between the pieces
+            for start in starts:
+                mark = LAST_PIECE if start == starts[-1] else PIECE
+                await self._stream.send(b"".join((mark, view[start:start + step], b"\n")))
 
     async def aclose(self) -> None:
         await self._stream.aclose()

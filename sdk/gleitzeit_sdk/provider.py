@@ -33,6 +33,7 @@ class Provider:
         max_in_flight: int = 4,
         protocols: list[str] | None = None,
         max_message_bytes: int = codes.DEFAULT_MAX_MESSAGE_BYTES,
+        max_assembled_bytes: int = codes.DEFAULT_MAX_ASSEMBLED_BYTES,
     ):
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -40,6 +41,7 @@ class Provider:
         self.version = version
         self.max_in_flight = max_in_flight
         self.max_message_bytes = max_message_bytes
+        self.max_assembled_bytes = max_assembled_bytes  # largest message accepted in pieces
         self._protocols = protocols
         self._methods: dict[str, MethodSpec] = {}
         self.lifespan_fn: Callable[[dict[str, Any]], Any] | None = None
@@ -125,7 +127,7 @@ class Provider:
                 "logging": True,
                 "concurrency": {"maxInFlight": self.max_in_flight},
             },
-            "limits": {"maxMessageBytes": self.max_message_bytes},
+            "limits": {"maxMessageBytes": self.max_message_bytes, "maxAssembledBytes": self.max_assembled_bytes},
             "methods": [spec.descriptor() for spec in self._methods.values()],
         }
 

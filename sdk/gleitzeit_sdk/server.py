@@ -55,13 +55,14 @@ class Connection:
 
     def __init__(self, provider: Provider, receive: AnyByteReceiveStream, send: AnyByteSendStream):
         self._provider = provider
-        self._reader = LineReader(receive, provider.max_message_bytes)
+        self._reader = LineReader(receive, provider.max_message_bytes, provider.max_assembled_bytes)
         self._writer = LineWriter(send)
         self._phase = Phase.AWAITING_INITIALIZE
         self._config: dict[str, Any] = {}
         self._state: Any = None
         self._log_level = "info"
         self._host_max_bytes = codes.DEFAULT_MAX_MESSAGE_BYTES
+        self._host_max_assembled = 0  # the host accepts no pieces unless it says so
         self._inflight: dict[Id, anyio.CancelScope] = {}
         self._tasks_running = 0
         self._draining = False
@@ -102,7 +103,7 @@ class Connection:
     async def _read_loop(self) -> None:
         while True:
             try:
-                line = await self._reader.receive_line()
+                line = await self._reader.receive_message()
             except anyio.EndOfStream:
                 return
             except MessageTooLarge as exc:
@@ -121,6 +122,8 @@ class Connection:
             except ProtocolViolation as exc:
                 await self._send(_error(None, codes.PARSE_ERROR, str(exc)))
                 continue
+            finally:
+                del line  # a message in pieces can be 256 MiB: not kept while it is handled
             msg = messages.parse_message(obj)
             if isinstance(msg, Request):
                 await self._on_request(msg)
@@ -261,6 +264,9 @@ class Connection:
         host_max = limits.get("maxMessageBytes", codes.DEFAULT_MAX_MESSAGE_BYTES)
         if not isinstance(host_max, int) or isinstance(host_max, bool) or host_max < 1024:
             return _error(req.id, codes.INVALID_PARAMS, "initialize: limits.maxMessageBytes must be an integer >= 1024")
+        host_assembled = limits.get("maxAssembledBytes", 0)
+        if not isinstance(host_assembled, int) or isinstance(host_assembled, bool) or host_assembled < 0:
+            return _error(req.id, codes.INVALID_PARAMS, "initialize: limits.maxAssembledBytes must be an integer >= 0")
         lifespan = self._provider.lifespan_fn
         if lifespan is not None:
             self._lifespan_exited = anyio.Event()
@@ -275,6 +281,7 @@ class Connection:
                     {"type": type(exc).__name__, "message": str(exc), "retryable": False},
                 )
         self._config, self._log_level, self._host_max_bytes = config, level, host_max
+        self._host_max_assembled = host_assembled
         self._phase = Phase.AWAITING_INITIALIZED
         return messages.response(req.id, self._provider.initialize_result())
 
@@ -310,16 +317,17 @@ class Connection:
             data = messages.encode(
                 _error(obj.get("id"), codes.INTERNAL_ERROR, text, {"type": type(exc).__name__, "message": text, "retryable": False})
             )
-        if len(data) > self._host_max_bytes:
+        if len(data) > max(self._host_max_bytes, self._host_max_assembled):
             if "method" in obj:
                 log.warning("dropped a %s notification of %d bytes (host limit %d)", obj["method"], len(data), self._host_max_bytes)
                 return
-            text = f"response of {len(data)} bytes exceeds the host's maxMessageBytes ({self._host_max_bytes})"
+            text = (f"response of {len(data)} bytes exceeds the host's maxMessageBytes ({self._host_max_bytes})"
+                    + (f" and maxAssembledBytes ({self._host_max_assembled})" if self._host_max_assembled else ""))
             data = messages.encode(
                 _error(obj.get("id"), codes.INTERNAL_ERROR, text, {"type": "MessageTooLarge", "message": text, "retryable": False})
             )
         try:
-            await self._writer.send_line(data)
+            await self._writer.send_message(data, self._host_max_bytes)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             log.warning("the host stopped reading; closing the connection")
             self._read_scope.cancel()

@@ -26,7 +26,8 @@ async def test_handshake_advertises_methods_and_limits(demo: Provider) -> None:
     assert result["provider"] == {"name": "demo", "version": "1.2.3"}
     assert result["protocols"] == ["demo/v1"]
     assert result["capabilities"]["concurrency"] == {"maxInFlight": 2}
-    assert result["limits"] == {"maxMessageBytes": codes.DEFAULT_MAX_MESSAGE_BYTES}
+    assert result["limits"] == {"maxMessageBytes": codes.DEFAULT_MAX_MESSAGE_BYTES,
+                                "maxAssembledBytes": codes.DEFAULT_MAX_ASSEMBLED_BYTES}
     methods = {m["name"]: m for m in result["methods"]}
     assert methods["demo/run"]["codeParams"] == {"code": "python"}
     assert methods["demo/echo"]["paramsSchema"]["required"] == ["text"]
