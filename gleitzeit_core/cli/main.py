@@ -16,6 +16,7 @@ from gleitzeit_core.cli import (
     exec_cmd,
     gc_cmd,
     init_cmd,
+    logs_cmd,
     provider_cmd,
     run_cmd,
     system_cmd,
@@ -70,6 +71,7 @@ exec_cmd.register(app)
 validate_cmd.register(app)
 ui_cmd.register(app)
 gc_cmd.register(app)
+logs_cmd.register(app)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(task_cmd.app, name="task")
 app.add_typer(workflow_cmd.app, name="workflow")

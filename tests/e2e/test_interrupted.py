@@ -29,8 +29,23 @@ WORKFLOW = textwrap.dedent("""
           code: |
             import time
             open('markers', 'a').write('start\\n')
-            time.sleep(1.0)
+            time.sleep(3.0)
             result = ${first.result.result} + 1
+""")
+
+#: a run that stays live until the test writes `go` into its workspace (no race with a slow machine)
+GATED = textwrap.dedent("""
+    name: gated
+    tasks:
+      - name: waits
+        method: python/execute
+        params:
+          code: |
+            import os, time
+            open('markers', 'w').write('')
+            while not os.path.exists('go'):
+                time.sleep(0.05)
+            result = 1
 """)
 
 
@@ -121,13 +136,16 @@ def test_resume_by_file_says_which_runs_exist_when_the_latest_completed(setup, b
 
 def test_resume_refuses_a_run_its_engine_is_still_running(setup, backend_env):
     home, wf = setup
-    wf.write_text(WORKFLOW.replace("time.sleep(1.0)", "time.sleep(4.0)"))
+    wf.write_text(GATED)
     proc = spawn(home, "run", str(wf), **backend_env)
     run_id = started_run_id(proc)
     markers = home / "workspaces" / run_id / "markers"
-    wait_for(lambda: markers.exists() and "start" in markers.read_text(), what="slow to start")
-    r = gz(home, "workflow", "resume", run_id, **backend_env)
-    assert r.code == 1 and "still running in another engine" in r.err, r.err
-    r = gz(home, "workflow", "status", run_id, "--json", **backend_env)
-    assert r.json()["status"] == "running"  # a live engine's run is never marked interrupted
+    wait_for(lambda: markers.exists(), what="the task to start")
+    try:
+        r = gz(home, "workflow", "resume", run_id, **backend_env)
+        assert r.code == 1 and "still running in another engine" in r.err, r.err
+        r = gz(home, "workflow", "status", run_id, "--json", **backend_env)
+        assert r.json()["status"] == "running"  # a live engine's run is never marked interrupted
+    finally:
+        (markers.parent / "go").write_text("")
     assert proc.wait(60) == 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import textwrap
 
-from tests.e2e.test_interrupted import WORKFLOW as SLOW
+from tests.e2e.test_interrupted import GATED
 from tests.e2e.test_resume import backend_env, started_run_id, wait_for  # noqa: F401 (fixture)
 from tests.helpers.cli import gz, spawn
 
@@ -50,15 +50,19 @@ def test_workflow_delete_removes_records_and_workspace(tmp_path, backend_env):
 
 def test_a_running_run_is_never_deleted(tmp_path, backend_env):
     home = tmp_path / "home"
-    wf = tmp_path / "slow.yaml"
-    wf.write_text(SLOW.replace("time.sleep(1.0)", "time.sleep(4.0)"))
+    wf = tmp_path / "gated.yaml"
+    wf.write_text(GATED)
     proc = spawn(home, "run", str(wf), **backend_env)
     run_id = started_run_id(proc)
     markers = home / "workspaces" / run_id / "markers"
-    wait_for(lambda: markers.exists(), what="the slow task to start")
-    for args in (("workflow", "delete", run_id), ("gc", "--older-than", "0s")):
-        r = gz(home, *args, **backend_env)
-        assert run_id in run_ids(home, backend_env) and markers.exists(), r.out
+    wait_for(lambda: markers.exists(), what="the task to start")
+    try:
+        for args in (("workflow", "delete", run_id), ("gc", "--older-than", "0s")):
+            r = gz(home, *args, **backend_env)
+            assert run_id in run_ids(home, backend_env) and markers.exists(), r.out
+        assert "in a live engine; not deleted" in gz(home, "workflow", "delete", run_id, **backend_env).out
+    finally:
+        (markers.parent / "go").write_text("")
     assert proc.wait(60) == 0
 
 
