@@ -6,31 +6,20 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.test_interrupted import GATED
 from tests.e2e.test_resume import started_run_id, wait_for
 from tests.helpers.cli import gz, spawn
 
-WORKFLOW = textwrap.dedent("""
-    name: victim
-    tasks:
-      - name: waits
-        method: python/execute
-        params:
-          code: |
-            import os, time
-            open('started', 'w').write('')
-            while not os.path.exists('go'):
-                time.sleep(0.05)
-            result = 1
-      - name: after
-        method: python/execute
-        dependencies: [waits]
-        params: {code: "result = 2"}
-""")
+WORKFLOW = GATED + """\
+  - name: after
+    method: python/execute
+    dependencies: [waits]
+    params: {code: "result = 2"}
+"""
 
 
 def start(tmp_path: Path) -> tuple[Path, Path, subprocess.Popen, Path]:
@@ -41,7 +30,7 @@ def start(tmp_path: Path) -> tuple[Path, Path, subprocess.Popen, Path]:
     proc = spawn(home, "run", str(wf))
     run_id = started_run_id(proc)
     ws = home / "workspaces" / run_id
-    wait_for(lambda: (ws / "started").exists(), what="the task to start")
+    wait_for(lambda: (ws / "markers").exists(), what="the task to start")
     return home, wf, proc, ws
 
 
