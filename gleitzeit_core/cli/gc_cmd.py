@@ -72,7 +72,7 @@ def delete(
         async with st.store() as store:
             return await delete_runs(store, run_ids, workspace)
 
-    report(st, run_async(st, go))
+    report(st, run_async(go))
 
 
 def register(app: typer.Typer) -> None:
@@ -100,4 +100,4 @@ def register(app: typer.Typer) -> None:
             async with st.store() as store:
                 return await collect(store, age, workspace, dry_run=dry_run)
 
-        report(st, run_async(st, go), dry_run=dry_run)
+        report(st, run_async(go), dry_run=dry_run)

@@ -12,7 +12,7 @@ from typing import Any, Optional
 import typer
 from rich.text import Text
 
-from gleitzeit_core.cli.app import EXIT_USAGE, BackendOpt, JsonOpt, fail, run_async, state
+from gleitzeit_core.cli.app import EXIT_USAGE, BackendOpt, JsonOpt, fail, not_found, run_async, state
 from gleitzeit_core.cli.render import emit
 from gleitzeit_core.store.records import AttemptRecord, TaskRecord
 
@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
             async with st.store() as store:
                 run = await store.get_run(run_id)
                 if run is None:
-                    fail(f"no run with id {run_id!r} in the {store.kind} store at {store.address}")
+                    not_found(f"no run with id {run_id!r} in the {store.kind} store at {store.address}")
                 tasks = await store.list_tasks(run_id=run_id)
                 if task is not None:
                     one = pick(tasks, task)
@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
                             found.append(Printed(t, a))
                 return found
 
-        found = run_async(st, go)
+        found = run_async(go)
 
         def human() -> None:
             if not found:

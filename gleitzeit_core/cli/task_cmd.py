@@ -156,7 +156,7 @@ def submit(
             async with st.store() as store:
                 return await result_bytes(store, task)
 
-        stored = run_async(st, load)
+        stored = run_async(load)
     show_task(st, task, stored=stored)
 
 
