@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gleitzeit_core.errors import RunNotFound, RunStillRunning, WorkflowChanged
+from gleitzeit_core.liveness import owner_gone
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord, TaskStatus, new_id, now
 from gleitzeit_core.workflow.loader import load_workflow
@@ -52,7 +53,7 @@ async def find_run(store: Store, run_id: str | None, workflow_path: str | None) 
     if not runs:
         raise RunNotFound(f"no run of {workflow_path} in the {store.kind} store at {store.address} "
                           "(`gleitzeit workflow list` shows the runs there)")
-    if runs[0].status in _RESUMABLE:
+    if runs[0].status in _RESUMABLE or (runs[0].status.live and owner_gone(runs[0])):
         return runs[0]
     listed = "; ".join(f"{r.run_id} {r.status.value} (started {_when(r.created_at)})" for r in runs[:_LISTED])
     more = f" and {len(runs) - _LISTED} more" if len(runs) > _LISTED else ""
@@ -67,7 +68,7 @@ _RESUMABLE = {RunStatus.INTERRUPTED, RunStatus.FAILED, RunStatus.CANCELLED}
 def _check_resumable(run: RunRecord) -> None:
     if run.status is RunStatus.COMPLETED:
         raise RunNotFound(f"run {run.run_id} already completed; nothing to resume")
-    if run.status.live:  # the store was opened with mark_orphans: its owner is alive
+    if run.status.live and owner_gone(run) is None:  # its engine may still be driving it
         owner = f" (pid {run.owner_pid} on {run.owner_host})" if run.owner_pid else ""
         raise RunStillRunning(
             f"run {run.run_id} is still {run.status.value} in another engine{owner}; "
