@@ -59,6 +59,8 @@ def test_api_describes_a_finished_run(cli: Cli, work: Path, dashboard_factory) -
     upload = tasks["Upload"]
     assert [(a["number"], a["status"]) for a in upload["attempt_history"]] == [(1, "failed"), (2, "failed")]
     assert "bucket is read-only" in upload["attempt_history"][1]["error"]
+    assert [a["stdout"] for a in upload["attempt_history"]] == ["uploading reports\n"] * 2
+    assert "uploading reports" in ui.request(f"/runs/{run_id}/tasks/Upload").text
     assert upload["params"]["context"] == {"bucket": "reports", "api_key": "***"}
     assert upload["dependencies"] == ["Sum"]
     assert ui.get_json(f"/api/runs/{run_id}/tasks/Upload")["attempt_history"] == upload["attempt_history"]

@@ -99,11 +99,12 @@ def test_run_page_follows_a_live_run(cli: Cli, work: Path, dashboard_factory, br
         assert load_row.find_element(By.CSS_SELECTOR, ".status").text == "completed"
         assert load_row.find_element(By.CSS_SELECTOR, ".detail").text == "loaded"
 
-        # the failed task's panel: its error with the traceback
+        # the failed task's panel: its error and what it printed before failing
         browser.find_element(By.CSS_SELECTOR, '.node[data-key="Validate"]').click()
         panel = wait.until(lambda d: d.find_element(By.ID, "task-panel"))
         assert panel.get_attribute("data-key") == "Validate"
         assert "ValueError: row 3 is broken" in panel.text
+        assert "checked 5 rows; row 3 is broken" in browser.find_element(By.ID, "task-logs").text
         shots = Path(os.environ.get("GLEITZEIT_SCREENSHOT_DIR") or tmp_path)
         assert browser.save_screenshot(str(shots / "ui-run.png"))
         assert proc.wait(WAIT_S) == 1
