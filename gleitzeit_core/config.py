@@ -16,6 +16,7 @@ from urllib.parse import quote
 import yaml
 
 from gleitzeit_core.errors import ConfigError
+from gleitzeit_core.workflow.policy import DEFAULT_MAX_MEMORY_MB, Allowance
 
 
 def home_dir() -> Path:
@@ -74,6 +75,17 @@ def _opt_str(v: Any) -> str | None:
     return None if v is None or v == "" else str(v)
 
 
+def _paths(v: Any) -> list[str]:
+    """A list of folders; in the environment, separated like PATH (':')."""
+    if v is None or v == "":
+        return []
+    if isinstance(v, str):
+        return [p for p in v.split(os.pathsep) if p]
+    if isinstance(v, (list, tuple)) and all(isinstance(p, str) for p in v):
+        return list(v)
+    raise ValueError("expected a list of folders")
+
+
 @dataclass(frozen=True)
 class Setting:
     default: Callable[[], Any]
@@ -108,6 +120,17 @@ SETTINGS: dict[str, Setting] = {
     "sandbox.require": Setting(lambda: "best", _choice("best", "strict"), "GLEITZEIT_SANDBOX_REQUIRE"),
     "sandbox.python": Setting(lambda: None, _opt_str, "GLEITZEIT_SANDBOX_PYTHON",
                               "interpreter python tasks run in (default: gleitzeit's own)"),
+    # What a workflow file may grant itself (docs/security.md, "Allowances"); flags add to these.
+    "sandbox.allow_read": Setting(lambda: [], _paths, "GLEITZEIT_SANDBOX_ALLOW_READ",
+                                  "folders a workflow's sandbox.read may name (also --allow-read)"),
+    "sandbox.allow_write": Setting(lambda: [], _paths, "GLEITZEIT_SANDBOX_ALLOW_WRITE",
+                                   "folders a workflow's sandbox.write may name (also --allow-write)"),
+    "sandbox.allow_network": Setting(lambda: False, _bool, "GLEITZEIT_SANDBOX_ALLOW_NETWORK",
+                                     "may a workflow ask for sandbox network: true (also --allow-network)"),
+    "sandbox.max_memory_mb": Setting(lambda: DEFAULT_MAX_MEMORY_MB, _pos_int, "GLEITZEIT_SANDBOX_MAX_MEMORY_MB",
+                                     "largest sandbox memory_mb a workflow may ask for (also --max-memory-mb)"),
+    "providers.allow_workflow": Setting(lambda: False, _bool, "GLEITZEIT_ALLOW_WORKFLOW_PROVIDERS",
+                                        "may a workflow's providers: start programs (also --allow-providers)"),
     "workspace.directory": Setting(lambda: str(home_dir() / "workspaces"), str, "GLEITZEIT_WORKSPACE_DIR",
                                    "per-run working folders of python tasks"),
     "tracing.enabled": Setting(lambda: False, _bool, "GLEITZEIT_TRACING_ENABLED",
@@ -147,6 +170,13 @@ class Config:
             if raw is not None:
                 out.values[key], out.sources[key] = _parse(key, raw, where), where
         return out
+
+    def allowance(self, read: tuple[str, ...] = (), write: tuple[str, ...] = ()) -> Allowance:
+        """What workflows may ask for: these settings, plus folders given on the command line."""
+        return Allowance.of((*self["sandbox.allow_read"], *read), (*self["sandbox.allow_write"], *write),
+                            network=bool(self["sandbox.allow_network"]),
+                            max_memory_mb=int(self["sandbox.max_memory_mb"]),
+                            workflow_providers=bool(self["providers.allow_workflow"]))
 
     def section(self, prefix: str) -> dict[str, Any]:
         """Values under ``prefix.`` with the prefix removed (e.g. a provider's config)."""

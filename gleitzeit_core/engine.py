@@ -15,6 +15,7 @@ from gleitzeit_core.config import Config, home_dir
 from gleitzeit_core.errors import Problem, ProviderUnavailable, StoreUnavailable, WorkflowInvalid
 from gleitzeit_core.liveness import HEARTBEAT_S, this_process
 from gleitzeit_core.providers.host import ProviderHost, discover_manifests
+from gleitzeit_core.providers.manifest import ManifestError, ProviderManifest, load_manifest
 from gleitzeit_core.scheduler.events import Observer, no_observer
 from gleitzeit_core.scheduler.scheduler import RunOptions, Scheduler
 from gleitzeit_core.store.base import Store
@@ -74,11 +75,47 @@ def private_paths(config: Config) -> list[str]:
 
 
 def make_host(config: Config, workflow: Workflow | None = None) -> ProviderHost:
-    manifests, problems = discover_manifests(config["providers.directory"], workflow.providers if workflow else ())
+    """Built-in and registered providers, plus the ones the workflow brings (if the loader let it)."""
+    manifests, problems = discover_manifests(config["providers.directory"])
     for line in problems:
         logging.getLogger("gleitzeit.provider").warning("%s", line)
     enabled = [m for m in manifests if config.values.get(f"providers.{m.name}.enabled", True)]
+    if workflow is not None and workflow.providers:
+        enabled += workflow_manifests(workflow, manifests)
     return ProviderHost(enabled, config=provider_config(config), log_level=str(config["logging.level"]))
+
+
+def workflow_manifests(workflow: Workflow, registered: list[ProviderManifest]) -> list[ProviderManifest]:
+    """The manifests a workflow's ``providers:`` names; raises WorkflowInvalid for any that is
+    unreadable or would take the name or a protocol of a built-in or registered provider.
+
+    The loader has already refused paths outside the workflow folder and files of runners
+    who did not opt in (``--allow-providers``), so only those files are read here.
+    """
+    names = {m.name: m for m in registered}
+    protocols = {p: m for m in registered for p in m.protocols}
+    found: list[ProviderManifest] = []
+    problems: list[Problem] = []
+    for path in workflow.providers:
+        try:
+            m = load_manifest(path)
+        except ManifestError as exc:
+            problems.append(Problem(workflow.source_path or path, str(exc)))
+            continue
+        taken = next((p for p in m.protocols if p in protocols), None)
+        if m.name in names or taken is not None:
+            what, owner = (f"name {m.name!r}", names[m.name]) if m.name in names else (
+                f"protocol {taken!r}", protocols[taken])
+            problems.append(Problem(path, f"provider {m.name!r} from the workflow would take the {what} of "
+                                          f"provider {owner.name!r} ({owner.source}); a workflow cannot replace "
+                                          f"a built-in or registered provider: rename it"))
+            continue
+        names[m.name] = m
+        protocols.update({p: m for p in m.protocols})
+        found.append(m)
+    if problems:
+        raise WorkflowInvalid(problems)
+    return found
 
 
 async def preflight(workflow: Workflow, host: ProviderHost) -> dict[str, dict[str, Any]]:

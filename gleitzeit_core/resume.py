@@ -19,6 +19,7 @@ from gleitzeit_core.liveness import owner_gone
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord, TaskStatus, new_id, now
 from gleitzeit_core.workflow.loader import load_workflow
+from gleitzeit_core.workflow.policy import Allowance
 from gleitzeit_core.workflow.model import Workflow
 from gleitzeit_core.workflow.outline import outline
 
@@ -80,14 +81,15 @@ def _when(ts: float) -> str:
 
 
 async def load_for_resume(store: Store, *, run_id: str | None, workflow_path: str | None,
-                          force: bool = False, workflow: Workflow | None = None) -> ResumeState:
+                          force: bool = False, workflow: Workflow | None = None,
+                          allowance: Allowance = Allowance()) -> ResumeState:
     """``workflow``: the definition in hand (one built in code has no file on record)."""
     run = await find_run(store, run_id, workflow_path)
     path = workflow_path or run.workflow_path
     if workflow is None:
         if not path:
             raise RunNotFound(f"run {run.run_id} has no workflow file on record; pass the file to resume it")
-        workflow = load_workflow(path)
+        workflow = load_workflow(path, allowance=allowance)
     if workflow.source_hash != run.workflow_hash and not force:
         raise WorkflowChanged(
             f"{path or 'the workflow'} changed since run {run.run_id} started (content hash differs); "

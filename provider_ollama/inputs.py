@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from gleitzeit_sdk.errors import TaskFailed
+from provider_ollama.files import FileRefused, Roots, read_confined
 
 MAX_TEXT_FILE_BYTES = 4 * 1024 * 1024  # a prompt bigger than this is a mistake, not a prompt
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
@@ -36,9 +36,9 @@ def chat_messages(messages: list[dict[str, Any]] | None, system: str | None, pro
     return out
 
 
-def file_block(file_path: str) -> str:
+def file_block(file_path: str, roots: Roots) -> str:
     """Predecessor-compatible text appended for ``file_path``: ``\\n\\nFile content from P:\\nTEXT``."""
-    content = read_text(file_path, "file_path")
+    content = read_text(file_path, "file_path", roots)
     return f"\n\nFile content from {file_path}:\n{content}"
 
 
@@ -64,32 +64,24 @@ def attach_images(messages: list[dict[str, Any]], images: list[str]) -> list[dic
     return messages
 
 
-def read_text(path: str, param: str) -> str:
-    data = _read(path, param, MAX_TEXT_FILE_BYTES)
+def read_text(path: str, param: str, roots: Roots) -> str:
+    """A text file under the sandbox's rules (``provider_ollama.files``)."""
+    data = _read(path, param, roots, MAX_TEXT_FILE_BYTES)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise bad_input(f"{param}: {path!r} is not a UTF-8 text file") from None
 
 
-def encode_images(paths: list[str], param: str) -> list[str]:
-    return [base64.b64encode(_read(p, param, MAX_IMAGE_BYTES)).decode("ascii") for p in paths]
+def encode_images(paths: list[str], param: str, roots: Roots) -> list[str]:
+    return [base64.b64encode(_read(p, param, roots, MAX_IMAGE_BYTES)).decode("ascii") for p in paths]
 
 
-def _read(path: str, param: str, limit: int) -> bytes:
-    p = Path(path).expanduser()
+def _read(path: str, param: str, roots: Roots, limit: int) -> bytes:
     try:
-        if p.stat().st_size > limit:
-            raise bad_input(f"{param}: {path!r} is larger than {limit // (1024 * 1024)} MiB")
-        return p.read_bytes()
-    except FileNotFoundError:
-        raise bad_input(f"{param}: file not found: {path!r}") from None
-    except IsADirectoryError:
-        raise bad_input(f"{param}: {path!r} is a directory, not a file") from None
-    except PermissionError:
-        raise bad_input(f"{param}: permission denied reading {path!r}") from None
-    except OSError as exc:
-        raise bad_input(f"{param}: cannot read {path!r}: {exc.strerror or exc}") from None
+        return read_confined(path, roots, limit)
+    except FileRefused as exc:
+        raise bad_input(f"{param}: {exc}") from None
 
 
 def parse_structured(content: str, format: str | dict[str, Any]) -> Any:

@@ -17,6 +17,7 @@ import anyio
 from gleitzeit_sdk import Provider, RequestContext, TaskFailed
 from provider_ollama import __version__, schemas
 from provider_ollama.api_types import ChatCall, Completion, DeltaSink, GenerateCall, LlmApi, Sampling
+from provider_ollama.files import Roots
 from provider_ollama.inputs import (
     append_to_last_user,
     attach_images,
@@ -82,7 +83,7 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
     )
     async def chat(ctx: RequestContext, **params: Any) -> dict[str, Any]:
         server: _Server = ctx.state
-        messages = _messages(ctx, params)
+        messages = _messages(params, _roots(ctx, server, params))
         return await _chat(ctx, server, params, messages, kind="chat")
 
     @provider.method(
@@ -95,8 +96,9 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
     )
     async def vision(ctx: RequestContext, **params: Any) -> dict[str, Any]:
         server: _Server = ctx.state
-        images = list(params.get("images") or []) + encode_images(_paths(ctx, params.get("image_path")), "image_path")
-        messages = attach_images(_messages(ctx, params), images)
+        roots = _roots(ctx, server, params)
+        images = list(params.get("images") or []) + encode_images(_paths(params.get("image_path")), "image_path", roots)
+        messages = attach_images(_messages(params, roots), images)
         return await _chat(ctx, server, params, messages, kind="vision")
 
     @provider.method(
@@ -109,7 +111,8 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
     )
     async def generate(ctx: RequestContext, **params: Any) -> dict[str, Any]:
         server: _Server = ctx.state
-        prompt = params["prompt"] + "".join(file_block(p) for p in _paths(ctx, params.get("file_path")))
+        roots = _roots(ctx, server, params)
+        prompt = params["prompt"] + "".join(file_block(p, roots) for p in _paths(params.get("file_path")))
         call = GenerateCall(
             model=params.get("model") or server.settings.default_models["chat"],
             prompt=prompt,
@@ -196,19 +199,23 @@ async def _require(server: _Server, model: str, capability: str, problem: str) -
         )
 
 
-def _messages(ctx: RequestContext, params: dict[str, Any]) -> list[dict[str, Any]]:
+def _roots(ctx: RequestContext, server: _Server, params: dict[str, Any]) -> Roots:
+    """Where this task's files may be read from (``provider_ollama.files``)."""
+    return Roots.of(ctx.meta, params, server.settings.private_dirs)
+
+
+def _messages(params: dict[str, Any], roots: Roots) -> list[dict[str, Any]]:
     messages = chat_messages(params.get("messages"), params.get("system"), params.get("prompt"))
-    for path in _paths(ctx, params.get("file_path")):
-        messages = append_to_last_user(messages, file_block(path))
+    for path in _paths(params.get("file_path")):
+        messages = append_to_last_user(messages, file_block(path, roots))
     return messages
 
 
-def _paths(ctx: RequestContext, value: str | list[str] | None) -> list[str]:
-    """``file_path``/``image_path`` (one or a list); a relative path is the workflow folder's,
-    as ``python/execute``'s ``file`` is (the loader resolves the predecessor's paths to it)."""
-    folder = ctx.meta.get("workflowDir")
-    paths = [value] if isinstance(value, str) else list(value or [])
-    return [os.path.join(folder, p) if folder and not os.path.isabs(os.path.expanduser(p)) else p for p in paths]
+def _paths(value: str | list[str] | None) -> list[str]:
+    """``file_path``/``image_path`` (one or a list); a relative path is the workflow folder's, as
+    ``python/execute``'s ``file`` is (``Roots`` resolves it there; the loader rewrites the
+    predecessor's paths to it)."""
+    return [value] if isinstance(value, str) else list(value or [])
 
 
 def _sampling(params: dict[str, Any]) -> Sampling:

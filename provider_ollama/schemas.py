@@ -17,6 +17,10 @@ MESSAGE = {
     "required": ["role", "content"],
 }
 
+#: Set by the engine from the workflow's checked ``sandbox:`` blocks (never by a task):
+#: its ``read`` folders are where ``file_path``/``image_path`` may also lie.
+SANDBOX = {"type": "object", "description": "the workflow's sandbox block, set by the engine"}
+
 _GENERATION = {
     "model": {"type": "string", "description": "model name; default from config default_models"},
     "system": {"type": "string", "description": "system prompt"},
@@ -33,7 +37,9 @@ _GENERATION = {
     "keep_alive": {"type": ["string", "integer"], "description": "Ollama only"},
     "think": {"type": "boolean", "description": "Ollama only, for models that think"},
     "file_path": {"anyOf": [{"type": "string"}, _STRINGS],
-                  "description": "text file(s), relative to the workflow folder, appended to the last user message"},
+                  "description": "text file(s) appended to the last user message; relative to the workflow "
+                  "folder, or inside it or a sandbox.read folder (read as the sandbox would)"},
+    "sandbox": SANDBOX,
 }
 
 
@@ -76,11 +82,12 @@ EMBED = _object(
     {
         "model": {"type": "string", "description": "model name; default from config default_models.embedding"},
         "input": {"anyOf": [{"type": "string"}, {**_STRINGS, "minItems": 1}]},
+        "sandbox": SANDBOX,
     },
     ["input"],
 )
 
-MODELS = _object({})
+MODELS = _object({"sandbox": SANDBOX})
 
 _USAGE = {
     "type": "object",

@@ -28,6 +28,7 @@ from gleitzeit_core.cli.failure import (  # noqa: F401 — the exit codes are re
 from gleitzeit_core.config import Config, load_config
 from gleitzeit_core.errors import GleitzeitError, primary
 from gleitzeit_core.store.base import Store
+from gleitzeit_core.workflow.policy import Allowance
 
 T = TypeVar("T")
 
@@ -44,6 +45,8 @@ class CliState:
     json: bool = False
     no_color: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)  # config keys set by flags
+    allow_read: tuple[str, ...] = ()  # --allow-read folders, added to sandbox.allow_read
+    allow_write: tuple[str, ...] = ()
     _config: Config | None = None
 
     def override(self, key: str, value: Any) -> None:
@@ -59,6 +62,10 @@ class CliState:
             if not (self.verbose or self.debug):  # GLEITZEIT_LOG_LEVEL / logging.level; -v and --debug win
                 logging.getLogger().setLevel(str(self._config["logging.level"]).upper())
         return self._config
+
+    def allowance(self) -> Allowance:
+        """What a workflow may ask for: the config's allowances plus this command's --allow-* flags."""
+        return self.config().allowance(self.allow_read, self.allow_write)
 
     @property
     def live(self) -> bool:
@@ -85,6 +92,28 @@ class CliState:
 #: merged into the global ones by ``state``.
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout (documented shape).")]
 BackendOpt = Annotated[Optional[str], typer.Option("--backend", help="Persistence backend: sqlite, redis or memory.")]
+
+
+#: The runner's allowances for what a workflow file may grant itself (docs/security.md).
+AllowReadOpt = Annotated[Optional[list[str]], typer.Option(
+    "--allow-read", metavar="DIR", help="Let the workflow's sandbox.read name this folder (repeatable).")]
+AllowWriteOpt = Annotated[Optional[list[str]], typer.Option(
+    "--allow-write", metavar="DIR", help="Let the workflow's sandbox.write name this folder (repeatable).")]
+AllowNetworkOpt = Annotated[bool, typer.Option(
+    "--allow-network", help="Let the workflow's sandbox ask for network: true.")]
+MaxMemoryOpt = Annotated[Optional[int], typer.Option(
+    "--max-memory-mb", min=1, help="Largest sandbox memory_mb the workflow may ask for.")]
+AllowProvidersOpt = Annotated[bool, typer.Option(
+    "--allow-providers", help="Let the workflow's providers: start the programs its manifests name.")]
+
+
+def allow(st: CliState, read: list[str] | None, write: list[str] | None, network: bool,
+          max_memory_mb: int | None, providers: bool) -> None:
+    """Fold a command's --allow-* flags into its state (flags only widen the config's allowances)."""
+    st.allow_read, st.allow_write = tuple(read or ()), tuple(write or ())
+    st.override("sandbox.allow_network", True if network else None)
+    st.override("sandbox.max_memory_mb", max_memory_mb)
+    st.override("providers.allow_workflow", True if providers else None)
 
 
 def state(ctx: typer.Context, *, json: bool = False, backend: str | None = None) -> CliState:

@@ -15,9 +15,15 @@ from gleitzeit_core.cli.app import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
+    AllowNetworkOpt,
+    AllowProvidersOpt,
+    AllowReadOpt,
+    AllowWriteOpt,
     BackendOpt,
     CliState,
     JsonOpt,
+    MaxMemoryOpt,
+    allow,
     fail,
     run_async,
     setup_logging,
@@ -30,26 +36,28 @@ from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord
 from gleitzeit_core.workflow.loader import load_workflow
 from gleitzeit_core.workflow.model import Workflow
+from gleitzeit_core.workflow.policy import Allowance
 
 if TYPE_CHECKING:
     from gleitzeit_core.engine import RunOutcome
 
 Existing = tuple[RunRecord, dict[str, TaskRecord]]
-#: Given the open store: the workflow to run and, when resuming, its stored run.
-Prepare = Callable[[Store], Awaitable[tuple[Workflow, Optional[Existing]]]]
+#: Given the open store and the runner's allowances: the workflow to run and, when
+#: resuming, its stored run.
+Prepare = Callable[[Store, Allowance], Awaitable[tuple[Workflow, Optional[Existing]]]]
 
 
 def fresh(path: str) -> Prepare:
-    async def prepare(_: Store) -> tuple[Workflow, None]:
-        return load_workflow(path), None  # raises WorkflowInvalid before anything runs
+    async def prepare(_: Store, allowance: Allowance) -> tuple[Workflow, None]:
+        return load_workflow(path, allowance=allowance), None  # raises WorkflowInvalid before anything runs
     return prepare
 
 
 def resumed(run_id: str | None, path: str | None, force: bool) -> Prepare:
-    async def prepare(store: Store) -> tuple[Workflow, Existing]:
+    async def prepare(store: Store, allowance: Allowance) -> tuple[Workflow, Existing]:
         from gleitzeit_core.resume import load_for_resume
 
-        st = await load_for_resume(store, run_id=run_id, workflow_path=path, force=force)
+        st = await load_for_resume(store, run_id=run_id, workflow_path=path, force=force, allowance=allowance)
         return st.workflow, (st.run, st.tasks)
     return prepare
 
@@ -69,7 +77,7 @@ def execute(st: CliState, prepare: Prepare, *, watch: bool = False, follow: str 
         if distributed and config["persistence.backend"] != "redis":
             fail("--distributed needs the redis backend (--backend redis)", EXIT_USAGE)
         async with ExecutionEngine(config, backend=store or st.store(), distributed=distributed) as engine:
-            workflow, existing = await prepare(engine.store)
+            workflow, existing = await prepare(engine.store, st.allowance())
             if follow is not None and follow not in {t.name for t in workflow.tasks}:
                 fail(f"--follow {follow!r}: no such task in {workflow.name!r}", EXIT_USAGE)
 
@@ -117,6 +125,11 @@ def register(app: typer.Typer) -> None:
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Stream provider output."),
         debug: bool = typer.Option(False, "--debug", help="Tracebacks on errors."),
         distributed: bool = typer.Option(False, "--distributed", help="Run the tasks on `gleitzeit worker` processes (needs --backend redis)."),
+        allow_read: AllowReadOpt = None,
+        allow_write: AllowWriteOpt = None,
+        allow_network: AllowNetworkOpt = False,
+        max_memory_mb: MaxMemoryOpt = None,
+        allow_providers: AllowProvidersOpt = False,
     ) -> None:
         """Run a workflow and wait for it to finish (exit 0 completed, 1 failed, 2 invalid).
 
@@ -129,6 +142,7 @@ def register(app: typer.Typer) -> None:
         st.debug = st.debug or debug
         setup_logging(st)
         st.override("execution.max_concurrent_tasks", max_concurrent)
+        allow(st, allow_read, allow_write, allow_network, max_memory_mb, allow_providers)
         if (run_id or force) and not resume:
             fail("RUN_ID and --force only go with --resume (gleitzeit run FILE --resume [RUN_ID])", EXIT_USAGE)
         prepare = resumed(run_id, file, force) if resume else fresh(file)

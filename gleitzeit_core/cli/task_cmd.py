@@ -30,6 +30,7 @@ from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import AttemptRecord, TaskRecord, TaskStatus
 from gleitzeit_core.workflow.loader import load_workflow_text
 from gleitzeit_core.workflow.model import Workflow
+from gleitzeit_core.workflow.policy import Allowance
 
 app = typer.Typer(help="Run single tasks and look up tasks and their results.", no_args_is_help=True)
 
@@ -43,8 +44,9 @@ def one_task(method: str, params: dict[str, Any], *, name: str, task: dict[str, 
     doc = {"name": name, "tasks": [{"name": method, "method": method, "params": params, **(task or {})}]}
     where = (base_dir or os.getcwd()) if folder else None
 
-    async def prepare(_: Store) -> tuple[Workflow, None]:
-        return load_workflow_text(json.dumps(doc), filename=f"<{name}>.json", base_dir=where), None
+    async def prepare(_: Store, allowance: Allowance) -> tuple[Workflow, None]:
+        return load_workflow_text(json.dumps(doc), filename=f"<{name}>.json", base_dir=where,
+                                  allowance=allowance), None
     return prepare
 
 

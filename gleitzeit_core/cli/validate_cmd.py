@@ -1,20 +1,36 @@
 """`gleitzeit validate FILE`: every check `run` makes before it starts, then the plan.
 
 Checks: the file itself (structure, names, dependencies, cycles, ``${…}``
-references) and, by starting the providers it needs, that each protocol has a
-provider and each method exists. Nothing is written to the store.
+references, what its ``sandbox:`` asks for against the runner's allowances) and,
+by starting the built-in and registered providers it needs, that each protocol has
+a provider and each method exists. Providers a workflow brings itself
+(``providers:``, with ``--allow-providers``) are never started by validate: their
+manifests are read and their protocols matched, their methods are not checked.
+Nothing is written to the store.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from gleitzeit_core.cli.app import EXIT_USAGE, CliState, JsonOpt, run_async, state
+from gleitzeit_core.cli.app import (
+    EXIT_USAGE,
+    AllowNetworkOpt,
+    AllowProvidersOpt,
+    AllowReadOpt,
+    AllowWriteOpt,
+    CliState,
+    JsonOpt,
+    MaxMemoryOpt,
+    allow,
+    run_async,
+    state,
+)
 from gleitzeit_core.cli.render import print_json
 from gleitzeit_core.errors import ProviderError, WorkflowInvalid
 from gleitzeit_core.workflow.graph import levels
@@ -51,14 +67,18 @@ async def check(path: str, st: CliState) -> Report:
 
     report = Report(path)
     try:
-        workflow = load_workflow(path)
+        workflow = load_workflow(path, allowance=st.allowance())
+        host = make_host(st.config(), workflow)
     except WorkflowInvalid as exc:
         report.problems = [str(p) for p in exc.problems]
         return report
     report.name = workflow.name
-    async with make_host(st.config(), workflow) as host:
+    brought = {m.name for m in host.manifests.values() if m.source in workflow.providers}
+    started = tuple(t for t in workflow.tasks
+                    if not any(m.name in brought for m in host.providers_for(t.protocol)))
+    async with host:
         try:  # inside the host: its task group would wrap what escapes it
-            await preflight(workflow, host)
+            await preflight(replace(workflow, tasks=started), host)
         except WorkflowInvalid as exc:
             report.problems = [str(p) for p in exc.problems]
             return report
@@ -68,7 +88,8 @@ async def check(path: str, st: CliState) -> Report:
         used: dict[str, dict[str, Any]] = {}
         for t in workflow.tasks:
             m = host.actor_for_protocol(t.protocol).manifest
-            entry = used.setdefault(m.name, {"version": m.version, "manifest": m.source, "protocols": [], "methods": []})
+            entry = used.setdefault(m.name, {"version": m.version, "manifest": m.source, "protocols": [], "methods": [],
+                                             "started": m.name not in brought})
             for key, value in (("protocols", t.protocol), ("methods", t.method)):
                 if value not in entry[key]:
                     entry[key].append(value)
@@ -95,7 +116,8 @@ def render(st: CliState, r: Report) -> None:
     for col in ("provider", "protocols", "methods", "manifest"):
         prov.add_column(col, overflow="fold")
     for name, p in r.plan["providers"].items():
-        prov.add_row(f"{name} {p['version']}".strip(), ", ".join(p["protocols"]), ", ".join(p["methods"]), p["manifest"])
+        methods = ", ".join(p["methods"]) + ("" if p["started"] else " (from the workflow: not started, not checked)")
+        prov.add_row(f"{name} {p['version']}".strip(), ", ".join(p["protocols"]), methods, p["manifest"])
     console.print(prov)
     if r.plan["references"]:
         refs = Table(title="references")
@@ -112,12 +134,20 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         file: str = typer.Argument(..., metavar="FILE", help="Workflow file (.yaml, .yml or .json)."),
         json_out: JsonOpt = False,
+        allow_read: AllowReadOpt = None,
+        allow_write: AllowWriteOpt = None,
+        allow_network: AllowNetworkOpt = False,
+        max_memory_mb: MaxMemoryOpt = None,
+        allow_providers: AllowProvidersOpt = False,
     ) -> None:
         """Check a workflow without running it and show the plan (exit 2 on any problem).
+
+        Takes the same --allow-* flags as `run`. Never starts a provider the workflow brings.
 
         Example: gleitzeit validate examples/diamond.yaml
         """
         st = state(ctx, json=json_out)
+        allow(st, allow_read, allow_write, allow_network, max_memory_mb, allow_providers)
         report = run_async(lambda: check(file, st))
         if st.json:
             print_json({"file": report.file, "valid": not report.problems, "name": report.name,

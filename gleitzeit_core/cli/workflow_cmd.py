@@ -7,7 +7,20 @@ from typing import Optional
 import typer
 from rich.text import Text
 
-from gleitzeit_core.cli.app import BackendOpt, JsonOpt, fail, not_found, run_async, state
+from gleitzeit_core.cli.app import (
+    AllowNetworkOpt,
+    AllowProvidersOpt,
+    AllowReadOpt,
+    AllowWriteOpt,
+    BackendOpt,
+    JsonOpt,
+    MaxMemoryOpt,
+    allow,
+    fail,
+    not_found,
+    run_async,
+    state,
+)
 from gleitzeit_core.cli.render import (
     emit,
     runs_table,
@@ -50,12 +63,18 @@ def submit(
     backend: BackendOpt = None,
     json_out: JsonOpt = False,
     watch: bool = typer.Option(False, "--watch", "-w", help="Keep the live view with streamed task output."),
+    allow_read: AllowReadOpt = None,
+    allow_write: AllowWriteOpt = None,
+    allow_network: AllowNetworkOpt = False,
+    max_memory_mb: MaxMemoryOpt = None,
+    allow_providers: AllowProvidersOpt = False,
 ) -> None:
     """Run a workflow file: prints the run id first, then behaves like `gleitzeit run`.
 
     Example: gleitzeit workflow submit examples/seed_calculate.yaml
     """
     st = state(ctx, json=json_out, backend=backend)
+    allow(st, allow_read, allow_write, allow_network, max_memory_mb, allow_providers)
     finish(st, execute(st, fresh(file), watch=watch, announce=True))
 
 
@@ -125,12 +144,18 @@ def resume(
     backend: BackendOpt = None,
     json_out: JsonOpt = False,
     watch: bool = typer.Option(False, "--watch", "-w", help="Keep the live view with streamed task output."),
+    allow_read: AllowReadOpt = None,
+    allow_write: AllowWriteOpt = None,
+    allow_network: AllowNetworkOpt = False,
+    max_memory_mb: MaxMemoryOpt = None,
+    allow_providers: AllowProvidersOpt = False,
 ) -> None:
     """Resume an interrupted or failed run: completed tasks keep their results, the rest run.
 
     Example: gleitzeit workflow resume run-1a2b3c4d5e6f
     """
     st = state(ctx, json=json_out, backend=backend)
+    allow(st, allow_read, allow_write, allow_network, max_memory_mb, allow_providers)
     finish(st, execute(st, resumed(run_id, None, force), watch=watch))
 
 

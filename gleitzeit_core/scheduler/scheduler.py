@@ -261,9 +261,11 @@ class Scheduler:
         code_params = (self.options.code_params or {}).get(spec.method, {})
         params = substitute(spec.params, results=await self._inputs(spec), task_names=self.names,
                             code_params=code_params, unavailable=self._unavailable)
+        # The sandbox is policy from the workflow's checked `sandbox:` blocks, never from parameters.
+        params = {k: v for k, v in params.items() if k != "sandbox"}
         sandbox = {**(self.wf.sandbox or {}), **(spec.sandbox or {})}
         if sandbox:
-            params = {**params, "sandbox": sandbox}
+            params["sandbox"] = sandbox
         return params
 
     async def _inputs(self, spec: TaskSpec) -> Mapping[str, Any]:

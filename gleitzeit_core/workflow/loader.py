@@ -19,9 +19,12 @@ from typing import Any
 
 from gleitzeit_core.errors import Problem, WorkflowInvalid
 from gleitzeit_core.scheduler.retry import RetryPolicy, Strategy
+from gleitzeit_core.workflow import policy
 from gleitzeit_core.workflow.graph import depends_on, find_cycles
+from gleitzeit_core.workflow.limits import MAX_NAME_CHARS
 from gleitzeit_core.workflow.model import Priority, SourcePos, TaskSpec, Workflow
 from gleitzeit_core.workflow.legacy import is_stub, normalise, stub_problem
+from gleitzeit_core.workflow.policy import Allowance
 from gleitzeit_core.workflow.refs import Reference, ReferenceSyntaxError, reference_sites, scan_string
 from gleitzeit_core.workflow.source import Marks, parse, quiet_gc
 
@@ -41,8 +44,12 @@ _PRIORITY_INTS = {1: Priority.HIGH, 2: Priority.NORMAL, 3: Priority.LOW}
 _SUGGESTION_BUDGET = 50  # did-you-mean is O(candidates); cap it on huge broken files
 
 
-def load_workflow(path: str | os.PathLike) -> Workflow:
-    """Load and validate a ``.yaml``/``.yml``/``.json`` workflow file."""
+def load_workflow(path: str | os.PathLike, *, allowance: Allowance = Allowance()) -> Workflow:
+    """Load and validate a ``.yaml``/``.yml``/``.json`` workflow file.
+
+    ``allowance`` bounds what its ``sandbox:`` and ``providers:`` may ask for; the
+    default allows nothing beyond the sandbox's defaults.
+    """
     shown = os.fspath(path)
     fmt = _FORMATS.get(os.path.splitext(shown)[1].lower())
     if fmt is None:
@@ -57,7 +64,8 @@ def load_workflow(path: str | os.PathLike) -> Workflow:
     except UnicodeDecodeError as e:
         raise WorkflowInvalid([Problem(shown, f"not UTF-8 text (byte {e.start}): save the file as UTF-8")]) from None
     source_path = os.path.abspath(shown)
-    return _load(text, shown, fmt, os.path.dirname(source_path), source_path, hashlib.sha256(raw).hexdigest())
+    return _load(text, shown, fmt, os.path.dirname(source_path), source_path, hashlib.sha256(raw).hexdigest(),
+                 allowance)
 
 
 def load_workflow_text(
@@ -66,6 +74,7 @@ def load_workflow_text(
     filename: str = "<string>",
     base_dir: str | None = None,
     source_path: str | None = None,
+    allowance: Allowance = Allowance(),
 ) -> Workflow:
     """Like ``load_workflow`` for text in hand; JSON if ``filename`` ends in .json, else YAML."""
     fmt = "json" if filename.lower().endswith(".json") else "yaml"
@@ -73,7 +82,7 @@ def load_workflow_text(
         source_path = os.path.abspath(source_path)
         base_dir = base_dir if base_dir is not None else os.path.dirname(source_path)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return _load(text, filename, fmt, base_dir, source_path, digest)
+    return _load(text, filename, fmt, base_dir, source_path, digest, allowance)
 
 
 def check_methods(workflow: Workflow, offered: Mapping[str, Any]) -> list[Problem]:
@@ -128,7 +137,7 @@ class _Draft:
 
 
 def _load(text: str, filename: str, fmt: str, base_dir: str | None,
-          source_path: str | None, source_hash: str) -> Workflow:
+          source_path: str | None, source_hash: str, allowance: Allowance) -> Workflow:
     with quiet_gc():
         data, marks, problems = parse(text, filename, fmt)
         if problems and data is None:  # nothing readable to check further
@@ -137,7 +146,7 @@ def _load(text: str, filename: str, fmt: str, base_dir: str | None,
         problems += legacy.problems
         if legacy.no_tasks:
             raise WorkflowInvalid(problems)
-        checker = _Checker(marks, base_dir)
+        checker = _Checker(marks, base_dir, allowance)
         workflow = checker.workflow(data, source_path, source_hash)
     if problems or checker.problems:
         raise WorkflowInvalid(problems + checker.problems)
@@ -148,9 +157,10 @@ def _load(text: str, filename: str, fmt: str, base_dir: str | None,
 class _Checker:
     """Reads the parsed data field by field, collecting every problem it finds."""
 
-    def __init__(self, marks: Marks, base_dir: str | None):
+    def __init__(self, marks: Marks, base_dir: str | None, allowance: Allowance):
         self.marks = marks
         self.base_dir = base_dir
+        self.allowance = allowance
         self.problems: list[Problem] = []
         self._suggestions_left = _SUGGESTION_BUDGET
 
@@ -205,9 +215,23 @@ class _Checker:
         return tasks
 
     def providers(self, data: dict) -> tuple[str, ...]:
+        """Manifest paths, resolved; each inside the workflow folder, and only if the runner allows."""
         paths = self.strings(data, "providers", "the workflow", what="provider manifest paths")
-        base = self.base_dir or os.getcwd()
-        return tuple(os.path.normpath(os.path.join(base, os.path.expanduser(p))) for p in paths)
+        if not paths:
+            return ()
+        refusal = policy.refuse_providers(self.allowance)
+        if refusal:
+            self.report(self.marks.key(data, "providers"), f"the workflow: {refusal}")
+        items = data["providers"] if isinstance(data["providers"], list) else None
+        resolved = []
+        for i, path in enumerate(paths):
+            full = policy.resolve(path, self.base_dir)
+            outside = policy.refuse_manifest_path(full, self.base_dir)
+            if outside:
+                where = self.marks.value(items, i) if items is not None else self.marks.value(data, "providers")
+                self.report(where, f"the workflow: {outside}")
+            resolved.append(full)
+        return tuple(resolved)
 
     # -- one task ---------------------------------------------------------
 
@@ -217,10 +241,10 @@ class _Checker:
             self.report(pos, f"task #{index + 1} must be a mapping with 'name' and 'method', not {_kind(raw)}")
             return _Draft(index, {}, pos)
         d = _Draft(index, raw, pos)
-        d.name = self.text(raw, "name", f"task #{index + 1}", required=True)
+        d.name = self.task_name(raw, "name", f"task #{index + 1}", required=True)
         label = d.label
         self.known_keys(raw, TASK_KEYS, label)
-        d.id = self.text(raw, "id", label)
+        d.id = self.task_name(raw, "id", label)
         if d.name is not None:
             d.key = d.id or d.name
         d.method, d.protocol = self.method(raw, label)
@@ -230,7 +254,31 @@ class _Checker:
         d.timeout = self.seconds(raw, "timeout", label)
         d.retry = self.retry(raw, label)
         d.sandbox = self.sandbox(raw, label)
+        if "sandbox" in d.params:  # `parameters.sandbox` is the same policy block, never data
+            if "sandbox" in raw:
+                self.report(self.marks.key(d.params, "sandbox"),
+                            f"{label}: give either 'sandbox' or 'parameters.sandbox', not both")
+            else:
+                d.sandbox = self.sandbox(d.params, f"{label} parameters")
+            d.params = {k: v for k, v in d.params.items() if k != "sandbox"}
         return d
+
+    def task_name(self, raw: dict, key: str, label: str, *, required: bool = False) -> str | None:
+        """A name or id a ``${…}`` reference can always name: bounded, without '}' or '${'."""
+        value = self.text(raw, key, label, required=required)
+        if value is None:
+            return None
+        bad = next((s for s in ("${", "}") if s in value), None)
+        if bad is not None:
+            self.report(self.marks.value(raw, key),
+                        f"{label}: task {key} {value[:60]!r} contains {bad!r}, so no ${{…}} reference could "
+                        f"name it; rename the task")
+            return None
+        if len(value) > MAX_NAME_CHARS:
+            self.report(self.marks.value(raw, key),
+                        f"{label}: task {key} of {len(value)} characters: at most {MAX_NAME_CHARS} are allowed")
+            return None
+        return value
 
     def method(self, raw: dict, label: str) -> tuple[str | None, str | None]:
         method = self.text(raw, "method", label, required=True, example="python/execute")
@@ -351,14 +399,22 @@ class _Checker:
             return None
         where = f"{label} sandbox"
         self.known_keys(block, SANDBOX_KEYS, where)
+        for container, key in reference_sites(block):
+            self.report(self.marks.value(container, key),
+                        f"{where}: the sandbox is policy, never data: it cannot come from a ${{…}} reference; "
+                        f"write the value itself")
         out: dict[str, Any] = {}
         if "network" in block:
             out["network"] = self.boolean(block, "network", where)
+            if out["network"] and (refusal := policy.refuse_network(self.allowance)):
+                self.report(self.marks.value(block, "network"), f"{where}: {refusal}")
         for key in ("read", "write"):
             if key in block:
-                out[key] = list(self.strings(block, key, where, what="paths", single=False))
+                out[key] = self.sandbox_paths(block, key, where)
         if "memory_mb" in block:
             out["memory_mb"] = self.integer(block, "memory_mb", where, low=1)
+            if out["memory_mb"] is not None and (refusal := policy.refuse_memory(out["memory_mb"], self.allowance)):
+                self.report(self.marks.value(block, "memory_mb"), f"{where}: {refusal}")
         if "env" in block:
             env = block["env"]
             if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
@@ -367,6 +423,17 @@ class _Checker:
             else:
                 out["env"] = dict(env)
         return out
+
+    def sandbox_paths(self, block: dict, key: str, where: str) -> list[str]:
+        """``read``/``write`` paths resolved against the workflow folder, each one allowed."""
+        paths = []
+        for i, path in enumerate(self.strings(block, key, where, what="paths", single=False)):
+            full = policy.resolve(path, self.base_dir)
+            refusal = policy.refuse_path(full, key, self.allowance, self.base_dir)
+            if refusal:
+                self.report(self.marks.value(block[key], i), f"{where}: {refusal}")
+            paths.append(full)
+        return paths
 
     # -- across tasks -------------------------------------------------------
 

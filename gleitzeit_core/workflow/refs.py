@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from gleitzeit_core.errors import SubstitutionError
+from gleitzeit_core.workflow.limits import MAX_NAME_CHARS, MAX_REFERENCE_CHARS, MAX_VALUE_DEPTH, depth_exceeds
 
 # `$${` (escape) or `${...}`; an unterminated `${` is caught as group "open".
 _TOKEN = re.compile(r"\$\$\{|\$\{(?P<inner>[^}]*)\}|(?P<open>\$\{)")
 _INDEX = re.compile(r"-?\d+")
+_SEGMENT = re.compile(r"\.([^.\[]*)|\[([^\]]*)\]?")
 _JSON_SEPARATORS = (",", ":")
 #: lists/dicts up to this many characters of JSON are written into code as displays
 SMALL_LITERAL = 4096
@@ -187,7 +189,11 @@ class _Resolver:
                 f"{text}: task '{ref.task}' {self.unavailable[ref.task]}, so it has no result to read")
         if ref.task not in self.results:
             raise SubstitutionError(f"{text}: task '{ref.task}' has no result yet; does this task depend on it?")
-        return _follow(text, self.results[ref.task], ref.path)
+        value = _follow(text, self.results[ref.task], ref.path)
+        if isinstance(value, (dict, list)) and depth_exceeds(value, MAX_VALUE_DEPTH):
+            raise SubstitutionError(f"{text}: the value nests lists/mappings more than {MAX_VALUE_DEPTH} levels "
+                                    "deep, too deep to pass on; flatten it in the task that produces it")
+        return value
 
 
 def _follow(text: str, value: Any, path: tuple[str | int, ...]) -> Any:
@@ -214,7 +220,10 @@ def _follow(text: str, value: Any, path: tuple[str | int, ...]) -> Any:
 
 
 def parse_reference(text: str, inner: str, task_names: Mapping[str, str]) -> Reference:
-    """Parse the inside of ``${…}``; raises ``ReferenceSyntaxError``."""
+    """Parse the inside of ``${…}``; raises ``ReferenceSyntaxError``. Linear in ``inner``."""
+    if len(inner) > MAX_REFERENCE_CHARS:
+        raise ReferenceSyntaxError(text[:40] + "…", f"reference of {len(inner)} characters: at most "
+                                   f"{MAX_REFERENCE_CHARS} are allowed; read a shorter path")
     if not inner.strip():
         raise ReferenceSyntaxError(text, "empty reference: write ${Task Name.result}")
     task, rest = _match_task(inner, task_names)
@@ -240,41 +249,42 @@ def _match_task(inner: str, task_names: Mapping[str, str]) -> tuple[str | None, 
 
     A name followed by ``.result`` beats a longer one that is not, so a task
     named "a.result" does not shadow "a". Returns (name, rest after the dot).
+    Only prefixes up to ``MAX_NAME_CHARS`` are tried, so the cost per reference
+    is bounded by the name cap, not by the reference's length.
     """
-    fallback: tuple[str | None, str] = (None, "")
-    cut = len(inner)
+    fallback: int | None = None
+    cut = len(inner) if len(inner) <= MAX_NAME_CHARS else inner.rfind(".", 0, MAX_NAME_CHARS + 1)
     while cut >= 0:
-        name = inner[:cut]
-        if name in task_names:
-            rest = inner[cut + 1:]
-            if rest == "result" or rest.startswith(("result.", "result[")):
-                return name, rest
-            if fallback[0] is None:
-                fallback = (name, rest)
+        if inner[:cut] in task_names:
+            if inner.startswith("result", cut + 1) and (
+                    len(inner) == cut + 7 or inner[cut + 7] in ".["):
+                return inner[:cut], inner[cut + 1:]
+            if fallback is None:
+                fallback = cut
         cut = inner.rfind(".", 0, cut)
-    return fallback
+    if fallback is None:
+        return None, ""
+    return inner[:fallback], inner[fallback + 1:]
 
 
 def _parse_path(text: str, tail: str) -> tuple[str | int, ...]:
-    """``.a.0[1].b`` -> ("a", "0", 1, "b"); strings that look like numbers index lists."""
+    """``.a.0[1].b`` -> ("a", "0", 1, "b"); strings that look like numbers index lists. Linear."""
     path: list[str | int] = []
     i = 0
     while i < len(tail):
-        if tail[i] == "[":
-            end = tail.find("]", i)
-            if end < 0 or not _INDEX.fullmatch(tail[i + 1:end]):
-                raise ReferenceSyntaxError(text, "list index must be a number in brackets, like items[0]")
-            path.append(int(tail[i + 1:end]))
-            i = end + 1
-        elif tail[i] == ".":
-            end = min((j for j in (tail.find(".", i + 1), tail.find("[", i + 1)) if j >= 0), default=len(tail))
-            seg = tail[i + 1:end]
+        m = _SEGMENT.match(tail, i)
+        if m is None:
+            raise ReferenceSyntaxError(text, f"unexpected {tail[i]!r} in the path; separate fields with '.'")
+        seg, index = m.group(1), m.group(2)
+        if seg is not None:
             if not seg:
                 raise ReferenceSyntaxError(text, "empty path segment (two dots, or a trailing dot)")
             path.append(seg)
-            i = end
+        elif not m.group(0).endswith("]") or not _INDEX.fullmatch(index):
+            raise ReferenceSyntaxError(text, "list index must be a number in brackets, like items[0]")
         else:
-            raise ReferenceSyntaxError(text, f"unexpected {tail[i]!r} in the path; separate fields with '.'")
+            path.append(int(index))
+        i = m.end()
     return tuple(path)
 
 

@@ -28,6 +28,7 @@ from yaml.events import (
 from yaml.nodes import ScalarNode
 
 from gleitzeit_core.errors import Problem
+from gleitzeit_core.workflow.limits import MAX_ALIAS_VALUES, MAX_FILE_DEPTH, depth_exceeds
 from gleitzeit_core.workflow.model import SourcePos
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -142,15 +143,34 @@ def _parse_json(text: str, file: str) -> tuple[Any, list[Problem]]:
         data = json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as e:
         return None, [Problem(str(SourcePos(file, e.lineno, e.colno)), f"JSON syntax error: {e.msg}")]
+    except RecursionError:  # the decoder's own stack guard, far beyond MAX_FILE_DEPTH
+        return None, [Problem(file, _TOO_DEEP)]
+    if depth_exceeds(data, MAX_FILE_DEPTH):
+        return None, [Problem(file, _TOO_DEEP)]
     return data, [Problem(file, f"duplicate key {k!r}: the later value would silently win; remove one")
                   for k in duplicates]
+
+
+_TOO_DEEP = (f"mappings and lists nest more than {MAX_FILE_DEPTH} levels deep: "
+             "a workflow is not that deep; flatten it")
+
+
+class _Refused(Exception):
+    """Input the builder stops at instead of expanding it (too deep, too many aliased values)."""
+
+    def __init__(self, event: Any, message: str):
+        super().__init__(message)
+        self.event, self.message = event, message
 
 
 class _Builder:
     """libyaml events -> values, straight (no node tree: twice as fast on big files).
 
     Values are JSON-compatible: timestamps stay text. Anchors/aliases share one
-    value, which keeps "billion laughs" files linear; merge keys (``<<``) work.
+    value, but every later walk (validation, substitution, storing) visits it once
+    per alias, so the values aliases add are counted and bounded (``MAX_ALIAS_VALUES``,
+    "billion laughs"), and so is the nesting depth, aliases included; merge keys
+    (``<<``) work.
     """
 
     def __init__(self, text: str, marks: Marks):
@@ -158,7 +178,8 @@ class _Builder:
         self.problems: list[Problem] = []
         self._loader = _Loader(text)
         self._plain: dict[str, Any] = {}  # plain scalar text -> value; keys repeat a lot
-        self._anchors: dict[str, Any] = {}
+        self._anchors: dict[str, tuple[Any, int, int]] = {}  # name -> (value, values in it, height)
+        self._alias_values = 0
         self._open: set[str] = set()
         constructor = yaml.constructor.SafeConstructor()
         self._construct = {
@@ -178,6 +199,9 @@ class _Builder:
         except yaml.MarkedYAMLError as e:
             self.problems.append(_yaml_problem(e, self.marks.file))
             return None
+        except _Refused as e:
+            self._problem(e.event, e.message)
+            return None
         except yaml.YAMLError as e:  # e.g. a control character: the message says where
             self.problems.append(Problem(self.marks.file, f"YAML error: {' '.join(str(e).split())}"))
             return None
@@ -186,7 +210,8 @@ class _Builder:
 
     def _run(self) -> Any:
         get_event = self._loader.get_event
-        stack: list[list[Any]] = []  # [container, positions, pending key, key pos, merges, pos, anchor]
+        # [container, positions, pending key, key pos, merges, pos, anchor, values, child height]
+        stack: list[list[Any]] = []
         root: Any = None
         documents = 0
         while (event := get_event()) is not None:
@@ -194,38 +219,42 @@ class _Builder:
             if kind is ScalarEvent:
                 value = self._scalar(event)
                 pos = _pos(event)
+                size, height = 1, 0
                 if event.anchor:
-                    self._anchors[event.anchor] = value
+                    self._anchors[event.anchor] = (value, 1, 0)
             elif kind is MappingStartEvent or kind is SequenceStartEvent:
                 is_map = kind is MappingStartEvent
                 if event.tag not in (None, "!", _MAP if is_map else _SEQ):
                     self._problem(event, f"unsupported YAML tag {event.tag!r}: use a plain "
                                          f"{'mapping' if is_map else 'list'}")
+                if len(stack) >= MAX_FILE_DEPTH:
+                    raise _Refused(event, _TOO_DEEP)
                 container: Any = {} if is_map else []
                 if event.anchor:
-                    self._anchors[event.anchor] = container
                     self._open.add(event.anchor)
-                stack.append([container, {} if is_map else [], _NO_KEY, None, None, _pos(event), event.anchor])
+                stack.append([container, {} if is_map else [], _NO_KEY, None, None, _pos(event), event.anchor, 1, 0])
                 continue
             elif kind is MappingEndEvent or kind is SequenceEndEvent:
                 frame = stack.pop()
-                value, pos = frame[0], frame[5]
+                value, pos, size, height = frame[0], frame[5], frame[7], frame[8] + 1
                 if frame[4]:
                     self._merge(frame)
                 table = self.marks._maps if kind is MappingEndEvent else self.marks._seqs
                 table[id(value)] = (pos, frame[1])
                 if frame[6]:
                     self._open.discard(frame[6])
+                    self._anchors[frame[6]] = (value, size, height)
             elif kind is AliasEvent:
                 pos = _pos(event)
-                value = None
+                value, size, height = None, 1, 0
                 if event.anchor in self._open:
                     self._problem(event, "this alias refers to a mapping or list that contains it: "
                                          "a workflow must be a tree")
                 elif event.anchor not in self._anchors:
                     self._problem(event, f"unknown alias *{event.anchor}: define &{event.anchor} before using it")
                 else:
-                    value = self._anchors[event.anchor]
+                    value, size, height = self._anchors[event.anchor]
+                    self._count_alias(event, size, height + len(stack))
             elif kind is DocumentStartEvent:
                 documents += 1
                 if documents == 2:
@@ -236,8 +265,19 @@ class _Builder:
             if not stack:
                 root = value if documents == 1 else root
             else:
-                self._place(stack[-1], event, value, pos)
+                parent = stack[-1]
+                parent[7] += size
+                parent[8] = max(parent[8], height)
+                self._place(parent, event, value, pos)
         return root
+
+    def _count_alias(self, event: AliasEvent, size: int, depth: int) -> None:
+        self._alias_values += size
+        if self._alias_values > MAX_ALIAS_VALUES:
+            raise _Refused(event, f"YAML aliases expand to more than {MAX_ALIAS_VALUES:,} values (each *alias "
+                                  "counts as a copy of its &anchor): write the values out, or alias less")
+        if depth > MAX_FILE_DEPTH:
+            raise _Refused(event, _TOO_DEEP + " (counting what this alias inserts)")
 
     def _place(self, frame: list[Any], event: Any, value: Any, pos: _Pos) -> None:
         container = frame[0]

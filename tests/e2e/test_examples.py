@@ -15,6 +15,7 @@ EXPECTED = {
     "file_context.yaml": ("completed", 0),
     "polyglot.yaml": ("completed", 0),
 }
+FLAGS = {"polyglot.yaml": ["--allow-providers"]}  # as its header comment says to run it
 
 
 def test_every_python_example_is_listed():
@@ -27,7 +28,7 @@ def test_every_python_example_is_listed():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example_runs(name, tmp_path):
     status, code = EXPECTED[name]
-    r = gz(tmp_path, "run", f"examples/{name}", "--json", "--backend", "memory")
+    r = gz(tmp_path, "run", f"examples/{name}", *FLAGS.get(name, []), "--json", "--backend", "memory")
     assert r.code == code, r.err
     out = r.json()
     assert out["status"] == status
@@ -43,5 +44,5 @@ def test_seed_example_reads_generated_numbers(tmp_path):
 
 
 def test_polyglot_passes_node_results_to_python(tmp_path):
-    out = gz(tmp_path, "run", "examples/polyglot.yaml", "--json", "--backend", "memory").json()
+    out = gz(tmp_path, "run", "examples/polyglot.yaml", "--allow-providers", "--json", "--backend", "memory").json()
     assert out["tasks"]["Report"]["result"]["result"] == {"shout": "GLEITZEIT RUNS NODE AND PYTHON", "words": 5}

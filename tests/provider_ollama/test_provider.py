@@ -75,19 +75,26 @@ async def test_chat_without_a_token_does_not_stream(fake: FakeOllama) -> None:
     assert body["options"] == {"num_ctx": 512, "temperature": 0, "stop": ["\n"], "num_predict": 5}
 
 
+def _in_folder(folder: Path) -> dict:
+    """The ``_meta`` the engine sends for a workflow in ``folder`` (files are read beneath it)."""
+    folder.chmod(0o755)  # as root the provider reads as the sandbox user, who must reach the folder
+    return {"_meta": {"workflowDir": str(folder)}}
+
+
 async def test_file_path_is_inlined_into_the_last_user_message(fake: FakeOllama, tmp_path: Path) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("line one\nline two\n")
     messages = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "Summarise:"}]
+    meta = _in_folder(tmp_path)
     async with running_provider(_config(fake)) as client:
-        ok = await call(client, "llm/chat", {"messages": messages, "file_path": str(notes)})
-        gen = await call(client, "llm/generate", {"prompt": "Summarise:", "file_path": str(notes)})
-        missing = await call(client, "llm/chat", {"messages": messages, "file_path": str(tmp_path / "nope.txt")})
+        ok = await call(client, "llm/chat", {"messages": messages, "file_path": str(notes), **meta})
+        gen = await call(client, "llm/generate", {"prompt": "Summarise:", "file_path": "notes.txt", **meta})
+        missing = await call(client, "llm/chat", {"messages": messages, "file_path": str(tmp_path / "nope.txt"), **meta})
     sent = fake.bodies("/api/chat")[-1]["messages"]
     assert sent[0]["content"] == "first"
     assert sent[-1]["content"] == f"Summarise:\n\nFile content from {notes}:\nline one\nline two\n"
     assert ok.result["content"].startswith("echo: Summarise:")
-    assert fake.bodies("/api/generate")[-1]["prompt"] == sent[-1]["content"]
+    assert fake.bodies("/api/generate")[-1]["prompt"] == sent[-1]["content"].replace(str(notes), "notes.txt")
     assert gen.result["content"].startswith("echo: Summarise:")
     data = _task_error(missing)
     assert data["retryable"] is False and "file_path: file not found" in data["message"]
@@ -110,15 +117,17 @@ async def test_generate_and_embed_and_models(fake: FakeOllama) -> None:
 async def test_vision_reads_and_encodes_image_files(fake: FakeOllama, tmp_path: Path) -> None:
     image = tmp_path / "cat.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n fake pixels")
+    meta = _in_folder(tmp_path)
     async with running_provider(_config(fake)) as client:
-        ok = await call(client, "llm/vision", {"prompt": "what is this?", "image_path": str(image)})
-        missing = await call(client, "llm/vision", {"prompt": "what is this?", "image_path": str(tmp_path / "dog.png")})
+        ok = await call(client, "llm/vision", {"prompt": "what is this?", "image_path": str(image), **meta})
+        missing = await call(client, "llm/vision", {"prompt": "what is this?", "image_path": str(tmp_path / "dog.png"), **meta})
         none = await call(client, "llm/vision", {"prompt": "what is this?"})
     sent = fake.bodies("/api/chat")[-1]
     assert sent["model"] == "llava"  # default vision model
     assert sent["messages"][-1]["images"] == [base64.b64encode(image.read_bytes()).decode()]
     assert ok.result["content"] == "echo: what is this?"
-    assert _task_error(missing)["message"] == f"image_path: file not found: {str(tmp_path / 'dog.png')!r}"
+    assert _task_error(missing)["message"] == (f"image_path: file not found: {str(tmp_path / 'dog.png')!r} "
+                                               f"(looked in {str(tmp_path)!r})")
     assert _task_error(none)["retryable"] is False
 
 
@@ -126,8 +135,9 @@ async def test_capabilities_are_checked_before_generating(fake: FakeOllama, tmp_
     image = tmp_path / "cat.png"
     image.write_bytes(b"\x89PNG")
     fake.script(Reply(text="42", thinking="six times seven"))
+    meta = _in_folder(tmp_path)
     async with running_provider(_config(fake)) as client:
-        blind = await call(client, "llm/vision", {"model": "llama3.2", "prompt": "what?", "image_path": str(image)})
+        blind = await call(client, "llm/vision", {"model": "llama3.2", "prompt": "what?", "image_path": str(image), **meta})
         no_think = await call(client, "llm/chat", {"model": "llama3.2", "prompt": "why?", "think": True})
         thinks = await call(client, "llm/chat", {"model": "qwen3", "prompt": "why?", "think": True})
     assert _task_error(blind)["message"] == (

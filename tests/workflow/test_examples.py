@@ -9,6 +9,7 @@ import pytest
 
 from gleitzeit_core.workflow.graph import levels
 from gleitzeit_core.workflow.loader import load_workflow
+from gleitzeit_core.workflow.policy import Allowance
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FILES = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
@@ -21,7 +22,7 @@ def test_the_expected_examples_exist() -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_example_loads(path: Path) -> None:
-    wf = load_workflow(path)
+    wf = load_workflow(path, allowance=Allowance(workflow_providers=True))  # polyglot brings a provider
     assert wf.tasks and all(t.method.count("/") == 1 and t.protocol.endswith("/v1") for t in wf.tasks)
     for task in wf.tasks:
         if "file" in task.params:

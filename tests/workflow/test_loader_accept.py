@@ -14,6 +14,7 @@ from gleitzeit_core.scheduler.retry import RetryPolicy, Strategy
 from gleitzeit_core.workflow.graph import levels
 from gleitzeit_core.workflow.loader import check_methods, load_workflow, load_workflow_text
 from gleitzeit_core.workflow.model import Priority, Workflow
+from gleitzeit_core.workflow.policy import Allowance
 
 
 def load(text: str, **kwargs) -> Workflow:
@@ -75,9 +76,9 @@ def test_timeouts_and_sandbox() -> None:
             method: python/execute
             timeout: 2.5
             sandbox: {network: true}
-        """)
-    assert wf.timeout == 30.0
-    assert wf.sandbox == {"network": False, "read": ["/data"], "write": ["out"], "memory_mb": 256, "env": {"MODE": "fast"}}
+        """, base_dir="/w", allowance=Allowance(read=("/data",), write=("/w",), network=True))
+    assert wf.timeout == 30.0  # paths arrive resolved against the workflow folder, as they were checked
+    assert wf.sandbox == {"network": False, "read": ["/data"], "write": ["/w/out"], "memory_mb": 256, "env": {"MODE": "fast"}}
     assert wf.tasks[0].timeout == 2.5
     assert wf.tasks[0].sandbox == {"network": True}
     assert one_task("").tasks[0].sandbox is None
@@ -160,12 +161,12 @@ def test_yaml_anchors_merge_keys_and_plain_data() -> None:
 def test_file_fields_yml_and_json(tmp_path) -> None:
     (tmp_path / "sub").mkdir()
     yml = tmp_path / "sub" / "wf.yml"
-    yml.write_text("name: x\nproviders: [../manifests/echo.json]\ntasks: [{name: A, method: a/b}]\n")
-    wf = load_workflow(yml)
+    yml.write_text("name: x\nproviders: [m/../manifests/echo.json]\ntasks: [{name: A, method: a/b}]\n")
+    wf = load_workflow(yml, allowance=Allowance(workflow_providers=True))
     assert wf.source_path == str(yml)
     assert wf.base_dir == str(tmp_path / "sub")
     assert wf.source_hash == hashlib.sha256(yml.read_bytes()).hexdigest()
-    assert wf.providers == (str(tmp_path / "manifests" / "echo.json"),)
+    assert wf.providers == (str(tmp_path / "sub" / "manifests" / "echo.json"),)
     assert wf.tasks[0].pos is not None and (wf.tasks[0].pos.line, wf.tasks[0].pos.column) == (3, 9)
 
     js = tmp_path / "wf.json"

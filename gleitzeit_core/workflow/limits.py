@@ -1,0 +1,43 @@
+"""Bounds on what a workflow file and the values flowing through it may be.
+
+A workflow file and the results of earlier tasks are untrusted input. Each bound
+turns input that would cost the engine unbounded time or stack into one clear
+problem line (at load) or a failed task (at run time). One place, so
+docs/security.md can cite the numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Longest task name or id; finding the task of a ``${…}`` costs at most this
+#: many characters per candidate prefix, whatever the reference.
+MAX_NAME_CHARS = 200
+#: Longest ``${…}`` (task name, ``result`` and path).
+MAX_REFERENCE_CHARS = 2000
+#: Deepest nesting of mappings/lists in a workflow file.
+MAX_FILE_DEPTH = 100
+#: Values YAML aliases may add in total (each use of ``*anchor`` counts as a copy of
+#: everything under ``&anchor``): bounds "billion laughs" files, which are tiny on
+#: disk but expand exponentially wherever the tree is walked.
+MAX_ALIAS_VALUES = 1_000_000
+#: Deepest value a reference may insert into a parameter; deeper values fail the
+#: task instead of exhausting the interpreter's stack while being written out.
+MAX_VALUE_DEPTH = 200
+
+
+def depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests dicts/lists more than ``limit`` levels deep (iterative)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
