@@ -23,7 +23,7 @@ MAX_FILE_DEPTH = 100
 MAX_ALIAS_VALUES = 1_000_000
 #: Deepest value a reference may insert into a parameter; deeper values fail the
 #: task instead of exhausting the interpreter's stack while being written out.
-MAX_VALUE_DEPTH = 200
+MAX_VALUE_DEPTH = 100
 
 
 def depth_exceeds(value: Any, limit: int) -> bool:

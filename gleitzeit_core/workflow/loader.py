@@ -42,6 +42,8 @@ MAX_RETRY_ATTEMPTS = 100
 _METHOD = re.compile(r"[^/\s]+/\S+")
 _PRIORITY_INTS = {1: Priority.HIGH, 2: Priority.NORMAL, 3: Priority.LOW}
 _SUGGESTION_BUDGET = 50  # did-you-mean is O(candidates); cap it on huge broken files
+_POLICY_NOT_DATA = ("the sandbox is policy, never data: it cannot come from a ${…} reference; "
+                    "write the value itself")
 
 
 def load_workflow(path: str | os.PathLike, *, allowance: Allowance = Allowance()) -> Workflow:
@@ -392,17 +394,18 @@ class _Checker:
         block = owner.get("sandbox")
         if block is None:
             return None
+        where = f"{label} sandbox"
+        if isinstance(block, str) and "${" in block:
+            self.report(self.marks.value(owner, "sandbox"), f"{where}: {_POLICY_NOT_DATA}")
+            return None
         if not isinstance(block, dict):
             self.report(self.marks.value(owner, "sandbox"),
                         f"{label}: 'sandbox' must be a mapping (network, read, write, memory_mb, env), "
                         f"not {_kind(block)}")
             return None
-        where = f"{label} sandbox"
         self.known_keys(block, SANDBOX_KEYS, where)
         for container, key in reference_sites(block):
-            self.report(self.marks.value(container, key),
-                        f"{where}: the sandbox is policy, never data: it cannot come from a ${{…}} reference; "
-                        f"write the value itself")
+            self.report(self.marks.value(container, key), f"{where}: {_POLICY_NOT_DATA}")
         out: dict[str, Any] = {}
         if "network" in block:
             out["network"] = self.boolean(block, "network", where)
