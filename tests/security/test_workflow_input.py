@@ -49,19 +49,21 @@ def problems(r: Result) -> list[str]:
 
 
 def billion_laughs(levels: int) -> str:
-    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    lines += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
-    return "name: laughs\n" + "\n".join(lines) + "\ntasks: [{name: t, method: python/execute}]\n"
+    """Anchors in a task's parameters, which validation and substitution walk."""
+    lines = ['      a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"      a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
+    return ("name: laughs\ntasks:\n  - name: t\n    method: python/execute\n    parameters:\n"
+            "      code: 'result = 1'\n" + "\n".join(lines) + "\n")
 
 
 def test_yaml_alias_bombs_fail_at_once_with_one_line(home, work):
     wf = work / "laughs.yaml"
-    wf.write_text(billion_laughs(9))  # ~600 bytes; expanded: 9^10 strings
-    assert len(wf.read_bytes()) < 700
+    wf.write_text(billion_laughs(9))  # ~700 bytes; expanded: 9^10 strings
+    assert len(wf.read_bytes()) < 800
     for command in ("validate", "run"):
         r = gleitzeit(home, command, str(wf))
         assert r.code == 2 and "Traceback" not in r.err
-        assert problems(r) == [f"{wf}:8:10: YAML aliases expand to more than 1,000,000 values (each *alias "
+        assert problems(r) == [f"{wf}:13:16: YAML aliases expand to more than 1,000,000 values (each *alias "
                                "counts as a copy of its &anchor): write the values out, or alias less"]
     assert gleitzeit(home, "workflow", "list", "--json").json() == []  # nothing stored
 
@@ -82,6 +84,7 @@ def test_a_few_aliases_still_work(home, work):
 
 @pytest.mark.parametrize("suffix,text,where", [
     (".yaml", "name: deep\nx: " + "[" * 300 + "]" * 300 + "\n", ":2:103"),
+    (".json", '{"name": "deep", "x": ' + "[" * 150 + "]" * 150 + "}", ""),
     (".json", '{"name": "deep", "x": ' + "[" * 100_000 + "]" * 100_000 + "}", ""),
 ])
 def test_nesting_past_the_depth_limit_is_one_line(home, work, suffix, text, where):
