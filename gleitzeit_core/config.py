@@ -16,7 +16,7 @@ from urllib.parse import quote
 import yaml
 
 from gleitzeit_core.errors import ConfigError
-from gleitzeit_core.workflow.policy import DEFAULT_MAX_MEMORY_MB, Allowance
+from gleitzeit_core.workflow.policy import DEFAULT_MAX_MEMORY_MB, Allowance, resolve
 
 
 def home_dir() -> Path:
@@ -176,7 +176,13 @@ class Config:
         return Allowance.of((*self["sandbox.allow_read"], *read), (*self["sandbox.allow_write"], *write),
                             network=bool(self["sandbox.allow_network"]),
                             max_memory_mb=int(self["sandbox.max_memory_mb"]),
-                            workflow_providers=bool(self["providers.allow_workflow"]))
+                            workflow_providers=bool(self["providers.allow_workflow"]),
+                            private=self.private_dirs())
+
+    def private_dirs(self) -> tuple[str, ...]:
+        """Gleitzeit's own state (store, workspaces, registered providers): never a task's to read."""
+        return tuple(resolve(p) for p in (str(home_dir()), os.path.dirname(self["persistence.sqlite.db_path"]),
+                                          self["workspace.directory"], self["providers.directory"]))
 
     def section(self, prefix: str) -> dict[str, Any]:
         """Values under ``prefix.`` with the prefix removed (e.g. a provider's config)."""

@@ -57,6 +57,7 @@ def provider_config(config: Config) -> dict[str, dict[str, Any]]:
     """What each built-in provider receives in `initialize` params.config."""
     ollama = config.section("providers.ollama")
     ollama["default_models"] = config.section("default_models")
+    ollama["private_dirs"] = list(config.private_dirs())  # task files are never read from here
     return {
         "python": {"sandbox": {"require": config["sandbox.require"], "python": config["sandbox.python"],
                                "state_dir": str(home_dir() / "python-provider"), "hidden": private_paths(config)}},

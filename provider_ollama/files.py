@@ -15,6 +15,9 @@ Python sandbox's:
   read (a root-only ``0600`` file in the workflow folder) is refused exactly as the
   sandbox would refuse it. Otherwise the provider opens it with its own (the invoking
   user's) rights, which are the sandbox's too.
+* Never a file in Gleitzeit's own state folders (the store, run workspaces), even when the
+  workflow folder contains them (a workflow in ``~`` next to ``~/.gleitzeit``): the opened
+  file's real path is checked.
 * Only regular files; at most ``limit`` bytes. Refusals name the path, never any content.
 """
 
@@ -32,6 +35,7 @@ SANDBOX_UID = SANDBOX_GID = 65534  # the sandbox's user (nobody), as in provider
 _SYS_OPENAT2 = 437  # the same number on every Linux architecture
 _RESOLVE_NO_MAGICLINKS, _RESOLVE_BENEATH = 0x02, 0x08
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK  # a FIFO must not block the open
+_PRIVATE = 254  # "errno" for a file inside a private folder (the child's exit status carries it)
 
 
 class FileRefused(ValueError):
@@ -51,15 +55,16 @@ class Roots:
 
     workflow_dir: str | None = None
     read: tuple[str, ...] = ()
+    private: tuple[str, ...] = ()  # never read from here, even below an allowed folder (the store)
 
     @staticmethod
-    def of(meta: Mapping[str, Any], params: Mapping[str, Any]) -> Roots:
+    def of(meta: Mapping[str, Any], params: Mapping[str, Any], private: Sequence[str] = ()) -> Roots:
         """From ``_meta.workflowDir`` and the ``sandbox`` parameter the engine sets from the workflow."""
         sandbox = params.get("sandbox")
         read = sandbox.get("read") if isinstance(sandbox, Mapping) else None
         folder = meta.get("workflowDir")
         return Roots(folder if isinstance(folder, str) else None,
-                     tuple(p for p in read or () if isinstance(p, str) and os.path.isabs(p)))
+                     tuple(p for p in read or () if isinstance(p, str) and os.path.isabs(p)), tuple(private))
 
 
 def read_confined(path: str, roots: Roots, limit: int) -> bytes:
@@ -71,9 +76,9 @@ def read_confined(path: str, roots: Roots, limit: int) -> bytes:
         raise FileRefused(f"cannot open the folder {root!r} it must lie in: {exc.strerror}") from None
     try:
         if os.geteuid() == 0:
-            code, data = _read_as_sandbox_user(root_fd, rel, limit)
+            code, data = _read_as_sandbox_user(root_fd, rel, limit, roots.private)
         else:
-            code, data = _read_beneath(root_fd, rel, limit)
+            code, data = _read_beneath(root_fd, rel, limit, roots.private)
     finally:
         os.close(root_fd)
     if code:
@@ -99,13 +104,16 @@ def _locate(path: str, workflow_dir: str | None, read_roots: Sequence[str]) -> t
                          "put the file there, or add its folder to the workflow's sandbox.read")
 
 
-def _read_beneath(root_fd: int, rel: str, limit: int) -> tuple[int, bytes]:
+def _read_beneath(root_fd: int, rel: str, limit: int, private: Sequence[str]) -> tuple[int, bytes]:
     """(errno or 0, at most limit + 1 bytes), opened beneath ``root_fd`` with this process's rights."""
     try:
         fd = _open_beneath(root_fd, rel)
     except OSError as exc:
         return exc.errno or errno.EIO, b""
     try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+        if any(real == p or real.startswith(p.rstrip(os.sep) + os.sep) for p in private):
+            return _PRIVATE, b""
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             return errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL, b""
@@ -129,7 +137,7 @@ def _open_beneath(root_fd: int, rel: str) -> int:
     return int(fd)
 
 
-def _read_as_sandbox_user(root_fd: int, rel: str, limit: int) -> tuple[int, bytes]:
+def _read_as_sandbox_user(root_fd: int, rel: str, limit: int, private: Sequence[str]) -> tuple[int, bytes]:
     """``_read_beneath`` in a forked child that became the sandbox's user first.
 
     The child only makes system calls and leaves with ``os._exit``; it reports an errno
@@ -144,7 +152,7 @@ def _read_as_sandbox_user(root_fd: int, rel: str, limit: int) -> tuple[int, byte
             os.setgroups([])
             os.setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID)
             os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
-            code, data = _read_beneath(root_fd, rel, limit)
+            code, data = _read_beneath(root_fd, rel, limit, private)
             view = memoryview(data)
             while view:
                 view = view[os.write(w, view):]
@@ -165,6 +173,8 @@ def _read_as_sandbox_user(root_fd: int, rel: str, limit: int) -> tuple[int, byte
 
 
 def _explain(code: int, path: str, root: str) -> str:
+    if code == _PRIVATE:
+        return f"{path!r} is part of Gleitzeit's own state (the store, run workspaces); no task may read it"
     if code == errno.EXDEV:
         return f"{path!r} leads out of {root!r} (through '..' or a symlink); files must lie inside it"
     if code == errno.ENOENT:

@@ -27,14 +27,16 @@ class Allowance:
     network: bool = False
     max_memory_mb: int = DEFAULT_MAX_MEMORY_MB
     workflow_providers: bool = False  # may `providers:` in the file start programs
+    private: tuple[str, ...] = ()  # Gleitzeit's own state: never a sandbox path, whatever is allowed
 
     @staticmethod
     def of(read: list[str] | tuple[str, ...] = (), write: list[str] | tuple[str, ...] = (), *,
            network: bool = False, max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
-           workflow_providers: bool = False) -> Allowance:
+           workflow_providers: bool = False, private: tuple[str, ...] = ()) -> Allowance:
         """Folders as the runner wrote them (``~`` expanded, symlinks resolved)."""
         return Allowance(tuple(resolve(p) for p in read), tuple(resolve(p) for p in write),
-                         network=network, max_memory_mb=max_memory_mb, workflow_providers=workflow_providers)
+                         network=network, max_memory_mb=max_memory_mb, workflow_providers=workflow_providers,
+                         private=private)
 
 
 def resolve(path: str, base: str | None = None) -> str:
@@ -65,6 +67,10 @@ def refuse_memory(requested: int, allowance: Allowance) -> str | None:
 
 def refuse_path(path: str, kind: str, allowance: Allowance, workflow_dir: str | None) -> str | None:
     """Why resolved ``path`` may not be a sandbox ``read``/``write`` path, or None if it may."""
+    private = next((p for p in allowance.private if inside(path, p)), None)
+    if private is not None:
+        return (f"{kind} path {path!r} is inside {private!r}, Gleitzeit's own state (the store, run "
+                f"workspaces, registered providers); no task may see it, whatever is allowed")
     roots = allowance.write if kind == "write" else allowance.read + allowance.write
     if kind == "read" and workflow_dir is not None and inside(path, resolve(workflow_dir)):
         return None  # the workflow folder is visible to its tasks anyway

@@ -294,3 +294,38 @@ def test_llm_file_paths_are_read_as_the_sandbox_would(home, work, secret):
     assert "image_path:" in errors["image"] and "outside the workflow folder" in errors["image"]
     assert secret.secret not in sent  # never sent to the model server
     assert seen_in(secret.secret, r, home) == []
+
+
+def test_gleitzeits_own_state_is_never_a_task_path_even_next_to_the_workflow(work):
+    """A workflow in a folder that holds GLEITZEIT_HOME (like ~/wf.yaml next to ~/.gleitzeit)."""
+    home = work / "state"
+    first = write(work, "first.yaml", """\
+        name: earlier run
+        tasks:
+          - {name: keep, method: python/execute, parameters: {code: "result = 'STORED-' + 'RESULT-7f3a'"}}
+        """)
+    assert gleitzeit(home, work, "run", str(first)).code == 0
+    stored = "STORED-RESULT-7f3a"
+    assert seen_in(stored, Result(0, "", ""), home)  # the earlier result is in the store file
+
+    wf = write(work, "wf.yaml", """\
+        name: peek at the store
+        sandbox: {read: [state]}
+        tasks:
+          - {name: a, method: python/execute, parameters: {code: "result = 1"}}
+        """)
+    r = gleitzeit(home, work, "validate", str(wf), "--allow-read", str(work))
+    assert r.code == 2
+    assert f"{wf}:2:18: the workflow sandbox: read path '{home}' is inside '{home}', Gleitzeit's own state" in said(r)
+
+    llm = write(work, "llm.yaml", """\
+        name: send the store to the model
+        tasks:
+          - {name: a, method: llm/chat, parameters: {prompt: "Summarise", file_path: state/workflows.db}}
+        """)
+    with FakeOllama() as fake:
+        r = gleitzeit(home, work, "run", str(llm), "--json", GLEITZEIT_OLLAMA_URL=fake.url)
+        sent = json.dumps(fake.bodies("/api/chat"))
+    assert r.code == 1, r.err
+    assert "is part of Gleitzeit's own state" in r.json()["tasks"]["a"]["error"]
+    assert stored not in sent and stored not in r.out + r.err
