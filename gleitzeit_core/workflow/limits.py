@@ -21,6 +21,8 @@ MAX_FILE_DEPTH = 100
 #: everything under ``&anchor``): bounds "billion laughs" files, which are tiny on
 #: disk but expand exponentially wherever the tree is walked.
 MAX_ALIAS_VALUES = 1_000_000
+#: Most digits of an integer in a workflow file (the provider protocol's limit; 2**63 has 19).
+MAX_INT_DIGITS = 64
 #: Deepest value a reference may insert into a parameter; deeper values fail the
 #: task instead of exhausting the interpreter's stack while being written out.
 MAX_VALUE_DEPTH = 100

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,7 +29,7 @@ from yaml.events import (
 from yaml.nodes import ScalarNode
 
 from gleitzeit_core.errors import Problem
-from gleitzeit_core.workflow.limits import MAX_ALIAS_VALUES, MAX_FILE_DEPTH, depth_exceeds
+from gleitzeit_core.workflow.limits import MAX_ALIAS_VALUES, MAX_FILE_DEPTH, MAX_INT_DIGITS, depth_exceeds
 from gleitzeit_core.workflow.model import SourcePos
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -139,8 +140,26 @@ def _parse_json(text: str, file: str) -> tuple[Any, list[Problem]]:
             out[k] = v
         return out
 
+    numbers: list[str] = []
+
+    def bad_number(message: str) -> None:
+        numbers.append(message)
+
+    def parse_int(text: str) -> int | None:
+        try:
+            return _bounded_int(text, int)
+        except _BadNumber as e:
+            return bad_number(str(e))
+
+    def parse_float(text: str) -> float | None:
+        try:
+            return _finite(float(text), text)
+        except _BadNumber as e:
+            return bad_number(str(e))
+
     try:
-        data = json.loads(text, object_pairs_hook=no_duplicates)
+        data = json.loads(text, object_pairs_hook=no_duplicates, parse_int=parse_int, parse_float=parse_float,
+                          parse_constant=parse_float)
     except json.JSONDecodeError as e:
         return None, [Problem(str(SourcePos(file, e.lineno, e.colno)), f"JSON syntax error: {e.msg}")]
     except RecursionError:  # the decoder's own stack guard, far beyond MAX_FILE_DEPTH
@@ -148,7 +167,7 @@ def _parse_json(text: str, file: str) -> tuple[Any, list[Problem]]:
     if depth_exceeds(data, MAX_FILE_DEPTH):
         return None, [Problem(file, _TOO_DEEP)]
     return data, [Problem(file, f"duplicate key {k!r}: the later value would silently win; remove one")
-                  for k in duplicates]
+                  for k in duplicates] + [Problem(file, message) for message in numbers]
 
 
 _TOO_DEEP = (f"mappings and lists nest more than {MAX_FILE_DEPTH} levels deep: "
@@ -185,8 +204,8 @@ class _Builder:
         self._construct = {
             _NULL: lambda text: None,
             _BOOL: lambda text: constructor.bool_values[text.lower()],
-            _INT: lambda text: constructor.construct_yaml_int(ScalarNode(_INT, text)),
-            _FLOAT: lambda text: constructor.construct_yaml_float(ScalarNode(_FLOAT, text)),
+            _INT: lambda text: _bounded_int(text, lambda t: constructor.construct_yaml_int(ScalarNode(_INT, t))),
+            _FLOAT: lambda text: _finite(constructor.construct_yaml_float(ScalarNode(_FLOAT, text)), text),
             _TIMESTAMP: str,
             _STR: str,
             _MERGE: str,
@@ -328,22 +347,44 @@ class _Builder:
 
     def _scalar(self, event: ScalarEvent) -> Any:
         text, tag = event.value, event.tag
-        if tag is None and event.implicit[0]:  # plain scalar: YAML 1.1 guesses the type
-            value = self._plain.get(text, _NO_KEY)
-            if value is _NO_KEY:
-                value = self._construct[self._loader.resolve(ScalarNode, text, (True, False))](text)
-                self._plain[text] = value
-            return value
-        if tag is None or tag == "!":
-            return text
-        construct = self._construct.get(tag)
-        if construct is None:
-            self._problem(event, f"unsupported YAML tag {tag!r}: use plain text, numbers, lists and mappings")
-            return text
-        return construct(text)
+        try:
+            if tag is None and event.implicit[0]:  # plain scalar: YAML 1.1 guesses the type
+                value = self._plain.get(text, _NO_KEY)
+                if value is _NO_KEY:
+                    value = self._construct[self._loader.resolve(ScalarNode, text, (True, False))](text)
+                    self._plain[text] = value
+                return value
+            if tag is None or tag == "!":
+                return text
+            construct = self._construct.get(tag)
+            if construct is None:
+                self._problem(event, f"unsupported YAML tag {tag!r}: use plain text, numbers, lists and mappings")
+                return text
+            return construct(text)
+        except _BadNumber as e:
+            self._problem(event, str(e))
+            return None
 
     def _problem(self, event: Any, message: str) -> None:
         self.problems.append(Problem(str(SourcePos(self.marks.file, *_pos(event))), message))
+
+
+class _BadNumber(ValueError):
+    """A number no provider could receive: too many digits, or not finite."""
+
+
+def _bounded_int(text: str, construct: Callable[[str], int]) -> int:
+    digits = sum(c.isdigit() for c in text)
+    if digits > MAX_INT_DIGITS:  # also keeps int() below Python's 4300-digit limit
+        raise _BadNumber(f"an integer of {digits} digits: at most {MAX_INT_DIGITS}; quote it if it is text")
+    return construct(text)
+
+
+def _finite(value: float, text: str) -> float:
+    if not math.isfinite(value):
+        raise _BadNumber(f"{text[:40]!r} is not a finite number (JSON, and so every provider, has no "
+                         "NaN or infinity); quote it if it is text")
+    return value
 
 
 def _pos(event: Any) -> _Pos:

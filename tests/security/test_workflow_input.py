@@ -207,3 +207,19 @@ tasks:
         assert depth > MAX_VALUE_DEPTH + 10 and reader["status"] == "skipped"
     stored = gleitzeit(home, "workflow", "list", "--json").json()
     assert [run["status"] for run in stored] == ["failed"]  # recorded, not left 'running'
+
+
+@pytest.mark.parametrize("suffix,text,where,message", [
+    (".yaml", "name: n\ntasks:\n  - {name: a, method: python/execute, parameters: {n: " + "1" * 5000 + "}}\n",
+     ":3:55", "an integer of 5000 digits: at most 64; quote it if it is text"),
+    (".yaml", "name: n\ntasks:\n  - {name: a, method: python/execute, parameters: {n: .inf}}\n",
+     ":3:55", "'.inf' is not a finite number (JSON, and so every provider, has no NaN or infinity); quote it if it is text"),
+    (".json", '{"name": "n", "tasks": [{"name": "a", "method": "python/execute", "parameters": {"n": NaN}}]}',
+     "", "'NaN' is not a finite number (JSON, and so every provider, has no NaN or infinity); quote it if it is text"),
+])
+def test_numbers_no_provider_could_receive_are_one_line(home, work, suffix, text, where, message):
+    wf = work / f"numbers{suffix}"
+    wf.write_text(text)
+    r = gleitzeit(home, "validate", str(wf))
+    assert r.code == 2 and "ValueError" not in r.out + r.err
+    assert problems(r) == [f"{wf}{where}: {message}"]
