@@ -125,7 +125,7 @@ def test_finding_the_task_of_a_reference_costs_the_same_at_ten_times_the_length(
 
 def test_an_oversized_reference_is_one_line_not_a_minute(home, work):
     wf = work / "long.yaml"
-    inner = "a." * 320_000 + "result"  # 640 KB in one ${…}
+    inner = "a.result.result" + ".a" * 320_000  # 640 KB in one ${…}
     wf.write_text(textwrap.dedent(f"""\
         name: long
         tasks:
