@@ -138,6 +138,13 @@ async def run_job(job: Job, home: Path, profile: str | None) -> dict[str, Any]:
     }
 
 
+def register_noop(exe: str, env: dict[str, str]) -> None:
+    """Register the no-op provider in ``env``'s GLEITZEIT_HOME, as a user would (a workflow may
+    bring only manifests from its own folder, and only with --allow-providers)."""
+    subprocess.run([exe, "provider", "add", str(NOOP_MANIFEST), "--force"], env=env, check=True,
+                   capture_output=True, timeout=60)
+
+
 def cli_walls(shape: Shape, backend: str, reps: int, home: Path) -> list[float]:
     """Wall time of the real `gleitzeit run FILE --json` (process start-up included), no-op provider."""
     exe = shutil.which("gleitzeit")
@@ -146,9 +153,7 @@ def cli_walls(shape: Shape, backend: str, reps: int, home: Path) -> list[float]:
     path = home / f"cli-{shape.kind}.json"
     path.write_text(workflow_text(shape, "noop"))
     env = {**os.environ, "GLEITZEIT_HOME": str(home), "GLEITZEIT_SQLITE_PATH": str(home / "cli.db")}
-    # registered as a user would: a workflow may only bring manifests from its own folder, with --allow-providers
-    subprocess.run([exe, "provider", "add", str(NOOP_MANIFEST), "--force"], env=env, check=True,
-                   capture_output=True, timeout=60)
+    register_noop(exe, env)
     walls = []
     for _ in range(reps):
         t0 = time.perf_counter()

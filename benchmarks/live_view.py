@@ -23,7 +23,7 @@ from typing import Callable
 
 import pexpect
 
-from benchmarks.gleitzeit_worker import NOOP_MANIFEST, workflow_text
+from benchmarks.gleitzeit_worker import register_noop, workflow_text
 from benchmarks.shapes import layered
 
 TIMEOUT = 1800  # seconds; a hang guard, far above any expected run
@@ -68,8 +68,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gz-bench-live-") as tmp:
         home = Path(tmp)
         wf = home / "live.json"
-        wf.write_text(workflow_text(layered(args.tasks), "noop", manifest=NOOP_MANIFEST))
+        wf.write_text(workflow_text(layered(args.tasks), "noop"))
         env = {**os.environ, "GLEITZEIT_HOME": str(home), "GLEITZEIT_SQLITE_PATH": str(home / "live.db")}
+        register_noop(exe, env)
         argv = [exe, "run", str(wf), "--backend", args.backend]
         runs: dict[str, list[tuple[float, float]]] = {"terminal": [], "json": []}
         for _ in range(args.reps):
