@@ -75,7 +75,9 @@ def read_confined(path: str, roots: Roots, limit: int) -> bytes:
     except OSError as exc:
         raise FileRefused(f"cannot open the folder {root!r} it must lie in: {exc.strerror}") from None
     try:
-        if os.geteuid() == 0:
+        if _resolves_into(root_fd, rel, roots.private):  # whatever the file's permissions say
+            code, data = _PRIVATE, b""
+        elif os.geteuid() == 0:
             code, data = _read_as_sandbox_user(root_fd, rel, limit, roots.private)
         else:
             code, data = _read_beneath(root_fd, rel, limit, roots.private)
@@ -111,8 +113,7 @@ def _read_beneath(root_fd: int, rel: str, limit: int, private: Sequence[str]) ->
     except OSError as exc:
         return exc.errno or errno.EIO, b""
     try:
-        real = os.readlink(f"/proc/self/fd/{fd}")
-        if any(real == p or real.startswith(p.rstrip(os.sep) + os.sep) for p in private):
+        if _is_private(fd, private):  # the file actually opened, not only the one checked before
             return _PRIVATE, b""
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
@@ -128,8 +129,28 @@ def _read_beneath(root_fd: int, rel: str, limit: int, private: Sequence[str]) ->
         os.close(fd)
 
 
-def _open_beneath(root_fd: int, rel: str) -> int:
-    how = _OpenHow(_OPEN_FLAGS, 0, _RESOLVE_BENEATH | _RESOLVE_NO_MAGICLINKS)
+def _resolves_into(root_fd: int, rel: str, private: Sequence[str]) -> bool:
+    """Whether ``rel`` beneath ``root_fd`` is inside a private folder (resolved by the kernel,
+    ``O_PATH``: no read access needed, nothing read)."""
+    if not private:
+        return False
+    try:
+        fd = _open_beneath(root_fd, rel, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return False  # the read itself reports why the path cannot be opened
+    try:
+        return _is_private(fd, private)
+    finally:
+        os.close(fd)
+
+
+def _is_private(fd: int, private: Sequence[str]) -> bool:
+    real = os.readlink(f"/proc/self/fd/{fd}")
+    return any(real == p or real.startswith(p.rstrip(os.sep) + os.sep) for p in private)
+
+
+def _open_beneath(root_fd: int, rel: str, flags: int = _OPEN_FLAGS) -> int:
+    how = _OpenHow(flags, 0, _RESOLVE_BENEATH | _RESOLVE_NO_MAGICLINKS)
     fd = _libc.syscall(_SYS_OPENAT2, root_fd, os.fsencode(rel), ctypes.byref(how), ctypes.sizeof(how))
     if fd < 0:
         code = ctypes.get_errno()

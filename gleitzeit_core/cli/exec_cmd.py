@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
                                   else {"code": sys.stdin.read() if code == "-" else code})
         if read:
             params["sandbox"] = {"read": [os.path.abspath(d) for d in read]}
+            st.allow_read = tuple(params["sandbox"]["read"])  # named here by the runner, so allowed
         outcome = execute(st, one_task("python/execute", params, name="exec", folder=False,
                                     task={"timeout": timeout} if timeout else None), quiet=True,
                           store=InMemoryBackend())

@@ -129,7 +129,7 @@ def test_sandbox_write_to_a_root_owned_folder_without_chmod(home: Path, work: Pa
                         denied.append(True)
                 result = len(denied)
         """)
-    res = run(home, wf, "--json")
+    res = run(home, wf, "--json", "--allow-write", str(out))  # the runner allows the folder the workflow asks for
     assert res.code == 0, res.out + res.err
     assert res.json()["tasks"]["w"]["result"]["result"] == 3
     assert (out / "report.txt").read_text() == "done"

@@ -11,44 +11,43 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import textwrap
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.cli import Result, gz
-from tests.helpers.hostile import Canary, canary, seen_in
 from tests.provider_ollama.fake_ollama import FakeOllama
 
-
-def _open_dir(prefix: str) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    path.chmod(0o755)  # sandboxed tasks run as an unprivileged uid and must reach it
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+from .conftest import leaks, write
 
 
-@pytest.fixture
-def home() -> Iterator[Path]:
-    yield from _open_dir("gz-policy-home-")
+@dataclass(frozen=True)
+class Secret:
+    """One canary string in two files outside every workflow folder."""
 
+    secret: str
+    root_only: Path  # 0600 root:root in a 0700 folder
+    world_readable: Path  # 0644 in a 0755 folder
 
-@pytest.fixture
-def work() -> Iterator[Path]:
-    yield from _open_dir("gz-policy-work-")
+    @property
+    def folder(self) -> Path:
+        return self.world_readable.parent
 
 
 @pytest.fixture
-def secret() -> Iterator[Canary]:
-    with canary() as c:
-        yield c
-
-
-def write(folder: Path, name: str, text: str) -> Path:
-    path = folder / name
-    path.write_text(textwrap.dedent(text))
-    return path
+def secret(canary: str) -> Iterator[Secret]:
+    private = Path(tempfile.mkdtemp(prefix="gz-canary-private-"))
+    public = Path(tempfile.mkdtemp(prefix="gz-canary-public-"))
+    private.chmod(0o700)
+    public.chmod(0o755)
+    try:
+        yield Secret(canary, write(private, "secret.txt", f"{canary}\n", mode=0o600),
+                     write(public, "secret.txt", f"{canary}\n"))
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(public, ignore_errors=True)
 
 
 def gleitzeit(home: Path, work: Path, *args: str, **env: str) -> Result:
@@ -83,7 +82,7 @@ def test_sandbox_read_of_the_whole_host_is_refused_unless_the_runner_allows_it(h
     assert refused.code == 2
     assert f"{wf}:2:18: the workflow sandbox: read path '/' is not in a folder you allow" in said(refused)
     assert "--allow-read /" in said(refused) and "Traceback" not in said(refused)
-    assert seen_in(secret.secret, refused, home) == [] and stored_runs(home, work) == []
+    assert leaks(secret.secret, home, refused) == [] and stored_runs(home, work) == []
 
     # the runner allows exactly the canary's folder: now the same read works (the check above is the only wall)
     allowed = write(work, "ok.yaml", f"""\
@@ -112,7 +111,7 @@ def test_a_symlink_in_the_workflow_folder_does_not_widen_read(home, work, secret
         """)
     r = gleitzeit(home, work, "run", str(wf))
     assert r.code == 2 and f"{wf}:5:22: task 'steal' sandbox: read path '/' is not in a folder you allow" in said(r)
-    assert seen_in(secret.secret, r, home) == []
+    assert leaks(secret.secret, home, r) == []
 
 
 def test_a_previous_tasks_output_can_never_become_the_policy(home, work, secret):
@@ -142,7 +141,7 @@ def test_a_previous_tasks_output_can_never_become_the_policy(home, work, secret)
            "from a ${…} reference; write the value itself" in lines
     assert f"{wf}:15:22: task 'wide' sandbox: the sandbox is policy, never data: it cannot come from a ${{…}} " \
            "reference; write the value itself" in lines
-    assert seen_in(secret.secret, r, home) == [] and stored_runs(home, work) == []  # nothing ran, nothing stored
+    assert leaks(secret.secret, home, r) == [] and stored_runs(home, work) == []  # nothing ran, nothing stored
 
 
 def test_network_memory_and_write_need_the_runners_allowance(home, work):
@@ -248,7 +247,7 @@ def test_manifest_paths_outside_the_workflow_folder_are_refused_before_reading(h
         assert r.code == 2
         outside = [line for line in said(r).splitlines() if "is outside the workflow folder" in line]
         assert len(outside) == 4 and all(line.startswith(f"{wf}:") for line in outside), r.err
-        assert seen_in(secret.secret, r, home) == []
+        assert leaks(secret.secret, home, r) == []
         assert "root:" not in said(r)  # nothing of /etc/shadow either
 
 
@@ -293,7 +292,7 @@ def test_llm_file_paths_are_read_as_the_sandbox_would(home, work, secret):
     assert "permission denied: 'private.txt' is not readable by the sandbox user (uid 65534)" in errors["root only"]
     assert "image_path:" in errors["image"] and "outside the workflow folder" in errors["image"]
     assert secret.secret not in sent  # never sent to the model server
-    assert seen_in(secret.secret, r, home) == []
+    assert leaks(secret.secret, home, r) == []
 
 
 def test_gleitzeits_own_state_is_never_a_task_path_even_next_to_the_workflow(work):
@@ -306,7 +305,7 @@ def test_gleitzeits_own_state_is_never_a_task_path_even_next_to_the_workflow(wor
         """)
     assert gleitzeit(home, work, "run", str(first)).code == 0
     stored = "STORED-RESULT-7f3a"
-    assert seen_in(stored, Result(0, "", ""), home)  # the earlier result is in the store file
+    assert leaks(stored, home)  # the earlier result is in the store file
 
     wf = write(work, "wf.yaml", """\
         name: peek at the store

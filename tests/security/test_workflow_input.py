@@ -8,10 +8,7 @@ operations at ten times the input, never by timing.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,21 +18,6 @@ from gleitzeit_core.workflow.limits import MAX_NAME_CHARS, MAX_REFERENCE_CHARS, 
 from tests.helpers.cli import Result, gz
 
 HANG_GUARD_S = 60  # far above the milliseconds these take; only there so a regression cannot hang the suite
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="gz-input-home-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def work() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="gz-input-work-"))
-    path.chmod(0o755)  # sandboxed tasks run as an unprivileged uid and must reach it
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def gleitzeit(home: Path, *args: str) -> Result:
