@@ -177,12 +177,17 @@ class Config:
                             network=bool(self["sandbox.allow_network"]),
                             max_memory_mb=int(self["sandbox.max_memory_mb"]),
                             workflow_providers=bool(self["providers.allow_workflow"]),
-                            private=self.private_dirs())
+                            private=self.private_paths())
 
-    def private_dirs(self) -> tuple[str, ...]:
-        """Gleitzeit's own state (store, workspaces, registered providers): never a task's to read."""
-        return tuple(resolve(p) for p in (str(home_dir()), os.path.dirname(self["persistence.sqlite.db_path"]),
-                                          self["workspace.directory"], self["providers.directory"]))
+    def private_paths(self) -> tuple[str, ...]:
+        """What no task may see or name, even inside a folder it may read: Gleitzeit's home, the
+        SQLite store and its side files, all run workspaces (a task gets its own run's bound on
+        top), the registered providers. Resolved, as the paths they are compared with."""
+        paths = [str(home_dir()), self["workspace.directory"], self["providers.directory"]]
+        if self["persistence.backend"] == "sqlite":
+            db = self["persistence.sqlite.db_path"]
+            paths += [db, db + "-wal", db + "-shm", db + "-journal"]
+        return tuple(resolve(p) for p in paths)
 
     def section(self, prefix: str) -> dict[str, Any]:
         """Values under ``prefix.`` with the prefix removed (e.g. a provider's config)."""

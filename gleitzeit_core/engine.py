@@ -57,22 +57,12 @@ def provider_config(config: Config) -> dict[str, dict[str, Any]]:
     """What each built-in provider receives in `initialize` params.config."""
     ollama = config.section("providers.ollama")
     ollama["default_models"] = config.section("default_models")
-    ollama["private_dirs"] = list(config.private_dirs())  # task files are never read from here
+    ollama["hidden"] = list(config.private_paths())  # task files are never read from here
     return {
         "python": {"sandbox": {"require": config["sandbox.require"], "python": config["sandbox.python"],
-                               "state_dir": str(home_dir() / "python-provider"), "hidden": private_paths(config)}},
+                               "state_dir": str(home_dir() / "python-provider"), "hidden": list(config.private_paths())}},
         "ollama": ollama,
     }
-
-
-def private_paths(config: Config) -> list[str]:
-    """What no task may see even inside a folder it may read: the store, its blobs, all workspaces
-    (a task gets its own run's workspace bound on top)."""
-    paths = [str(home_dir()), str(Path(config["workspace.directory"]).expanduser())]
-    if config["persistence.backend"] == "sqlite":
-        db = str(Path(config["persistence.sqlite.db_path"]).expanduser())
-        paths += [db, db + "-wal", db + "-shm", db + "-journal"]
-    return paths
 
 
 def make_host(config: Config, workflow: Workflow | None = None) -> ProviderHost:

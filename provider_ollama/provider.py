@@ -201,7 +201,7 @@ async def _require(server: _Server, model: str, capability: str, problem: str) -
 
 def _roots(ctx: RequestContext, server: _Server, params: dict[str, Any]) -> Roots:
     """Where this task's files may be read from (``provider_ollama.files``)."""
-    return Roots.of(ctx.meta, params, server.settings.private_dirs)
+    return Roots.of(ctx.meta, params, server.settings.hidden)
 
 
 def _messages(params: dict[str, Any], roots: Roots) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ class Settings:
     max_in_flight: int = 1
     connect_timeout: float = 5.0  # a local server that does not accept within 5 s is not running
     read_timeout: float = 600.0  # longest silence between two chunks (model load can take minutes)
-    private_dirs: tuple[str, ...] = ()  # Gleitzeit's own state: no task file is read from here
+    hidden: tuple[str, ...] = ()  # Gleitzeit's own state (the engine's private paths): no task file is read there
 
     @classmethod
     def load(cls, config: Mapping[str, Any] | None, env: Mapping[str, str]) -> "Settings":
@@ -50,16 +50,16 @@ class Settings:
         if not isinstance(max_in_flight, int) or isinstance(max_in_flight, bool) or max_in_flight < 1:
             raise SettingsError(f"config max_in_flight: expected a positive integer, got {max_in_flight!r}")
         timeouts = {k: float(config[k]) for k in ("connect_timeout", "read_timeout") if k in config}
-        private = config.get("private_dirs") or []
-        if not isinstance(private, list) or not all(isinstance(p, str) for p in private):
-            raise SettingsError(f"config private_dirs: expected a list of folders, got {private!r}")
+        hidden = config.get("hidden") or []
+        if not isinstance(hidden, list) or not all(isinstance(p, str) for p in hidden):
+            raise SettingsError(f"config hidden: expected a list of paths, got {hidden!r}")
         return cls(
             endpoint=_normalise(endpoint, api),
             api=api,
             api_key=api_key or None,
             default_models={**DEFAULT_MODELS, **{str(k): str(v) for k, v in models.items()}},
             max_in_flight=max_in_flight,
-            private_dirs=tuple(private),
+            hidden=tuple(hidden),
             **timeouts,
         )
 
