@@ -66,6 +66,10 @@ class Roots:
         return Roots(folder if isinstance(folder, str) else None,
                      tuple(p for p in read or () if isinstance(p, str) and os.path.isabs(p)), tuple(private))
 
+    def shown(self, path: str) -> str:
+        """How a file is named to the model: a relative path as the workflow folder's file."""
+        return os.path.join(self.workflow_dir, path) if self.workflow_dir and not os.path.isabs(path) else path
+
 
 def read_confined(path: str, roots: Roots, limit: int) -> bytes:
     """The bytes of ``path`` if the sandbox's rules allow reading it; else ``FileRefused``."""

@@ -39,7 +39,7 @@ def chat_messages(messages: list[dict[str, Any]] | None, system: str | None, pro
 def file_block(file_path: str, roots: Roots) -> str:
     """Predecessor-compatible text appended for ``file_path``: ``\\n\\nFile content from P:\\nTEXT``."""
     content = read_text(file_path, "file_path", roots)
-    return f"\n\nFile content from {file_path}:\n{content}"
+    return f"\n\nFile content from {roots.shown(file_path)}:\n{content}"
 
 
 def append_to_last_user(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:

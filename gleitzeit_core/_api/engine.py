@@ -109,7 +109,7 @@ class ExecutionEngine:
         """Run a workflow to its end. A failed task does not raise: see ``RunResult.status``
         (or ``raise_for_status()``); bad input raises ``WorkflowInvalid`` before anything is stored."""
         with boundary():
-            spec = as_spec(workflow)
+            spec = as_spec(workflow, self.config.allowance())
             return RunResult.from_outcome(await self.execute(spec, observer=on_event))
 
     async def resume(self, run_id: str | None = None, *, workflow: WorkflowLike | None = None,

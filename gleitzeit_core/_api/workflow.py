@@ -16,6 +16,7 @@ from typing import Any
 from gleitzeit_core.errors import Problem, WorkflowInvalid
 from gleitzeit_core.workflow import model
 from gleitzeit_core.workflow.loader import load_workflow, load_workflow_text
+from gleitzeit_core.workflow.policy import Allowance
 
 #: Where problems of a workflow built in code are reported.
 CODE_SOURCE = "<code>.json"
@@ -104,13 +105,15 @@ class Workflow:
         return _from_spec(load_workflow_text(text, base_dir=base_dir if base_dir is not None else os.getcwd()))
 
 
-def as_spec(workflow: Workflow | model.Workflow | str | os.PathLike[str]) -> model.Workflow:
-    """What the engine runs, from anything the API accepts as a workflow."""
+def as_spec(workflow: Workflow | model.Workflow | str | os.PathLike[str],
+            allowance: Allowance = Allowance()) -> model.Workflow:
+    """What the engine runs, from anything the API accepts as a workflow; a file is checked
+    against ``allowance`` (the engine's config: ``sandbox.allow_*``, ``providers.allow_workflow``)."""
     if isinstance(workflow, Workflow):
         return workflow.spec
     if isinstance(workflow, model.Workflow):
         return workflow
-    return load_workflow(workflow)
+    return load_workflow(workflow, allowance=allowance)
 
 
 def _validate(wf: Workflow) -> model.Workflow:

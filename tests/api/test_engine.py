@@ -108,7 +108,7 @@ async def test_a_workflow_naming_its_own_provider_gets_a_host_of_its_own(tmp_pat
         {"name": "counting", "command": "{python}", "args": [str(COUNTING), str(log)], "protocols": ["count/v1"]}))
     own = tmp_path / "own.yaml"
     own.write_text("name: own\nproviders: [./counting.yaml]\ntasks:\n  - name: pid\n    method: count/pid\n")
-    async with gz.ExecutionEngine(backend="memory") as engine:
+    async with gz.ExecutionEngine({"providers.allow_workflow": True}, backend="memory") as engine:  # the runner opts in
         assert (await engine.run(str(own))).ok
         assert (await engine.run(str(own))).ok
         with pytest.raises(gz.WorkflowInvalid, match="count"):  # the shared host never got it

@@ -46,7 +46,7 @@ def test_a_run_is_one_trace_with_a_span_per_task_and_attempt(home: Path, work: P
     with Receiver() as otlp:
         cli = Cli(home, {"GLEITZEIT_PERSISTENCE_BACKEND": "sqlite", "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
                          "OTEL_SERVICE_NAME": "nightly-etl"})
-        r = cli("run", str(wf), "--json")
+        r = cli("run", str(wf), "--allow-providers", "--json")
         assert r.code == 1, r.err
         outcome = r.json()
         run_id = outcome["run_id"]
@@ -82,7 +82,7 @@ def test_a_run_is_one_trace_with_a_span_per_task_and_attempt(home: Path, work: P
 def test_trace_export_rebuilds_a_finished_run_from_the_store(home: Path, work: Path) -> None:
     wf = traced_workflow(work)
     cli = Cli(home, {"GLEITZEIT_PERSISTENCE_BACKEND": "sqlite"})
-    outcome = cli("run", str(wf), "--json").json()  # not traced: no endpoint set
+    outcome = cli("run", str(wf), "--allow-providers", "--json").json()  # not traced: no endpoint set
     with Receiver() as otlp:
         r = cli("trace", "export", outcome["run_id"], "--json", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=otlp.endpoint
                 + "/custom/path")
@@ -105,7 +105,7 @@ def test_collector_down_costs_a_warning_not_the_run(home: Path, work: Path) -> N
         endpoint = otlp.endpoint  # closed again: nothing listens there now
     cli = Cli(home, {"GLEITZEIT_PERSISTENCE_BACKEND": "sqlite", "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
                      "OTEL_EXPORTER_OTLP_TIMEOUT": "1"})
-    r = cli("run", str(wf), "--json")
+    r = cli("run", str(wf), "--allow-providers", "--json")
     assert r.code == 0 and r.json()["status"] == "completed"
     assert "did not accept the trace" in r.err
     missing = cli("trace", "export", r.json()["run_id"])
@@ -119,6 +119,6 @@ def test_without_tracing_the_sdk_is_not_imported(home: Path, work: Path) -> None
         tasks:
           - {name: A, method: python/execute, params: {code: "result = 1"}}
     """)
-    r = cli("--debug", "run", str(wf), "--json", PYTHONVERBOSE="1")
+    r = cli("--debug", "run", str(wf), "--allow-providers", "--json", PYTHONVERBOSE="1")
     assert r.code == 0
     assert "opentelemetry" not in r.err
