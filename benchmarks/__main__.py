@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--no-peers] [--out DIR]``: run every scenario, print the table, write results.
+"""``python -m benchmarks [--quick] [--no-peers] [--save | --out DIR]``: run every scenario, print the table, write results only when asked.
 
 A peer that is not installed (``pip install -e .[bench]``) is skipped with a
 printed note; a measurement that fails becomes a row saying so, and the
@@ -51,7 +51,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes, one repetition (about a minute)")
     ap.add_argument("--no-peers", action="store_true", help="Gleitzeit only")
-    ap.add_argument("--out", type=Path, default=RESULTS, help=f"results folder (default {RESULTS})")
+    where = ap.add_mutually_exclusive_group()
+    where.add_argument("--save", dest="out", action="store_const", const=RESULTS,
+                       help=f"write the results into {RESULTS} (the published ones)")
+    where.add_argument("--out", type=Path, default=None, help="write the results into this folder")
     args = ap.parse_args()
     command = "python -m benchmarks" + "".join(f" {a}" for a in sys.argv[1:])
     info = {**machine(), "date": time.strftime("%Y-%m-%d")}
@@ -85,8 +88,9 @@ def main() -> None:
         rows.append(row_for(item, out, note))
     info["load_avg_end"] = os.getloadavg()
     print(markdown(info, rows, floors, command))
-    json_path, md_path = write_results(args.out, info, rows, floors, raw, command)
-    print(f"wrote {json_path} and {md_path}")
+    if args.out is not None:  # a run leaves the work tree as it was unless asked to publish
+        json_path, md_path = write_results(args.out, info, rows, floors, raw, command)
+        print(f"wrote {json_path} and {md_path}")
 
 
 if __name__ == "__main__":
