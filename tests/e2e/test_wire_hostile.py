@@ -148,7 +148,7 @@ def test_a_lone_surrogate_in_submitted_params_is_a_clean_task_error(home: Path):
     ('{"ok": true, "result": ' + "[" * 100_000 + "]" * 100_000 + "}", "nesting deeper than 128 levels"),
     ('{"ok": true, "result": ' + "9" * 5000 + "}", "an integer of 5000 digits"),
     ('{"ok": true, "result": NaN}', "NaN is not a JSON number"),
-])
+], ids=["deep", "huge-int", "nan"])  # short ids: pytest puts the id in PYTEST_CURRENT_TEST, and a 200 KB one is E2BIG at exec
 def test_user_code_forging_its_result_record_is_a_task_error(tmp_path: Path, forged: str, message: str):
     """The sandboxed child's result channel (fd 3) is input like any other: bounded where it is decoded."""
     wf = tmp_path / "forge.yaml"

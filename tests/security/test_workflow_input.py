@@ -68,7 +68,7 @@ def test_a_few_aliases_still_work(home, work):
     (".yaml", "name: deep\nx: " + "[" * 300 + "]" * 300 + "\n", ":2:103"),
     (".json", '{"name": "deep", "x": ' + "[" * 150 + "]" * 150 + "}", ""),
     (".json", '{"name": "deep", "x": ' + "[" * 100_000 + "]" * 100_000 + "}", ""),
-])
+], ids=["yaml-300", "json-150", "json-100000"])  # short ids: pytest puts the id in PYTEST_CURRENT_TEST, and a 200 KB one is E2BIG at exec
 def test_nesting_past_the_depth_limit_is_one_line(home, work, suffix, text, where):
     wf = work / f"deep{suffix}"
     wf.write_text(text)
