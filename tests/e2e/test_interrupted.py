@@ -49,6 +49,17 @@ GATED = textwrap.dedent("""
 """)
 
 
+def start_gated(home: Path, wf: Path, env: dict[str, str]):
+    """Run GATED from `wf` and return once its task runs: (process, run id, the task's marker file).
+    Writing `go` beside the marker lets the task finish."""
+    wf.write_text(GATED)
+    proc = spawn(home, "run", str(wf), **env)
+    run_id = started_run_id(proc)
+    markers = home / "workspaces" / run_id / "markers"
+    wait_for(lambda: markers.exists(), what="the task to start")
+    return proc, run_id, markers
+
+
 def ts(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
@@ -136,11 +147,7 @@ def test_resume_by_file_says_which_runs_exist_when_the_latest_completed(setup, b
 
 def test_resume_refuses_a_run_its_engine_is_still_running(setup, backend_env):
     home, wf = setup
-    wf.write_text(GATED)
-    proc = spawn(home, "run", str(wf), **backend_env)
-    run_id = started_run_id(proc)
-    markers = home / "workspaces" / run_id / "markers"
-    wait_for(lambda: markers.exists(), what="the task to start")
+    proc, run_id, markers = start_gated(home, wf, backend_env)
     try:
         r = gz(home, "workflow", "resume", run_id, **backend_env)
         assert r.code == 1 and "still running in another engine" in r.err, r.err

@@ -6,9 +6,9 @@ from __future__ import annotations
 import sqlite3
 import textwrap
 
-from tests.e2e.test_interrupted import GATED
-from tests.e2e.test_resume import backend_env, started_run_id, wait_for  # noqa: F401 (fixture)
-from tests.helpers.cli import gz, spawn
+from tests.e2e.test_interrupted import start_gated
+from tests.e2e.test_resume import backend_env  # noqa: F401 (fixture)
+from tests.helpers.cli import gz
 
 WORKFLOW = textwrap.dedent("""
     name: keepme
@@ -50,12 +50,7 @@ def test_workflow_delete_removes_records_and_workspace(tmp_path, backend_env):
 
 def test_a_running_run_is_never_deleted(tmp_path, backend_env):
     home = tmp_path / "home"
-    wf = tmp_path / "gated.yaml"
-    wf.write_text(GATED)
-    proc = spawn(home, "run", str(wf), **backend_env)
-    run_id = started_run_id(proc)
-    markers = home / "workspaces" / run_id / "markers"
-    wait_for(lambda: markers.exists(), what="the task to start")
+    proc, run_id, markers = start_gated(home, tmp_path / "gated.yaml", backend_env)
     try:
         for args in (("workflow", "delete", run_id), ("gc", "--older-than", "0s")):
             r = gz(home, *args, **backend_env)
