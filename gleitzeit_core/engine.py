@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from gleitzeit_core.config import Config, home_dir
 from gleitzeit_core.errors import Problem, ProviderUnavailable, StoreUnavailable, WorkflowInvalid
@@ -17,10 +17,12 @@ from gleitzeit_core.liveness import HEARTBEAT_S, this_process
 from gleitzeit_core.providers.host import ProviderHost, discover_manifests
 from gleitzeit_core.providers.manifest import ManifestError, ProviderManifest, load_manifest
 from gleitzeit_core.scheduler.events import Observer, no_observer
+from gleitzeit_core.secret_fill import SecretsDispatcher, values_for
 from gleitzeit_core.scheduler.scheduler import RunOptions, Scheduler
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, TaskRecord, new_id, now
 from gleitzeit_core.tracing.context import tracing_enabled
+from gleitzeit_core.workflow.inputs import bind
 from gleitzeit_core.workflow.legacy import is_stub, stub_problem
 from gleitzeit_core.workflow.loader import check_methods
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
@@ -192,9 +194,14 @@ async def run_workflow(
     on_created: Callable[[RunRecord], None] | None = None,
     existing: tuple[RunRecord, dict[str, TaskRecord]] | None = None,
     dispatcher: RedisDispatcher | None = None,
+    secrets: Mapping[str, str] | None = None,
 ) -> RunOutcome:
     """Run (or, with ``existing``, resume) a workflow to its end: on ``host``'s local
     providers, or with ``dispatcher`` on a worker pool."""
+    if workflow.input_values is None:  # no values given: the defaults, or exit 2 for a required input
+        workflow = bind(workflow, {})
+    # Worker pools fill secrets from the workers' environment; here a missing one is exit 2 now.
+    secret_values = None if dispatcher is not None else values_for(workflow, secrets)
     if dispatcher is not None:
         methods = await dispatcher.preflight(workflow)
     else:
@@ -230,7 +237,8 @@ async def run_workflow(
         heartbeat=heartbeat,
         heartbeat_interval=HEARTBEAT_S,
     )
-    scheduler = Scheduler(workflow, run, tasks, store, dispatcher or LocalDispatcher(host), options, observer)
+    dispatch = SecretsDispatcher(dispatcher or LocalDispatcher(host), secret_values)
+    scheduler = Scheduler(workflow, run, tasks, store, dispatch, options, observer)
     final = await scheduler.execute()
     if tracing_enabled(config):  # the SDK is imported only now, and only then
         await _export_trace(store, run_id)

@@ -18,6 +18,7 @@ from gleitzeit_core.errors import RunNotFound, RunStillRunning, WorkflowChanged
 from gleitzeit_core.liveness import owner_gone
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord, TaskStatus, new_id, now
+from gleitzeit_core.workflow.inputs import bind
 from gleitzeit_core.workflow.loader import load_workflow
 from gleitzeit_core.workflow.policy import Allowance
 from gleitzeit_core.workflow.model import Workflow
@@ -94,6 +95,8 @@ async def load_for_resume(store: Store, *, run_id: str | None, workflow_path: st
         raise WorkflowChanged(
             f"{path or 'the workflow'} changed since run {run.run_id} started (content hash differs); "
             "resume with --force to run the changed workflow")
+    # The inputs it started with (checked again: --force may have changed the declarations).
+    workflow = bind(workflow, dict((run.definition or {}).get("inputs") or {}), source="the stored run's inputs")
     # The time no engine worked on the run does not count towards any duration.
     last_alive = run.finished_at or run.heartbeat_at or run.updated_at
     resumed_at = now()

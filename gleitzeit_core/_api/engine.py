@@ -24,6 +24,7 @@ from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.factory import make_store
 from gleitzeit_core.store.records import RunRecord, TaskRecord
 from gleitzeit_core.workflow import model
+from gleitzeit_core.workflow.inputs import Given, bind
 
 if TYPE_CHECKING:
     from gleitzeit_core.engine import RunOutcome
@@ -105,15 +106,22 @@ class ExecutionEngine:
         ``async with engine.events() as events: async for event in events: …``"""
         return EventStream(self._subscribers, self._event_buffer)
 
-    async def run(self, workflow: WorkflowLike, *, on_event: Callable[[Event], Any] | None = None) -> RunResult:
+    async def run(self, workflow: WorkflowLike, *, params: Mapping[str, Any] | None = None,
+                  secrets: Mapping[str, str] | None = None,
+                  on_event: Callable[[Event], Any] | None = None) -> RunResult:
         """Run a workflow to its end. A failed task does not raise: see ``RunResult.status``
-        (or ``raise_for_status()``); bad input raises ``WorkflowInvalid`` before anything is stored."""
+        (or ``raise_for_status()``); bad input raises ``WorkflowInvalid`` before anything is stored.
+        ``params`` are the values of the workflow's ``inputs:`` (typed: no text conversion);
+        ``secrets`` the values of its ``secrets:`` over the environment (never stored)."""
         with boundary():
             spec = as_spec(workflow, self.config.allowance())
-            return RunResult.from_outcome(await self.execute(spec, observer=on_event))
+            given = {k: Given(v, label=f"params[{k!r}]") for k, v in (params or {}).items()}
+            spec = bind(spec, given)
+            return RunResult.from_outcome(await self.execute(spec, observer=on_event, secrets=secrets))
 
     async def resume(self, run_id: str | None = None, *, workflow: WorkflowLike | None = None,
-                     force: bool = False, on_event: Callable[[Event], Any] | None = None) -> RunResult:
+                     force: bool = False, secrets: Mapping[str, str] | None = None,
+                     on_event: Callable[[Event], Any] | None = None) -> RunResult:
         """Pick up an interrupted or failed run: completed tasks keep their results, the rest run.
         ``workflow`` is needed for a run whose workflow was built in code (no file on record)."""
         from gleitzeit_core.resume import load_for_resume
@@ -122,7 +130,8 @@ class ExecutionEngine:
             given = None if workflow is None or isinstance(workflow, (str, os.PathLike)) else as_spec(workflow)
             path = os.fspath(workflow) if isinstance(workflow, (str, os.PathLike)) else None
             state = await load_for_resume(self.store, run_id=run_id, workflow_path=path, force=force, workflow=given)
-            outcome = await self.execute(state.workflow, existing=(state.run, state.tasks), observer=on_event)
+            outcome = await self.execute(state.workflow, existing=(state.run, state.tasks), observer=on_event,
+                                         secrets=secrets)
             return RunResult.from_outcome(outcome)
 
     async def cancel(self, run_id: str) -> bool:
@@ -151,7 +160,8 @@ class ExecutionEngine:
 
     async def execute(self, workflow: model.Workflow, *, existing: Existing | None = None,
                       observer: Observer | Callable[[Event], Any] | None = None,
-                      on_created: Callable[[RunRecord], None] | None = None) -> RunOutcome:
+                      on_created: Callable[[RunRecord], None] | None = None,
+                      secrets: Mapping[str, str] | None = None) -> RunOutcome:
         """The one way a run is driven (the CLI's too): errors are not translated here."""
         from gleitzeit_core.engine import make_host, run_workflow
 
@@ -165,7 +175,7 @@ class ExecutionEngine:
                 sub.publish(event)
 
         common = dict(config=self.config, store=self.store, observer=observe, on_created=on_created,
-                      existing=existing)
+                      existing=existing, secrets=secrets)
         if self.distributed:
             return await run_workflow(workflow, dispatcher=self._runner, **common)
         if workflow.providers:

@@ -34,51 +34,59 @@ OnEvent = Callable[[Event], Any]
 ENGINE_STOP_TIMEOUT_S = 30.0
 
 
-async def run_async(workflow: WorkflowLike, *, backend: BackendLike = None,
+async def run_async(workflow: WorkflowLike, *, params: Mapping[str, Any] | None = None,
+                    secrets: Mapping[str, str] | None = None, backend: BackendLike = None,
                     config: Config | Mapping[str, Any] | None = None, max_concurrent: int | None = None,
                     on_event: OnEvent | None = None) -> RunResult:
     """Run a workflow (a ``Workflow`` or a file path) to its end, under asyncio or trio.
+    ``params``: values of its ``inputs:``; ``secrets``: values of its ``secrets:`` (over the environment).
 
     >>> result = await gleitzeit_core.run_async("examples/diamond.yaml", backend="memory")
     """
     if running_trio():
         return await _on_asyncio_thread(functools.partial(
-            run_async, workflow, backend=backend, config=config, max_concurrent=max_concurrent,
-            on_event=_in_this_thread(on_event)))
+            run_async, workflow, params=params, secrets=secrets, backend=backend, config=config,
+            max_concurrent=max_concurrent, on_event=_in_this_thread(on_event)))
     async with ExecutionEngine(config, backend=backend, max_concurrent=max_concurrent) as engine:
-        return await engine.run(workflow, on_event=on_event)
+        return await engine.run(workflow, params=params, secrets=secrets, on_event=on_event)
 
 
 async def resume_async(run_id: str | None = None, *, workflow: WorkflowLike | None = None, force: bool = False,
-                       backend: BackendLike = None, config: Config | Mapping[str, Any] | None = None,
+                       secrets: Mapping[str, str] | None = None, backend: BackendLike = None,
+                       config: Config | Mapping[str, Any] | None = None,
                        max_concurrent: int | None = None, on_event: OnEvent | None = None) -> RunResult:
-    """Resume a run by id (or the latest unfinished run of the ``workflow`` file)."""
+    """Resume a run by id (or the latest unfinished run of the ``workflow`` file) with the inputs
+    it started with; ``secrets`` are needed again (they are never stored)."""
     if running_trio():
         return await _on_asyncio_thread(functools.partial(
-            resume_async, run_id, workflow=workflow, force=force, backend=backend, config=config,
+            resume_async, run_id, workflow=workflow, force=force, secrets=secrets, backend=backend, config=config,
             max_concurrent=max_concurrent, on_event=_in_this_thread(on_event)))
     async with ExecutionEngine(config, backend=backend, max_concurrent=max_concurrent) as engine:
-        return await engine.resume(run_id, workflow=workflow, force=force, on_event=on_event)
+        return await engine.resume(run_id, workflow=workflow, force=force, secrets=secrets, on_event=on_event)
 
 
-def run(workflow: WorkflowLike, *, backend: BackendLike = None, config: Config | Mapping[str, Any] | None = None,
+def run(workflow: WorkflowLike, *, params: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None,
+        backend: BackendLike = None, config: Config | Mapping[str, Any] | None = None,
         max_concurrent: int | None = None, on_event: OnEvent | None = None) -> RunResult:
     """Run a workflow to its end and return its ``RunResult`` (blocking; for scripts and notebooks).
+    ``params``: values of its ``inputs:``, checked before anything is stored.
 
     >>> result = gleitzeit_core.run("examples/diamond.yaml")
     >>> result.status.value
     'completed'
     """
-    return _blocking(functools.partial(run_async, workflow, backend=backend, config=config,
-                                       max_concurrent=max_concurrent, on_event=on_event))
+    return _blocking(functools.partial(run_async, workflow, params=params, secrets=secrets, backend=backend,
+                                       config=config, max_concurrent=max_concurrent, on_event=on_event))
 
 
 def resume(run_id: str | None = None, *, workflow: WorkflowLike | None = None, force: bool = False,
-           backend: BackendLike = None, config: Config | Mapping[str, Any] | None = None,
+           secrets: Mapping[str, str] | None = None, backend: BackendLike = None,
+           config: Config | Mapping[str, Any] | None = None,
            max_concurrent: int | None = None, on_event: OnEvent | None = None) -> RunResult:
     """Resume an interrupted or failed run (blocking): completed tasks keep their results."""
-    return _blocking(functools.partial(resume_async, run_id, workflow=workflow, force=force, backend=backend,
-                                       config=config, max_concurrent=max_concurrent, on_event=on_event))
+    return _blocking(functools.partial(resume_async, run_id, workflow=workflow, force=force, secrets=secrets,
+                                       backend=backend, config=config, max_concurrent=max_concurrent,
+                                       on_event=on_event))
 
 
 def _blocking(fn: Callable[[], Awaitable[T]]) -> T:

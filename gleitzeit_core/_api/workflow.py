@@ -77,6 +77,8 @@ class Workflow:
     sandbox: Mapping[str, Any] | None = None
     providers: Sequence[str] = ()  # extra provider manifests this workflow needs
     base_dir: str | None = None  # where relative `file:` paths resolve; default: the current directory
+    inputs: Mapping[str, Mapping[str, Any]] | None = None  # name -> schema, as under `inputs:` (docs/inputs.md)
+    secrets: Sequence[str] = ()  # names only: values from the environment or run(secrets=…)
     spec: model.Workflow = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -89,7 +91,8 @@ class Workflow:
         out: dict[str, Any] = {"name": self.name}
         optional = {"description": self.description or None, "id": self.id, "timeout": self.timeout,
                     "max_concurrent_tasks": self.max_concurrent_tasks, "sandbox": self.sandbox,
-                    "providers": list(self.providers) or None}
+                    "providers": list(self.providers) or None,
+                    "inputs": dict(self.inputs) if self.inputs else None, "secrets": list(self.secrets) or None}
         out.update({k: v for k, v in optional.items() if v is not None})
         out["tasks"] = [t.to_dict() if isinstance(t, Task) else t for t in self.tasks]
         return out
@@ -138,8 +141,16 @@ def _from_spec(spec: model.Workflow) -> Workflow:
     object.__setattr__(wf, "spec", spec)
     wf.__init__(name=spec.name, tasks=tasks, description=spec.description, id=spec.id,  # type: ignore[misc]
                 timeout=spec.timeout, max_concurrent_tasks=spec.max_concurrent_tasks, sandbox=spec.sandbox,
-                providers=spec.providers, base_dir=spec.base_dir)
+                providers=spec.providers, base_dir=spec.base_dir,
+                inputs={i.name: _input_dict(i) for i in spec.inputs} or None,
+                secrets=tuple(s.name for s in spec.secrets))
     return wf
+
+
+def _input_dict(spec: model.InputSpec) -> dict[str, Any]:
+    """An input's declaration as written (``required: false`` only where it is not implied)."""
+    implied = spec.required or "default" in spec.schema
+    return dict(spec.schema) if implied else {**spec.schema, "required": False}
 
 
 def _retry_dict(policy: Any) -> dict[str, Any] | None:

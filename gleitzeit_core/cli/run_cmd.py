@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Awaitable, Callable, Optional
+from typing import TYPE_CHECKING, Awaitable, Callable, List, Optional
 
 import typer
 
@@ -34,6 +34,8 @@ from gleitzeit_core.cli.render import PlainLines, outcome_json, print_json, prin
 from gleitzeit_core.scheduler.events import Observer, no_observer
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord
+from gleitzeit_core.secret_fill import read_env_file
+from gleitzeit_core.workflow.inputs import bind_cli
 from gleitzeit_core.workflow.loader import load_workflow
 from gleitzeit_core.workflow.model import Workflow
 from gleitzeit_core.workflow.policy import Allowance
@@ -47,9 +49,10 @@ Existing = tuple[RunRecord, dict[str, TaskRecord]]
 Prepare = Callable[[Store, Allowance], Awaitable[tuple[Workflow, Optional[Existing]]]]
 
 
-def fresh(path: str) -> Prepare:
+def fresh(path: str, params: list[str] | None = None, params_file: str | None = None) -> Prepare:
     async def prepare(_: Store, allowance: Allowance) -> tuple[Workflow, None]:
-        return load_workflow(path, allowance=allowance), None  # raises WorkflowInvalid before anything runs
+        workflow = load_workflow(path, allowance=allowance)  # raises WorkflowInvalid before anything runs
+        return bind_cli(workflow, params or [], params_file), None
     return prepare
 
 
@@ -64,10 +67,11 @@ def resumed(run_id: str | None, path: str | None, force: bool) -> Prepare:
 
 def execute(st: CliState, prepare: Prepare, *, watch: bool = False, follow: str | None = None,
             announce: bool = False, quiet: bool = False, store: Store | None = None,
-            distributed: bool = False) -> RunOutcome:
+            distributed: bool = False, env_file: str | None = None) -> RunOutcome:
     """Run to the end with the right view: live table on a terminal, plain lines on
     stderr otherwise, nothing with --json or ``quiet`` (unless -v). ``announce`` prints the run id
-    on stdout first (`workflow submit`); ``distributed`` sends the attempts to the worker pool."""
+    on stdout first (`workflow submit`); ``distributed`` sends the attempts to the worker pool;
+    ``env_file`` holds values of the workflow's secrets."""
     interactive = st.live and not quiet
 
     async def go() -> RunOutcome:
@@ -78,6 +82,7 @@ def execute(st: CliState, prepare: Prepare, *, watch: bool = False, follow: str 
             fail("--distributed needs the redis backend (--backend redis)", EXIT_USAGE)
         async with ExecutionEngine(config, backend=store or st.store(), distributed=distributed) as engine:
             workflow, existing = await prepare(engine.store, st.allowance())
+            secrets = read_env_file(env_file) if env_file else None
             if follow is not None and follow not in {t.name for t in workflow.tasks}:
                 fail(f"--follow {follow!r}: no such task in {workflow.name!r}", EXIT_USAGE)
 
@@ -88,7 +93,8 @@ def execute(st: CliState, prepare: Prepare, *, watch: bool = False, follow: str 
                     print(f"run {run.run_id} started: {workflow.name}", file=sys.stderr, flush=True)
 
             async def drive(observer: Observer) -> RunOutcome:
-                return await engine.execute(workflow, existing=existing, observer=observer, on_created=created)
+                return await engine.execute(workflow, existing=existing, observer=observer, on_created=created,
+                                            secrets=secrets)
 
             if not interactive:
                 silent = (st.json or quiet) and not st.verbose
@@ -130,12 +136,18 @@ def register(app: typer.Typer) -> None:
         allow_network: AllowNetworkOpt = False,
         max_memory_mb: MaxMemoryOpt = None,
         allow_providers: AllowProvidersOpt = False,
+        param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE",
+                                                  help="A value for one of the workflow's inputs (repeatable)."),
+        params_file: Optional[str] = typer.Option(None, "--params-file", help="Input values: a JSON or YAML mapping."),
+        env_file: Optional[str] = typer.Option(None, "--env-file", help="NAME=value lines: values of the workflow's secrets."),
     ) -> None:
         """Run a workflow and wait for it to finish (exit 0 completed, 1 failed, 2 invalid).
 
         Example: gleitzeit run examples/diamond.yaml --max-concurrent 2 --watch
 
         Example: gleitzeit run wf.yaml --resume            (latest unfinished run of wf.yaml)
+
+        Example: gleitzeit run wf.yaml --param region=us --env-file .env
         """
         st = state(ctx, json=json_out, backend=backend)
         st.verbose = st.verbose or verbose
@@ -145,5 +157,8 @@ def register(app: typer.Typer) -> None:
         allow(st, allow_read, allow_write, allow_network, max_memory_mb, allow_providers)
         if (run_id or force) and not resume:
             fail("RUN_ID and --force only go with --resume (gleitzeit run FILE --resume [RUN_ID])", EXIT_USAGE)
-        prepare = resumed(run_id, file, force) if resume else fresh(file)
-        finish(st, execute(st, prepare, watch=watch, follow=follow, distributed=distributed))
+        if resume and (param or params_file):
+            fail("--param and --params-file do not go with --resume: a resumed run keeps the inputs it "
+                 "started with (start a new run for other values)", EXIT_USAGE)
+        prepare = resumed(run_id, file, force) if resume else fresh(file, param, params_file)
+        finish(st, execute(st, prepare, watch=watch, follow=follow, distributed=distributed, env_file=env_file))

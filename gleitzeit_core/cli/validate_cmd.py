@@ -12,7 +12,7 @@ Nothing is written to the store.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, List, Optional
 
 import typer
 from rich.table import Table
@@ -34,6 +34,7 @@ from gleitzeit_core.cli.app import (
 from gleitzeit_core.cli.render import print_json
 from gleitzeit_core.errors import ProviderError, WorkflowInvalid
 from gleitzeit_core.workflow.graph import levels
+from gleitzeit_core.workflow.inputs import bind_cli
 from gleitzeit_core.workflow.loader import load_workflow
 from gleitzeit_core.workflow.model import Workflow
 from gleitzeit_core.workflow.refs import find_references
@@ -52,7 +53,7 @@ def plan_of(workflow: Workflow, providers: dict[str, dict[str, Any]]) -> dict[st
     by_key = workflow.by_key()
     names = {t.name: t.key for t in workflow.tasks} | {t.key: t.key for t in workflow.tasks}
     references = [
-        {"task": t.name, "reference": ref.text, "reads": by_key[ref.task].name}
+        {"task": t.name, "reference": ref.text, "reads": by_key[ref.task].name if ref.task in by_key else ref.task}
         for t in workflow.tasks for ref in find_references(t.params, names)
     ]
     return {
@@ -62,12 +63,15 @@ def plan_of(workflow: Workflow, providers: dict[str, dict[str, Any]]) -> dict[st
     }
 
 
-async def check(path: str, st: CliState) -> Report:
+async def check(path: str, st: CliState, params: list[str] | None = None,
+                params_file: str | None = None) -> Report:
     from gleitzeit_core.engine import make_host, preflight  # heavy: providers and SDK
 
     report = Report(path)
     try:
         workflow = load_workflow(path, allowance=st.allowance())
+        if params or params_file:  # the values a run would get (secrets are the run's: not needed here)
+            bind_cli(workflow, params or [], params_file)
         host = make_host(st.config(), workflow)
     except WorkflowInvalid as exc:
         report.problems = [str(p) for p in exc.problems]
@@ -139,6 +143,9 @@ def register(app: typer.Typer) -> None:
         allow_network: AllowNetworkOpt = False,
         max_memory_mb: MaxMemoryOpt = None,
         allow_providers: AllowProvidersOpt = False,
+        param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE",
+                                                  help="Check a value for one of the workflow's inputs (repeatable)."),
+        params_file: Optional[str] = typer.Option(None, "--params-file", help="Check input values: a JSON or YAML mapping."),
     ) -> None:
         """Check a workflow without running it and show the plan (exit 2 on any problem).
 
@@ -148,7 +155,7 @@ def register(app: typer.Typer) -> None:
         """
         st = state(ctx, json=json_out)
         allow(st, allow_read, allow_write, allow_network, max_memory_mb, allow_providers)
-        report = run_async(lambda: check(file, st))
+        report = run_async(lambda: check(file, st, param, params_file))
         if st.json:
             print_json({"file": report.file, "valid": not report.problems, "name": report.name,
                         "problems": report.problems, "plan": report.plan})

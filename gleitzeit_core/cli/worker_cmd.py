@@ -38,6 +38,7 @@ def worker(
     name: Optional[str] = typer.Option(None, "--name", help="Worker name (default: HOST-PID)."),
     visibility_timeout: float = typer.Option(30.0, "--visibility-timeout", min=1.0,
                                              help="Seconds before a dead worker's claimed attempts go to another."),
+    env_file: Optional[str] = typer.Option(None, "--env-file", help="NAME=value lines: ${secrets.NAME} values, over the environment."),
 ) -> None:
     """Run attempts from the Redis queue until stopped (Ctrl-C / SIGTERM: running attempts are
     handed back as retryable, the worker deregisters).
@@ -71,8 +72,10 @@ def worker(
                 fail(f"--providers: unknown provider(s) {', '.join(unknown)} "
                      f"(known: {', '.join(sorted(m.name for m in found))})", EXIT_USAGE)
             enabled = [m for m in found if m.name in wanted]
+        from gleitzeit_core.secret_fill import read_env_file
+
         options = WorkerOptions(name=name or f"{socket.gethostname()}-{os.getpid()}", concurrency=concurrency,
-                                visibility_timeout=visibility_timeout)
+                                visibility_timeout=visibility_timeout, env=read_env_file(env_file) if env_file else {})
         r = connect(url)
         try:
             try:

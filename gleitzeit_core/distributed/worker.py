@@ -17,13 +17,14 @@ after the visibility timeout. Delivery is at-least-once.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import anyio
 import redis.asyncio as aioredis
@@ -49,6 +50,7 @@ from gleitzeit_core.distributed.queue import (
 )
 from gleitzeit_core.errors import ProviderError
 from gleitzeit_core.providers.host import ProviderHost
+from gleitzeit_core.secret_fill import request_filled, sites_from_meta, worker_values
 
 log = logging.getLogger("gleitzeit.worker")
 
@@ -87,6 +89,7 @@ class WorkerOptions:
     name: str
     concurrency: int = 4
     visibility_timeout: float = 30.0  # a dead worker's claimed entries go to another after this
+    env: Mapping[str, str] = field(default_factory=dict)  # --env-file values, over the environment
 
 
 @dataclass
@@ -111,6 +114,7 @@ class Worker:
         self._per_proto: dict[str, int] = {}
         self._changed = anyio.Event()  # a slot came free
         self._claim = self.r.register_script(_CLAIM_LUA)
+        self.secrets: Mapping[str, str] = {**os.environ, **options.env}  # for ${secrets.…} of the attempts
 
     @property
     def protocols(self) -> list[str]:
@@ -249,8 +253,10 @@ class Worker:
                 tg.start_soon(self._forward_output, run)
                 try:
                     actor = self.host.actor_for_protocol(job.protocol)
-                    result = await actor.request(job.method, job.params, meta=job.meta, timeout=job.timeout,
-                                                 on_output=on_output)
+                    meta, sites = sites_from_meta(job.meta)  # secrets come from this worker's environment
+                    request = functools.partial(actor.request, job.method, meta=meta, timeout=job.timeout)
+                    result = await request_filled(request, job.params, sites,
+                                                  worker_values(sites, self.secrets, me), on_output)
                     report = Report("done", job.task_id, job.attempt, me, result)
                 except ProviderError as exc:
                     report = Report("failed", job.task_id, job.attempt, me,

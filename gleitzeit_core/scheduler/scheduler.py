@@ -27,7 +27,7 @@ from gleitzeit_core.store.records import AttemptRecord, RunRecord, RunStatus, Ta
 from gleitzeit_core.tracing.context import traceparent
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
 from gleitzeit_core.results import StoredResult, held, keep, load
-from gleitzeit_core.workflow.refs import ReferenceSyntaxError, find_references, substitute
+from gleitzeit_core.workflow.refs import ReferenceSyntaxError, find_references, run_values, substitute
 from gleitzeit_sdk import jsonlimits
 
 
@@ -104,7 +104,7 @@ class Scheduler:
         self._tg: TaskGroup | None = None
         self._scopes: dict[str, anyio.CancelScope] = {}
         # Kept up to date as tasks finish, so an attempt's substitution is O(its params).
-        self._results: dict[str, Any] = {}
+        self._results: dict[str, Any] = run_values(workflow)
         self._unavailable: dict[str, str] = {}
 
     # -- entry point --------------------------------------------------------------

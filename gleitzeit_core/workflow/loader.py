@@ -19,18 +19,28 @@ from typing import Any
 
 from gleitzeit_core.errors import Problem, WorkflowInvalid
 from gleitzeit_core.scheduler.retry import RetryPolicy, Strategy
+from gleitzeit_core.workflow import inputs as run_inputs
 from gleitzeit_core.workflow import policy
 from gleitzeit_core.workflow.graph import depends_on, find_cycles
 from gleitzeit_core.workflow.limits import MAX_NAME_CHARS
-from gleitzeit_core.workflow.model import Priority, SourcePos, TaskSpec, Workflow
+from gleitzeit_core.workflow.model import InputSpec, Priority, SecretSpec, SourcePos, TaskSpec, Workflow
 from gleitzeit_core.workflow.legacy import is_stub, normalise, stub_problem
 from gleitzeit_core.workflow.policy import Allowance
-from gleitzeit_core.workflow.refs import Reference, ReferenceSyntaxError, reference_sites, scan_string
+from gleitzeit_core.workflow.refs import (
+    INPUTS,
+    RESERVED,
+    SECRETS,
+    Reference,
+    ReferenceSyntaxError,
+    reference_sites,
+    scan_string,
+)
 from gleitzeit_core.workflow.source import Marks, parse, quiet_gc
 
 _FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
-TOP_KEYS = ("name", "description", "id", "timeout", "max_concurrent_tasks", "tasks", "sandbox", "providers")
+TOP_KEYS = ("name", "description", "id", "timeout", "max_concurrent_tasks", "tasks", "sandbox", "providers",
+            "inputs", "secrets")
 TASK_KEYS = ("name", "id", "description", "protocol", "method", "parameters", "params", "dependencies",
              "priority", "timeout", "retry", "sandbox")
 RETRY_KEYS = ("max_attempts", "base_delay", "max_delay", "strategy", "backoff", "jitter", "on_crash")
@@ -164,6 +174,10 @@ class _Checker:
         self.base_dir = base_dir
         self.allowance = allowance
         self.problems: list[Problem] = []
+        self.inputs: tuple[InputSpec, ...] = ()
+        self.raw_inputs: Any = None
+        self.raw_secrets: Any = None
+        self.secrets: tuple[SecretSpec, ...] = ()
         self._suggestions_left = _SUGGESTION_BUDGET
 
     # -- workflow level -------------------------------------------------
@@ -183,6 +197,10 @@ class _Checker:
         wid = self.text(data, "id", "the workflow")
         timeout = self.seconds(data, "timeout", "the workflow")
         max_concurrent = self.integer(data, "max_concurrent_tasks", "the workflow", low=1)
+        self.inputs = run_inputs.read_inputs(data, self.marks, self.report)
+        self.raw_inputs = data.get("inputs")
+        self.secrets = run_inputs.read_secrets(data, self.marks, self.report)
+        self.raw_secrets = data.get("secrets")
         sandbox = self.sandbox(data, "the workflow")
         providers = self.providers(data)
         tasks_raw = self.task_list(data)
@@ -202,7 +220,8 @@ class _Checker:
         return Workflow(id=wid or _slug(name), name=name, tasks=tasks, description=description,
                         timeout=timeout, max_concurrent_tasks=max_concurrent, source_path=source_path,
                         source_hash=source_hash,
-                        base_dir=_absolute(self.base_dir), sandbox=sandbox, providers=providers)
+                        base_dir=_absolute(self.base_dir), sandbox=sandbox, providers=providers,
+                        inputs=self.inputs, secrets=self.secrets)
 
     def task_list(self, data: dict) -> list:
         if "tasks" not in data:
@@ -279,6 +298,12 @@ class _Checker:
         if len(value) > MAX_NAME_CHARS:
             self.report(self.marks.value(raw, key),
                         f"{label}: task {key} of {len(value)} characters: at most {MAX_NAME_CHARS} are allowed")
+            return None
+        word = re.split(r"[.\[]", value, maxsplit=1)[0]
+        if word in RESERVED:
+            self.report(self.marks.value(raw, key),
+                        f"{label}: task {key} {value[:60]!r}: ${{{word}.…}} is reserved for the run's {word}; "
+                        f"rename the task")
             return None
         return value
 
@@ -405,7 +430,8 @@ class _Checker:
             return None
         self.known_keys(block, SANDBOX_KEYS, where)
         for container, key in reference_sites(block):
-            self.report(self.marks.value(container, key), f"{where}: {_POLICY_NOT_DATA}")
+            if not (container is block.get("env") and self.only_secrets(container[key], container, key, where)):
+                self.report(self.marks.value(container, key), f"{where}: {_POLICY_NOT_DATA}")
         out: dict[str, Any] = {}
         if "network" in block:
             out["network"] = self.boolean(block, "network", where)
@@ -426,6 +452,25 @@ class _Checker:
             else:
                 out["env"] = dict(env)
         return out
+
+    def only_secrets(self, text: str, container: dict, key: Any, where: str) -> bool:
+        """A ``sandbox.env`` value may name declared secrets (filled in at dispatch), nothing else."""
+        found = scan_string(text, {})
+        if not found or not all(isinstance(r, Reference) and r.task == SECRETS for r in found):
+            return False
+        for ref in found:
+            assert isinstance(ref, Reference)
+            self.check_secret(ref, container, key, where)
+        return True
+
+    def check_secret(self, ref: Reference, container: dict | list, key: Any, label: str) -> None:
+        declared = [s.name for s in self.secrets]
+        if not declared and self.raw_secrets is not None:
+            return  # the broken 'secrets:' is reported
+        if ref.path[0] not in declared:
+            hint = self.did_you_mean(str(ref.path[0]), declared) or ""
+            self.report(self.marks.value(container, key),
+                        f"{label}: {ref.text} names a secret the workflow does not list under 'secrets:'{hint}")
 
     def sandbox_paths(self, block: dict, key: str, where: str) -> list[str]:
         """``read``/``write`` paths resolved against the workflow folder, each one allowed."""
@@ -500,6 +545,7 @@ class _Checker:
             if d.key is not None and d.params:
                 found += [(d, container, key, item) for container, key in reference_sites(d.params)
                           for item in scan_string(container[key], names)]
+        found = [entry for entry in found if not self.run_value_reference(*entry)]
         indirect = [(d.key, item.task) for d, _, _, item in found
                     if isinstance(item, Reference) and item.task not in deps[d.key] and item.task != d.key]
         reachable = dict(zip(indirect, depends_on(deps, indirect)))
@@ -510,6 +556,31 @@ class _Checker:
                             f"{d.label}: invalid reference {item.text}: {item.message}{hint}")
             elif item.task == d.key or reachable.get((d.key, item.task)) is False:
                 self.report(self.marks.value(container, key), _not_a_dependency(d, item, label_of[item.task]))
+
+    def run_value_reference(self, d: _Draft, container: dict | list, key: Any,
+                            item: Reference | ReferenceSyntaxError) -> bool:
+        """Checks ``${inputs.NAME…}`` / ``${secrets.NAME}`` (true: it is one of them)."""
+        if not isinstance(item, Reference) or item.task not in (INPUTS, SECRETS):
+            return False
+        if item.task == SECRETS:
+            self.check_secret(item, container, key, d.label)
+            others = [r for r in scan_string(container[key], {}) if not (isinstance(r, Reference) and r.task == SECRETS)]
+            if others:
+                self.report(self.marks.value(container, key),
+                            f"{d.label}: a text holding {item.text} cannot hold other ${{…}} references (the "
+                            f"secret is filled in at dispatch, the rest before): pass the other value as a "
+                            f"separate parameter")
+            return True
+        block = self.raw_inputs
+        declared = [str(k) for k in block] if isinstance(block, dict) else []  # a broken declaration is reported once
+        if not item.path:
+            return True
+        if item.path[0] not in declared:
+            hint = self.did_you_mean(str(item.path[0]), declared) or (
+                f"; declare it under 'inputs:'" if not declared else f"; it declares: {', '.join(declared)}")
+            self.report(self.marks.value(container, key),
+                        f"{d.label}: {item.text} reads input {item.path[0]!r}, which the workflow does not declare{hint}")
+        return True
 
     # -- field readers: return None (and report) when absent or wrong --------
 

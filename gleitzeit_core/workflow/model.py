@@ -60,6 +60,24 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
+class InputSpec:
+    """A run-time input declared under ``inputs:``: a JSON Schema fragment (docs/inputs.md)."""
+
+    name: str
+    schema: dict[str, Any]  # as written, minus the ``required`` sugar
+    required: bool = False  # no default and not ``required: false``
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """A secret named under ``secrets:``; its value never enters the workflow or the store."""
+
+    name: str
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True)
 class Workflow:
     """A validated workflow: task keys are unique and the dependency graph is acyclic."""
 
@@ -74,6 +92,10 @@ class Workflow:
     base_dir: str | None = None  # folder relative `file:` paths resolve against
     sandbox: dict[str, Any] | None = None
     providers: tuple[str, ...] = ()  # extra manifest paths named by the workflow
+    inputs: tuple[InputSpec, ...] = ()
+    secrets: tuple[SecretSpec, ...] = ()
+    # The run's input values (checked, defaults filled in); None until bound for a run.
+    input_values: dict[str, Any] | None = None
 
     def by_key(self) -> dict[str, TaskSpec]:
         """A fresh key → task map; callers keep it (building it is O(n))."""

@@ -18,8 +18,10 @@ OUTLINE_VERSION = 1
 
 
 def outline(workflow: Workflow) -> dict[str, Any]:
-    """Tasks in file order with their dependencies and (redacted) parameters."""
+    """Tasks in file order with their dependencies and (redacted) parameters, and the run's
+    input values as given (resume reuses them: ``workflow/inputs.py``)."""
     return {
+        "inputs": workflow.input_values,
         "outline": OUTLINE_VERSION,
         "name": workflow.name,
         "description": workflow.description,

@@ -21,6 +21,7 @@ from jsonschema.validators import validator_for
 
 from gleitzeit_core.errors import Problem
 from gleitzeit_core.workflow.model import SourcePos, TaskSpec, Workflow
+from gleitzeit_core.workflow.refs import SECRETS, Reference, scan_string
 from gleitzeit_core.workflow.source import Marks, parse
 
 _REFERENCE = re.compile(r"\$\{[^}]*\}")
@@ -91,6 +92,12 @@ def _code_problems(task: TaskSpec, descriptor: Mapping[str, Any], where: "_Where
     out = []
     for name, language in code_params.items():
         code = task.params.get(name)
+        if isinstance(code, str) and "${secrets" in code and any(
+                isinstance(r, Reference) and r.task == SECRETS for r in scan_string(code, {})):
+            out.append(Problem(where.value([name]), f"task {task.name!r}: parameter {name!r} is code, and code is "
+                                                    f"stored with the run: a ${{secrets.…}} cannot go into it; pass the "
+                                                    f"secret through 'context' or 'sandbox.env' instead (docs/inputs.md)"))
+            continue
         if language != "python" or not isinstance(code, str):
             continue
         try:

@@ -31,6 +31,15 @@ _SEGMENT = re.compile(r"\.([^.\[]*)|\[([^\]]*)\]?")
 _JSON_SEPARATORS = (",", ":")
 #: lists/dicts up to this many characters of JSON are written into code as displays
 SMALL_LITERAL = 4096
+#: ``Reference.task`` of ``${inputs.…}`` and ``${secrets.…}``: no task may be named so (the loader
+#: refuses these names), so the scheduler keeps their values beside the task results.
+INPUTS, SECRETS = "inputs", "secrets"
+#: The first words a reference cannot start with when it names a task.
+RESERVED = (INPUTS, SECRETS, "env")
+_SCOPE = re.compile(r"(inputs|secrets|env)(?=$|[.\[])")
+ENV_REFUSED = ("the environment is not read by workflows (a resume would read other values, and a token "
+               "in it would be stored): list a sensitive value under 'secrets:' and write ${secrets.NAME}, "
+               "or declare an input and pass --param NAME=\"$NAME\" (docs/inputs.md)")
 
 
 class ReferenceSyntaxError(ValueError):
@@ -99,6 +108,12 @@ def substitute(
             for k, v in value.items()
         }
     return _walk(value, resolver, None)
+
+
+def run_values(workflow: Any) -> dict[str, Any]:
+    """What ``${inputs.…}`` and ``${secrets.…}`` read before dispatch: the run's input values,
+    and ``***`` for each secret (its value is filled in at dispatch: ``secret_fill``)."""
+    return {INPUTS: dict(workflow.input_values or {}), SECRETS: {s.name: "***" for s in workflow.secrets}}
 
 
 def literal(value: Any, language: str) -> str:
@@ -226,6 +241,9 @@ def parse_reference(text: str, inner: str, task_names: Mapping[str, str]) -> Ref
                                    f"{MAX_REFERENCE_CHARS} are allowed; read a shorter path")
     if not inner.strip():
         raise ReferenceSyntaxError(text, "empty reference: write ${Task Name.result}")
+    scope = _SCOPE.match(inner)
+    if scope is not None:
+        return _scoped(text, scope.group(1), inner[scope.end():])
     task, rest = _match_task(inner, task_names)
     if task is None:
         guess = inner.split(".result", 1)[0]
@@ -235,6 +253,17 @@ def parse_reference(text: str, inner: str, task_names: Mapping[str, str]) -> Ref
         hint = f"${{{name}.result.{rest}}}" if rest else f"${{{name}.result}}"
         raise ReferenceSyntaxError(text, f"after the task name comes 'result' (the task's result object): write {hint}")
     return Reference(text, task_names[task], _parse_path(text, rest[len("result"):]))
+
+
+def _scoped(text: str, scope: str, tail: str) -> Reference:
+    """``${inputs.…}`` (a path into the run's inputs) or ``${secrets.NAME}``; ``${env.…}`` is refused."""
+    if scope == "env":
+        raise ReferenceSyntaxError(text, ENV_REFUSED)
+    if scope == SECRETS:
+        if not tail.startswith(".") or not tail[1:] or any(c in tail[1:] for c in ".[]"):
+            raise ReferenceSyntaxError(text, "write ${secrets.NAME} for a secret listed under 'secrets:'")
+        return Reference(text, SECRETS, (tail[1:],))
+    return Reference(text, INPUTS, _parse_path(text, tail))
 
 
 def _parse_or_error(text: str, inner: str, task_names: Mapping[str, str]) -> Reference | ReferenceSyntaxError:
