@@ -16,8 +16,8 @@ BLOCKS = python_blocks(DOC)
 
 
 def test_the_page_has_its_examples():
-    # the notebook script, the 100-run service, reading back from SQLite, resuming
-    assert len(BLOCKS) == 4
+    # the notebook script, the 100-run service, reading back from SQLite, resuming, inputs and secrets
+    assert len(BLOCKS) == 5
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
@@ -33,6 +33,7 @@ def test_example_runs_as_printed(tmp_path: Path, index: int):
         2: ["flaky completed", "roll completed 6 [(1, 'failed', 'RuntimeError: first attempt fails",
             "report completed rolled 6 [(1, 'completed', None)]"],
         3: ["completed 42"],
+        4: ["['hello Ada', 'hello Ada']\ntoken ***\n", "input 'times': params['times']: '3' is not of type 'integer'"],
     }[index]
     for text in expected:
         assert text in proc.stdout

@@ -14,8 +14,12 @@ EXPECTED = {
     "failing_branch.yaml": ("failed", 1),
     "file_context.yaml": ("completed", 0),
     "polyglot.yaml": ("completed", 0),
+    "inputs.yaml": ("completed", 0),
 }
-FLAGS = {"polyglot.yaml": ["--allow-providers"]}  # as its header comment says to run it
+FLAGS = {  # as their header comments say to run them
+    "polyglot.yaml": ["--allow-providers"],
+    "inputs.yaml": ["--param", "region=us", "--param", "limit=3", "--env-file", "examples/inputs.env"],
+}
 
 
 def test_every_python_example_is_listed():
@@ -46,3 +50,10 @@ def test_seed_example_reads_generated_numbers(tmp_path):
 def test_polyglot_passes_node_results_to_python(tmp_path):
     out = gz(tmp_path, "run", "examples/polyglot.yaml", "--allow-providers", "--json", "--backend", "memory").json()
     assert out["tasks"]["Report"]["result"]["result"] == {"shout": "GLEITZEIT RUNS NODE AND PYTHON", "words": 5}
+
+
+def test_inputs_example_gets_its_values_and_shows_the_token_masked(tmp_path):
+    r = gz(tmp_path, "run", "examples/inputs.yaml", *FLAGS["inputs.yaml"], "--json", "--backend", "memory")
+    call = r.json()["tasks"]["Call"]["result"]
+    assert call["result"] == {"url": "https://api.us.example.com/items?limit=3", "dry_run": True, "token_seen": "***"}
+    assert "with token ***" in call["stdout"] and "example-token-not-real" not in r.out + r.err
