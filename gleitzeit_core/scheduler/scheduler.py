@@ -22,9 +22,12 @@ from anyio.abc import TaskGroup
 from gleitzeit_core.errors import ProviderError, SubstitutionError
 from gleitzeit_core.scheduler.capture import AttemptOutput
 from gleitzeit_core.scheduler.events import Observer, RunUpdated, TaskOutput, TaskUpdated, no_observer
+from gleitzeit_core.scheduler.triggers import Outcome, decide
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import AttemptRecord, RunRecord, RunStatus, TaskRecord, TaskStatus, now
 from gleitzeit_core.tracing.context import traceparent
+from gleitzeit_core.workflow import conditions
+from gleitzeit_core.workflow.graph import topological_order
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
 from gleitzeit_core.results import StoredResult, held, keep, load
 from gleitzeit_core.workflow.refs import ReferenceSyntaxError, find_references, run_values, substitute
@@ -106,6 +109,10 @@ class Scheduler:
         # Kept up to date as tasks finish, so an attempt's substitution is O(its params).
         self._results: dict[str, Any] = run_values(workflow)
         self._unavailable: dict[str, str] = {}
+        # Skipped tasks whose skip carries a failure upstream (the rules treat them as failed),
+        # and for each task skipped by a rule the task that started the skip (for its message).
+        self._failed_upstream: set[str] = set()
+        self._cause: dict[str, str] = {}
 
     # -- entry point --------------------------------------------------------------
     async def execute(self) -> RunRecord:
@@ -141,7 +148,10 @@ class Scheduler:
                 await self.store.save_run(run)
                 self.emit(RunUpdated(run))
             raise
-        if final is RunStatus.COMPLETED and any(t.status is not TaskStatus.COMPLETED for t in self.tasks.values()):
+        # A skip by a condition or a rule is a normal outcome; a failure fails the run even when a
+        # one_failed task handled it (docs/conditions.md: the exit code must tell cron and CI).
+        if final is RunStatus.COMPLETED and any(t.status in _FAILURES or not t.status.finished
+                                                for t in self.tasks.values()):
             final = RunStatus.FAILED
             failed = [t.name for t in self.tasks.values() if t.status is TaskStatus.FAILED]
             error = f"{len(failed)} task(s) failed: {', '.join(failed[:5])}" if failed else "not every task completed"
@@ -152,20 +162,19 @@ class Scheduler:
         return run
 
     async def _start(self) -> None:
-        """Classify the given records: finished ones stay, the rest wait or become ready."""
-        finished_fail: list[str] = []
-        ready: list[TaskRecord] = []
+        """Classify the given records: finished ones stay, the rest wait or are decided."""
+        due: list[str] = []
         for key, spec in self.specs.items():
             rec = self.tasks[key]
             if rec.status.finished:
                 self._note_outcome(rec)
-                if rec.status is not TaskStatus.COMPLETED:
-                    finished_fail.append(key)
                 continue
             self._unfinished += 1
             self.waiting_on[key] = sum(1 for d in spec.dependencies if not self.tasks[d].status.finished)
-        for key in finished_fail:  # a resumed run may hold failures whose dependents never ran
-            await self._skip_dependents(key)
+        if any(r.status is TaskStatus.SKIPPED for r in self.tasks.values()):
+            for k in topological_order({k: s.dependencies for k, s in self.specs.items()}):
+                if self.tasks[k].status is TaskStatus.SKIPPED and self._skip_carries_failure(k):
+                    self._failed_upstream.add(k)
         for key in self.specs:
             rec = self.tasks[key]
             if rec.status.finished or self.waiting_on.get(key):
@@ -173,11 +182,11 @@ class Scheduler:
             if rec.status is TaskStatus.RETRYING and rec.next_attempt_at:
                 self._schedule_retry(key, max(0.0, rec.next_attempt_at - time.time()))
             else:
-                ready.append(rec)
+                due.append(key)  # a resumed run may hold failures whose dependents never ran
         if self._unfinished == 0:
             self._all_done.set()
             return
-        await self._make_ready(ready)
+        await self._decide(due)
 
     # -- ready set ----------------------------------------------------------------
     async def _make_ready(self, records: list[TaskRecord]) -> None:
@@ -355,43 +364,98 @@ class Scheduler:
     async def _finished(self, key: str) -> None:
         self._unfinished -= 1
         self._note_outcome(self.tasks[key])
-        if self.tasks[key].status is TaskStatus.COMPLETED:
-            ready = []
-            for dep in self.dependents[key]:
-                self.waiting_on[dep] -= 1
-                if self.waiting_on[dep] == 0 and not self.tasks[dep].status.finished:
-                    ready.append(self.tasks[dep])
-            await self._make_ready(ready)
-        else:
-            await self._skip_dependents(key)
+        await self._decide(self._released(key))
         if self._unfinished <= 0:
             self._all_done.set()
 
-    async def _skip_dependents(self, key: str) -> None:
-        """Skip everything downstream of a task that did not complete, in one write.
-
-        The error names the task that did not complete (the status already says
-        "skipped"), and for a task further down the dependency it was skipped through."""
-        cause = self.tasks[key]
-        stack: list[tuple[str, str]] = [(k, key) for k in self.dependents[key]]  # (task, its dependency)
-        skipped: list[TaskRecord] = []
-        while stack:
-            k, via = stack.pop()
-            rec = self.tasks[k]
-            if rec.status.finished:
+    def _released(self, key: str) -> list[str]:
+        """Dependents of a task that just became final whose last dependency it was."""
+        due = []
+        for dep in self.dependents[key]:
+            if self.tasks[dep].status.finished:  # e.g. a one_failed task that ran before a resume
                 continue
-            rec.status, rec.finished_at = TaskStatus.SKIPPED, now()
-            rec.updated_at = rec.finished_at
-            rec.error = (f"dependency {cause.name!r} {cause.status.value}" if via == key else
-                         f"upstream task {cause.name!r} {cause.status.value} (via {self.tasks[via].name!r})")
-            skipped.append(rec)
-            stack.extend((d, k) for d in self.dependents[k])
+            self.waiting_on[dep] -= 1
+            if self.waiting_on[dep] == 0:
+                due.append(dep)
+        return due
+
+    async def _decide(self, due: list[str]) -> None:
+        """Tasks whose dependencies are all final: ready, or skipped (by their trigger or a false
+        condition) or failed (a condition that cannot be evaluated). A decided task releases
+        its own dependents in the same pass; everything decided is saved in one write."""
+        ready: list[TaskRecord] = []
+        decided: list[TaskRecord] = []
+        stack = list(reversed(due))
+        while stack:
+            key = stack.pop()
+            rec = self.tasks[key]
+            verdict = await self._verdict(key) if rec.status is TaskStatus.PENDING else None
+            if verdict is None:  # queued/running before a resume had passed its condition already
+                ready.append(rec)
+                continue
+            rec.status, rec.error = verdict
+            rec.finished_at = rec.updated_at = now()
+            decided.append(rec)
             self._note_outcome(rec)
-        if skipped:
-            await self.store.save_tasks(skipped)
-            for rec in skipped:
+            stack.extend(reversed(self._released(key)))
+        if decided:
+            await self.store.save_tasks(decided)
+            for rec in decided:
                 self.emit(TaskUpdated(rec))
-            self._unfinished -= len(skipped)
+            self._unfinished -= len(decided)
+        await self._make_ready(ready)
+
+    async def _verdict(self, key: str) -> tuple[TaskStatus, str] | None:
+        """None if the task should run; else its final status and the reason."""
+        spec = self.specs[key]
+        decision = decide(spec.trigger, [self._outcome(d) for d in spec.dependencies])
+        if not decision.run:
+            if decision.failed_upstream:
+                self._failed_upstream.add(key)
+            if decision.blocker is None:
+                return TaskStatus.SKIPPED, str(decision.reason)
+            via = spec.dependencies[decision.blocker]
+            cause = self._cause.get(via)
+            self._cause[key] = cause or via
+            dep = self.tasks[via]
+            if cause is None:
+                return TaskStatus.SKIPPED, f"dependency {dep.name!r} {dep.status.value}"
+            root = self.tasks[cause]
+            return TaskStatus.SKIPPED, f"upstream task {root.name!r} {root.status.value} (via {dep.name!r})"
+        if spec.when is None:
+            return None
+        try:
+            holds = conditions.evaluate(spec.when.text, await self._condition_variables(spec))
+        except conditions.ConditionError as exc:
+            return TaskStatus.FAILED, f"{spec.when.pos or spec.pos}: when: {exc.message}"
+        return None if holds else (TaskStatus.SKIPPED, CONDITION_FALSE)
+
+    def _outcome(self, key: str) -> Outcome:
+        status = self.tasks[key].status
+        if status is TaskStatus.COMPLETED:
+            return Outcome.COMPLETED
+        if status in _FAILURES or key in self._failed_upstream:
+            return Outcome.FAILED
+        return Outcome.SKIPPED
+
+    def _skip_carries_failure(self, key: str) -> bool:
+        """For a skip found in the records (dependencies first): did the rule skip it over a failure?"""
+        spec = self.specs[key]
+        decision = decide(spec.trigger, [self._outcome(d) for d in spec.dependencies])
+        return not decision.run and decision.failed_upstream
+
+    async def _condition_variables(self, spec: TaskSpec) -> dict[str, Any]:
+        """What a condition reads: its dependencies (by name and id) and the run's inputs.
+        Values are bound as CEL variables, never pasted into the expression."""
+        tasks: dict[str, Any] = {}
+        for dep in spec.dependencies:
+            rec, dep_spec = self.tasks[dep], self.specs[dep]
+            result = self._results.get(dep)
+            if isinstance(result, StoredResult):
+                result = await load(self.store, result)
+            view = {"status": rec.status.value, "result": result, "error": rec.error, "attempts": rec.attempts}
+            tasks[dep_spec.name] = tasks[dep] = view
+        return {"tasks": tasks, "inputs": {}}
 
     async def _finish_unfinished(self, status: TaskStatus, reason: str) -> None:
         left = [r for r in self.tasks.values() if not r.status.finished]
@@ -419,6 +483,11 @@ class Scheduler:
                         await anyio.sleep(0.01)
                 scope.cancel()
                 return
+
+
+#: the reason a task skipped by its ``when:`` shows
+CONDITION_FALSE = "condition false"
+_FAILURES = (TaskStatus.FAILED, TaskStatus.CANCELLED)
 
 
 def _unstorable(result: Any) -> ProviderError | None:

@@ -19,11 +19,13 @@ from typing import Any
 
 from gleitzeit_core.errors import Problem, WorkflowInvalid
 from gleitzeit_core.scheduler.retry import RetryPolicy, Strategy
+from gleitzeit_core.scheduler.triggers import Trigger
 from gleitzeit_core.workflow import inputs as run_inputs
-from gleitzeit_core.workflow import policy
+from gleitzeit_core.workflow import policy, when_check
 from gleitzeit_core.workflow.graph import depends_on, find_cycles
 from gleitzeit_core.workflow.limits import MAX_NAME_CHARS
-from gleitzeit_core.workflow.model import InputSpec, Priority, SecretSpec, SourcePos, TaskSpec, Workflow
+from gleitzeit_core.workflow.model import (Condition, InputSpec, Priority, SecretSpec, SourcePos, TaskSpec,
+                                           Workflow)
 from gleitzeit_core.workflow.legacy import is_stub, normalise, stub_problem
 from gleitzeit_core.workflow.policy import Allowance
 from gleitzeit_core.workflow.refs import (
@@ -42,7 +44,7 @@ _FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 TOP_KEYS = ("name", "description", "id", "timeout", "max_concurrent_tasks", "tasks", "sandbox", "providers",
             "inputs", "secrets")
 TASK_KEYS = ("name", "id", "description", "protocol", "method", "parameters", "params", "dependencies",
-             "priority", "timeout", "retry", "sandbox")
+             "priority", "timeout", "retry", "sandbox", "when", "trigger")
 RETRY_KEYS = ("max_attempts", "base_delay", "max_delay", "strategy", "backoff", "jitter", "on_crash")
 SANDBOX_KEYS = ("network", "read", "write", "memory_mb", "env")
 
@@ -142,6 +144,8 @@ class _Draft:
     timeout: float | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sandbox: dict | None = None
+    when: Condition | None = None
+    trigger: Trigger = Trigger.ALL_SUCCESS
 
     @property
     def label(self) -> str:
@@ -158,7 +162,7 @@ def _load(text: str, filename: str, fmt: str, base_dir: str | None,
         problems += legacy.problems
         if legacy.no_tasks:
             raise WorkflowInvalid(problems)
-        checker = _Checker(marks, base_dir, allowance)
+        checker = _Checker(marks, base_dir, allowance, text)
         workflow = checker.workflow(data, source_path, source_hash)
     if problems or checker.problems:
         raise WorkflowInvalid(problems + checker.problems)
@@ -169,8 +173,9 @@ def _load(text: str, filename: str, fmt: str, base_dir: str | None,
 class _Checker:
     """Reads the parsed data field by field, collecting every problem it finds."""
 
-    def __init__(self, marks: Marks, base_dir: str | None, allowance: Allowance):
+    def __init__(self, marks: Marks, base_dir: str | None, allowance: Allowance, text: str = ""):
         self.marks = marks
+        self.source_text = text  # for positions inside a `when:` expression
         self.base_dir = base_dir
         self.allowance = allowance
         self.problems: list[Problem] = []
@@ -209,12 +214,13 @@ class _Checker:
         deps = self.resolve_dependencies(drafts, names)
         self.check_cycles(drafts, deps)
         self.check_references(drafts, names, deps)
+        self.check_conditions(drafts, names, deps, data.get("inputs"))
         if self.problems:
             return None
         tasks = tuple(
             TaskSpec(key=d.key, name=d.name, protocol=d.protocol, method=d.method, params=d.params,
                      dependencies=deps[d.key], priority=d.priority, timeout=d.timeout, retry=d.retry,
-                     sandbox=d.sandbox, pos=d.pos)
+                     sandbox=d.sandbox, pos=d.pos, when=d.when, trigger=d.trigger)
             for d in drafts
         )
         return Workflow(id=wid or _slug(name), name=name, tasks=tasks, description=description,
@@ -275,6 +281,8 @@ class _Checker:
         d.timeout = self.seconds(raw, "timeout", label)
         d.retry = self.retry(raw, label)
         d.sandbox = self.sandbox(raw, label)
+        d.when = self.condition(raw, label)
+        d.trigger = self.trigger(raw, label, has_dependencies=bool(d.dependencies))
         if "sandbox" in d.params:  # `parameters.sandbox` is the same policy block, never data
             if "sandbox" in raw:
                 self.report(self.marks.key(d.params, "sandbox"),
@@ -414,6 +422,37 @@ class _Checker:
             jitter=bool(jitter),
             on_crash=bool(on_crash),
         )
+
+    def condition(self, raw: dict, label: str) -> Condition | None:
+        """``when:`` as written; compiled and checked across tasks in check_conditions."""
+        if "when" not in raw:
+            return None
+        value = raw["when"]
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        if not isinstance(value, str) or not value.strip():
+            self.report(self.marks.value(raw, "when"),
+                        f"{label}: 'when' must be a CEL expression such as 'tasks[\"Check\"].result.ok', "
+                        f"not {'empty text' if isinstance(value, str) else _kind(value)}")
+            return None
+        return Condition(value, self.marks.value(raw, "when"))
+
+    def trigger(self, raw: dict, label: str, *, has_dependencies: bool) -> Trigger:
+        value = raw.get("trigger")
+        if value is None:
+            return Trigger.ALL_SUCCESS
+        names = [t.value for t in Trigger]
+        if not isinstance(value, str) or value.strip().lower() not in names:
+            hint = self.did_you_mean(value.lower(), names) if isinstance(value, str) else ""
+            self.report(self.marks.value(raw, "trigger"),
+                        f"{label}: 'trigger' must be {', '.join(names[:-1])} or {names[-1]}, got {value!r}{hint}")
+            return Trigger.ALL_SUCCESS
+        trigger = Trigger(value.strip().lower())
+        if trigger is not Trigger.ALL_SUCCESS and not has_dependencies:
+            self.report(self.marks.value(raw, "trigger"),
+                        f"{label}: trigger {trigger.value!r} decides by the dependencies' outcomes, and the task "
+                        f"has no 'dependencies'; add them or drop 'trigger'")
+        return trigger
 
     def sandbox(self, owner: dict, label: str) -> dict | None:
         block = owner.get("sandbox")
@@ -581,6 +620,23 @@ class _Checker:
             self.report(self.marks.value(container, key),
                         f"{d.label}: {item.text} reads input {item.path[0]!r}, which the workflow does not declare{hint}")
         return True
+
+    def check_conditions(self, drafts: list[_Draft], names: dict[str, str],
+                         deps: dict[str, tuple[str, ...]], inputs: Any) -> None:
+        """Each ``when:`` compiles (CEL) and reads only its dependencies and declared inputs."""
+        with_when = [d for d in drafts if d.key is not None and d.when is not None]
+        if not with_when:
+            return  # the CEL library is never imported
+        lines = self.source_text.splitlines()
+        label_of = {d.key: d.name for d in drafts if d.key is not None}
+        declared = tuple(inputs) if isinstance(inputs, dict) else ()
+        for d in with_when:
+            assert d.when is not None and d.key is not None
+            for where, message in when_check.check(
+                    d.when.text, d.when.pos or d.pos, lines, label=d.label, key=d.key, names=names,
+                    dependencies=deps.get(d.key, ()), label_of=label_of, inputs=declared,
+                    in_map="for_each" in d.raw, did_you_mean=self.did_you_mean):
+                self.report(where, message)
 
     # -- field readers: return None (and report) when absent or wrong --------
 

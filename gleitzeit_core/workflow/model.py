@@ -11,6 +11,7 @@ from enum import IntEnum
 from typing import Any
 
 from gleitzeit_core.scheduler.retry import RetryPolicy
+from gleitzeit_core.scheduler.triggers import Trigger
 
 
 class Priority(IntEnum):
@@ -43,6 +44,14 @@ class SourcePos:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """A task's ``when:``: CEL text, checked by the loader (workflow/conditions.py)."""
+
+    text: str
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """One task of a workflow. ``key`` is the task's id within its workflow."""
 
@@ -57,6 +66,8 @@ class TaskSpec:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sandbox: dict[str, Any] | None = None
     pos: SourcePos | None = None
+    when: Condition | None = None
+    trigger: Trigger = Trigger.ALL_SUCCESS
 
 
 @dataclass(frozen=True)
