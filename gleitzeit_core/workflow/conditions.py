@@ -103,10 +103,15 @@ def _compiled(text: str, variables: tuple[str, ...]) -> Any:
 
 @lru_cache(maxsize=8)
 def _env(variables: tuple[str, ...]) -> Any:
-    from cel_expr_python import cel  # lazily: native code, loaded only for workflows with conditions
+    # Lazily: native code, loaded only for workflows with conditions. The strings and math
+    # extensions (trim, lowerAscii, split, …; greatest, least, …) as Kubernetes enables them.
+    from cel_expr_python import cel
+    from cel_expr_python.ext.ext_math import ExtMath
+    from cel_expr_python.ext.ext_strings import ExtStrings
 
     types = {"tasks": cel.Type.Map(cel.Type.STRING, cel.Type.DYN)}
-    return cel.NewEnv(variables={v: types.get(v, cel.Type.DYN) for v in variables})
+    return cel.NewEnv(variables={v: types.get(v, cel.Type.DYN) for v in variables},
+                      extensions=[ExtStrings(), ExtMath()])
 
 
 def _cel_value(value: Any) -> Any:

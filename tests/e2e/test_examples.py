@@ -15,6 +15,7 @@ EXPECTED = {
     "file_context.yaml": ("completed", 0),
     "polyglot.yaml": ("completed", 0),
     "inputs.yaml": ("completed", 0),
+    "cleanup_alert.yaml": ("failed", 1),
 }
 FLAGS = {  # as their header comments say to run them
     "polyglot.yaml": ["--allow-providers"],
@@ -24,8 +25,10 @@ FLAGS = {  # as their header comments say to run them
 
 def test_every_python_example_is_listed():
     # llm.yaml and mixed.yaml need an Ollama server: tests/provider_ollama runs them against a fake one;
-    # mcp.yaml needs MCP servers registered: tests/mcp/test_example.py runs it.
-    on_disk = {p.name for p in (REPO / "examples").glob("*.yaml")} - {"llm.yaml", "mixed.yaml", "mcp.yaml"}
+    # mcp.yaml needs MCP servers registered: tests/mcp/test_example.py runs it;
+    # llm_triage.yaml: tests/provider_ollama/test_triage_example.py.
+    on_disk = {p.name for p in (REPO / "examples").glob("*.yaml")} - {"llm.yaml", "mixed.yaml", "mcp.yaml",
+                                                                        "llm_triage.yaml"}
     assert on_disk == set(EXPECTED)
 
 
@@ -45,6 +48,12 @@ def test_seed_example_reads_generated_numbers(tmp_path):
     numbers = out["tasks"]["Generate Data"]["result"]["result"]["numbers"]
     processed = out["tasks"]["Process Results"]["result"]["result"]
     assert processed["input_numbers"] == numbers and processed["total"] == sum(numbers)
+
+
+def test_cleanup_alert_example_cleans_up_and_alerts_after_the_failure(tmp_path):
+    out = gz(tmp_path, "run", "examples/cleanup_alert.yaml", "--json", "--backend", "memory").json()
+    status = {name: t["status"] for name, t in out["tasks"].items()}
+    assert status == {"Extract": "completed", "Load": "failed", "Cleanup": "completed", "Alert": "completed"}
 
 
 def test_polyglot_passes_node_results_to_python(tmp_path):
