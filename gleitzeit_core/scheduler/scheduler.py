@@ -455,7 +455,7 @@ class Scheduler:
                 result = await load(self.store, result)
             view = {"status": rec.status.value, "result": result, "error": rec.error, "attempts": rec.attempts}
             tasks[dep_spec.name] = tasks[dep] = view
-        return {"tasks": tasks, "inputs": {}}
+        return {"tasks": tasks, "inputs": dict(self.wf.input_values or {})}
 
     async def _finish_unfinished(self, status: TaskStatus, reason: str) -> None:
         left = [r for r in self.tasks.values() if not r.status.finished]

@@ -209,6 +209,29 @@ def test_join_after_a_branch_that_never_runs(tmp_path):
     assert seen["Join Nothing"] == ("skipped", "every dependency was skipped")
 
 
+def test_a_condition_reads_the_runs_inputs(tmp_path):
+    text = """
+        name: by-region
+        inputs:
+          region: {type: string, enum: [eu, us], default: eu}
+        tasks:
+          - name: Start
+            method: python/execute
+            parameters: {code: "result = 1"}
+          - name: US only
+            dependencies: [Start]
+            when: 'inputs.region == "us"'
+            method: python/execute
+            parameters: {code: "result = 'us'"}
+    """
+    code, out, err = run(tmp_path, text)
+    assert code == 0, err
+    assert statuses(out)["US only"] == ("skipped", "condition false")
+    code, out, err = run(tmp_path, text, "--param", "region=us")
+    assert code == 0, err
+    assert statuses(out)["US only"] == ("completed", None)
+
+
 def test_condition_that_is_not_a_boolean_or_cannot_be_evaluated_fails_the_task(tmp_path):
     code, out, err = run(tmp_path, """
         name: strict
