@@ -18,6 +18,7 @@ from gleitzeit_core.providers.host import ProviderHost, discover_manifests
 from gleitzeit_core.providers.manifest import ManifestError, ProviderManifest, load_manifest
 from gleitzeit_core.scheduler.events import Observer, no_observer
 from gleitzeit_core.secret_fill import SecretsDispatcher, values_for
+from gleitzeit_core.subworkflow_dispatch import GroupDispatcher, provider_tasks
 from gleitzeit_core.scheduler.scheduler import RunOptions, Scheduler
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, TaskRecord, new_id, now
@@ -203,10 +204,10 @@ async def run_workflow(
     # Worker pools fill secrets from the workers' environment; here a missing one is exit 2 now.
     secret_values = None if dispatcher is not None else values_for(workflow, secrets)
     if dispatcher is not None:
-        methods = await dispatcher.preflight(workflow)
+        methods = await dispatcher.preflight(provider_tasks(workflow))
     else:
         assert host is not None, "run_workflow needs a host or a dispatcher"
-        methods = await preflight(workflow, host)
+        methods = await preflight(provider_tasks(workflow), host)
     owner = this_process()
     if existing is None:
         run, tasks = new_run(workflow)
@@ -237,7 +238,7 @@ async def run_workflow(
         heartbeat=heartbeat,
         heartbeat_interval=HEARTBEAT_S,
     )
-    dispatch = SecretsDispatcher(dispatcher or LocalDispatcher(host), secret_values)
+    dispatch = GroupDispatcher(SecretsDispatcher(dispatcher or LocalDispatcher(host), secret_values))
     scheduler = Scheduler(workflow, run, tasks, store, dispatch, options, observer)
     final = await scheduler.execute()
     if tracing_enabled(config):  # the SDK is imported only now, and only then

@@ -66,6 +66,7 @@ def plan_of(workflow: Workflow, providers: dict[str, dict[str, Any]]) -> dict[st
 async def check(path: str, st: CliState, params: list[str] | None = None,
                 params_file: str | None = None) -> Report:
     from gleitzeit_core.engine import make_host, preflight  # heavy: providers and SDK
+    from gleitzeit_core.subworkflow_dispatch import provider_tasks
 
     report = Report(path)
     try:
@@ -77,8 +78,9 @@ async def check(path: str, st: CliState, params: list[str] | None = None,
         report.problems = [str(p) for p in exc.problems]
         return report
     report.name = workflow.name
+    external = provider_tasks(workflow).tasks  # a sub-workflow's bookkeeping tasks need no provider
     brought = {m.name for m in host.manifests.values() if m.source in workflow.providers}
-    started = tuple(t for t in workflow.tasks
+    started = tuple(t for t in external
                     if not any(m.name in brought for m in host.providers_for(t.protocol)))
     async with host:
         try:  # inside the host: its task group would wrap what escapes it
@@ -90,7 +92,7 @@ async def check(path: str, st: CliState, params: list[str] | None = None,
             report.problems = [f"{path}: {exc.message}"]
             return report
         used: dict[str, dict[str, Any]] = {}
-        for t in workflow.tasks:
+        for t in external:
             m = host.actor_for_protocol(t.protocol).manifest
             entry = used.setdefault(m.name, {"version": m.version, "manifest": m.source, "protocols": [], "methods": [],
                                              "started": m.name not in brought})

@@ -448,14 +448,20 @@ class Scheduler:
         """What a condition reads: its dependencies (by name and id) and the run's inputs.
         Values are bound as CEL variables, never pasted into the expression."""
         tasks: dict[str, Any] = {}
+        key_prefix, name_prefix = spec.scope
         for dep in spec.dependencies:
             rec, dep_spec = self.tasks[dep], self.specs[dep]
-            result = self._results.get(dep)
-            if isinstance(result, StoredResult):
-                result = await load(self.store, result)
+            result = await self._loaded(dep)
             view = {"status": rec.status.value, "result": result, "error": rec.error, "attempts": rec.attempts}
             tasks[dep_spec.name] = tasks[dep] = view
-        return {"tasks": tasks, "inputs": dict(self.wf.input_values or {})}
+            if key_prefix and dep_spec.scope == spec.scope:  # a sub-workflow's task: by its own name too
+                tasks[dep_spec.name.removeprefix(name_prefix)] = tasks[dep.removeprefix(key_prefix)] = view
+        inputs = await self._loaded(key_prefix + "inputs") if key_prefix else self.wf.input_values
+        return {"tasks": tasks, "inputs": dict(inputs or {})}
+
+    async def _loaded(self, key: str) -> Any:
+        result = self._results.get(key)
+        return await load(self.store, result) if isinstance(result, StoredResult) else result
 
     async def _finish_unfinished(self, status: TaskStatus, reason: str) -> None:
         left = [r for r in self.tasks.values() if not r.status.finished]

@@ -21,10 +21,10 @@ from gleitzeit_core.errors import Problem, WorkflowInvalid
 from gleitzeit_core.scheduler.retry import RetryPolicy, Strategy
 from gleitzeit_core.scheduler.triggers import Trigger
 from gleitzeit_core.workflow import inputs as run_inputs
-from gleitzeit_core.workflow import policy, when_check
+from gleitzeit_core.workflow import policy, subworkflow, when_check
 from gleitzeit_core.workflow.graph import depends_on, find_cycles
 from gleitzeit_core.workflow.limits import MAX_NAME_CHARS
-from gleitzeit_core.workflow.model import (Condition, InputSpec, Priority, SecretSpec, SourcePos, TaskSpec,
+from gleitzeit_core.workflow.model import (Call, Condition, InputSpec, Priority, SecretSpec, SourcePos, TaskSpec,
                                            Workflow)
 from gleitzeit_core.workflow.legacy import is_stub, normalise, stub_problem
 from gleitzeit_core.workflow.policy import Allowance
@@ -42,9 +42,9 @@ from gleitzeit_core.workflow.source import Marks, parse, quiet_gc
 _FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
 TOP_KEYS = ("name", "description", "id", "timeout", "max_concurrent_tasks", "tasks", "sandbox", "providers",
-            "inputs", "secrets")
+            "inputs", "secrets", "outputs")
 TASK_KEYS = ("name", "id", "description", "protocol", "method", "parameters", "params", "dependencies",
-             "priority", "timeout", "retry", "sandbox", "when", "trigger")
+             "priority", "timeout", "retry", "sandbox", "when", "trigger", "workflow", "with")
 RETRY_KEYS = ("max_attempts", "base_delay", "max_delay", "strategy", "backoff", "jitter", "on_crash")
 SANDBOX_KEYS = ("network", "read", "write", "memory_mb", "env")
 
@@ -146,6 +146,7 @@ class _Draft:
     sandbox: dict | None = None
     when: Condition | None = None
     trigger: Trigger = Trigger.ALL_SUCCESS
+    call: Call | None = None
 
     @property
     def label(self) -> str:
@@ -167,6 +168,8 @@ def _load(text: str, filename: str, fmt: str, base_dir: str | None,
     if problems or checker.problems:
         raise WorkflowInvalid(problems + checker.problems)
     assert workflow is not None
+    if any(t.call is not None for t in workflow.tasks):  # sub-workflows, inlined
+        workflow = subworkflow.expand(workflow, lambda path: load_workflow(path, allowance=allowance))
     return workflow
 
 
@@ -215,19 +218,20 @@ class _Checker:
         self.check_cycles(drafts, deps)
         self.check_references(drafts, names, deps)
         self.check_conditions(drafts, names, deps, data.get("inputs"))
+        outputs = self.outputs(data, names)
         if self.problems:
             return None
         tasks = tuple(
             TaskSpec(key=d.key, name=d.name, protocol=d.protocol, method=d.method, params=d.params,
                      dependencies=deps[d.key], priority=d.priority, timeout=d.timeout, retry=d.retry,
-                     sandbox=d.sandbox, pos=d.pos, when=d.when, trigger=d.trigger)
+                     sandbox=d.sandbox, pos=d.pos, when=d.when, trigger=d.trigger, call=d.call)
             for d in drafts
         )
         return Workflow(id=wid or _slug(name), name=name, tasks=tasks, description=description,
                         timeout=timeout, max_concurrent_tasks=max_concurrent, source_path=source_path,
                         source_hash=source_hash,
                         base_dir=_absolute(self.base_dir), sandbox=sandbox, providers=providers,
-                        inputs=self.inputs, secrets=self.secrets)
+                        inputs=self.inputs, secrets=self.secrets, outputs=outputs)
 
     def task_list(self, data: dict) -> list:
         if "tasks" not in data:
@@ -274,8 +278,15 @@ class _Checker:
         d.id = self.task_name(raw, "id", label)
         if d.name is not None:
             d.key = d.id or d.name
-        d.method, d.protocol = self.method(raw, label)
-        d.params = self.params(raw, label)
+        if "workflow" in raw:
+            d.call, d.params = self.call(raw, label)
+            d.method, d.protocol = subworkflow.OUTPUTS_METHOD, subworkflow.PROTOCOL
+        else:
+            if "with" in raw:
+                self.report(self.marks.key(raw, "with"), f"{label}: 'with' passes inputs to a 'workflow:'; "
+                                                         f"this task has none")
+            d.method, d.protocol = self.method(raw, label)
+            d.params = self.params(raw, label)
         d.dependencies = self.dependency_list(raw, label)
         d.priority = self.priority(raw, label)
         d.timeout = self.seconds(raw, "timeout", label)
@@ -422,6 +433,50 @@ class _Checker:
             jitter=bool(jitter),
             on_crash=bool(on_crash),
         )
+
+    def call(self, raw: dict, label: str) -> tuple[Call | None, dict]:
+        """``workflow:`` and ``with:``; the child file is read only if it lies inside the folder."""
+        for other in ("method", "protocol", "parameters", "params"):
+            if other in raw:
+                self.report(self.marks.key(raw, other),
+                            f"{label}: a task with 'workflow' runs that file; it takes no '{other}' (pass values "
+                            f"with 'with')")
+        given = raw.get("with")
+        if given is None:
+            given = {}
+        elif not isinstance(given, dict):
+            self.report(self.marks.value(raw, "with"),
+                        f"{label}: 'with' must map the sub-workflow's input names to values, not {_kind(given)}")
+            given = {}
+        written = self.text(raw, "workflow", label)
+        if written is None:
+            return None, {"values": given}
+        full, refusal = subworkflow.resolve_call(written, self.base_dir)
+        if refusal is not None or full is None:
+            self.report(self.marks.value(raw, "workflow"), f"{label}: {refusal}")
+            return None, {"values": given}
+        return Call(full, written, self.marks.value(raw, "workflow")), {"values": given}
+
+    def outputs(self, data: dict, names: dict[str, str]) -> dict[str, Any]:
+        """``outputs:``: what the workflow gives a caller that runs it as a sub-workflow."""
+        block = data.get("outputs")
+        if block is None:
+            return {}
+        if not isinstance(block, dict):
+            self.report(self.marks.value(data, "outputs"),
+                        f"the workflow: 'outputs' must map names to values such as \"${{Sum.result.result}}\", "
+                        f"not {_kind(block)}")
+            return {}
+        for container, key in reference_sites(block):
+            for item in scan_string(container[key], names):
+                if isinstance(item, ReferenceSyntaxError):
+                    hint = self.did_you_mean(item.task_hint, names) if item.task_hint else ""
+                    self.report(self.marks.value(container, key),
+                                f"the workflow's outputs: invalid reference {item.text}: {item.message}{hint}")
+                elif item.task == SECRETS:
+                    self.report(self.marks.value(container, key),
+                                f"the workflow's outputs: {item.text}: an output is stored; a secret never is")
+        return block
 
     def condition(self, raw: dict, label: str) -> Condition | None:
         """``when:`` as written; compiled and checked across tasks in check_conditions."""

@@ -52,6 +52,16 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class Call:
+    """A task's ``workflow:`` (a sub-workflow call), as the loader read it; workflow/subworkflow.py
+    inlines the child, so no task of a loaded workflow still has one."""
+
+    path: str  # real path of the child file, inside the workflow folder
+    shown: str  # as written
+    pos: SourcePos | None = None
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """One task of a workflow. ``key`` is the task's id within its workflow."""
 
@@ -68,6 +78,10 @@ class TaskSpec:
     pos: SourcePos | None = None
     when: Condition | None = None
     trigger: Trigger = Trigger.ALL_SUCCESS
+    call: Call | None = None
+    # (key prefix, name prefix) of the sub-workflow call(s) this task came from, e.g.
+    # ("Calc/", "Calc/"): a condition names its own workflow's tasks without it.
+    scope: tuple[str, str] = ("", "")
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,7 @@ class Workflow:
     secrets: tuple[SecretSpec, ...] = ()
     # The run's input values (checked, defaults filled in); None until bound for a run.
     input_values: dict[str, Any] | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)  # what a caller reads (sub-workflows)
 
     def by_key(self) -> dict[str, TaskSpec]:
         """A fresh key → task map; callers keep it (building it is O(n))."""

@@ -367,3 +367,4 @@ def reference_sites(container: dict | list) -> Iterator[tuple[dict | list, Any]]
                 yield container, k
         elif isinstance(v, (dict, list)):
             yield from reference_sites(v)
+
