@@ -32,11 +32,12 @@ def descriptor_digest(descriptor: Mapping[str, Any]) -> str:
 
 
 def key_document(*, method: str, params: Any, provider: Mapping[str, Any], descriptor: str,
-                 sandbox: Any, files: Mapping[str, Any], upstream: Mapping[str, str], extra: Any,
-                 secrets: list[str]) -> dict[str, Any]:
+                 sandbox: Any, files: Mapping[str, Any], extra: Any, secrets: list[str]) -> dict[str, Any]:
+    """Upstream results enter through ``params`` (after substitution) and only as far as the
+    task references them: a dependency re-run with the same value keeps the key."""
     return {"v": KEY_VERSION, "method": method, "params": params, "provider": dict(provider),
-            "descriptor": descriptor, "sandbox": sandbox, "files": dict(files), "upstream": dict(upstream),
-            "extra": extra, "secrets": sorted(secrets)}
+            "descriptor": descriptor, "sandbox": sandbox, "files": dict(files), "extra": extra,
+            "secrets": sorted(secrets)}
 
 
 def key_of(document: Mapping[str, Any]) -> str:

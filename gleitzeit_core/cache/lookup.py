@@ -19,7 +19,7 @@ from typing import Any
 from gleitzeit_core.cache import files, key
 from gleitzeit_core.cache.entries import CacheEntry, CacheTable, blob_space, table_for
 from gleitzeit_core.cache.spec import CacheSpec, effective
-from gleitzeit_core.results import INLINE_RESULT_BYTES, StoredResult, encode
+from gleitzeit_core.results import INLINE_RESULT_BYTES, encode
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.blobs import digest
 from gleitzeit_core.store.records import TaskRecord, now
@@ -61,11 +61,6 @@ def secret_names(value: Any) -> list[str]:
     return sorted(found)
 
 
-def result_digest(value: Any) -> str:
-    """The content address of a result as the scheduler holds it."""
-    return value.digest if isinstance(value, StoredResult) else digest(encode(value))
-
-
 class ResultCache:
     """Per run: the workflow, the methods' descriptors and who provides them, the mode."""
 
@@ -95,21 +90,19 @@ class ResultCache:
                           "(the workflow's default does not cover it)")
         return block, None
 
-    def decide(self, spec: TaskSpec, params: Mapping[str, Any], extra: Any,
-               upstream: Mapping[str, Any]) -> Decision:
+    def decide(self, spec: TaskSpec, params: Mapping[str, Any], extra: Any) -> Decision:
         """The key of one attempt-to-be: ``params`` after substitution (``sandbox`` included, as sent),
-        ``extra`` the substituted ``key_extra``, ``upstream`` the held results of its dependencies."""
+        ``extra`` the substituted ``key_extra``."""
         block, reason = self.wanted(spec)
         if block is None:
             return Decision(reason=reason)
         try:
-            document = self._document(spec, block, params, extra, upstream)
+            document = self._document(spec, block, params, extra)
         except files.NotCacheable as exc:
             return Decision(spec=block, reason=str(exc))
         return Decision(key=key.key_of(document), document=document, spec=block)
 
-    def _document(self, spec: TaskSpec, block: CacheSpec, params: Mapping[str, Any], extra: Any,
-                  upstream: Mapping[str, Any]) -> dict[str, Any]:
+    def _document(self, spec: TaskSpec, block: CacheSpec, params: Mapping[str, Any], extra: Any) -> dict[str, Any]:
         descriptor = self.methods.get(spec.method)
         if descriptor is None:
             raise files.NotCacheable(f"no descriptor for {spec.method}")
@@ -120,14 +113,10 @@ class ResultCache:
         plain = {k: v for k, v in params.items() if k != "sandbox"}
         roots = files.roots_for(self.wf.base_dir, sandbox if isinstance(sandbox, dict) else None, self.private)
         read = files.file_digests(plain, list(descriptor.get("fileParams") or ()), block.files, roots)
-        try:
-            ups = {dep: result_digest(upstream[dep]) for dep in spec.dependencies}
-        except KeyError as exc:
-            raise files.NotCacheable(f"the result of dependency {exc.args[0]!r} is not available") from None
         document = key.key_document(
             method=spec.method, params=plain,
             provider={"name": provider["name"], "version": provider["version"]},
-            descriptor=key.descriptor_digest(descriptor), sandbox=sandbox, files=read, upstream=ups,
+            descriptor=key.descriptor_digest(descriptor), sandbox=sandbox, files=read,
             extra=extra, secrets=secret_names(spec.params))
         try:
             key.canonical(document)

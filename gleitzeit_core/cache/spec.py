@@ -7,14 +7,13 @@ key is computed at run time (``cache/key.py``), after substitution.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from gleitzeit_core.durations import parse_duration
+
 CACHE_KEYS = ("enabled", "ttl", "files", "key_extra")
 MAX_GLOBS = 100
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*")
 
 
 @dataclass(frozen=True)
@@ -27,16 +26,13 @@ class CacheSpec:
     key_extra: Any = None  # text (or list of texts) that joins the key, ${…} substituted
 
 
-def parse_duration(value: Any) -> float | None:
-    """``90``, ``"90s"``, ``"30m"``, ``"12h"``, ``"7d"``, ``"2w"`` → seconds; None if not a duration."""
+def parse_ttl(value: Any) -> float | None:
+    """``90`` (seconds), ``"90s"``, ``"30m"``, ``"12h"``, ``"7d"`` → seconds; None if not a positive duration."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return float(value) if value > 0 else None
-    if isinstance(value, str) and (m := _DURATION.fullmatch(value)):
-        seconds = float(m.group(1)) * _UNITS[m.group(2) or "s"]
-        return seconds if seconds > 0 else None
-    return None
+    seconds = float(value) if isinstance(value, (int, float)) else (
+        parse_duration(value) if isinstance(value, str) else None)
+    return seconds if seconds is not None and 0 < seconds < float("inf") else None
 
 
 def read_cache(block: Any, label: str) -> tuple[CacheSpec | None, list[tuple[str | None, str]]]:
@@ -55,7 +51,7 @@ def read_cache(block: Any, label: str) -> tuple[CacheSpec | None, list[tuple[str
         problems.append(("enabled", f"{label}: cache 'enabled' must be true or false, got {enabled!r}"))
     ttl = None
     if block.get("ttl") is not None:
-        ttl = parse_duration(block["ttl"])
+        ttl = parse_ttl(block["ttl"])
         if ttl is None:
             problems.append(("ttl", f"{label}: cache 'ttl' must be a positive duration such as 90s, 30m, 12h "
                                     f"or 7d, got {block['ttl']!r}"))
