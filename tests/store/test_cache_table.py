@@ -1,39 +1,18 @@
-"""The cache table contract: memory, SQLite and Redis keep, expire, list and clear entries alike,
+"""The cache table contract (the `store` fixture: memory, SQLite and Redis) keep, expire, list and clear entries alike,
 and a big result goes to (and leaves with its entry from) the store's blob storage."""
 
 from __future__ import annotations
-
-from pathlib import Path
-from typing import AsyncIterator, Callable
 
 import pytest
 
 from gleitzeit_core.cache.entries import CacheEntry, blob_space, table_for
 from gleitzeit_core.cache.lookup import Decision, ResultCache
 from gleitzeit_core.results import INLINE_RESULT_BYTES
-from gleitzeit_core.store import InMemoryBackend, RedisBackend, SQLiteBackend, Store
+from gleitzeit_core.store import Store
 from gleitzeit_core.store.records import TaskRecord, now
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=("memory", "sqlite", "redis"))
-def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
-    """Unopened stores that see the same data (two of them: two processes of one machine or pool)."""
-    if request.param == "memory":
-        shared = InMemoryBackend()
-        return lambda: shared
-    if request.param == "sqlite":
-        return lambda: SQLiteBackend(tmp_path / "workflows.db")
-    url = request.getfixturevalue("redis_url")
-    return lambda: RedisBackend(url)
-
-
-@pytest.fixture
-async def store(new_store: Callable[[], Store]) -> AsyncIterator[Store]:
-    async with new_store() as s:
-        yield s
 
 
 def entry(key_hex: str, *, task: str = "A", created: float | None = None, expires: float | None = None,
