@@ -79,7 +79,7 @@ class ResultCache:
         """The cache block that applies to ``spec``, or None with why not (None: not asked)."""
         if self.mode is CacheMode.OFF:
             return None, None
-        block, own = effective(getattr(spec, "cache", None), self.wf.cache)
+        block, own = effective(spec.cache, self.wf.cache)
         if block is None:
             return None, None
         cacheable = self.methods.get(spec.method, {}).get("cacheable", True)

@@ -25,6 +25,17 @@ class CacheSpec:
     files: tuple[str, ...] = ()  # globs relative to the workflow folder: their contents join the key
     key_extra: Any = None  # text (or list of texts) that joins the key, ${…} substituted
 
+    def to_block(self) -> dict[str, Any]:
+        """The block as a workflow file would write it (what ``read_cache`` reads back)."""
+        block: dict[str, Any] = {"enabled": self.enabled}
+        if self.ttl is not None:
+            block["ttl"] = self.ttl
+        if self.files:
+            block["files"] = list(self.files)
+        if self.key_extra is not None:
+            block["key_extra"] = self.key_extra
+        return block
+
 
 def parse_ttl(value: Any) -> float | None:
     """``90`` (seconds), ``"90s"``, ``"30m"``, ``"12h"``, ``"7d"`` → seconds; None if not a positive duration."""
