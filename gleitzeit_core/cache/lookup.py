@@ -117,7 +117,7 @@ class ResultCache:
             method=spec.method, params=plain,
             provider={"name": provider["name"], "version": provider["version"]},
             descriptor=key.descriptor_digest(descriptor), sandbox=sandbox, files=read,
-            extra=extra, secrets=secret_names(spec.params))
+            extra=extra, secrets=secret_names([spec.params, spec.sandbox, self.wf.sandbox, block.key_extra]))
         try:
             key.canonical(document)
         except (TypeError, ValueError) as exc:
