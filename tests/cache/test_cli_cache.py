@@ -229,3 +229,49 @@ def test_a_bad_cache_block_is_one_line_with_its_position(folder: Folder):
     assert f"{wf}:5:18: task 'A': cache 'ttl' must be a positive duration" in said
     assert f"{wf}:5:34: task 'A': cache 'files' pattern '../escape/*' must stay inside the workflow folder" in said
     assert "Traceback" not in said
+
+
+def test_a_changed_input_reruns_the_tasks_that_read_it(folder: Folder):
+    out = folder.out
+    wf = workflow(folder, [
+        python_task("Reads", out, "${inputs.n} * 10"),
+        python_task("Other", out, "1"),
+        python_task("Extra", out, "2", cache={"key_extra": "${inputs.model_version}"}),
+    ], inputs={"n": {"type": "integer", "default": 1}, "model_version": {"type": "string", "default": "m1"}})
+
+    def ran(*params: str) -> list[str]:
+        before = folder.marks()
+        folder.run(wf, *[arg for p in params for arg in ("--param", p)])
+        return new_marks(before, folder.marks())
+
+    assert ran("n=1") == ["Extra", "Other", "Reads"]
+    assert ran("n=1") == []
+    assert ran("n=2") == ["Reads"]
+    assert ran("n=2", "model_version=m2") == ["Extra"]  # key_extra with ${inputs.…}
+
+
+def test_secrets_enter_keys_by_name_and_their_values_never_reach_the_cache(folder: Folder):
+    out = folder.out
+    secret = "tok-" + os.urandom(12).hex() + "-cachetest"
+    wf = workflow(folder, [{
+        "name": "Call", "method": "python/execute", "cache": True,
+        "sandbox": {"write": [str(out)], "env": {"TOKEN": "${secrets.API_TOKEN}"}},
+        "parameters": {"context": {"auth": "Bearer ${secrets.API_TOKEN}"},
+                       "code": marker_code(out, "Call", "len(__import__('os').environ['TOKEN'])")},
+    }], secrets=["API_TOKEN"])
+    first = folder.run(wf, API_TOKEN=secret)
+    second = folder.run(wf, API_TOKEN=secret)
+    assert folder.marks() == ["Call"] and cached(second) == {"Call": True}
+    assert second["tasks"]["Call"]["result"]["result"] == len(secret)
+    rotated = folder.run(wf, API_TOKEN=secret + "-rotated")  # by name only: a new value is the same key
+    assert cached(rotated) == {"Call": True}
+
+    explained = json.loads(folder.gz("cache", "explain", first["tasks"]["Call"]["id"], "--json").out)
+    document = explained["entry"]["document"]
+    assert document["secrets"] == ["API_TOKEN"]
+    assert document["sandbox"]["env"] == {"TOKEN": "${secrets.API_TOKEN}"}
+    listed = folder.gz("cache", "list", "--json").out
+    stored = b"".join(p.read_bytes() for p in folder.home.rglob("*") if p.is_file())
+    for where, blob in (("the store's files", stored), ("cache list", listed.encode()),
+                        ("cache explain", json.dumps(explained).encode())):
+        assert secret.encode() not in blob, f"the secret's value is in {where}"
