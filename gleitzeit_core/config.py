@@ -133,6 +133,8 @@ SETTINGS: dict[str, Setting] = {
                                         "may a workflow's providers: start programs (also --allow-providers)"),
     "workspace.directory": Setting(lambda: str(home_dir() / "workspaces"), str, "GLEITZEIT_WORKSPACE_DIR",
                                    "per-run working folders of python tasks"),
+    "cache.mode": Setting(lambda: "use", _choice("use", "off", "refresh"), "GLEITZEIT_CACHE_MODE",
+                          "result cache: use, off (--no-cache) or refresh (--refresh-cache)"),
     "tracing.enabled": Setting(lambda: False, _bool, "GLEITZEIT_TRACING_ENABLED",
                                "send OpenTelemetry traces (also on when OTEL_EXPORTER_OTLP_ENDPOINT is set)"),
     "logging.level": Setting(lambda: "warning", _choice("debug", "info", "warning", "error"), "GLEITZEIT_LOG_LEVEL"),

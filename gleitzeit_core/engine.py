@@ -7,10 +7,11 @@ scheduler; the CLI and the Python API both come through here.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from gleitzeit_core.cache.lookup import CacheMode, ResultCache
 from gleitzeit_core.config import Config, home_dir
 from gleitzeit_core.errors import Problem, ProviderUnavailable, StoreUnavailable, WorkflowInvalid
 from gleitzeit_core.liveness import HEARTBEAT_S, this_process
@@ -142,6 +143,11 @@ async def preflight(workflow: Workflow, host: ProviderHost) -> dict[str, dict[st
     return methods
 
 
+def host_providers(host: ProviderHost, workflow: Workflow) -> dict[str, dict[str, Any] | None]:
+    """protocol → the provider's name and version from its handshake (the cache key's provider part)."""
+    return {p: host.actor_for_protocol(p).info.get("provider") for p in {t.protocol for t in workflow.tasks}}
+
+
 def new_run(workflow: Workflow) -> tuple[RunRecord, dict[str, TaskRecord]]:
     run = RunRecord(run_id=new_id("run"), workflow_id=workflow.id, workflow_name=workflow.name,
                     workflow_path=workflow.source_path, workflow_hash=workflow.source_hash,
@@ -238,6 +244,11 @@ async def run_workflow(
         heartbeat=heartbeat,
         heartbeat_interval=HEARTBEAT_S,
     )
+    if any(t.cache for t in workflow.tasks) or workflow.cache:
+        providers = dispatcher.providers() if dispatcher is not None else host_providers(host, workflow)
+        options = replace(options, cache=ResultCache(store, workflow, methods, providers,
+                                                     mode=CacheMode(config["cache.mode"]),
+                                                     private=config.private_paths()))
     dispatch = GroupDispatcher(SecretsDispatcher(dispatcher or LocalDispatcher(host), secret_values))
     scheduler = Scheduler(workflow, run, tasks, store, dispatch, options, observer)
     final = await scheduler.execute()

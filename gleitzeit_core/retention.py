@@ -8,21 +8,19 @@ never removed; an interrupted one is (it is finished until someone resumes it).
 
 from __future__ import annotations
 
-import re
 import shutil
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Callable
 
+from gleitzeit_core.durations import parse_duration
 from gleitzeit_core.errors import ConfigError
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, now
 
 #: what `gleitzeit gc` removes when given no --older-than
 DEFAULT_MAX_AGE = "30d"
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_AGE = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
 
 class Outcome(str, Enum):
@@ -42,11 +40,10 @@ class Removal:
 
 def parse_age(text: str) -> float:
     """``7d``, ``12h``, ``30m``, ``90s``, ``2w`` (or a combination: ``1d12h``) → seconds."""
-    compact = text.strip().lower().replace(" ", "")
-    parts = _AGE.findall(compact)
-    if not compact or "".join(n + u for n, u in parts) != compact:
+    seconds = parse_duration(text)
+    if seconds is None:
         raise ConfigError(f"--older-than {text!r}: write a number and a unit (s, m, h, d, w), e.g. 7d or 12h")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
+    return seconds
 
 
 async def delete_runs(store: Store, run_ids: list[str], workspace: Callable[[str], Path]) -> list[Removal]:

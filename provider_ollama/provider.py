@@ -80,6 +80,7 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
         description="Chat completion; tokens stream as output deltas",
         streaming=True,
         idempotent=True,
+        file_params=("file_path",),
     )
     async def chat(ctx: RequestContext, **params: Any) -> dict[str, Any]:
         server: _Server = ctx.state
@@ -93,6 +94,7 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
         description="Chat about images (image_path files are read and base64-encoded)",
         streaming=True,
         idempotent=True,
+        file_params=("file_path", "image_path"),
     )
     async def vision(ctx: RequestContext, **params: Any) -> dict[str, Any]:
         server: _Server = ctx.state
@@ -108,6 +110,7 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
         description="Raw completion of a prompt; tokens stream as output deltas",
         streaming=True,
         idempotent=True,
+        file_params=("file_path",),
     )
     async def generate(ctx: RequestContext, **params: Any) -> dict[str, Any]:
         server: _Server = ctx.state
@@ -155,6 +158,7 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
         result_schema=schemas.MODELS_RESULT,
         description="Models the server has, with sizes in bytes",
         idempotent=True,
+        cacheable=False,  # what the server has now, not a function of the parameters
     )
     async def models(ctx: RequestContext) -> dict[str, Any]:
         entries = await ctx.state.api.models()

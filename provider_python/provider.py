@@ -133,7 +133,7 @@ def create_provider() -> Provider:
 
     @provider.method("python/execute", params_schema=PARAMS_SCHEMA, result_schema=RESULT_SCHEMA,
                      code_params={"code": "python"}, idempotent=False, default_timeout=DEFAULT_TIMEOUT,
-                     timeout_param="timeout")
+                     timeout_param="timeout", file_params=("file",), cacheable="task")
     async def execute(ctx: RequestContext, code: str | None = None, file: str | None = None,
                       base_dir: str | None = None, context: dict[str, Any] | None = None,
                       timeout: float | None = None, sandbox: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -30,10 +30,13 @@ class TaskResult:
     #: ``sha256:…`` when the result (over 1 MiB) is kept in the store's blob storage;
     #: ``result`` is then None (docs/persistence.md, "Big results")
     result_blob: str | None = None
+    #: "<run id>/<task id>" when the result came from the cache (docs/cache.md); attempts is then 0
+    cached_from: str | None = None
 
     @classmethod
     def from_record(cls, rec: TaskRecord) -> TaskResult:
-        return cls(rec.name, rec.id, rec.status, rec.result, rec.error, rec.attempts, rec.result_blob)
+        return cls(rec.name, rec.id, rec.status, rec.result, rec.error, rec.attempts, rec.result_blob,
+                   rec.cached_from)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,8 @@ class RunResult:
             "workspace": self.workspace,
             "tasks": {
                 t.name: {"id": t.id, "status": t.status.value, "result": t.result, "error": t.error,
-                         "attempts": t.attempts, "result_blob": t.result_blob}
+                         "attempts": t.attempts, "result_blob": t.result_blob,
+                         "cached": t.cached_from is not None, "cached_from": t.cached_from}
                 for t in self.tasks.values()
             },
         }

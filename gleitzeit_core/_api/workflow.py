@@ -40,6 +40,7 @@ class Task:
     retry: Mapping[str, Any] | None = None  # max_attempts, base_delay, max_delay, strategy, jitter, on_crash
     sandbox: Mapping[str, Any] | None = None
     protocol: str | None = None
+    cache: bool | Mapping[str, Any] | None = None  # True or {ttl, files, key_extra} (docs/cache.md)
 
     def to_dict(self) -> dict[str, Any]:
         """The task as it would be written in a workflow file (unset fields left out)."""
@@ -47,7 +48,7 @@ class Task:
         if self.dependencies:
             out["dependencies"] = [self.dependencies] if isinstance(self.dependencies, str) else list(self.dependencies)
         optional = {"id": self.id, "timeout": self.timeout, "retry": self.retry, "sandbox": self.sandbox,
-                    "protocol": self.protocol}
+                    "protocol": self.protocol, "cache": self.cache}
         out.update({k: v for k, v in optional.items() if v is not None})
         if self.priority != "normal":
             out["priority"] = self.priority
@@ -79,6 +80,7 @@ class Workflow:
     base_dir: str | None = None  # where relative `file:` paths resolve; default: the current directory
     inputs: Mapping[str, Mapping[str, Any]] | None = None  # name -> schema, as under `inputs:` (docs/inputs.md)
     secrets: Sequence[str] = ()  # names only: values from the environment or run(secrets=…)
+    cache: bool | Mapping[str, Any] | None = None  # the default for every task (docs/cache.md)
     spec: model.Workflow = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -92,7 +94,8 @@ class Workflow:
         optional = {"description": self.description or None, "id": self.id, "timeout": self.timeout,
                     "max_concurrent_tasks": self.max_concurrent_tasks, "sandbox": self.sandbox,
                     "providers": list(self.providers) or None,
-                    "inputs": dict(self.inputs) if self.inputs else None, "secrets": list(self.secrets) or None}
+                    "inputs": dict(self.inputs) if self.inputs else None, "secrets": list(self.secrets) or None,
+                    "cache": self.cache}
         out.update({k: v for k, v in optional.items() if v is not None})
         out["tasks"] = [t.to_dict() if isinstance(t, Task) else t for t in self.tasks]
         return out
@@ -134,7 +137,8 @@ def _from_spec(spec: model.Workflow) -> Workflow:
     tasks = tuple(
         Task(name=t.name, method=t.method, parameters=t.params, dependencies=tuple(names[d] for d in t.dependencies),
              id=t.key if t.key != t.name else None, priority=t.priority.label, timeout=t.timeout,
-             retry=_retry_dict(t.retry), sandbox=t.sandbox, protocol=t.protocol)
+             retry=_retry_dict(t.retry), sandbox=t.sandbox, protocol=t.protocol,
+             cache=t.cache.to_block() if t.cache else None)
         for t in spec.tasks
     )
     wf = object.__new__(Workflow)
@@ -143,7 +147,8 @@ def _from_spec(spec: model.Workflow) -> Workflow:
                 timeout=spec.timeout, max_concurrent_tasks=spec.max_concurrent_tasks, sandbox=spec.sandbox,
                 providers=spec.providers, base_dir=spec.base_dir,
                 inputs={i.name: _input_dict(i) for i in spec.inputs} or None,
-                secrets=tuple(s.name for s in spec.secrets))
+                secrets=tuple(s.name for s in spec.secrets),
+                cache=spec.cache.to_block() if spec.cache else None)
     return wf
 
 

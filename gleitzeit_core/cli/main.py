@@ -12,6 +12,7 @@ import typer
 from gleitzeit_core import __version__
 from gleitzeit_core.cli import (
     backend_cmd,
+    cache_cmd,
     config_cmd,
     exec_cmd,
     gc_cmd,
@@ -80,6 +81,7 @@ app.add_typer(backend_cmd.app, name="backend")
 app.add_typer(system_cmd.app, name="system")
 app.add_typer(worker_cmd.app, name="worker")
 app.add_typer(trace_cmd.app, name="trace")
+app.add_typer(cache_cmd.app, name="cache")
 
 
 def main() -> None:

@@ -58,7 +58,8 @@ def task_table(tasks: list[TaskRecord], title: str | None = None, *, error_width
         detail = result_preview(rec.result) if rec.status is TaskStatus.COMPLETED else (rec.error or "")
         if rec.result_blob:
             detail = f"(large result: gleitzeit task result {rec.id})"
-        table.add_row(rec.name, Text(status, style=STATUS_STYLE.get(status, "")), str(rec.attempts or ""),
+        shown = "completed (cached)" if rec.cached_from else status
+        table.add_row(rec.name, Text(shown, style=STATUS_STYLE.get(status, "")), str(rec.attempts or ""),
                       duration(rec), detail.splitlines()[0] if detail else "")
     return table
 
@@ -85,7 +86,7 @@ class PlainLines:
             elif rec.status in (TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED) and rec.error:
                 extra = f": {rec.error.splitlines()[0]}"
             elif rec.status is TaskStatus.COMPLETED:
-                extra = f" in {duration(rec)}"
+                extra = f" (cached from {rec.cached_from})" if rec.cached_from else f" in {duration(rec)}"
             print(f"{stamp} {rec.name}: {rec.status.value}{extra}", file=self.out, flush=True)
         elif isinstance(event, TaskOutput) and self.verbose:
             # Output (LLM deltas especially) arrives in pieces: print whole lines.
@@ -134,6 +135,7 @@ def task_json(t: TaskRecord, attempts: list[AttemptRecord] | None = None) -> dic
         "attempts": t.attempts, "result": t.result, "error": t.error,
         "created_at": iso(t.created_at), "started_at": iso(t.started_at), "finished_at": iso(t.finished_at),
         "duration_s": t.elapsed(), "result_blob": t.result_blob,
+        "cached": t.cached_from is not None, "cached_from": t.cached_from,
     }
     if attempts is not None:
         out["attempt_history"] = [attempt_json(a) for a in attempts]

@@ -140,6 +140,8 @@ def register(app: typer.Typer) -> None:
                                                   help="A value for one of the workflow's inputs (repeatable)."),
         params_file: Optional[str] = typer.Option(None, "--params-file", help="Input values: a JSON or YAML mapping."),
         env_file: Optional[str] = typer.Option(None, "--env-file", help="NAME=value lines: values of the workflow's secrets."),
+        no_cache: bool = typer.Option(False, "--no-cache", help="Read nothing from the result cache and write nothing to it."),
+        refresh_cache: bool = typer.Option(False, "--refresh-cache", help="Run cached tasks anyway and replace their cache entries."),
     ) -> None:
         """Run a workflow and wait for it to finish (exit 0 completed, 1 failed, 2 invalid).
 
@@ -154,6 +156,9 @@ def register(app: typer.Typer) -> None:
         st.debug = st.debug or debug
         setup_logging(st)
         st.override("execution.max_concurrent_tasks", max_concurrent)
+        if no_cache and refresh_cache:
+            fail("--no-cache and --refresh-cache exclude each other", EXIT_USAGE)
+        st.override("cache.mode", "off" if no_cache else "refresh" if refresh_cache else None)
         allow(st, allow_read, allow_write, allow_network, max_memory_mb, allow_providers)
         if (run_id or force) and not resume:
             fail("RUN_ID and --force only go with --resume (gleitzeit run FILE --resume [RUN_ID])", EXIT_USAGE)

@@ -136,6 +136,15 @@ class RedisDispatcher:
             raise WorkflowInvalid(problems)
         return methods
 
+    def providers(self) -> dict[str, dict[str, Any] | None]:
+        """protocol → provider name and version, when every live worker serving it agrees
+        (None otherwise: the cache then leaves that protocol's tasks uncached)."""
+        seen: dict[str, list[Any]] = {}
+        for w in self._workers:
+            for proto in w.capacity:
+                seen.setdefault(proto, []).append(w.providers.get(proto))
+        return {p: v[0] if all(x == v[0] for x in v) else None for p, v in seen.items()}
+
     async def _refresh_pool(self) -> None:
         self._workers = await live_workers(self.r)
 

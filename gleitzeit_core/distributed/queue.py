@@ -115,6 +115,7 @@ class WorkerInfo:
     concurrency: int = 1
     capacity: dict[str, int] = field(default_factory=dict)  # protocol → attempts at once
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)  # method descriptors (for preflight)
+    providers: dict[str, Any] = field(default_factory=dict)  # protocol → {name, version} (cache keys)
     running: int = 0
     done: int = 0
     started_at: float = field(default_factory=time.time)

@@ -129,6 +129,7 @@ class Worker:
         if not protocols:
             raise ProviderError("this worker has no providers (check --providers)", type="config", retryable=False)
         self.info.methods = await self.host.methods_for(protocols)
+        self.info.providers = {p: self.host.actor_for_protocol(p).info.get("provider") for p in protocols}
         self.info.capacity = {p: min(self.opts.concurrency, self.host.actor_for_protocol(p).capacity) for p in protocols}
         await self._ensure_groups()
         await publish_worker(self.r, self.info)

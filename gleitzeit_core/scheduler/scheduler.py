@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from typing import Any, Awaitable, Callable, Mapping, Protocol
 import anyio
 from anyio.abc import TaskGroup
 
+from gleitzeit_core.cache.files import NotCacheable
+from gleitzeit_core.cache.lookup import Decision, ResultCache
 from gleitzeit_core.errors import ProviderError, SubstitutionError
 from gleitzeit_core.scheduler.capture import AttemptOutput
 from gleitzeit_core.scheduler.events import Observer, RunUpdated, TaskOutput, TaskUpdated, no_observer
@@ -32,6 +35,8 @@ from gleitzeit_core.workflow.model import TaskSpec, Workflow
 from gleitzeit_core.results import StoredResult, held, keep, load
 from gleitzeit_core.workflow.refs import ReferenceSyntaxError, find_references, run_values, substitute
 from gleitzeit_sdk import jsonlimits
+
+log = logging.getLogger("gleitzeit.cache")
 
 
 class Dispatcher(Protocol):
@@ -62,6 +67,7 @@ class RunOptions:
     # to cancel it (raises StoreUnavailable when the run is gone from the store).
     heartbeat: Callable[[], Awaitable[bool]] | None = None
     heartbeat_interval: float = 1.0
+    cache: ResultCache | None = None  # the result cache for this run (docs/cache.md); None: off
 
 
 class RunCancelled(Exception):
@@ -109,6 +115,7 @@ class Scheduler:
         # Kept up to date as tasks finish, so an attempt's substitution is O(its params).
         self._results: dict[str, Any] = run_values(workflow)
         self._unavailable: dict[str, str] = {}
+        self._cache_keys: dict[str, Decision] = {}  # task key → its cache decision (for the result)
         # Skipped tasks whose skip carries a failure upstream (the rules treat them as failed),
         # and for each task skipped by a rule the task that started the skip (for its message).
         self._failed_upstream: set[str] = set()
@@ -226,6 +233,8 @@ class Scheduler:
     # -- one attempt ----------------------------------------------------------------
     async def _attempt(self, key: str) -> None:
         spec, rec = self.specs[key], self.tasks[key]
+        if self.options.cache is not None and await self._from_cache(key):
+            return
         number = rec.attempts + 1
         attempt = AttemptRecord(task_id=rec.id, run_id=rec.run_id, number=number)
         rec.status, rec.attempts, rec.next_attempt_at = TaskStatus.RUNNING, number, None
@@ -267,9 +276,7 @@ class Scheduler:
         self._pump()
 
     async def _params(self, spec: TaskSpec) -> dict[str, Any]:
-        code_params = (self.options.code_params or {}).get(spec.method, {})
-        params = substitute(spec.params, results=await self._inputs(spec), task_names=self.names,
-                            code_params=code_params, unavailable=self._unavailable)
+        params = await self._resolve(spec, spec.params)
         # The sandbox is policy from the workflow's checked `sandbox:` blocks, never from parameters.
         params = {k: v for k, v in params.items() if k != "sandbox"}
         sandbox = {**(self.wf.sandbox or {}), **(spec.sandbox or {})}
@@ -277,11 +284,53 @@ class Scheduler:
             params["sandbox"] = sandbox
         return params
 
-    async def _inputs(self, spec: TaskSpec) -> Mapping[str, Any]:
-        """The results ``spec`` references, big ones loaded from blob storage for
+    async def _resolve(self, spec: TaskSpec, value: Any) -> Any:
+        """``value`` (the params, or the cache's ``key_extra``) with ``spec``'s references substituted."""
+        code_params = (self.options.code_params or {}).get(spec.method, {})
+        return substitute(value, results=await self._inputs(value), task_names=self.names,
+                          code_params=code_params, unavailable=self._unavailable)
+
+    async def _from_cache(self, key: str) -> bool:
+        """Before a task's first attempt: its cache key, and on a hit the cached result recorded
+        as the task's (one write, no attempt). False: run it (a miss, or not cached)."""
+        spec, rec, cache = self.specs[key], self.tasks[key], self.options.cache
+        assert cache is not None
+        if key in self._cache_keys or cache.wanted(spec) == (None, None):
+            return False
+        try:
+            params = await self._params(spec)
+            extra = await self._resolve(spec, spec.cache.key_extra if spec.cache else None)
+        except SubstitutionError:
+            return False  # the attempt reports it
+        decision = self._cache_keys[key] = cache.decide(spec, params, extra)
+        if decision.key is None:
+            if decision.reason:
+                log.info("task %r not cached: %s", spec.name, decision.reason)
+            return False
+        if rec.attempts or (entry := await cache.lookup(decision)) is None:
+            return False
+        try:
+            value = await cache.value(entry)
+        except NotCacheable as exc:
+            log.info("task %r not cached: %s", spec.name, exc)
+            return False
+        rec.started_at = rec.finished_at = rec.updated_at = now()
+        await keep(self.store, rec, value)
+        rec.status, rec.error, rec.cached_from = TaskStatus.COMPLETED, None, entry.cached_from
+        await self.store.save_task(rec)
+        self.emit(TaskUpdated(rec))
+        del self._cache_keys[key]
+        self._running[spec.protocol] -= 1
+        self._running_total -= 1
+        await self._finished(key)
+        self._pump()
+        return True
+
+    async def _inputs(self, value: Any) -> Mapping[str, Any]:
+        """The results ``value`` references, big ones loaded from blob storage for
         this attempt only (the scheduler itself holds just their digests)."""
         try:
-            keys = {ref.task for ref in find_references(spec.params, self.names)}
+            keys = {ref.task for ref in find_references(value, self.names)}
         except ReferenceSyntaxError:
             return self._results  # substitute() reports it with the task's context
         inputs = {k: self._results[k] for k in keys if k in self._results}
@@ -310,6 +359,8 @@ class Scheduler:
             rec.status, rec.error, rec.finished_at = TaskStatus.COMPLETED, None, attempt.finished_at
             await self.store.save_task(rec, attempt)
             self.emit(TaskUpdated(rec, attempt))
+            if self.options.cache is not None and key in self._cache_keys:
+                await self.options.cache.remember(self._cache_keys.pop(key), spec, rec, outcome)
             await self._finished(key)
             return
         attempt.error, attempt.retryable = _describe(error), error.retryable

@@ -119,6 +119,7 @@ class TaskRecord:
     next_attempt_at: float | None = None  # when RETRYING: when the next attempt is due
     paused_seconds: float = 0.0  # time the run was not being worked on while this task was started
     result_blob: str | None = None  # digest of the blob holding ``result`` when it was too big to inline
+    cached_from: str | None = None  # "<run id>/<task id>" whose cached result this is (attempts stay 0)
 
     def elapsed(self, at: float | None = None) -> float | None:
         """Seconds from first start to finish (or ``at``), less the time no engine ran it."""

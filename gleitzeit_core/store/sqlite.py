@@ -113,6 +113,28 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE attempts ADD COLUMN stdout TEXT",
         "ALTER TABLE attempts ADD COLUMN stderr TEXT",
     ),
+    # 2 -> 3: result cache (gleitzeit_core/cache/sqlite_table.py) and where a hit came from
+    (
+        "ALTER TABLE tasks ADD COLUMN cached_from TEXT",
+        """CREATE TABLE cache (
+            key TEXT PRIMARY KEY,
+            method TEXT NOT NULL,
+            workflow_name TEXT NOT NULL,
+            task_key TEXT NOT NULL,
+            task_name TEXT NOT NULL,
+            source_run_id TEXT NOT NULL,
+            source_task_id TEXT NOT NULL,
+            key_doc TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL,
+            result TEXT NOT NULL,
+            result_blob TEXT,
+            size INTEGER NOT NULL,
+            hits INTEGER NOT NULL,
+            last_hit_at REAL
+        ) WITHOUT ROWID""",
+        "CREATE INDEX cache_by_task ON cache(workflow_name, task_key, created_at)",
+    ),
 )
 
 _RUN_COLS = (
@@ -124,7 +146,7 @@ _RUN_COLS = (
 _TASK_COLS = (
     "id", "run_id", "key", "name", "protocol", "method", "workflow_name", "priority",
     "status", "attempts", "result", "error", "created_at", "updated_at", "started_at",
-    "finished_at", "next_attempt_at", "paused_seconds", "result_blob",
+    "finished_at", "next_attempt_at", "paused_seconds", "result_blob", "cached_from",
 )  # fmt: skip
 _ATTEMPT_COLS = (
     "task_id", "run_id", "number", "status", "started_at", "finished_at", "error", "retryable",

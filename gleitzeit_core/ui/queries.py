@@ -65,7 +65,8 @@ def task_state(t: TaskRecord) -> dict[str, Any]:
             "started_at": iso(t.started_at), "finished_at": iso(t.finished_at),
             "duration_s": duration_s(t.started_at, t.finished_at),
             "error": t.error.splitlines()[0] if t.error else None,
-            "result_preview": result_preview(t.result) if t.status is TaskStatus.COMPLETED else None}
+            "result_preview": result_preview(t.result) if t.status is TaskStatus.COMPLETED else None,
+            "cached": t.cached_from is not None}
 
 
 def task_detail(detail: RunDetail, t: TaskRecord) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gleitzeit_core.cache.spec import CacheSpec, read_cache
 from gleitzeit_core.errors import Problem, WorkflowInvalid
 from gleitzeit_core.scheduler.retry import RetryPolicy, Strategy
 from gleitzeit_core.scheduler.triggers import Trigger
@@ -42,9 +43,9 @@ from gleitzeit_core.workflow.source import Marks, parse, quiet_gc
 _FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
 TOP_KEYS = ("name", "description", "id", "timeout", "max_concurrent_tasks", "tasks", "sandbox", "providers",
-            "inputs", "secrets", "outputs")
+            "inputs", "secrets", "outputs", "cache")
 TASK_KEYS = ("name", "id", "description", "protocol", "method", "parameters", "params", "dependencies",
-             "priority", "timeout", "retry", "sandbox", "when", "trigger", "workflow", "with")
+             "priority", "timeout", "retry", "sandbox", "when", "trigger", "workflow", "with", "cache")
 RETRY_KEYS = ("max_attempts", "base_delay", "max_delay", "strategy", "backoff", "jitter", "on_crash")
 SANDBOX_KEYS = ("network", "read", "write", "memory_mb", "env")
 
@@ -147,6 +148,7 @@ class _Draft:
     when: Condition | None = None
     trigger: Trigger = Trigger.ALL_SUCCESS
     call: Call | None = None
+    cache: CacheSpec | None = None
 
     @property
     def label(self) -> str:
@@ -211,6 +213,7 @@ class _Checker:
         self.raw_secrets = data.get("secrets")
         sandbox = self.sandbox(data, "the workflow")
         providers = self.providers(data)
+        cache = self.cache(data, "the workflow")
         tasks_raw = self.task_list(data)
         drafts = [self.task(i, raw, tasks_raw) for i, raw in enumerate(tasks_raw)]
         names = self.register_names(drafts)
@@ -224,14 +227,14 @@ class _Checker:
         tasks = tuple(
             TaskSpec(key=d.key, name=d.name, protocol=d.protocol, method=d.method, params=d.params,
                      dependencies=deps[d.key], priority=d.priority, timeout=d.timeout, retry=d.retry,
-                     sandbox=d.sandbox, pos=d.pos, when=d.when, trigger=d.trigger, call=d.call)
+                     sandbox=d.sandbox, pos=d.pos, when=d.when, trigger=d.trigger, call=d.call, cache=d.cache)
             for d in drafts
         )
         return Workflow(id=wid or _slug(name), name=name, tasks=tasks, description=description,
                         timeout=timeout, max_concurrent_tasks=max_concurrent, source_path=source_path,
                         source_hash=source_hash,
                         base_dir=_absolute(self.base_dir), sandbox=sandbox, providers=providers,
-                        inputs=self.inputs, secrets=self.secrets, outputs=outputs)
+                        inputs=self.inputs, secrets=self.secrets, outputs=outputs, cache=cache)
 
     def task_list(self, data: dict) -> list:
         if "tasks" not in data:
@@ -294,6 +297,7 @@ class _Checker:
         d.sandbox = self.sandbox(raw, label)
         d.when = self.condition(raw, label)
         d.trigger = self.trigger(raw, label, has_dependencies=bool(d.dependencies))
+        d.cache = self.cache(raw, label)
         if "sandbox" in d.params:  # `parameters.sandbox` is the same policy block, never data
             if "sandbox" in raw:
                 self.report(self.marks.key(d.params, "sandbox"),
@@ -565,6 +569,15 @@ class _Checker:
             hint = self.did_you_mean(str(ref.path[0]), declared) or ""
             self.report(self.marks.value(container, key),
                         f"{label}: {ref.text} names a secret the workflow does not list under 'secrets:'{hint}")
+
+    def cache(self, owner: dict, label: str) -> CacheSpec | None:
+        if owner.get("cache") is None:
+            return None
+        spec, problems = read_cache(owner["cache"], label)
+        for key, message in problems:
+            where = self.marks.value(owner["cache"], key) if key else self.marks.value(owner, "cache")
+            self.report(where, message)
+        return spec
 
     def sandbox_paths(self, block: dict, key: str, where: str) -> list[str]:
         """``read``/``write`` paths resolved against the workflow folder, each one allowed."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from gleitzeit_core.cache.spec import CacheSpec
 from gleitzeit_core.scheduler.retry import RetryPolicy
 from gleitzeit_core.scheduler.triggers import Trigger
 
@@ -76,6 +77,7 @@ class TaskSpec:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sandbox: dict[str, Any] | None = None
     pos: SourcePos | None = None
+    cache: CacheSpec | None = None  # the task's own `cache:` block (docs/cache.md)
     when: Condition | None = None
     trigger: Trigger = Trigger.ALL_SUCCESS
     call: Call | None = None
@@ -121,6 +123,7 @@ class Workflow:
     secrets: tuple[SecretSpec, ...] = ()
     # The run's input values (checked, defaults filled in); None until bound for a run.
     input_values: dict[str, Any] | None = None
+    cache: CacheSpec | None = None  # the workflow's default `cache:` block
     outputs: dict[str, Any] = field(default_factory=dict)  # what a caller reads (sub-workflows)
 
     def by_key(self) -> dict[str, TaskSpec]:

@@ -39,6 +39,8 @@ class MethodSpec:
     default_timeout: float | None = None
     timeout_param: str | None = None
     streaming: bool = False
+    file_params: tuple[str, ...] = ()  # params holding paths of files the method reads
+    cacheable: bool | str = True  # False: never cache; "task": only when the task itself asks
 
     def __post_init__(self) -> None:
         for label, schema in (("params_schema", self.params_schema), ("result_schema", self.result_schema)):
@@ -49,6 +51,11 @@ class MethodSpec:
         unknown = set(self.code_params) - set(self.params_schema.get("properties", {}))
         if unknown and self.params_schema.get("properties") is not None:
             raise ValueError(f"{self.name}: code_params names unknown parameters {sorted(unknown)}")
+        unknown = set(self.file_params) - set(self.params_schema.get("properties", {}))
+        if unknown and self.params_schema.get("properties") is not None:
+            raise ValueError(f"{self.name}: file_params names unknown parameters {sorted(unknown)}")
+        if self.cacheable not in (True, False, "task"):
+            raise ValueError(f"{self.name}: cacheable must be true, false or 'task', not {self.cacheable!r}")
         if self.timeout_param is not None and self.timeout_param not in self.params_schema.get("properties", {}):
             raise ValueError(f"{self.name}: timeout_param names an unknown parameter {self.timeout_param!r}")
 
@@ -72,6 +79,8 @@ class MethodSpec:
             "defaultTimeoutSec": self.default_timeout,
             "timeoutParam": self.timeout_param,
             "streaming": self.streaming,
+            "fileParams": list(self.file_params),
+            "cacheable": self.cacheable,
         }
 
     def check_params(self, params: dict[str, Any]) -> None:

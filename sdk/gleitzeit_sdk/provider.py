@@ -70,6 +70,8 @@ class Provider:
         default_timeout: float | None = None,
         timeout_param: str | None = None,
         streaming: bool = False,
+        file_params: tuple[str, ...] = (),
+        cacheable: bool | str = True,
     ) -> Callable[[H], H]:
         """Register an ``async def handler(ctx, **params)``; schemas default to its type hints."""
         if not METHOD_NAME.match(name) or name.startswith("$/"):
@@ -94,6 +96,8 @@ class Provider:
                 default_timeout=default_timeout,
                 timeout_param=timeout_param,
                 streaming=streaming,
+                file_params=tuple(file_params),
+                cacheable=cacheable,
             )
             return handler
 

@@ -9,7 +9,8 @@ from tests.cli.conftest import Cli, write
 RUN_KEYS = {"run_id", "workflow_id", "name", "status", "error", "workflow_path", "created_at", "started_at",
             "finished_at", "cancel_requested", "duration_s", "owner"}
 TASK_KEYS = {"id", "run_id", "key", "name", "workflow_name", "protocol", "method", "status", "priority", "attempts",
-             "result", "error", "created_at", "started_at", "finished_at", "duration_s", "result_blob"}
+             "result", "error", "created_at", "started_at", "finished_at", "duration_s", "result_blob",
+             "cached", "cached_from"}
 
 PAIR = """
     name: pair

@@ -15,6 +15,7 @@ EXPECTED = {
     "file_context.yaml": ("completed", 0),
     "polyglot.yaml": ("completed", 0),
     "inputs.yaml": ("completed", 0),
+    "cached.yaml": ("completed", 0),
     "cleanup_alert.yaml": ("failed", 1),
 }
 FLAGS = {  # as their header comments say to run them
@@ -66,3 +67,13 @@ def test_inputs_example_gets_its_values_and_shows_the_token_masked(tmp_path):
     call = r.json()["tasks"]["Call"]["result"]
     assert call["result"] == {"url": "https://api.us.example.com/items?limit=3", "dry_run": True, "token_seen": "***"}
     assert "with token ***" in call["stdout"] and "example-token-not-real" not in r.out + r.err
+
+
+def test_cached_example_runs_nothing_the_second_time(tmp_path):
+    first = gz(tmp_path, "run", "examples/cached.yaml", "--json").json()
+    second = gz(tmp_path, "run", "examples/cached.yaml", "--json").json()
+    assert first["tasks"]["Report"]["result"]["result"] == "north leads with 165"
+    assert {n: t["cached"] for n, t in first["tasks"].items()} == {"Totals": False, "Report": False}
+    assert {n: (t["cached"], t["attempts"]) for n, t in second["tasks"].items()} == {
+        "Totals": (True, 0), "Report": (True, 0)}
+    assert second["tasks"]["Report"]["result"] == first["tasks"]["Report"]["result"]

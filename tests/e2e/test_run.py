@@ -65,7 +65,7 @@ def test_chain_with_substitution_json_shape_and_persistence(tmp_path, home):
     gen, proc = out["tasks"]["Generate Data"], out["tasks"]["Process Results"]
     assert gen["result"]["stdout"] == "generated\n" and gen["attempts"] == 1 and gen["error"] is None
     assert proc["result"]["result"] == {"total": 12, "label": 'it\'s "quoted"\nand ${not a ref}'}
-    assert set(proc) == {"id", "status", "result", "error", "attempts", "result_blob"}
+    assert set(proc) == {"id", "status", "result", "error", "attempts", "result_blob", "cached", "cached_from"}
     runs, tasks = stored_runs(home)
     assert [r.run_id for r in runs] == [out["workflow_id"]]
     assert {t.name: t.result for t in tasks[out["workflow_id"]]}["Process Results"]["result"]["total"] == 12

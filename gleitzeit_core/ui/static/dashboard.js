@@ -43,6 +43,12 @@
       const badge = row.querySelector(".status .badge");
       badge.textContent = t.status;
       setStatus(badge, t.status);
+      if (t.cached && !row.querySelector(".status .cached")) {
+        const mark = document.createElement("span");
+        mark.className = "cached";
+        mark.textContent = " cached";
+        badge.after(mark);
+      }
       row.querySelector(".attempts").textContent = t.attempts || "";
       row.querySelector(".duration").textContent = took(t.duration_s);
       row.querySelector(".detail").textContent = t.result_preview ?? t.error ?? "";

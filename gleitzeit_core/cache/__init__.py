@@ -1,0 +1,1 @@
+"""Content-addressed result cache (docs/cache.md): key, file hashing, storage, policy."""

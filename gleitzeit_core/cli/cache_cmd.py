@@ -1,0 +1,133 @@
+"""`gleitzeit cache list|explain|clear`: the result cache's entries (docs/cache.md)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from gleitzeit_core.cache.entries import CacheEntry, table_for
+from gleitzeit_core.cache.key import differences
+from gleitzeit_core.cli.app import EXIT_USAGE, BackendOpt, JsonOpt, fail, not_found, run_async, state
+from gleitzeit_core.cli.render import emit, iso, local_time, short_value
+from gleitzeit_core.errors import ConfigError
+from gleitzeit_core.retention import parse_age
+from gleitzeit_core.store.records import TaskRecord
+
+app = typer.Typer(help="Inspect and clear the result cache.", no_args_is_help=True)
+
+
+def entry_json(e: CacheEntry, *, document: bool = False) -> dict[str, Any]:
+    out = {"key": e.key, "method": e.method, "workflow_name": e.workflow_name, "task": e.task_name,
+           "cached_from": e.cached_from, "created_at": iso(e.created_at), "expires_at": iso(e.expires_at),
+           "hits": e.hits, "last_hit_at": iso(e.last_hit_at), "size": e.size, "result_blob": e.result_blob}
+    if document:
+        out["document"] = e.key_doc
+    return out
+
+
+def _short(key: str) -> str:
+    return key.split(":", 1)[1][:12]
+
+
+@app.command("list")
+def list_entries(ctx: typer.Context, backend: BackendOpt = None, json_out: JsonOpt = False) -> None:
+    """Cache entries, newest first.
+
+    Example: gleitzeit cache list
+    """
+    st = state(ctx, json=json_out, backend=backend)
+
+    async def go() -> list[CacheEntry]:
+        async with st.store() as store:
+            return await table_for(store).list()
+
+    entries = run_async(go)
+
+    def human() -> None:
+        table = Table(title=f"{len(entries)} cache entries")
+        for col in ("key", "workflow", "task", "method", "created", "expires", "hits", "from"):
+            table.add_column(col, no_wrap=col in ("key", "created", "expires", "from"))
+        for e in entries:
+            table.add_row(_short(e.key), e.workflow_name, e.task_name, e.method, local_time(e.created_at),
+                          local_time(e.expires_at) or "never", str(e.hits), e.cached_from)
+        st.console.print(table)
+
+    emit(st.json, {"entries": [entry_json(e) for e in entries]}, human)
+
+
+@app.command("explain")
+def explain(ctx: typer.Context,
+            task_id: str = typer.Argument(..., metavar="TASK_ID", help="A task record id (task-…)."),
+            backend: BackendOpt = None, json_out: JsonOpt = False) -> None:
+    """The parts of a task's cache key, and what differs from the entry this task made before.
+
+    Example: gleitzeit cache explain task-1a2b3c4d5e6f
+    """
+    st = state(ctx, json=json_out, backend=backend)
+
+    async def go() -> tuple[TaskRecord | None, CacheEntry | None, CacheEntry | None]:
+        async with st.store() as store:
+            task = await store.get_task(task_id)
+            if task is None:
+                return None, None, None
+            table = table_for(store)
+            mine = await table.for_task(task.workflow_name, task.key)
+            source = task.cached_from or f"{task.run_id}/{task.id}"
+            entry = next((e for e in mine if e.cached_from == source), None)
+            earlier = [e for e in mine if entry is not None and e.created_at < entry.created_at]
+            return task, entry, earlier[0] if earlier else None
+
+    task, entry, previous = run_async(go)
+    if task is None:
+        not_found(f"no task with id {task_id!r}")
+    if entry is None:
+        fail(f"task {task.name!r} ({task_id}) has no cache entry: it did not opt in, was not cacheable "
+             "(run it with --verbose to see why), failed, or its entry expired or was cleared")
+    diff = differences(previous.key_doc, entry.key_doc) if previous else None
+    data = {"task_id": task.id, "hit": task.cached_from is not None, "entry": entry_json(entry, document=True),
+            "previous": None if previous is None else {**entry_json(previous), "differences": diff}}
+
+    def human() -> None:
+        how = f"hit, from {entry.cached_from}" if task.cached_from else "ran and stored its result"
+        st.console.print(f"task {task.name!r} ({task.id}): {how}", soft_wrap=True)
+        st.console.print(f"key {entry.key}", soft_wrap=True)
+        for part, value in entry.key_doc.items():
+            st.console.print(f"  {part}: {short_value(_compact(value), 300)}", soft_wrap=True, markup=False)
+        if previous is None:
+            st.console.print("no earlier entry of this task")
+        else:
+            st.console.print(f"differs from the entry of {local_time(previous.created_at)} "
+                             f"({previous.cached_from}) in: {', '.join(diff or ['nothing'])}",
+                             soft_wrap=True, markup=False)
+
+    emit(st.json, data, human)
+
+
+def _compact(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+@app.command("clear")
+def clear(ctx: typer.Context,
+          older_than: Optional[str] = typer.Option(None, "--older-than",
+                                                   help="Only entries created longer ago than this (7d, 12h)."),
+          backend: BackendOpt = None, json_out: JsonOpt = False) -> None:
+    """Delete cache entries (all, or those older than --older-than) with their blobs.
+
+    Example: gleitzeit cache clear --older-than 30d
+    """
+    st = state(ctx, json=json_out, backend=backend)
+    try:
+        age = None if older_than is None else parse_age(older_than)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+    async def go() -> int:
+        async with st.store() as store:
+            return await table_for(store).clear(age)
+
+    n = run_async(go)
+    emit(st.json, {"deleted": n}, lambda: st.console.print(f"deleted {n} cache entr{'y' if n == 1 else 'ies'}"))
