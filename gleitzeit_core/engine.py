@@ -245,7 +245,7 @@ async def run_workflow(
         heartbeat_interval=HEARTBEAT_S,
     )
     if any(t.cache for t in workflow.tasks) or workflow.cache:
-        providers = dispatcher.providers() if dispatcher is not None else host_providers(host, workflow)
+        providers = dispatcher.providers() if dispatcher is not None else host_providers(host, provider_tasks(workflow))
         options = replace(options, cache=ResultCache(store, workflow, methods, providers,
                                                      mode=CacheMode(config["cache.mode"]),
                                                      private=config.private_paths()))
