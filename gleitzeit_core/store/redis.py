@@ -15,10 +15,11 @@ Key layout (every hash field holds the JSON encoding of one record field)::
     gleitzeit:run:<run_id>:blobs        set   digests of the run's blobs
     gleitzeit:blob:<run_id>:<hex>       string  one blob (a value too big for a record)
 
-Every write is one round trip and atomic: create_run, save_run and save_tasks
-are one MULTI/EXEC pipeline; save_task (the hot path) and request_cancel are one
-Lua script call (Redis runs a script as a unit, and replicates / appends it to
-the AOF as one MULTI/EXEC). No write reads first: a status change removes the
+Every write is one round trip and atomic: create_run is one MULTI/EXEC
+pipeline, and so is each group-commit batch (store/batch.py: the save_run /
+save_task / save_tasks calls of one event-loop turn), in which each task's
+state change is one Lua script call (Redis runs a script as a unit);
+request_cancel, heartbeat and mark_interrupted are one script call each. No write reads first: a status change removes the
 id from every *other* status set instead of looking up the old status. Every
 command is an idempotent upsert, so redis-py re-sending a write after a lost
 reply is harmless. delete_run alone reads first (what to unindex), then deletes
@@ -42,7 +43,8 @@ from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gleitzeit_core.errors import StoreUnavailable
-from gleitzeit_core.store.base import Store
+from gleitzeit_core.store.base import KEPT_ON_SAVE, Store
+from gleitzeit_core.store.batch import Writes
 from gleitzeit_core.store.blobs import check_name
 from gleitzeit_core.store.records import (
     AttemptRecord,
@@ -116,23 +118,19 @@ return 1
 
 
 # The hot path, one state change of one task: upsert its hash, move it to the set
-# of its current status (out of all others), index it, upsert one attempt. A script
-# rather than MULTI/EXEC: one command instead of ~15 halves the client-side cost.
-# KEYS: task hash, run order, all tasks, workflow index, attempts, one set per TaskStatus
+# of its current status (out of all others), index it. A script rather than plain
+# commands: one command instead of ~13 halves the client-side cost.
+# KEYS: task hash, run order, all tasks, workflow index, one set per TaskStatus
 # ARGV: task id, created_at, position of its status among those sets (1-based),
-#       attempt number or "", attempt JSON or "", then field, value, field, value...
+#       then field, value, field, value...
 _SAVE_TASK_LUA = """
 local id, score, current = ARGV[1], ARGV[2], tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('ZADD', KEYS[2], 'NX', score, id)
 redis.call('ZADD', KEYS[3], score, id)
 redis.call('ZADD', KEYS[4], score, id)
-if ARGV[4] ~= '' then
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], ARGV[4], ARGV[4])
-  redis.call('ZADD', KEYS[5], ARGV[4], ARGV[5])
-end
-for i = 6, #KEYS do
-  if i - 5 == current then
+for i = 5, #KEYS do
+  if i - 4 == current then
     redis.call('ZADD', KEYS[i], score, id)
   else
     redis.call('ZREM', KEYS[i], id)
@@ -161,12 +159,8 @@ def _reason(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
-def _encode(record: Any, skip: Iterable[str] = (), skip_none: bool = False) -> dict[str, str]:
-    return {
-        k: json.dumps(v)
-        for k, v in record.to_dict().items()
-        if k not in skip and not (skip_none and v is None)
-    }
+def _encode(record: Any, skip_none: bool = False) -> dict[str, str]:
+    return {k: json.dumps(v) for k, v in record.to_dict().items() if not (skip_none and v is None)}
 
 
 def _decode(cls: Any, raw: dict[bytes, bytes]) -> Any:
@@ -227,7 +221,7 @@ _TASK_STATUS_KEYS = tuple(_tasks_status(s.value) for s in TaskStatus)
 _TASK_STATUS_POSITION = {s.value: i for i, s in enumerate(TaskStatus, start=1)}
 
 
-def _save_task_call(task: TaskRecord, attempt: AttemptRecord | None) -> tuple[list[str], list[Any]]:
+def _save_task_call(task: TaskRecord) -> tuple[list[str], list[Any]]:
     """KEYS and ARGV for _SAVE_TASK_LUA. A task new to its run goes last: it is
     scored by created_at, far above any position create_run gives."""
     keys = [
@@ -235,12 +229,10 @@ def _save_task_call(task: TaskRecord, attempt: AttemptRecord | None) -> tuple[li
         _order_key(task.run_id),
         _TASKS,
         _tasks_workflow(task.workflow_name),
-        _attempts_key(task.id),
         *_TASK_STATUS_KEYS,
     ]
     position = _TASK_STATUS_POSITION[TaskStatus(task.status).value]
     args: list[Any] = [task.id, task.created_at, position]
-    args += [attempt.number, json.dumps(attempt.to_dict())] if attempt else ["", ""]
     for field, value in _encode(task).items():
         args += (field, value)
     return keys, args
@@ -321,19 +313,23 @@ class RedisBackend(Store):
 
     # -- writes ---------------------------------------------------------------
     @staticmethod
-    def _queue_run(pipe: Pipeline, run: RunRecord) -> None:
-        # cancel_requested is written only when set: a cancel request from another
-        # process survives the engine saving its own (older) copy of the run
-        skip = () if run.cancel_requested else ("cancel_requested",)
-        pipe.hset(_run_key(run.run_id), mapping=_encode(run, skip))
-        status = RunStatus(run.status).value
+    def _encode_run(run: RunRecord) -> tuple[str, str, float, str, dict[str, str]]:
+        return run.run_id, RunStatus(run.status).value, run.created_at, run.workflow_name, _encode(run)
+
+    @staticmethod
+    def _queue_run(pipe: Pipeline, encoded: tuple[str, str, float, str, dict[str, str]]) -> None:
+        run_id, status, created_at, workflow_name, fields = encoded
+        key = _run_key(run_id)
+        pipe.hset(key, mapping={k: v for k, v in fields.items() if k not in KEPT_ON_SAVE})
+        for name in KEPT_ON_SAVE:  # written when the run is new, never over a stored value
+            pipe.hsetnx(key, name, fields[name])
         for other in RunStatus:
             if other.value != status:
-                pipe.zrem(_runs_status(other.value), run.run_id)
-        score = {run.run_id: run.created_at}
+                pipe.zrem(_runs_status(other.value), run_id)
+        score = {run_id: created_at}
         pipe.zadd(_runs_status(status), score)
         pipe.zadd(_RUNS, score)
-        pipe.zadd(_runs_workflow(run.workflow_name), score)
+        pipe.zadd(_runs_workflow(workflow_name), score)
 
     @staticmethod
     def _queue_new_tasks(pipe: Pipeline, tasks: Sequence[TaskRecord]) -> None:
@@ -358,23 +354,25 @@ class RedisBackend(Store):
 
     async def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
         async with self._transaction() as pipe:
-            self._queue_run(pipe, run)
+            self._queue_run(pipe, self._encode_run(run))
             self._queue_new_tasks(pipe, tasks)
 
-    async def save_run(self, run: RunRecord) -> None:
-        async with self._transaction() as pipe:
-            self._queue_run(pipe, run)
+    # group commit (store/batch.py): one MULTI/EXEC per batch
+    _encode_task = staticmethod(_save_task_call)
 
-    async def save_task(self, task: TaskRecord, attempt: AttemptRecord | None = None) -> None:
-        async with self._translate():
-            await self._save_task(*_save_task_call(task, attempt))
+    @staticmethod
+    def _encode_attempt(attempt: AttemptRecord) -> tuple[str, int, str]:
+        return _attempts_key(attempt.task_id), attempt.number, json.dumps(attempt.to_dict())
 
-    async def save_tasks(self, tasks: Sequence[TaskRecord]) -> None:
-        if not tasks:
-            return
+    async def _commit(self, writes: Writes) -> None:
         async with self._transaction() as pipe:
-            for task in tasks:
-                await self._save_task(*_save_task_call(task, None), client=pipe)
+            for run in writes.runs.values():
+                self._queue_run(pipe, run)
+            for keys, args in writes.tasks.values():
+                await self._save_task(keys, args, client=pipe)
+            for key, number, data in writes.attempts.values():
+                pipe.zremrangebyscore(key, number, number)
+                pipe.zadd(key, {data: number})
 
     async def request_cancel(self, run_id: str, cancel: bool = True) -> bool:
         async with self._translate():
