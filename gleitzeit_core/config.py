@@ -16,6 +16,8 @@ from urllib.parse import quote
 import yaml
 
 from gleitzeit_core.errors import ConfigError
+from gleitzeit_core.store.base import Store
+from gleitzeit_core.store.factory import BACKENDS, SQLITE_SYNCHRONOUS, make_store
 from gleitzeit_core.workflow.policy import DEFAULT_MAX_MEMORY_MB, Allowance, resolve
 
 
@@ -67,7 +69,7 @@ def _choice(*options: str) -> Callable[[Any], str]:
 
 def _backend(v: Any) -> str:
     """The seed's ``none`` (no persistence) is the memory backend."""
-    name = _choice("sqlite", "redis", "memory", "none")(v)
+    name = _choice(*BACKENDS, "none")(v)
     return "memory" if name == "none" else name
 
 
@@ -97,6 +99,8 @@ class Setting:
 SETTINGS: dict[str, Setting] = {
     "persistence.backend": Setting(lambda: "sqlite", _backend, "GLEITZEIT_PERSISTENCE_BACKEND", "where runs are stored"),
     "persistence.sqlite.db_path": Setting(lambda: str(home_dir() / "workflows.db"), str, "GLEITZEIT_SQLITE_PATH"),
+    "persistence.sqlite.synchronous": Setting(lambda: "normal", _choice(*SQLITE_SYNCHRONOUS), "GLEITZEIT_SQLITE_SYNCHRONOUS",
+                                              "full: fsync every commit (survives power loss; docs/persistence.md)"),
     "persistence.redis.url": Setting(lambda: None, _opt_str, "GLEITZEIT_REDIS_URL",
                                      "overrides host/port/db/password"),
     "persistence.redis.host": Setting(lambda: "localhost", str),
@@ -162,6 +166,11 @@ class Config:
         pw = self.values["persistence.redis.password"]
         auth = f":{quote(str(pw), safe='')}@" if pw else ""
         return f"redis://{auth}{self['persistence.redis.host']}:{self['persistence.redis.port']}/{self['persistence.redis.db']}"
+
+    def make_store(self) -> Store:
+        """The configured store, not yet opened: every default lives in SETTINGS."""
+        return make_store(self["persistence.backend"], sqlite_path=self["persistence.sqlite.db_path"],
+                          redis_url=self.redis_url, sqlite_synchronous=self["persistence.sqlite.synchronous"])
 
     def with_overrides(self, overrides: Mapping[str, Any], where: str = "argument") -> "Config":
         """A copy with these keys set (checked and parsed as flags are), e.g. from the Python API."""

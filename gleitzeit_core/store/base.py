@@ -26,6 +26,9 @@ from gleitzeit_core.store.records import (
 #: it creates the record, never over a stored value: a cancel request from another process (``request_cancel``)
 #: survives the engine saving its own, older copy of the run.
 KEPT_ON_SAVE = frozenset({"cancel_requested"})
+#: TaskRecord fields fixed when the task is first written: a save writes only what a
+#: state change can alter (SQLite then leaves three of its four task indexes alone).
+TASK_IDENTITY = ("run_id", "key", "name", "protocol", "method", "workflow_name", "priority", "created_at")
 
 
 class Store(ABC):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Sequence, TypeVar
 
-from gleitzeit_core.store.base import KEPT_ON_SAVE, Store
+from gleitzeit_core.store.base import KEPT_ON_SAVE, TASK_IDENTITY, Store
 from gleitzeit_core.store.batch import Writes
 from gleitzeit_core.store.blobs import check_name
 from gleitzeit_core.store.records import (
@@ -129,8 +129,13 @@ class InMemoryBackend(Store):
         self._runs[run.run_id] = stored
 
     def _put_task(self, task: TaskRecord, *, copied: bool = False) -> None:
-        self._tasks[task.id] = task if copied else _copy(task)
-        self._run_tasks.setdefault(task.run_id, {})[task.id] = None
+        stored = task if copied else _copy(task)
+        old = self._tasks.get(task.id)
+        if old is not None:
+            for name in TASK_IDENTITY:
+                setattr(stored, name, getattr(old, name))
+        self._tasks[task.id] = stored
+        self._run_tasks.setdefault(stored.run_id, {})[task.id] = None
 
     # -- reads ----------------------------------------------------------------
     async def get_run(self, run_id: str) -> RunRecord | None:

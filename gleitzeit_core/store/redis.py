@@ -43,7 +43,7 @@ from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gleitzeit_core.errors import StoreUnavailable
-from gleitzeit_core.store.base import KEPT_ON_SAVE, Store
+from gleitzeit_core.store.base import KEPT_ON_SAVE, TASK_IDENTITY, Store
 from gleitzeit_core.store.batch import Writes
 from gleitzeit_core.store.blobs import check_name
 from gleitzeit_core.store.records import (
@@ -122,10 +122,13 @@ return 1
 # commands: one command instead of ~13 halves the client-side cost.
 # KEYS: task hash, run order, all tasks, workflow index, one set per TaskStatus
 # ARGV: task id, created_at, position of its status among those sets (1-based),
-#       then field, value, field, value...
+#       number of identity fields (set only if absent), then field, value, ...
 _SAVE_TASK_LUA = """
-local id, score, current = ARGV[1], ARGV[2], tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+local id, score, current, fixed = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+for i = 5, 4 + 2 * fixed, 2 do
+  redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5 + 2 * fixed))
 redis.call('ZADD', KEYS[2], 'NX', score, id)
 redis.call('ZADD', KEYS[3], score, id)
 redis.call('ZADD', KEYS[4], score, id)
@@ -232,9 +235,10 @@ def _save_task_call(task: TaskRecord) -> tuple[list[str], list[Any]]:
         *_TASK_STATUS_KEYS,
     ]
     position = _TASK_STATUS_POSITION[TaskStatus(task.status).value]
-    args: list[Any] = [task.id, task.created_at, position]
-    for field, value in _encode(task).items():
-        args += (field, value)
+    fields = _encode(task)
+    args: list[Any] = [task.id, task.created_at, position, len(TASK_IDENTITY)]
+    for field in (*TASK_IDENTITY, *(f for f in fields if f not in TASK_IDENTITY)):
+        args += (field, fields[field])
     return keys, args
 
 

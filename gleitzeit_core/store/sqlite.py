@@ -34,8 +34,9 @@ import anyio.to_thread
 
 from gleitzeit_core.errors import StoreUnavailable
 from gleitzeit_core.store.blobs import BlobFolder
-from gleitzeit_core.store.base import KEPT_ON_SAVE, Store
+from gleitzeit_core.store.base import KEPT_ON_SAVE, TASK_IDENTITY, Store
 from gleitzeit_core.store.batch import Writes
+from gleitzeit_core.store.factory import SQLITE_SYNCHRONOUS
 from gleitzeit_core.store.records import (
     AttemptRecord,
     RunRecord,
@@ -163,9 +164,6 @@ _JSON_COLS = frozenset({"definition", "result"})
 # a record that breaks the schema is a bug to see with its traceback, not an outage
 _OUR_BUGS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
 
-#: ``synchronous`` settings offered (docs/persistence.md): NORMAL loses no committed
-#: transaction on a process crash, FULL none on a power loss either
-SYNCHRONOUS = ("normal", "full")
 _SYNCHRONOUS_NAMES = {0: "off", 1: "normal", 2: "full", 3: "extra"}
 #: the first wait when another process holds the write lock; doubled up to _MAX_WAIT_S
 _FIRST_WAIT_S = 0.001
@@ -187,7 +185,7 @@ def _upsert(
 
 
 _UPSERT_RUN = _upsert("runs", _RUN_COLS, ("run_id",), KEPT_ON_SAVE)
-_UPSERT_TASK = _upsert("tasks", _TASK_COLS, ("id",))
+_UPSERT_TASK = _upsert("tasks", _TASK_COLS, ("id",), TASK_IDENTITY)
 _UPSERT_ATTEMPT = _upsert("attempts", _ATTEMPT_COLS, ("task_id", "number"))
 
 
@@ -276,8 +274,8 @@ class SQLiteBackend(Store):
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
                  synchronous: str = "normal"):
-        if synchronous not in SYNCHRONOUS:
-            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, not {synchronous!r}")
+        if synchronous not in SQLITE_SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS)}, not {synchronous!r}")
         self.path = Path(path).expanduser()
         self.busy_timeout_ms = busy_timeout_ms
         self.synchronous = synchronous
