@@ -184,7 +184,7 @@ class ExecutionEngine:
 
 def require_asyncio(what: str) -> None:
     if running_trio():
-        raise AsyncioRequired(f"{what} runs on asyncio only (aiosqlite and redis.asyncio are asyncio-only); "
+        raise AsyncioRequired(f"{what} runs on asyncio only (redis.asyncio and the provider host are asyncio-only); "
                               "under trio use 'await gleitzeit_core.run_async(...)', which runs the engine "
                               "on an asyncio loop in a worker thread")
 

@@ -32,7 +32,7 @@ from gleitzeit_core.workflow.policy import Allowance
 
 T = TypeVar("T")
 
-NOISY_LOGGERS = ("aiosqlite", "asyncio")
+NOISY_LOGGERS = ("asyncio",)
 
 
 @dataclass

@@ -67,10 +67,6 @@ class RunOptions:
     cache: ResultCache | None = None  # the result cache for this run (docs/cache.md); None: off
 
 
-class RunCancelled(Exception):
-    pass
-
-
 class Scheduler:
     def __init__(
         self,
