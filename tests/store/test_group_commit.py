@@ -106,6 +106,19 @@ async def test_the_last_save_of_a_record_in_a_batch_wins(store: Store) -> None:
     assert await store.list_tasks(status=TaskStatus.QUEUED) == []
 
 
+async def test_two_attempts_of_one_task_in_one_batch_are_both_kept(store: Store) -> None:
+    run = make_run()
+    (task,) = make_tasks(run, 1)
+    await store.create_run(run, [task])
+    failed = AttemptRecord(task.id, run.run_id, 1, status=TaskStatus.FAILED, error="boom")
+    again = AttemptRecord(task.id, run.run_id, 2)
+    async with anyio.create_task_group() as tg:  # a retry with no delay: its end and the next start
+        tg.start_soon(store.save_task, replace(task, status=TaskStatus.RETRYING, attempts=1), failed)
+        tg.start_soon(store.save_task, replace(task, status=TaskStatus.RUNNING, attempts=2), again)
+    assert await store.get_attempts(task.id) == [failed, again]
+    assert (await store.get_task(task.id)).attempts == 2  # type: ignore[union-attr]
+
+
 async def test_cancelling_the_save_that_opened_a_batch_still_commits_the_batch(store: Store) -> None:
     run = make_run()
     first, second = make_tasks(run, 2)
