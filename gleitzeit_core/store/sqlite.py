@@ -422,7 +422,8 @@ class SQLiteBackend(Store):
             _abandon(db)
             return
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(db.close)  # closing checkpoints the WAL: file I/O
+            async with self._lock:  # after whatever still uses the connection
+                await anyio.to_thread.run_sync(db.close)  # closing checkpoints the WAL: file I/O
 
     @property
     def _conn(self) -> sqlite3.Connection:
