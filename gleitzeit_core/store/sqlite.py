@@ -2,7 +2,7 @@
 
 WAL lets readers run while one process writes; a writer that finds another
 process's (short) transaction waits up to ``busy_timeout_ms`` instead of failing
-at once. Every write is one ``BEGIN IMMEDIATE ... COMMIT`` (``_write``), and the
+at once. Every write is one ``BEGIN IMMEDIATE ... COMMIT`` (``_transact``), and the
 saves of one event-loop turn share one (group commit, store/batch.py).
 ``synchronous=NORMAL`` (the default) in WAL mode loses no committed data on a
 process crash -- only, at worst, the last transactions on a power loss -- and
@@ -455,20 +455,22 @@ class SQLiteBackend(Store):
             except sqlite3.Error as e:
                 raise StoreUnavailable(f"sqlite backend {self.path}: {self._reason(e)}") from e
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+    async def _transact(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
         """``fn`` as one transaction (on the loop with NORMAL, in a thread with FULL)."""
         async with self._guard():
             return await self._run(_in_transaction(fn), inline=self.synchronous == "normal")
 
+    async def _write(self, statements: Iterable[tuple[str, Iterable[Sequence[Any]]]]) -> None:
+        """Statements, each with its rows, as one transaction (also the cache table's writes)."""
+        def write(conn: sqlite3.Connection) -> None:
+            for sql, rows in statements:
+                conn.executemany(sql, rows)
+
+        await self._transact(write)
+
     # -- writes ---------------------------------------------------------------
     async def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
-        run_row, task_rows = _run_row(run), [_task_row(t) for t in tasks]
-
-        def create(conn: sqlite3.Connection) -> None:
-            conn.execute(_UPSERT_RUN, run_row)
-            conn.executemany(_UPSERT_TASK, task_rows)
-
-        await self._write(create)
+        await self._write([(_UPSERT_RUN, [_run_row(run)]), (_UPSERT_TASK, [_task_row(t) for t in tasks])])
 
     # group commit (store/batch.py): rows are the snapshots; one transaction per batch
     _encode_run = staticmethod(_run_row)
@@ -476,27 +478,20 @@ class SQLiteBackend(Store):
     _encode_attempt = staticmethod(_attempt_row)
 
     async def _commit(self, writes: Writes) -> None:
-        def commit(conn: sqlite3.Connection) -> None:
-            if writes.runs:
-                conn.executemany(_UPSERT_RUN, writes.runs.values())
-            if writes.tasks:
-                conn.executemany(_UPSERT_TASK, writes.tasks.values())
-            if writes.attempts:
-                conn.executemany(_UPSERT_ATTEMPT, writes.attempts.values())
-
-        await self._write(commit)
+        await self._write([(sql, rows.values()) for sql, rows in ((_UPSERT_RUN, writes.runs),
+                           (_UPSERT_TASK, writes.tasks), (_UPSERT_ATTEMPT, writes.attempts)) if rows])
 
     async def request_cancel(self, run_id: str, cancel: bool = True) -> bool:
-        return await self._write(lambda c: c.execute(
+        return await self._transact(lambda c: c.execute(
             "UPDATE runs SET cancel_requested = ? WHERE run_id = ?", (int(cancel), run_id)).rowcount > 0)
 
     async def heartbeat(self, run_id: str, at: float) -> bool | None:
-        rows = await self._write(lambda c: c.execute(
+        rows = await self._transact(lambda c: c.execute(
             "UPDATE runs SET heartbeat_at = ? WHERE run_id = ? RETURNING cancel_requested", (at, run_id)).fetchall())
         return None if not rows else bool(rows[0][0])
 
     async def mark_interrupted(self, run_id: str, heartbeat_at: float | None, error: str) -> bool:
-        return await self._write(lambda c: c.execute(
+        return await self._transact(lambda c: c.execute(
             "UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE run_id = ? "
             "AND status IN (?, ?) AND heartbeat_at IS ?",
             (RunStatus.INTERRUPTED.value, error, now(), run_id, RunStatus.PENDING.value,
@@ -508,7 +503,7 @@ class SQLiteBackend(Store):
             conn.execute("DELETE FROM tasks WHERE run_id = ?", (run_id,))
             return conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,)).rowcount > 0
 
-        existed = await self._write(delete)
+        existed = await self._transact(delete)
         await self.blobs.delete_run(run_id)  # after the records: no record ever points at a missing blob
         return existed
 
