@@ -18,7 +18,7 @@ import yaml
 from gleitzeit_core.errors import ConfigError
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.factory import BACKENDS, SQLITE_SYNCHRONOUS, make_store
-from gleitzeit_core.workflow.policy import DEFAULT_MAX_MEMORY_MB, Allowance, resolve
+from gleitzeit_core.workflow.policy import DEFAULT_MAX_DISK_MB, DEFAULT_MAX_MEMORY_MB, Allowance, resolve
 
 
 def home_dir() -> Path:
@@ -133,6 +133,8 @@ SETTINGS: dict[str, Setting] = {
                                      "may a workflow ask for sandbox network: true (also --allow-network)"),
     "sandbox.max_memory_mb": Setting(lambda: DEFAULT_MAX_MEMORY_MB, _pos_int, "GLEITZEIT_SANDBOX_MAX_MEMORY_MB",
                                      "largest sandbox memory_mb a workflow may ask for (also --max-memory-mb)"),
+    "sandbox.max_disk_mb": Setting(lambda: DEFAULT_MAX_DISK_MB, _pos_int, "GLEITZEIT_SANDBOX_MAX_DISK_MB",
+                                   "workspace quota of a python task, and the largest sandbox disk_mb it may ask for"),
     "providers.allow_workflow": Setting(lambda: False, _bool, "GLEITZEIT_ALLOW_WORKFLOW_PROVIDERS",
                                         "may a workflow's providers: start programs (also --allow-providers)"),
     "workspace.directory": Setting(lambda: str(home_dir() / "workspaces"), str, "GLEITZEIT_WORKSPACE_DIR",
@@ -187,6 +189,7 @@ class Config:
         return Allowance.of((*self["sandbox.allow_read"], *read), (*self["sandbox.allow_write"], *write),
                             network=bool(self["sandbox.allow_network"]),
                             max_memory_mb=int(self["sandbox.max_memory_mb"]),
+                            max_disk_mb=int(self["sandbox.max_disk_mb"]),
                             workflow_providers=bool(self["providers.allow_workflow"]),
                             private=self.private_paths())
 

@@ -16,6 +16,7 @@ import sys
 from typing import Any, Mapping, NoReturn
 
 from provider_python.sandbox import execute, landlock, limits, rootfs, seccomp, syscalls
+from provider_python.sandbox.quota import Quota
 from provider_python.sandbox.template import Template
 
 RESULT_FD = 3
@@ -134,7 +135,7 @@ def _confine(req: dict[str, Any], tpl: Template, root: rootfs.Root | None) -> No
             syscalls.setns(NET_FD, syscalls.CLONE_NEWNET)  # the opt-in: back to the host's network
         os.close(NET_FD)
     if root is not None:
-        root.enter(*_execution_paths(req), req["hidden"], tmp_mb=int(req["memory_mb"]))
+        root.enter(*_execution_paths(req), req["hidden"], tmp_mb=int(req["memory_mb"]), quota=Quota.of(req))
         root.release()
     # Still privileged, so folders the sandbox user could not traverse do not matter: the
     # working directory is entered by fd and Landlock's rules hold their paths open.
@@ -145,12 +146,7 @@ def _confine(req: dict[str, Any], tpl: Template, root: rootfs.Root | None) -> No
     os.setsid()
     if "caps" in layers and "uid" not in layers and os.geteuid() == 0:
         syscalls.drop_bounding_set()  # still root: make sure nothing executed can regain a capability
-    if "uid" in layers:
-        os.setgroups([])
-        os.setresgid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
-        os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
-    if "caps" in layers:
-        syscalls.clear_capabilities()
+    become_sandbox(layers)
     if syscalls.IS_LINUX:
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)  # after the uid change, which clears it
     if "rlimits" in layers:
@@ -168,6 +164,15 @@ def _confine(req: dict[str, Any], tpl: Template, root: rootfs.Root | None) -> No
         syscalls.limit_malloc_arenas(2)
     sys.dont_write_bytecode = True
     sys.path[:] = tpl.sys_path  # a `file` script is read by execute.run, as the sandbox user, after all this
+
+
+def become_sandbox(layers: set[str] | frozenset[str] | list[str]) -> None:
+    """The sandbox's identity: uid 65534 (where the `uid` layer is on), no capabilities (`caps`).
+    Also taken by the supervisor to copy an execution's workspace changes (copyback.py)."""
+    if "uid" in layers:
+        syscalls.drop_uid(SANDBOX_UID)
+    if "caps" in layers:
+        syscalls.clear_capabilities()
 
 
 def _scrub_env(req: Mapping[str, Any], *, tmp: str) -> None:

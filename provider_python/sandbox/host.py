@@ -151,6 +151,7 @@ class Sandbox:
         self._unavailable: dict[str, str] = {}
         self._landlock_abi = 0
         self._stage = ""
+        self._quota_dir = ""
         self._fs_proc: Process | None = None
         self._fs_sock: socket.socket | None = None
         self._fs_lock = anyio.Lock()
@@ -161,6 +162,8 @@ class Sandbox:
     async def __aenter__(self) -> "Sandbox":
         self._stage = os.path.join(self._state_dir, "sandbox-root")  # only a mount point, in private namespaces
         os.makedirs(self._stage, mode=0o700, exist_ok=True)
+        self._quota_dir = os.path.join(self._state_dir, "sandbox-quota")  # the same, for workspace quotas
+        os.makedirs(self._quota_dir, mode=0o700, exist_ok=True)
         try:
             self._task = await describe_interpreter(self._python)
             self._env = {**_CLEAN_ENV, ENV_VAR: self._task.to_json()}
@@ -212,6 +215,8 @@ class Sandbox:
             wanted = [w for w in wanted if w != "subreaper"]  # PID 1 of a namespace already reaps all
         if not (available.get("uid") is True and available.get("mountns") is True and "uid" in wanted):
             wanted = [w for w in wanted if w != "idmap"]  # only a dropped uid needs its writes translated
+        if available.get("mountns") is not True:
+            wanted = [w for w in wanted if w != "diskquota"]  # the quota is a mount in the sandbox's namespace
         self._active = tuple(w for w in wanted if available.get(w) is True)
         self._unavailable = {w: str(available.get(w, "unknown layer")) for w in wanted if w not in self._active}
         if self._require == "strict" and self._unavailable:
@@ -333,6 +338,7 @@ class Sandbox:
             "max_processes": pol.max_processes, "max_file_bytes": pol.max_file_bytes,
             "max_open_files": pol.max_open_files, "max_result_bytes": req.max_result_bytes,
             "layers": list(self._active), "stage": self._stage, "tmpdir": tmpdir,
+            "disk_mb": pol.disk_mb, "quota_dir": self._quota_dir,
         }
 
     def _private_tmp(self) -> str:
@@ -409,6 +415,8 @@ class _Outcome:
     killed: bool = False
     failure: str = ""
     timed_out: bool = False
+    disk_error: str = ""  # the workspace changes went over the quota, or could not be copied back
+    disk_exceeded: bool = False
 
     def to_result(self, req: ExecRequest, out: BoundedOutput, err: BoundedOutput, *, wall_ms: float) -> ExecResult:
         res = ExecResult(ok=False, stdout=out.text(), stderr=err.text(), stdout_truncated=out.truncated,
@@ -418,6 +426,9 @@ class _Outcome:
         rec = self.record
         if self.timed_out:
             res.error_type, res.error_message, res.timed_out = "TimeoutError", f"timed out after {req.timeout:g} s", True
+        elif self.disk_error:
+            res.error_type = "DiskQuotaExceeded" if self.disk_exceeded else "SandboxError"
+            res.error_message, res.retryable = self.disk_error, not self.disk_exceeded
         elif rec is not None and rec.get("ok"):
             res.ok, res.result, res.duration_ms = True, rec.get("result"), float(rec.get("duration_ms", 0.0))
         elif rec is not None:
@@ -483,6 +494,8 @@ class _EventReader:
             event = json.loads(line)
             if event.get("event") == "exited":
                 outcome.returncode, outcome.killed, outcome.ended = event["returncode"], event["killed"], True
+                outcome.disk_error = str(event.get("disk_error", ""))
+                outcome.disk_exceeded = bool(event.get("disk_exceeded", False))
             elif event.get("event") == "failed":
                 outcome.failure, outcome.ended = str(event.get("message")), True
 
