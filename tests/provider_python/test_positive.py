@@ -99,13 +99,17 @@ async def test_fresh_interpreter_path_runs_the_same_sandbox(tmp_path: Path, work
 
 
 async def test_a_dead_fork_server_is_replaced(sandbox: Sandbox, workspace_dir: Path) -> None:
-    assert sandbox._fs_proc is not None
-    old = sandbox._fs_proc.pid
-    os.kill(old, signal.SIGKILL)
-    await sandbox._fs_proc.wait()
+    old = sandbox.forkserver_pid
+    assert old is not None
+    died = os.pidfd_open(old)
+    try:
+        os.kill(old, signal.SIGKILL)
+        await anyio.wait_readable(died)  # readable once the process has exited
+    finally:
+        os.close(died)
     res = await run(sandbox, "result = 'after restart'", workspace_dir)
     assert res.ok and res.result == "after restart"
-    assert sandbox.isolation()["path"] == "forkserver" and sandbox._fs_proc.pid != old
+    assert sandbox.isolation()["path"] == "forkserver" and sandbox.forkserver_pid not in (None, old)
 
 
 async def test_site_builtins_exist(sandbox: Sandbox, workspace_dir: Path) -> None:
