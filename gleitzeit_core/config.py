@@ -48,6 +48,13 @@ def _pos_int(v: Any) -> int:
     return n
 
 
+def _pos_int_or_off(v: Any) -> int:
+    """A whole number ≥ 1, or 0 for "no limit"."""
+    if not isinstance(v, bool) and str(v).strip() == "0":
+        return 0
+    return _pos_int(v)
+
+
 def _pos_float(v: Any) -> float:
     try:
         f = float(v)
@@ -133,8 +140,9 @@ SETTINGS: dict[str, Setting] = {
                                      "may a workflow ask for sandbox network: true (also --allow-network)"),
     "sandbox.max_memory_mb": Setting(lambda: DEFAULT_MAX_MEMORY_MB, _pos_int, "GLEITZEIT_SANDBOX_MAX_MEMORY_MB",
                                      "largest sandbox memory_mb a workflow may ask for (also --max-memory-mb)"),
-    "sandbox.max_disk_mb": Setting(lambda: DEFAULT_MAX_DISK_MB, _pos_int, "GLEITZEIT_SANDBOX_MAX_DISK_MB",
-                                   "workspace quota of a python task, and the largest sandbox disk_mb it may ask for"),
+    "sandbox.max_disk_mb": Setting(lambda: DEFAULT_MAX_DISK_MB, _pos_int_or_off, "GLEITZEIT_SANDBOX_MAX_DISK_MB",
+                                   "workspace quota of a python task, and the largest sandbox disk_mb it may ask "
+                                   "for; 0: no quota, tasks write the workspace directly (seen while they run)"),
     "providers.allow_workflow": Setting(lambda: False, _bool, "GLEITZEIT_ALLOW_WORKFLOW_PROVIDERS",
                                         "may a workflow's providers: start programs (also --allow-providers)"),
     "workspace.directory": Setting(lambda: str(home_dir() / "workspaces"), str, "GLEITZEIT_WORKSPACE_DIR",

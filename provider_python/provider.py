@@ -83,7 +83,7 @@ class Settings:
     workspace_retention_days: float = workspace.DEFAULT_RETENTION_DAYS
     python: str = sys.executable  # the interpreter (and so the environment) task code runs in
     hidden: tuple[str, ...] = ()  # the engine's private paths (store, workspaces): never visible to a task
-    max_disk_mb: int = DEFAULT_DISK_MB  # the runner's workspace quota: a task's default and its cap
+    max_disk_mb: int = DEFAULT_DISK_MB  # the runner's workspace quota: a task's default and its cap (0: none)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Settings":
@@ -104,8 +104,8 @@ class Settings:
             s.hidden = tuple(os.path.abspath(os.path.expanduser(str(p))) for p in sec["hidden"])
         if sec.get("max_disk_mb") is not None:
             s.max_disk_mb = int(sec["max_disk_mb"])
-            if s.max_disk_mb < 1:
-                raise ValueError("config.sandbox.max_disk_mb must be a positive number of MiB")
+            if s.max_disk_mb < 0:
+                raise ValueError("config.sandbox.max_disk_mb must be a number of MiB (0: no quota)")
         if sec.get("workspace_retention_days") is not None:
             s.workspace_retention_days = float(sec["workspace_retention_days"])
         return s
@@ -179,7 +179,7 @@ def build_request(meta: dict[str, Any], settings: Settings, *, code: str | None,
     ws = meta.get("workspace") or str(workspace.for_run(settings.state_dir / "workspaces", meta.get("runId")))
     opts = sandbox or {}
     disk_mb = int(opts.get("disk_mb", settings.max_disk_mb))
-    if disk_mb > settings.max_disk_mb:  # the loader refuses this first; a direct caller meets it here
+    if settings.max_disk_mb and disk_mb > settings.max_disk_mb:  # the loader refuses this first; a direct caller meets it here
         raise TaskFailed(f"sandbox.disk_mb {disk_mb} is above the runner's sandbox.max_disk_mb {settings.max_disk_mb}",
                          type="PermissionError", retryable=False)
     policy = SandboxPolicy(network=bool(opts.get("network", False)),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 #: ``memory_mb`` a workflow may ask for without the runner raising the cap.
 DEFAULT_MAX_MEMORY_MB = 4096
-#: a python task's workspace quota unless its ``sandbox: {disk_mb}`` asks for less.
+#: a python task's workspace quota unless its ``sandbox: {disk_mb}`` asks for less (0: none).
 DEFAULT_MAX_DISK_MB = 1024
 
 
@@ -71,7 +71,7 @@ def refuse_memory(requested: int, allowance: Allowance) -> str | None:
 
 
 def refuse_disk(requested: int, allowance: Allowance) -> str | None:
-    if requested <= allowance.max_disk_mb:
+    if allowance.max_disk_mb == 0 or requested <= allowance.max_disk_mb:  # 0: the runner set no quota
         return None
     return (f"'disk_mb: {requested}' is above the {allowance.max_disk_mb} MiB workspace quota you allow; "
             f"ask for less, or raise the cap: sandbox.max_disk_mb in the config "

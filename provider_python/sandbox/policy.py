@@ -22,7 +22,7 @@ class SandboxPolicy:
     read: tuple[str, ...] = ()
     write: tuple[str, ...] = ()
     memory_mb: int = 1024
-    disk_mb: int = DEFAULT_DISK_MB  # the most the task may change in its workspace (quota.py)
+    disk_mb: int = DEFAULT_DISK_MB  # the most the task may change in its workspace (quota.py); 0: no quota
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     max_output_bytes: int = MiB
     max_processes: int = 64

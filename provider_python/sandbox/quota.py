@@ -51,8 +51,9 @@ class Quota:
 
     @classmethod
     def of(cls, req: Mapping[str, Any]) -> "Quota | None":
-        """The request's quota, or None where the layer is off (the workspace is then bound directly)."""
-        if "diskquota" not in req["layers"] or "mountns" not in req["layers"]:
+        """The request's quota, or None where the layer is off or the runner set none (disk_mb 0):
+        the workspace is then bound directly."""
+        if "diskquota" not in req["layers"] or "mountns" not in req["layers"] or not req["disk_mb"]:
             return None
         return cls(req["workspace"], req["quota_dir"], int(req["disk_mb"]))
 
