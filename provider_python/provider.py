@@ -128,7 +128,8 @@ def create_provider() -> Provider:
         state.settings = Settings.from_config(config)
         workspace.sweep(state.settings.state_dir / "workspaces", state.settings.workspace_retention_days)
         async with Sandbox(state_dir=state.settings.state_dir, mode=state.settings.mode,  # type: ignore[arg-type]
-                           require=state.settings.require, python=state.settings.python) as sandbox:  # type: ignore[arg-type]
+                           require=state.settings.require, python=state.settings.python,
+                           idle_slots=MAX_IN_FLIGHT) as sandbox:  # type: ignore[arg-type]
             state.sandbox = sandbox
             try:
                 yield state

@@ -32,7 +32,7 @@ class ForkServer:
         self._sock: socket.socket | None = None
         self._lock = anyio.Lock()
         self._restarts = 0
-        self._layers: list[str] | None = None
+        self._settings: dict[str, Any] | None = None
         self.given_up = False  # restarted too often: executions must take the fresh path
 
     @property
@@ -62,11 +62,12 @@ class ForkServer:
         self._proc, self._sock = proc, host_sock
         return info
 
-    def configure(self, layers: Iterable[str]) -> None:
-        """Tell it which layers to prepare its slots with (the answer to its probe)."""
-        self._layers = list(layers)
+    def configure(self, layers: Iterable[str], idle: int) -> None:
+        """Tell it which layers to prepare its slots with (the answer to its probe) and how many
+        slots to keep ready."""
+        self._settings = {"layers": list(layers), "idle": idle}
         if self._sock is not None:
-            self._sock.send(json.dumps({"layers": self._layers}).encode())
+            self._sock.send(json.dumps(self._settings).encode())
 
     async def submit(self, fds: list[int]) -> bool:
         """Hand one execution's fds over, replacing a lost fork server once; False when it is
@@ -117,8 +118,8 @@ class ForkServer:
             if self._restarts <= MAX_RESTARTS:
                 try:
                     await self.start()
-                    if self._layers is not None:
-                        self.configure(self._layers)
+                    if self._settings is not None:
+                        self.configure(self._settings["layers"], self._settings["idle"])
                     return True
                 except (OSError, SandboxUnavailable, ValueError) as exc:
                     log.warning("python sandbox: fork server restart failed: %s", exc)

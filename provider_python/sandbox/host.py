@@ -128,17 +128,19 @@ class Sandbox:
 
     `layers=None` wants every layer; pass an explicit subset (e.g. `()` for the benchmark's
     "no sandbox" baseline) to run with fewer. With `require="strict"` entering fails unless every
-    wanted layer is available.
+    wanted layer is available. `idle_slots`: sandboxes the fork server keeps prepared; at least
+    the caller's in-flight limit, or part of a burst waits for one to be built.
     """
 
     def __init__(self, *, state_dir: str | os.PathLike[str], mode: Mode = "auto",
                  require: Literal["best", "strict"] = "best", layers: Iterable[str] | None = None,
-                 python: str = sys.executable):
+                 python: str = sys.executable, idle_slots: int = 4):
         self._state_dir = os.path.abspath(state_dir)
         self._mode: Mode = mode
         self._require = require
         self._wanted = tuple(LAYERS) if layers is None else tuple(dict.fromkeys([*ALWAYS, *layers]))
         self._python = python
+        self._idle_slots = idle_slots
         self._task = TaskPython(python, (), ())
         self._env = dict(_CLEAN_ENV)
         self._path = "none"
@@ -162,7 +164,7 @@ class Sandbox:
             available = await self._start()
             self._choose_layers(available)
             if self._forkserver is not None:
-                self._forkserver.configure(self._active)
+                self._forkserver.configure(self._active, self._idle_slots)
             await self._smoke_test()
         except BaseException:
             await self._stop()
