@@ -2,7 +2,8 @@
 
     python benchmarks/sandbox_latency.py [--runs 200] [--fresh-runs 30]
 
-Rows: the warm fork server with every isolation layer; the same with BURST executions at once
+Rows: the warm fork server with every isolation layer; the same without the workspace quota
+(`disk_mb` 0: what the overlay and the copy-back cost); the same with BURST executions at once
 (the provider's in-flight limit, as in a fan-out: each one's latency is a sample); the same
 through the real provider process over JSON-RPC; a fresh interpreter per execution with every layer; the fork server with no
 layer at all ("no sandbox", still a child process); and plain `python -c` as the floor for
@@ -25,7 +26,7 @@ import anyio
 
 from gleitzeit_sdk.testing import ProviderProcess, spawn
 from provider_python.sandbox.host import Sandbox
-from provider_python.sandbox.policy import ExecRequest
+from provider_python.sandbox.policy import ExecRequest, SandboxPolicy
 
 CODE = "print(1+1)"
 BURST = 4  # provider_python's MAX_IN_FLIGHT
@@ -38,8 +39,8 @@ async def timed(once: Callable[[], Awaitable[None]]) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-def via_sandbox(sb: Sandbox, state: str) -> Callable[[], Awaitable[None]]:
-    req = ExecRequest(code=CODE, workspace=tempfile.mkdtemp(dir=state))
+def via_sandbox(sb: Sandbox, state: str, policy: SandboxPolicy | None = None) -> Callable[[], Awaitable[None]]:
+    req = ExecRequest(code=CODE, workspace=tempfile.mkdtemp(dir=state), policy=policy or SandboxPolicy())
 
     async def once() -> None:
         res = await sb.run(req)
@@ -102,6 +103,8 @@ async def main(runs: int, fresh_runs: int) -> None:
                 "no sandbox (fork server child, no layers)": (via_sandbox(bare, state), 1),
                 "python -c (plain subprocess)": (python_c, max(1, runs // fresh_runs)),
             }
+            if "disk_mb" in SandboxPolicy.__dataclass_fields__:  # absent before the quota: comparable runs
+                paths["fork server, all layers but the disk quota"] = (via_sandbox(fork, state, SandboxPolicy(disk_mb=0)), 1)
             samples: dict[str, list[float]] = {name: [] for name in paths}
             burst_name = f"fork server, all layers, {BURST} at once (each)"
             samples[burst_name] = []
