@@ -87,7 +87,7 @@ def main() -> None:
         raw.append({"scenario": item.scenario, "system": item.system, **out})
         rows.append(row_for(item, out, note))
     info["load_avg_end"] = os.getloadavg()
-    print(markdown(info, rows, floors, command))
+    print(markdown(info, rows, floors, command, raw))
     if args.out is not None:  # a run leaves the work tree as it was unless asked to publish
         json_path, md_path = write_results(args.out, info, rows, floors, raw, command)
         print(f"wrote {json_path} and {md_path}")

@@ -4,8 +4,8 @@
 name to its samples in milliseconds.  The floors bound what any per-task
 figure can reach: a JSON-RPC round trip to a warm child over pipes (a bare
 echo loop, then the real no-op provider through the engine's actor), and one
-SQLite commit in WAL mode with the store's pragmas (stdlib driver, then
-aiosqlite, then the store's own ``save_task``).
+SQLite commit in WAL mode with the store's pragmas (on the event loop as the
+store does, then through a worker thread, then the store's own ``save_task``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import aiosqlite
 import anyio
+import anyio.to_thread
 
 from gleitzeit_core.providers.host import ProviderHost
 from gleitzeit_core.providers.manifest import load_manifest
@@ -94,26 +94,34 @@ def sqlite_commit(path: Path, runs: int) -> list[float]:
     return samples
 
 
-async def aiosqlite_commit(path: Path, runs: int) -> list[float]:
-    async with aiosqlite.connect(path, isolation_level=None) as db:
-        for pragma in PRAGMAS:
-            await db.execute(f"PRAGMA {pragma}")
-        await db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
-        counter = iter(range(1 << 30))
+async def threaded_commit(path: Path, runs: int) -> list[float]:
+    """The same commit, each one a hop to a worker thread (what aiosqlite did per call)."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in PRAGMAS:
+        db.execute(f"PRAGMA {pragma}")
+    db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+    counter = iter(range(1 << 30))
 
-        async def once() -> None:
-            await db.execute("BEGIN IMMEDIATE")
-            await db.execute("INSERT OR REPLACE INTO t VALUES (?, ?)", (next(counter) % 100, "x" * 200))
-            await db.commit()
+    def commit() -> None:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT OR REPLACE INTO t VALUES (?, ?)", (next(counter) % 100, "x" * 200))
+        db.execute("COMMIT")
 
+    async def once() -> None:
+        await anyio.to_thread.run_sync(commit)
+
+    try:
         return await timed(runs, once)
+    finally:
+        db.close()
 
 
-async def store_save_task(kind: str, path: Path, runs: int) -> list[float]:
-    """The scheduler's hot write: one task upsert plus its attempt, as when an attempt finishes."""
+async def store_save_task(kind: str, path: Path, runs: int, synchronous: str = "normal") -> list[float]:
+    """The scheduler's hot write: one task upsert plus its attempt, as when an attempt finishes
+    (alone in its group commit: the cost of one save that nothing else shares)."""
     run = RunRecord(run_id=new_id("run"), workflow_id="bench", workflow_name="bench")
     task = TaskRecord(id=new_id("task"), run_id=run.run_id, key="t", name="t", protocol="noop/v1", method="noop/pass")
-    async with make_store(kind, sqlite_path=str(path)) as store:
+    async with make_store(kind, sqlite_path=str(path), sqlite_synchronous=synchronous) as store:
         await store.create_run(run, [task])
 
         async def once() -> None:
@@ -153,8 +161,9 @@ async def measure(runs: int, sandbox_runs: int) -> dict[str, list[float]]:
             "JSON-RPC round trip, bare echo child": await echo_round_trip(runs),
             "JSON-RPC round trip, no-op provider via actor": await actor_round_trip(runs),
             "SQLite WAL commit (sqlite3)": sqlite_commit(d / "a.db", runs),
-            "SQLite WAL commit (aiosqlite)": await aiosqlite_commit(d / "b.db", runs),
+            "SQLite WAL commit via a worker thread": await threaded_commit(d / "b.db", runs),
             "store.save_task (sqlite)": await store_save_task("sqlite", d / "c.db", runs),
+            "store.save_task (sqlite, synchronous=full)": await store_save_task("sqlite", d / "f.db", runs, "full"),
             "store.save_task (memory)": await store_save_task("memory", d / "m.db", runs),
             "python/execute via sandboxed provider": await python_execute(d, sandbox_runs),
             "python -c per call (fresh interpreter)": await python_c(max(5, sandbox_runs // 4)),

@@ -98,7 +98,8 @@ def maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-async def run_once(workflow: Workflow, config: Config, host: ProviderHost, backend: str, db: Path) -> float:
+async def run_once(workflow: Workflow, config: Config, host: ProviderHost, backend: str, db: Path) -> tuple[float, int]:
+    """Wall seconds of one run, and the store transactions (group commits) it took."""
     store = make_store(backend, sqlite_path=str(db))
     async with store:
         t0 = time.perf_counter()
@@ -106,7 +107,7 @@ async def run_once(workflow: Workflow, config: Config, host: ProviderHost, backe
         wall = time.perf_counter() - t0
     if outcome.run.status is not RunStatus.COMPLETED:
         raise RuntimeError(f"benchmark run ended {outcome.run.status.value}: {outcome.run.error}")
-    return wall
+    return wall, store.group_commit.transactions
 
 
 async def run_job(job: Job, home: Path, profile: str | None) -> dict[str, Any]:
@@ -120,12 +121,15 @@ async def run_job(job: Job, home: Path, profile: str | None) -> dict[str, Any]:
     async with bench_host(config) as host:
         await run_once(warm, config, host, "memory", home / "warm.db")  # start providers, fork server
         walls: list[float] = []
+        transactions: list[int] = []
         prof = cProfile.Profile() if profile else None
         cpu0 = cpu_seconds()
         for rep in range(job.reps):
             if prof:
                 prof.enable()
-            walls.append(await run_once(workflow, config, host, job.backend, home / f"rep{rep}.db"))
+            wall, commits = await run_once(workflow, config, host, job.backend, home / f"rep{rep}.db")
+            walls.append(wall)
+            transactions.append(commits)
             if prof:
                 prof.disable()
         cpu = cpu_seconds() - cpu0
@@ -133,6 +137,7 @@ async def run_job(job: Job, home: Path, profile: str | None) -> dict[str, Any]:
         prof.dump_stats(profile)
     return {
         "job": asdict(job), "tasks": len(shape.nodes), "edges": shape.edges, "walls_s": walls,
+        "transactions_per_rep": transactions,
         "load_s": load_s, "engine_cpu_s_per_rep": cpu / job.reps,
         "rss_start_mb": rss_start, "peak_rss_mb": maxrss_mb(),
     }

@@ -1,4 +1,4 @@
-"""Which measurements one invocation makes: scenarios 1–7 as worker command lines.
+"""Which measurements one invocation makes: scenarios 1–8 as worker command lines.
 
 Every measurement runs in its own process (see ``gleitzeit_worker`` and
 ``peers``), so peak RSS is per scenario and one system's imports or threads
@@ -10,9 +10,12 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
+from benchmarks.targets import SCENARIO
+
 
 @dataclass(frozen=True)
 class Sizes:
+    durable: dict[str, int]  # scenario 8: shape → size of issue 18's durable per-task targets
     chain: int
     fanout: int
     layered: int
@@ -25,9 +28,9 @@ class Sizes:
     sandbox_runs: int
 
 
-FULL = Sizes(chain=200, fanout=1000, layered=10_000, scaling=(1_000, 10_000, 50_000), reps=3, big_reps=1,
+FULL = Sizes(durable={"fanout": 10_000, "chain": 1_000}, chain=200, fanout=1000, layered=10_000, scaling=(1_000, 10_000, 50_000), reps=3, big_reps=1,
              prefect={"layered": 1_000}, distributed={"layered": 1_000}, floor_runs=2000, sandbox_runs=200)
-QUICK = Sizes(chain=20, fanout=50, layered=300, scaling=(200, 500), reps=1, big_reps=1,
+QUICK = Sizes(durable={"fanout": 300, "chain": 50}, chain=20, fanout=50, layered=300, scaling=(200, 500), reps=1, big_reps=1,
               prefect={}, distributed={}, floor_runs=200, sandbox_runs=10)
 
 
@@ -82,6 +85,10 @@ def plan(s: Sizes, *, peers: bool = True) -> list[Item]:
         for backend in ("sqlite", "memory"):
             items.append(Item("6 orchestration only: " + scenario[2:], f"gleitzeit no-op/{backend}",
                               _gz(shape, size, backend, "noop", s.reps),
+                              tags={"shape": shape, "backend": backend, "provider": "noop"}))
+    for shape, size in s.durable.items():
+        for backend in ("sqlite", "memory"):
+            items.append(Item(SCENARIO, f"gleitzeit no-op/{backend}", _gz(shape, size, backend, "noop", s.reps),
                               tags={"shape": shape, "backend": backend, "provider": "noop"}))
     cli = (sys.executable, "-m", "benchmarks.gleitzeit_worker")
     for n in (1, s.chain):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.plan import Item
+from benchmarks.targets import targets_table
 
 SCENARIO5_ROWS = ("python/execute via sandboxed provider", "python -c per call (fresh interpreter)")
 
@@ -120,11 +121,12 @@ def machine() -> dict[str, Any]:
     return {
         "host": socket.gethostname(), "cores": os.cpu_count(), "cpu": _cpu_model(),
         "python": sys.version.split()[0], "platform": platform.platform(), "load_avg_start": os.getloadavg(),
-        "versions": {p: _version(p) for p in ("gleitzeit", "anyio", "aiosqlite", "prefect", "dask", "distributed")},
+        "versions": {p: _version(p) for p in ("gleitzeit", "anyio", "redis", "prefect", "dask", "distributed")},
     }
 
 
-def markdown(info: dict[str, Any], rows: list[Row], floors: dict[str, list[float]], command: str) -> str:
+def markdown(info: dict[str, Any], rows: list[Row], floors: dict[str, list[float]], command: str,
+             raw: list[dict[str, Any]] = ()) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v)
     floor_names = tuple(k for k in floors if k not in SCENARIO5_ROWS)
     return "\n\n".join([
@@ -135,6 +137,7 @@ def markdown(info: dict[str, Any], rows: list[Row], floors: dict[str, list[float
         runs_table(rows),
         latency_table(floors, SCENARIO5_ROWS, "5: python/execute latency (trivial code)"),
         latency_table(floors, floor_names, "7: floors"),
+        targets_table(list(raw), floors),
     ]) + "\n"
 
 
@@ -150,5 +153,5 @@ def write_results(out_dir: Path, info: dict[str, Any], rows: list[Row], floors: 
             "latencies": summary, "raw": raw}
     json_path, md_path = stem.with_suffix(".json"), stem.with_suffix(".md")
     json_path.write_text(json.dumps(data, indent=1) + "\n")
-    md_path.write_text(markdown(info, rows, floors, command))
+    md_path.write_text(markdown(info, rows, floors, command, raw))
     return json_path, md_path

@@ -2,8 +2,10 @@
 
     python benchmarks/sandbox_latency.py [--runs 200] [--fresh-runs 30]
 
-Rows: the warm fork server with every isolation layer; the same through the real provider
-process over JSON-RPC; a fresh interpreter per execution with every layer; the fork server with no
+Rows: the warm fork server with every isolation layer; the same without the workspace quota
+(`disk_mb` 0: what the overlay and the copy-back cost); the same with BURST executions at once
+(the provider's in-flight limit, as in a fan-out: each one's latency is a sample); the same
+through the real provider process over JSON-RPC; a fresh interpreter per execution with every layer; the fork server with no
 layer at all ("no sandbox", still a child process); and plain `python -c` as the floor for
 starting Python. All paths are measured in interleaved rounds so that load from other processes
 affects them alike. A benchmark, not a test: numbers depend on the machine and its load.
@@ -24,9 +26,10 @@ import anyio
 
 from gleitzeit_sdk.testing import ProviderProcess, spawn
 from provider_python.sandbox.host import Sandbox
-from provider_python.sandbox.policy import ExecRequest
+from provider_python.sandbox.policy import ExecRequest, SandboxPolicy
 
 CODE = "print(1+1)"
+BURST = 4  # provider_python's MAX_IN_FLIGHT
 PAUSE = 0.02  # between executions, so one path's background work (slot refill) is not billed to the next
 
 
@@ -36,12 +39,30 @@ async def timed(once: Callable[[], Awaitable[None]]) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-def via_sandbox(sb: Sandbox, state: str) -> Callable[[], Awaitable[None]]:
-    req = ExecRequest(code=CODE, workspace=tempfile.mkdtemp(dir=state))
+def via_sandbox(sb: Sandbox, state: str, policy: SandboxPolicy | None = None) -> Callable[[], Awaitable[None]]:
+    req = ExecRequest(code=CODE, workspace=tempfile.mkdtemp(dir=state), policy=policy or SandboxPolicy())
 
     async def once() -> None:
         res = await sb.run(req)
         assert res.ok and res.stdout == "2\n", res
+
+    return once
+
+
+def burst_via_sandbox(sb: Sandbox, state: str, samples: list[float]) -> Callable[[], Awaitable[None]]:
+    """BURST executions started together; each one's own latency goes to `samples`."""
+    reqs = [ExecRequest(code=CODE, workspace=tempfile.mkdtemp(dir=state)) for _ in range(BURST)]
+
+    async def one(req: ExecRequest) -> None:
+        t0 = time.perf_counter()
+        res = await sb.run(req)
+        samples.append((time.perf_counter() - t0) * 1000)
+        assert res.ok and res.stdout == "2\n", res
+
+    async def once() -> None:
+        async with anyio.create_task_group() as tg:
+            for req in reqs:
+                tg.start_soon(one, req)
 
     return once
 
@@ -82,21 +103,33 @@ async def main(runs: int, fresh_runs: int) -> None:
                 "no sandbox (fork server child, no layers)": (via_sandbox(bare, state), 1),
                 "python -c (plain subprocess)": (python_c, max(1, runs // fresh_runs)),
             }
+            if "disk_mb" in SandboxPolicy.__dataclass_fields__:  # absent before the quota: comparable runs
+                paths["fork server, all layers but the disk quota"] = (via_sandbox(fork, state, SandboxPolicy(disk_mb=0)), 1)
             samples: dict[str, list[float]] = {name: [] for name in paths}
+            burst_name = f"fork server, all layers, {BURST} at once (each)"
+            samples[burst_name] = []
+            burst = burst_via_sandbox(fork, state, samples[burst_name])
             for _ in range(3):  # warm-up
                 for once, _ in paths.values():
                     await once()
+            await burst()
+            samples[burst_name].clear()
             for i in range(runs):
                 for name, (once, every) in paths.items():
                     if i % every == 0:
                         samples[name].append(await timed(once))
                         await anyio.sleep(PAUSE)
+                if i % BURST == 0:
+                    await burst()
+                    await anyio.sleep(PAUSE * BURST)
             iso = fork.isolation()
+    base = statistics.median(samples["python -c (plain subprocess)"])
+    print(f"load (uptime): {os.getloadavg()[0]:.2f}; ratios below are p50 / p50 of python -c ({base:.2f} ms) in this run")
     print(f"active layers: {', '.join(iso['active'])}  (unavailable: {', '.join(iso['unavailable']) or 'none'})")
-    print(f"| {'path':<44} | {'runs':>4} | {'mean ms':>7} | {'p50 ms':>7} | {'p95 ms':>7} | {'min ms':>7} |")
-    print(f"|{'-' * 46}|{'-' * 6}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 9}|")
+    print(f"| {'path':<44} | {'runs':>4} | {'mean ms':>7} | {'p50 ms':>7} | {'p95 ms':>7} | {'min ms':>7} | ratio |")
+    print(f"|{'-' * 46}|{'-' * 6}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 7}|")
     for name, values in samples.items():
-        print(row(name, values))
+        print(row(name, values) + f" {statistics.median(values) / base:>5.2f} |")
 
 
 if __name__ == "__main__":

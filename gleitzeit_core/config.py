@@ -16,7 +16,9 @@ from urllib.parse import quote
 import yaml
 
 from gleitzeit_core.errors import ConfigError
-from gleitzeit_core.workflow.policy import DEFAULT_MAX_MEMORY_MB, Allowance, resolve
+from gleitzeit_core.store.base import Store
+from gleitzeit_core.store.factory import BACKENDS, SQLITE_SYNCHRONOUS, make_store
+from gleitzeit_core.workflow.policy import DEFAULT_MAX_DISK_MB, DEFAULT_MAX_MEMORY_MB, Allowance, resolve
 
 
 def home_dir() -> Path:
@@ -46,6 +48,13 @@ def _pos_int(v: Any) -> int:
     return n
 
 
+def _pos_int_or_off(v: Any) -> int:
+    """A whole number ≥ 1, or 0 for "no limit"."""
+    if not isinstance(v, bool) and str(v).strip() == "0":
+        return 0
+    return _pos_int(v)
+
+
 def _pos_float(v: Any) -> float:
     try:
         f = float(v)
@@ -67,7 +76,7 @@ def _choice(*options: str) -> Callable[[Any], str]:
 
 def _backend(v: Any) -> str:
     """The seed's ``none`` (no persistence) is the memory backend."""
-    name = _choice("sqlite", "redis", "memory", "none")(v)
+    name = _choice(*BACKENDS, "none")(v)
     return "memory" if name == "none" else name
 
 
@@ -97,6 +106,8 @@ class Setting:
 SETTINGS: dict[str, Setting] = {
     "persistence.backend": Setting(lambda: "sqlite", _backend, "GLEITZEIT_PERSISTENCE_BACKEND", "where runs are stored"),
     "persistence.sqlite.db_path": Setting(lambda: str(home_dir() / "workflows.db"), str, "GLEITZEIT_SQLITE_PATH"),
+    "persistence.sqlite.synchronous": Setting(lambda: "normal", _choice(*SQLITE_SYNCHRONOUS), "GLEITZEIT_SQLITE_SYNCHRONOUS",
+                                              "full: fsync every commit (survives power loss; docs/persistence.md)"),
     "persistence.redis.url": Setting(lambda: None, _opt_str, "GLEITZEIT_REDIS_URL",
                                      "overrides host/port/db/password"),
     "persistence.redis.host": Setting(lambda: "localhost", str),
@@ -129,6 +140,9 @@ SETTINGS: dict[str, Setting] = {
                                      "may a workflow ask for sandbox network: true (also --allow-network)"),
     "sandbox.max_memory_mb": Setting(lambda: DEFAULT_MAX_MEMORY_MB, _pos_int, "GLEITZEIT_SANDBOX_MAX_MEMORY_MB",
                                      "largest sandbox memory_mb a workflow may ask for (also --max-memory-mb)"),
+    "sandbox.max_disk_mb": Setting(lambda: DEFAULT_MAX_DISK_MB, _pos_int_or_off, "GLEITZEIT_SANDBOX_MAX_DISK_MB",
+                                   "workspace quota of a python task, and the largest sandbox disk_mb it may ask "
+                                   "for; 0: no quota, tasks write the workspace directly (seen while they run)"),
     "providers.allow_workflow": Setting(lambda: False, _bool, "GLEITZEIT_ALLOW_WORKFLOW_PROVIDERS",
                                         "may a workflow's providers: start programs (also --allow-providers)"),
     "workspace.directory": Setting(lambda: str(home_dir() / "workspaces"), str, "GLEITZEIT_WORKSPACE_DIR",
@@ -163,6 +177,11 @@ class Config:
         auth = f":{quote(str(pw), safe='')}@" if pw else ""
         return f"redis://{auth}{self['persistence.redis.host']}:{self['persistence.redis.port']}/{self['persistence.redis.db']}"
 
+    def make_store(self) -> Store:
+        """The configured store, not yet opened: every default lives in SETTINGS."""
+        return make_store(self["persistence.backend"], sqlite_path=self["persistence.sqlite.db_path"],
+                          redis_url=self.redis_url, sqlite_synchronous=self["persistence.sqlite.synchronous"])
+
     def with_overrides(self, overrides: Mapping[str, Any], where: str = "argument") -> "Config":
         """A copy with these keys set (checked and parsed as flags are), e.g. from the Python API."""
         out = Config(dict(self.values), dict(self.sources), self.file)
@@ -178,6 +197,7 @@ class Config:
         return Allowance.of((*self["sandbox.allow_read"], *read), (*self["sandbox.allow_write"], *write),
                             network=bool(self["sandbox.allow_network"]),
                             max_memory_mb=int(self["sandbox.max_memory_mb"]),
+                            max_disk_mb=int(self["sandbox.max_disk_mb"]),
                             workflow_providers=bool(self["providers.allow_workflow"]),
                             private=self.private_paths())
 

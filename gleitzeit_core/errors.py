@@ -116,7 +116,7 @@ class EventsLost(GleitzeitError):
 
 
 class AsyncioRequired(GleitzeitError):
-    """The stores and the provider host are asyncio-only (aiosqlite, redis.asyncio)."""
+    """The Redis store and the provider host are asyncio-only (redis.asyncio, jsonrpcserver)."""
 
 
 class InternalError(GleitzeitError):

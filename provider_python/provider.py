@@ -14,7 +14,7 @@ from gleitzeit_sdk import Provider, RequestContext, TaskFailed, codes
 
 from provider_python.sandbox import workspace
 from provider_python.sandbox.host import Sandbox
-from provider_python.sandbox.policy import DEFAULT_TIMEOUT, MiB, ExecRequest, ExecResult, SandboxPolicy
+from provider_python.sandbox.policy import DEFAULT_DISK_MB, DEFAULT_TIMEOUT, MiB, ExecRequest, ExecResult, SandboxPolicy
 
 NAME, VERSION = "python", "0.5.0"
 MAX_IN_FLIGHT = 4
@@ -33,6 +33,9 @@ SANDBOX_SCHEMA: dict[str, Any] = {
         "write": {**_PATHS, "description": "Extra host paths visible read-write."},
         "memory_mb": {"type": "integer", "minimum": 32, "maximum": 1 << 20,
                       "description": "Address-space limit in MiB (default 1024)."},
+        "disk_mb": {"type": "integer", "minimum": 1, "maximum": 1 << 20,
+                    "description": "Most the task may change in its workspace, in MiB (default: the runner's "
+                                   f"sandbox.max_disk_mb, {DEFAULT_DISK_MB} unless set)."},
         "env": {"type": "object", "additionalProperties": {"type": "string"},
                 "description": "Environment variables for the code (default: none beyond PATH/LANG/HOME/TMPDIR)."},
     },
@@ -80,6 +83,7 @@ class Settings:
     workspace_retention_days: float = workspace.DEFAULT_RETENTION_DAYS
     python: str = sys.executable  # the interpreter (and so the environment) task code runs in
     hidden: tuple[str, ...] = ()  # the engine's private paths (store, workspaces): never visible to a task
+    max_disk_mb: int = DEFAULT_DISK_MB  # the runner's workspace quota: a task's default and its cap (0: none)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Settings":
@@ -98,6 +102,10 @@ class Settings:
             s.python = os.path.abspath(os.path.expanduser(str(sec["python"])))
         if sec.get("hidden"):
             s.hidden = tuple(os.path.abspath(os.path.expanduser(str(p))) for p in sec["hidden"])
+        if sec.get("max_disk_mb") is not None:
+            s.max_disk_mb = int(sec["max_disk_mb"])
+            if s.max_disk_mb < 0:
+                raise ValueError("config.sandbox.max_disk_mb must be a number of MiB (0: no quota)")
         if sec.get("workspace_retention_days") is not None:
             s.workspace_retention_days = float(sec["workspace_retention_days"])
         return s
@@ -120,7 +128,8 @@ def create_provider() -> Provider:
         state.settings = Settings.from_config(config)
         workspace.sweep(state.settings.state_dir / "workspaces", state.settings.workspace_retention_days)
         async with Sandbox(state_dir=state.settings.state_dir, mode=state.settings.mode,  # type: ignore[arg-type]
-                           require=state.settings.require, python=state.settings.python) as sandbox:  # type: ignore[arg-type]
+                           require=state.settings.require, python=state.settings.python,
+                           idle_slots=MAX_IN_FLIGHT) as sandbox:  # type: ignore[arg-type]
             state.sandbox = sandbox
             try:
                 yield state
@@ -170,10 +179,14 @@ def build_request(meta: dict[str, Any], settings: Settings, *, code: str | None,
             read_only = (path,)  # no workflow folder (`gleitzeit exec --file`): the script alone
     ws = meta.get("workspace") or str(workspace.for_run(settings.state_dir / "workspaces", meta.get("runId")))
     opts = sandbox or {}
+    disk_mb = int(opts.get("disk_mb", settings.max_disk_mb))
+    if settings.max_disk_mb and disk_mb > settings.max_disk_mb:  # the loader refuses this first; a direct caller meets it here
+        raise TaskFailed(f"sandbox.disk_mb {disk_mb} is above the runner's sandbox.max_disk_mb {settings.max_disk_mb}",
+                         type="PermissionError", retryable=False)
     policy = SandboxPolicy(network=bool(opts.get("network", False)),
                            read=opt_in_paths(opts, "read", folder, settings.hidden),
                            write=opt_in_paths(opts, "write", folder, settings.hidden),
-                           memory_mb=int(opts.get("memory_mb", 1024)), env=dict(opts.get("env", {})))
+                           memory_mb=int(opts.get("memory_mb", 1024)), disk_mb=disk_mb, env=dict(opts.get("env", {})))
     return ExecRequest(code=code, file=path, context=context or {}, timeout=float(timeout or DEFAULT_TIMEOUT),
                        workspace=ws, read_only=read_only, policy=policy, max_result_bytes=MAX_RESULT_BYTES,
                        inputs=os.path.abspath(folder) if folder else None, hidden=settings.hidden)

@@ -1,4 +1,4 @@
-"""Shared fixtures. aiosqlite, redis.asyncio and jsonrpcserver are asyncio-only,
+"""Shared fixtures. redis.asyncio and jsonrpcserver are asyncio-only,
 so every anyio test runs on asyncio."""
 
 import shutil

@@ -21,7 +21,6 @@ from gleitzeit_core.config import Config, load_config
 from gleitzeit_core.errors import AsyncioRequired, ConfigError, GleitzeitError, InternalError, RunNotFound, primary
 from gleitzeit_core.scheduler.events import Event, Observer
 from gleitzeit_core.store.base import Store
-from gleitzeit_core.store.factory import make_store
 from gleitzeit_core.store.records import RunRecord, TaskRecord
 from gleitzeit_core.workflow import model
 from gleitzeit_core.workflow.inputs import Given, bind
@@ -61,8 +60,7 @@ class ExecutionEngine:
                  event_buffer: int = DEFAULT_BUFFER):
         self.config = resolve_config(config, backend=backend, max_concurrent=max_concurrent)
         cfg = self.config
-        self.store: Store = backend if isinstance(backend, Store) else make_store(
-            cfg["persistence.backend"], sqlite_path=cfg["persistence.sqlite.db_path"], redis_url=cfg.redis_url)
+        self.store: Store = backend if isinstance(backend, Store) else cfg.make_store()
         if distributed and self.store.kind != "redis":
             raise ConfigError("distributed runs need the redis backend (backend='redis')")
         self.distributed = distributed
@@ -186,7 +184,7 @@ class ExecutionEngine:
 
 def require_asyncio(what: str) -> None:
     if running_trio():
-        raise AsyncioRequired(f"{what} runs on asyncio only (aiosqlite and redis.asyncio are asyncio-only); "
+        raise AsyncioRequired(f"{what} runs on asyncio only (redis.asyncio and the provider host are asyncio-only); "
                               "under trio use 'await gleitzeit_core.run_async(...)', which runs the engine "
                               "on an asyncio loop in a worker thread")
 

@@ -1,7 +1,7 @@
 """``run`` / ``resume`` for scripts and ``run_async`` / ``resume_async`` for async code.
 
 Each call opens an ``ExecutionEngine`` for one run. The engine is asyncio-only
-(aiosqlite, redis.asyncio), so:
+(redis.asyncio, the provider host), so:
 
 * ``run_async`` under trio runs the engine on an asyncio loop in a worker
   thread; cancelling the trio caller cancels the run there (it is recorded as

@@ -32,7 +32,7 @@ from gleitzeit_core.workflow.policy import Allowance
 
 T = TypeVar("T")
 
-NOISY_LOGGERS = ("aiosqlite", "asyncio")
+NOISY_LOGGERS = ("asyncio",)
 
 
 @dataclass
@@ -77,13 +77,10 @@ class CliState:
         return CliConsole(no_color=self.no_color, highlight=False)
 
     def store(self) -> Store:
-        from gleitzeit_core.store.factory import make_store
-
         from gleitzeit_core.liveness import mark_orphans
 
         cfg = self.config()
-        store = make_store(cfg["persistence.backend"], sqlite_path=cfg["persistence.sqlite.db_path"],
-                           redis_url=cfg.redis_url)
+        store = cfg.make_store()
         store.after_open = mark_orphans  # every command sees runs of dead engines as interrupted
         return store
 

@@ -36,10 +36,12 @@ def get_stats(ctx: typer.Context, backend: BackendOpt = None, json_out: JsonOpt 
 
     async def go() -> dict[str, Any]:
         async with st.store() as store:
-            return {"backend": store.kind, "address": store.address, **await store.stats()}
+            return {"backend": store.kind, "address": store.address, **await store.stats(),
+                    "settings": await store.settings()}
 
     stats = run_async(go)
-    emit(st.json, stats, lambda: st.console.print(stats_table(stats, f"{stats['backend']}  ·  {stats['address']}")))
+    title = "  ·  ".join([stats["backend"], stats["address"], *(f"{k} {v}" for k, v in stats["settings"].items())])
+    emit(st.json, stats, lambda: st.console.print(stats_table(stats, title)))
 
 
 @app.command("list-tasks")

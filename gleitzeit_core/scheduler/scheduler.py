@@ -70,10 +70,6 @@ class RunOptions:
     cache: ResultCache | None = None  # the result cache for this run (docs/cache.md); None: off
 
 
-class RunCancelled(Exception):
-    pass
-
-
 class Scheduler:
     def __init__(
         self,
@@ -199,22 +195,25 @@ class Scheduler:
     async def _make_ready(self, records: list[TaskRecord]) -> None:
         if not records:
             return
-        changed = []
         for rec in records:
-            if rec.status is not TaskStatus.QUEUED:
-                rec.status, rec.updated_at = TaskStatus.QUEUED, now()
-                changed.append(rec)
+            spec = self.specs[rec.key]
+            heapq.heappush(self._ready.setdefault(spec.protocol, []), (-int(spec.priority), next(self._seq), rec.key))
+        started = self._pump()
+        # Only tasks left waiting for a slot are written QUEUED; a started one goes straight
+        # to RUNNING, which its attempt writes in the same group commit (resume treats
+        # PENDING and QUEUED alike).
+        changed = [r for r in records if r.key not in started and r.status is not TaskStatus.QUEUED]
+        for rec in changed:
+            rec.status, rec.updated_at = TaskStatus.QUEUED, now()
         if changed:
             await self.store.save_tasks(changed)
             for rec in changed:
                 self.emit(TaskUpdated(rec))
-        for rec in records:
-            spec = self.specs[rec.key]
-            heapq.heappush(self._ready.setdefault(spec.protocol, []), (-int(spec.priority), next(self._seq), rec.key))
-        self._pump()
 
-    def _pump(self) -> None:
-        """Start ready tasks while slots are free: highest priority first, FIFO within one."""
+    def _pump(self) -> set[str]:
+        """Start ready tasks while slots are free: highest priority first, FIFO within one.
+        Returns the keys it started."""
+        started: set[str] = set()
         while self._running_total < self.options.max_concurrent and not self.run.cancel_requested:
             best: tuple[int, int, str] | None = None
             best_proto = ""
@@ -223,12 +222,14 @@ class Scheduler:
                     if best is None or heap[0] < best:
                         best, best_proto = heap[0], proto
             if best is None:
-                return
+                break
             heapq.heappop(self._ready[best_proto])
             self._running[best_proto] = self._running.get(best_proto, 0) + 1
             self._running_total += 1
             assert self._tg is not None
             self._tg.start_soon(self._attempt, best[2])
+            started.add(best[2])
+        return started
 
     # -- one attempt ----------------------------------------------------------------
     async def _attempt(self, key: str) -> None:

@@ -1,12 +1,7 @@
 """Persistence: the Store interface, its records, and the three backends."""
 
 from gleitzeit_core.store.base import Store
-from gleitzeit_core.store.factory import (
-    BACKENDS,
-    DEFAULT_REDIS_URL,
-    DEFAULT_SQLITE_PATH,
-    make_store,
-)
+from gleitzeit_core.store.factory import BACKENDS, make_store
 from gleitzeit_core.store.records import (
     FINISHED_TASK_STATES,
     AttemptRecord,
@@ -29,8 +24,6 @@ def __getattr__(name: str) -> object:
 
 __all__ = (
     "BACKENDS",
-    "DEFAULT_REDIS_URL",
-    "DEFAULT_SQLITE_PATH",
     "FINISHED_TASK_STATES",
     "AttemptRecord",
     "InMemoryBackend",

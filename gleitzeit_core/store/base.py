@@ -2,14 +2,18 @@
 
 Every method that writes is atomic: after a crash a backend holds either the
 whole state change or none of it. The engine writes a state change *before* it
-acts on it.
+acts on it. ``save_run``, ``save_task`` and ``save_tasks`` go through group
+commit (store/batch.py): the saves of one event-loop turn are one transaction,
+and each call returns once that transaction committed.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from functools import cached_property
 from typing import Any, Awaitable, Callable, Sequence
 
+from gleitzeit_core.store.batch import GroupCommit, Writes
 from gleitzeit_core.store.records import (
     AttemptRecord,
     RunRecord,
@@ -17,6 +21,14 @@ from gleitzeit_core.store.records import (
     TaskRecord,
     TaskStatus,
 )
+
+#: RunRecord fields that saving a run (``save_run``, ``create_run``) writes only when
+#: it creates the record, never over a stored value: a cancel request from another process (``request_cancel``)
+#: survives the engine saving its own, older copy of the run.
+KEPT_ON_SAVE = frozenset({"cancel_requested"})
+#: TaskRecord fields fixed when the task is first written: a save writes only what a
+#: state change can alter (SQLite then leaves three of its four task indexes alone).
+TASK_IDENTITY = ("run_id", "key", "name", "protocol", "method", "workflow_name", "priority", "created_at")
 
 
 class Store(ABC):
@@ -33,6 +45,7 @@ class Store(ABC):
         """Where the data lives (file path, redis URL, "memory"), for messages."""
 
     async def __aenter__(self) -> "Store":
+        self.group_commit.reset()  # a store may be reopened on another event loop
         await self.open()
         if self.after_open is not None:
             try:
@@ -57,17 +70,50 @@ class Store(ABC):
     async def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
         """Insert a new run and all its task records in one transaction."""
 
-    @abstractmethod
-    async def save_run(self, run: RunRecord) -> None:
-        """Upsert the run record (status, timestamps, error)."""
+    @cached_property
+    def group_commit(self) -> GroupCommit:
+        """The batcher every save goes through (``.transactions`` counts its commits)."""
+        return GroupCommit(self._commit)
 
-    @abstractmethod
+    async def save_run(self, run: RunRecord) -> None:
+        """Upsert the run record (status, timestamps, error; see KEPT_ON_SAVE)."""
+        encoded = self._encode_run(run)
+        await self.group_commit.write(lambda w: w.runs.__setitem__(run.run_id, encoded))
+
     async def save_task(self, task: TaskRecord, attempt: AttemptRecord | None = None) -> None:
         """Upsert one task record and, atomically with it, one attempt record."""
+        encoded = self._encode_task(task)
+        encoded_attempt = None if attempt is None else self._encode_attempt(attempt)
 
-    @abstractmethod
+        def add(w: Writes) -> None:
+            w.tasks[task.id] = encoded
+            if attempt is not None:
+                w.attempts[(attempt.task_id, attempt.number)] = encoded_attempt
+
+        await self.group_commit.write(add)
+
     async def save_tasks(self, tasks: Sequence[TaskRecord]) -> None:
         """Upsert many task records in one transaction (e.g. skipping a subtree)."""
+        if not tasks:
+            return
+        encoded = [(t.id, self._encode_task(t)) for t in tasks]
+        await self.group_commit.write(lambda w: w.tasks.update(encoded))
+
+    # What a backend provides for group commit: encode a record when it is saved
+    # (a snapshot: the caller may change the record right after), and write one
+    # batch as one transaction.
+    @abstractmethod
+    def _encode_run(self, run: RunRecord) -> Any: ...
+
+    @abstractmethod
+    def _encode_task(self, task: TaskRecord) -> Any: ...
+
+    @abstractmethod
+    def _encode_attempt(self, attempt: AttemptRecord) -> Any: ...
+
+    @abstractmethod
+    async def _commit(self, writes: Writes) -> None:
+        """Write every record of ``writes`` in one transaction: runs, tasks, then attempts."""
 
     @abstractmethod
     async def request_cancel(self, run_id: str, cancel: bool = True) -> bool:
@@ -141,6 +187,10 @@ class Store(ABC):
             if attempts := await self.get_attempts(task.id):
                 out[task.id] = attempts
         return out
+
+    async def settings(self) -> dict[str, Any]:
+        """Settings in effect, read back from the backend (`gleitzeit backend get-stats`)."""
+        return {}
 
     @abstractmethod
     async def stats(self) -> dict[str, Any]:

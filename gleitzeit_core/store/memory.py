@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Sequence, TypeVar
 
-from gleitzeit_core.store.base import Store
+from gleitzeit_core.store.base import KEPT_ON_SAVE, TASK_IDENTITY, Store
+from gleitzeit_core.store.batch import Writes
 from gleitzeit_core.store.blobs import check_name
 from gleitzeit_core.store.records import (
     AttemptRecord,
@@ -71,17 +72,16 @@ class InMemoryBackend(Store):
         for task in tasks:
             self._put_task(task)
 
-    async def save_run(self, run: RunRecord) -> None:
-        self._put_run(run)
+    # group commit (store/batch.py): a copy is the snapshot; applying it is the transaction
+    _encode_run = _encode_task = _encode_attempt = staticmethod(_copy)
 
-    async def save_task(self, task: TaskRecord, attempt: AttemptRecord | None = None) -> None:
-        self._put_task(task)
-        if attempt is not None:
-            self._attempts.setdefault(attempt.task_id, {})[attempt.number] = _copy(attempt)
-
-    async def save_tasks(self, tasks: Sequence[TaskRecord]) -> None:
-        for task in tasks:
-            self._put_task(task)
+    async def _commit(self, writes: Writes) -> None:
+        for run in writes.runs.values():
+            self._put_run(run, copied=True)
+        for task in writes.tasks.values():
+            self._put_task(task, copied=True)
+        for (task_id, number), attempt in writes.attempts.items():
+            self._attempts.setdefault(task_id, {})[number] = attempt
 
     async def request_cancel(self, run_id: str, cancel: bool = True) -> bool:
         run = self._runs.get(run_id)
@@ -120,16 +120,22 @@ class InMemoryBackend(Store):
             self._attempts.pop(task_id, None)
         return True
 
-    def _put_run(self, run: RunRecord) -> None:
+    def _put_run(self, run: RunRecord, *, copied: bool = False) -> None:
+        stored = run if copied else _copy(run)
         old = self._runs.get(run.run_id)
-        stored = _copy(run)
-        # a cancel request from elsewhere survives the engine saving its own copy
-        stored.cancel_requested = run.cancel_requested or (old is not None and old.cancel_requested)
+        if old is not None:
+            for name in KEPT_ON_SAVE:
+                setattr(stored, name, getattr(old, name))
         self._runs[run.run_id] = stored
 
-    def _put_task(self, task: TaskRecord) -> None:
-        self._tasks[task.id] = _copy(task)
-        self._run_tasks.setdefault(task.run_id, {})[task.id] = None
+    def _put_task(self, task: TaskRecord, *, copied: bool = False) -> None:
+        stored = task if copied else _copy(task)
+        old = self._tasks.get(task.id)
+        if old is not None:
+            for name in TASK_IDENTITY:
+                setattr(stored, name, getattr(old, name))
+        self._tasks[task.id] = stored
+        self._run_tasks.setdefault(stored.run_id, {})[task.id] = None
 
     # -- reads ----------------------------------------------------------------
     async def get_run(self, run_id: str) -> RunRecord | None:

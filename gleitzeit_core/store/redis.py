@@ -15,10 +15,11 @@ Key layout (every hash field holds the JSON encoding of one record field)::
     gleitzeit:run:<run_id>:blobs        set   digests of the run's blobs
     gleitzeit:blob:<run_id>:<hex>       string  one blob (a value too big for a record)
 
-Every write is one round trip and atomic: create_run, save_run and save_tasks
-are one MULTI/EXEC pipeline; save_task (the hot path) and request_cancel are one
-Lua script call (Redis runs a script as a unit, and replicates / appends it to
-the AOF as one MULTI/EXEC). No write reads first: a status change removes the
+Every write is one round trip and atomic: create_run is one MULTI/EXEC
+pipeline, and so is each group-commit batch (store/batch.py: the save_run /
+save_task / save_tasks calls of one event-loop turn), in which each task's
+state change is one Lua script call (Redis runs a script as a unit);
+request_cancel, heartbeat and mark_interrupted are one script call each. No write reads first: a status change removes the
 id from every *other* status set instead of looking up the old status. Every
 command is an idempotent upsert, so redis-py re-sending a write after a lost
 reply is harmless. delete_run alone reads first (what to unindex), then deletes
@@ -42,7 +43,8 @@ from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gleitzeit_core.errors import StoreUnavailable
-from gleitzeit_core.store.base import Store
+from gleitzeit_core.store.base import KEPT_ON_SAVE, TASK_IDENTITY, Store
+from gleitzeit_core.store.batch import Writes
 from gleitzeit_core.store.blobs import check_name
 from gleitzeit_core.store.records import (
     AttemptRecord,
@@ -115,15 +117,20 @@ return 1
 """
 
 
-# The hot path, one state change of one task: upsert its hash, move it to the set
-# of its current status (out of all others), index it, upsert one attempt. A script
-# rather than MULTI/EXEC: one command instead of ~15 halves the client-side cost.
+# The hot path, one state change of one task: upsert its hash (identity fields only
+# if absent), move it to the set of its current status (out of all others), index it,
+# upsert one attempt. A script rather than plain commands: one command instead of ~15
+# halves the client-side cost.
 # KEYS: task hash, run order, all tasks, workflow index, attempts, one set per TaskStatus
 # ARGV: task id, created_at, position of its status among those sets (1-based),
-#       attempt number or "", attempt JSON or "", then field, value, field, value...
+#       attempt number or "", attempt JSON or "", number of identity fields,
+#       then field, value, field, value... (identity fields first)
 _SAVE_TASK_LUA = """
-local id, score, current = ARGV[1], ARGV[2], tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+local id, score, current, fixed = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[6])
+for i = 7, 6 + 2 * fixed, 2 do
+  redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 7 + 2 * fixed))
 redis.call('ZADD', KEYS[2], 'NX', score, id)
 redis.call('ZADD', KEYS[3], score, id)
 redis.call('ZADD', KEYS[4], score, id)
@@ -161,12 +168,8 @@ def _reason(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
-def _encode(record: Any, skip: Iterable[str] = (), skip_none: bool = False) -> dict[str, str]:
-    return {
-        k: json.dumps(v)
-        for k, v in record.to_dict().items()
-        if k not in skip and not (skip_none and v is None)
-    }
+def _encode(record: Any, skip_none: bool = False) -> dict[str, str]:
+    return {k: json.dumps(v) for k, v in record.to_dict().items() if not (skip_none and v is None)}
 
 
 def _decode(cls: Any, raw: dict[bytes, bytes]) -> Any:
@@ -227,9 +230,10 @@ _TASK_STATUS_KEYS = tuple(_tasks_status(s.value) for s in TaskStatus)
 _TASK_STATUS_POSITION = {s.value: i for i, s in enumerate(TaskStatus, start=1)}
 
 
-def _save_task_call(task: TaskRecord, attempt: AttemptRecord | None) -> tuple[list[str], list[Any]]:
-    """KEYS and ARGV for _SAVE_TASK_LUA. A task new to its run goes last: it is
-    scored by created_at, far above any position create_run gives."""
+def _save_task_call(task: TaskRecord) -> tuple[list[str], list[Any], list[Any]]:
+    """KEYS, and ARGV before and after the attempt's two, for _SAVE_TASK_LUA. A task
+    new to its run goes last: it is scored by created_at, far above any position
+    create_run gives."""
     keys = [
         _task_key(task.id),
         _order_key(task.run_id),
@@ -238,12 +242,11 @@ def _save_task_call(task: TaskRecord, attempt: AttemptRecord | None) -> tuple[li
         _attempts_key(task.id),
         *_TASK_STATUS_KEYS,
     ]
-    position = _TASK_STATUS_POSITION[TaskStatus(task.status).value]
-    args: list[Any] = [task.id, task.created_at, position]
-    args += [attempt.number, json.dumps(attempt.to_dict())] if attempt else ["", ""]
-    for field, value in _encode(task).items():
-        args += (field, value)
-    return keys, args
+    fields = _encode(task)
+    tail: list[Any] = [len(TASK_IDENTITY)]
+    for field in (*TASK_IDENTITY, *(f for f in fields if f not in TASK_IDENTITY)):
+        tail += (field, fields[field])
+    return keys, [task.id, task.created_at, _TASK_STATUS_POSITION[TaskStatus(task.status).value]], tail
 
 
 class RedisBackend(Store):
@@ -321,19 +324,23 @@ class RedisBackend(Store):
 
     # -- writes ---------------------------------------------------------------
     @staticmethod
-    def _queue_run(pipe: Pipeline, run: RunRecord) -> None:
-        # cancel_requested is written only when set: a cancel request from another
-        # process survives the engine saving its own (older) copy of the run
-        skip = () if run.cancel_requested else ("cancel_requested",)
-        pipe.hset(_run_key(run.run_id), mapping=_encode(run, skip))
-        status = RunStatus(run.status).value
+    def _encode_run(run: RunRecord) -> tuple[str, str, float, str, dict[str, str]]:
+        return run.run_id, RunStatus(run.status).value, run.created_at, run.workflow_name, _encode(run)
+
+    @staticmethod
+    def _queue_run(pipe: Pipeline, encoded: tuple[str, str, float, str, dict[str, str]]) -> None:
+        run_id, status, created_at, workflow_name, fields = encoded
+        key = _run_key(run_id)
+        pipe.hset(key, mapping={k: v for k, v in fields.items() if k not in KEPT_ON_SAVE})
+        for name in KEPT_ON_SAVE:  # written when the run is new, never over a stored value
+            pipe.hsetnx(key, name, fields[name])
         for other in RunStatus:
             if other.value != status:
-                pipe.zrem(_runs_status(other.value), run.run_id)
-        score = {run.run_id: run.created_at}
+                pipe.zrem(_runs_status(other.value), run_id)
+        score = {run_id: created_at}
         pipe.zadd(_runs_status(status), score)
         pipe.zadd(_RUNS, score)
-        pipe.zadd(_runs_workflow(run.workflow_name), score)
+        pipe.zadd(_runs_workflow(workflow_name), score)
 
     @staticmethod
     def _queue_new_tasks(pipe: Pipeline, tasks: Sequence[TaskRecord]) -> None:
@@ -358,23 +365,40 @@ class RedisBackend(Store):
 
     async def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
         async with self._transaction() as pipe:
-            self._queue_run(pipe, run)
+            self._queue_run(pipe, self._encode_run(run))
             self._queue_new_tasks(pipe, tasks)
 
-    async def save_run(self, run: RunRecord) -> None:
-        async with self._transaction() as pipe:
-            self._queue_run(pipe, run)
+    # group commit (store/batch.py): one script call for a batch of one task, else one MULTI/EXEC
+    _encode_task = staticmethod(_save_task_call)
 
-    async def save_task(self, task: TaskRecord, attempt: AttemptRecord | None = None) -> None:
-        async with self._translate():
-            await self._save_task(*_save_task_call(task, attempt))
+    @staticmethod
+    def _encode_attempt(attempt: AttemptRecord) -> tuple[str, int, str]:
+        return attempt.task_id, attempt.number, json.dumps(attempt.to_dict())
 
-    async def save_tasks(self, tasks: Sequence[TaskRecord]) -> None:
-        if not tasks:
+    async def _commit(self, writes: Writes) -> None:
+        attempts: dict[str, list[tuple[int, str]]] = {}
+        for task_id, number, data in writes.attempts.values():
+            attempts.setdefault(task_id, []).append((number, data))
+        calls = []
+        for task_id, (keys, head, tail) in writes.tasks.items():
+            mine = attempts.get(task_id)
+            number, data = mine.pop() if mine else ("", "")
+            calls.append((keys, [*head, number, data, *tail]))
+        more = [(_attempts_key(t), n, d) for t, left in attempts.items() for n, d in left]
+        if len(calls) == 1 and not writes.runs and not more:  # the usual lone save: one round trip
+            async with self._translate():
+                await self._save_task(*calls[0])
             return
         async with self._transaction() as pipe:
-            for task in tasks:
-                await self._save_task(*_save_task_call(task, None), client=pipe)
+            for run in writes.runs.values():
+                self._queue_run(pipe, run)
+            for keys, args in calls:
+                # EVAL, not EVALSHA: a script missing from the server's cache would fail
+                # inside EXEC without undoing the rest (and redis-py would ask first)
+                pipe.eval(_SAVE_TASK_LUA, len(keys), *keys, *args)
+            for key, number, data in more:
+                pipe.zremrangebyscore(key, number, number)
+                pipe.zadd(key, {data: number})
 
     async def request_cancel(self, run_id: str, cancel: bool = True) -> bool:
         async with self._translate():

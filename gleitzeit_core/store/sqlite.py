@@ -1,13 +1,17 @@
 """SQLite store (the default): one file, safe for several processes at once.
 
-WAL lets readers run while one process writes; ``busy_timeout`` makes a writer
-wait for another process's (short) transaction instead of failing at once.
-Every write method is one ``BEGIN IMMEDIATE ... COMMIT``: taking the write
-lock up front means a transaction never has to upgrade a read lock, which is
-where SQLite would give up with "database is locked" despite the timeout.
-``synchronous=NORMAL`` in WAL mode loses no committed data on a process crash
-(only, at worst, the last transactions on a power loss) and avoids an fsync
-per state change.
+WAL lets readers run while one process writes; a writer that finds another
+process's (short) transaction waits up to ``busy_timeout_ms`` instead of failing
+at once. Every write is one ``BEGIN IMMEDIATE ... COMMIT`` (``_transact``), and the
+saves of one event-loop turn share one (group commit, store/batch.py).
+``synchronous=NORMAL`` (the default) in WAL mode loses no committed data on a
+process crash -- only, at worst, the last transactions on a power loss -- and
+avoids an fsync per commit; ``synchronous="full"`` (config
+``persistence.sqlite.synchronous: full``) syncs every commit (docs/persistence.md).
+
+The standard library's ``sqlite3`` driver, one connection: every use goes
+through ``_run``, which serialises it, runs NORMAL write transactions on the
+event loop (microseconds) and everything else in a worker thread.
 
 The schema version lives in ``PRAGMA user_version``; ``MIGRATIONS[i]`` takes a
 database from version i to i+1 and runs on open, inside the write lock, so two
@@ -20,17 +24,19 @@ import ctypes
 import json
 import os
 import sqlite3
-from enum import Enum
 from contextlib import asynccontextmanager
+from operator import attrgetter
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Callable, Iterable, Sequence, TypeVar
 
-import aiosqlite
 import anyio
+import anyio.to_thread
 
 from gleitzeit_core.errors import StoreUnavailable
 from gleitzeit_core.store.blobs import BlobFolder
-from gleitzeit_core.store.base import Store
+from gleitzeit_core.store.base import KEPT_ON_SAVE, TASK_IDENTITY, Store
+from gleitzeit_core.store.batch import Writes
+from gleitzeit_core.store.factory import SQLITE_SYNCHRONOUS
 from gleitzeit_core.store.records import (
     AttemptRecord,
     RunRecord,
@@ -158,37 +164,53 @@ _JSON_COLS = frozenset({"definition", "result"})
 # a record that breaks the schema is a bug to see with its traceback, not an outage
 _OUR_BUGS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
 
+_SYNCHRONOUS_NAMES = {0: "off", 1: "normal", 2: "full", 3: "extra"}
+#: the first wait when another process holds the write lock; doubled up to _MAX_WAIT_S
+_FIRST_WAIT_S = 0.001
+_MAX_WAIT_S = 0.05
+
+_T = TypeVar("_T")
+
 
 def _upsert(
-    table: str, cols: Sequence[str], key: Sequence[str], update: dict[str, str] | None = None
+    table: str, cols: Sequence[str], key: Sequence[str], keep: Iterable[str] = ()
 ) -> str:
-    """INSERT ... ON CONFLICT DO UPDATE: unlike REPLACE, keeps the row (and its seq)."""
-    update = update or {}
-    sets = ", ".join(f"{c} = {update.get(c, f'excluded.{c}')}" for c in cols if c not in key)
+    """INSERT ... ON CONFLICT DO UPDATE: unlike REPLACE, keeps the row (and its seq).
+    Columns in ``keep`` are written by the insert only."""
+    sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in key and c not in keep)
     return (
         f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
         f"ON CONFLICT({', '.join(key)}) DO UPDATE SET {sets}"
     )
 
 
-_UPSERT_RUN = _upsert(
-    "runs",
-    _RUN_COLS,
-    ("run_id",),
-    # a cancel request from another process survives the engine saving its own copy
-    {"cancel_requested": "max(cancel_requested, excluded.cancel_requested)"},
-)
-_UPSERT_TASK = _upsert("tasks", _TASK_COLS, ("id",))
+_UPSERT_RUN = _upsert("runs", _RUN_COLS, ("run_id",), KEPT_ON_SAVE)
+_UPSERT_TASK = _upsert("tasks", _TASK_COLS, ("id",), TASK_IDENTITY)
 _UPSERT_ATTEMPT = _upsert("attempts", _ATTEMPT_COLS, ("task_id", "number"))
 
 
-def _row(record: Any, cols: Sequence[str]) -> tuple[Any, ...]:
-    # Straight from the attributes: building to_dict() per write cost 13% of a run.
-    values = []
-    for c in cols:
-        v = getattr(record, c)
-        values.append(json.dumps(v) if c in _JSON_COLS else v.value if isinstance(v, Enum) else v)
-    return tuple(values)
+def _row_builder(cols: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
+    """A record's column values in one C-level attribute fetch, then only the few
+    columns that need converting (enum → its value, JSON → text): building the
+    row value by value was the single biggest Python cost of a write."""
+    get = attrgetter(*cols)
+    enums = [i for i, c in enumerate(cols) if c == "status"]
+    json_cols = [i for i, c in enumerate(cols) if c in _JSON_COLS]
+
+    def row(record: Any) -> tuple[Any, ...]:
+        values = list(get(record))
+        for i in enums:
+            values[i] = values[i].value
+        for i in json_cols:
+            values[i] = json.dumps(values[i])
+        return tuple(values)
+
+    return row
+
+
+_run_row = _row_builder(_RUN_COLS)
+_task_row = _row_builder(_TASK_COLS)
+_attempt_row = _row_builder(_ATTEMPT_COLS)
 
 
 def _record(cls: Any, cols: Sequence[str], row: Sequence[Any]) -> Any:
@@ -200,18 +222,35 @@ def _record(cls: Any, cols: Sequence[str], row: Sequence[Any]) -> Any:
     return cls.from_dict(d)
 
 
-async def _abandon(db: aiosqlite.Connection) -> None:
-    """Stop aiosqlite's thread without closing the SQLite handle: closing checkpoints
-    the WAL through the memory-mapped ``-shm``, which is SIGBUS once that file cannot
-    be written. The handle is kept referenced so it is never finalised either; the
+def _abandon(db: sqlite3.Connection) -> None:
+    """Drop the connection without closing the SQLite handle: closing checkpoints the
+    WAL through the memory-mapped ``-shm``, which is SIGBUS once that file cannot be
+    written. The handle is kept referenced so it is never finalised either; the
     process is about to exit, which releases it without touching the files."""
-    conn = db._connection
-    if conn is not None:
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(conn))
-    db._connection = None
-    stopped = db.stop()
-    if stopped is not None:
-        await stopped
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(db))
+
+
+def _busy(e: sqlite3.OperationalError) -> bool:
+    text = str(e)
+    return "locked" in text or "busy" in text
+
+
+def _in_transaction(fn: Callable[[sqlite3.Connection], _T]) -> Callable[[sqlite3.Connection], _T]:
+    """``fn`` inside BEGIN IMMEDIATE ... COMMIT: taking the write lock up front means
+    the transaction never upgrades a read lock (where SQLite gives up at once)."""
+
+    def transaction(conn: sqlite3.Connection) -> _T:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            out = fn(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+        return out
+
+    return transaction
 
 
 def _identity(path: Path) -> tuple[int, int]:
@@ -233,10 +272,14 @@ class SQLiteBackend(Store):
     kind = "sqlite"
     migrations = MIGRATIONS
 
-    def __init__(self, path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS):
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+                 synchronous: str = "normal"):
+        if synchronous not in SQLITE_SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SQLITE_SYNCHRONOUS)}, not {synchronous!r}")
         self.path = Path(path).expanduser()
         self.busy_timeout_ms = busy_timeout_ms
-        self._db: aiosqlite.Connection | None = None
+        self.synchronous = synchronous
+        self._db: sqlite3.Connection | None = None
         # one connection, many coroutines: a transaction must not interleave with another
         self._lock = anyio.Lock()
         # identity of the files we opened: a write first checks they are still there
@@ -259,10 +302,11 @@ class SQLiteBackend(Store):
             )
         try:
             parent.mkdir(parents=True, exist_ok=True)
-            self._db = await aiosqlite.connect(self.path, isolation_level=None)
-            await self._pragma(f"busy_timeout = {int(self.busy_timeout_ms)}")
-            await self._enable_wal()
-            await self._pragma("synchronous = NORMAL")
+            # SQLite's own busy handler is off (timeout=0): _run waits for another
+            # process's lock by sleeping on the event loop instead of in C.
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
+            await self._run(lambda c: c.execute("PRAGMA journal_mode = WAL").fetchall())
+            await self._run(lambda c: c.execute(f"PRAGMA synchronous = {self.synchronous.upper()}").fetchall())
             await self._migrate()
             self._files = {p: _identity(p) for p in self._paths() if p.exists()}
         except (OSError, sqlite3.Error) as e:
@@ -285,9 +329,9 @@ class SQLiteBackend(Store):
         descriptors, so a run would "complete" into a file nobody can open; and
         it memory-maps ``-shm``: once that file cannot be written (chattr +i, a
         read-only remount) the next read or write dies of SIGBUS. Three stat and
-        access calls per statement (microseconds against a ~200 µs commit) turn
-        both into StoreUnavailable before SQLite touches the files. (A change in
-        the microseconds between the check and SQLite's access is not caught.)
+        access calls per transaction (microseconds) turn both into
+        StoreUnavailable before SQLite touches the files. (A change in the
+        microseconds between the check and SQLite's access is not caught.)
         """
         try:
             self._check_each_file()
@@ -311,30 +355,35 @@ class SQLiteBackend(Store):
                     f"sqlite backend {self.path}: {path.name} is no longer writable (permissions, "
                     "immutable flag or read-only file system); stopping")
 
-    async def _pragma(self, pragma: str) -> None:
-        async with self._conn.execute(f"PRAGMA {pragma}") as cur:
-            await cur.fetchall()
+    async def _run(self, fn: Callable[[sqlite3.Connection], _T], *, inline: bool = False) -> _T:
+        """The one way anything reaches the connection: serialised with every other
+        use, waiting (up to the busy timeout) while another process holds the lock.
 
-    async def _enable_wal(self) -> None:
-        """Two processes switching a *new* file to WAL at once can deadlock; SQLite
-        then fails one at once instead of calling the busy handler. So retry, within
-        the busy timeout. (A file already in WAL mode needs no lock for this.)"""
+        ``inline`` runs ``fn`` on the event loop: a write transaction with
+        ``synchronous=NORMAL`` is ~15 µs of SQLite (no fsync), far less than the
+        ~130 µs hop to a worker thread. Reads (which can be long listings) and
+        FULL commits (an fsync each) run in a worker thread instead."""
+        db = self._conn
         deadline = anyio.current_time() + self.busy_timeout_ms / 1000
+        wait = _FIRST_WAIT_S
         while True:
             try:
-                return await self._pragma("journal_mode = WAL")
+                if inline:
+                    return fn(db)
+                return await anyio.to_thread.run_sync(fn, db)
             except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or anyio.current_time() > deadline:
+                left = deadline - anyio.current_time()
+                if not _busy(e) or left <= 0:
                     raise
-            await anyio.sleep(0.01)
+            await anyio.sleep(min(wait, left))
+            wait = min(wait * 2, _MAX_WAIT_S)
 
     async def _migrate(self) -> None:
         if await self._user_version() == len(self.migrations):
             return  # the usual case: no write lock needed just to open
-        db = self._conn
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            version = await self._user_version()
+
+        def migrate(conn: sqlite3.Connection) -> None:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if version > len(self.migrations):
                 raise StoreUnavailable(
                     f"sqlite backend {self.path}: schema version {version} is newer than this "
@@ -342,36 +391,42 @@ class SQLiteBackend(Store):
                 )
             for target, statements in enumerate(self.migrations[version:], start=version + 1):
                 for statement in statements:
-                    await db.execute(statement)
-                await db.execute(f"PRAGMA user_version = {target}")
-            await db.commit()
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await db.rollback()
-            raise
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target}")
+
+        await self._run(_in_transaction(migrate))
 
     async def _user_version(self) -> int:
-        async with self._conn.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        return await self._run(lambda c: int(c.execute("PRAGMA user_version").fetchone()[0]))
 
     async def schema_version(self) -> int:
         """The schema version of the open file (for tests and diagnostics)."""
         async with self._guard():
             return await self._user_version()
 
+    async def settings(self) -> dict[str, Any]:
+        """Read back from the connection, not from what was asked for."""
+        def read(conn: sqlite3.Connection) -> dict[str, Any]:
+            level = int(conn.execute("PRAGMA synchronous").fetchone()[0])
+            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+            return {"synchronous": _SYNCHRONOUS_NAMES.get(level, str(level)), "journal_mode": mode}
+
+        async with self._guard():
+            return await self._run(read)
+
     async def close(self) -> None:
         db, self._db = self._db, None
         if db is None:
             return
+        if self._broken:
+            _abandon(db)
+            return
         with anyio.CancelScope(shield=True):
-            if self._broken:
-                await _abandon(db)
-            else:
-                await db.close()
+            async with self._lock:  # after whatever still uses the connection
+                await anyio.to_thread.run_sync(db.close)  # closing checkpoints the WAL: file I/O
 
     @property
-    def _conn(self) -> aiosqlite.Connection:
+    def _conn(self) -> sqlite3.Connection:
         if self._db is None:
             raise RuntimeError("SQLiteBackend used before open()")
         return self._db
@@ -400,89 +455,55 @@ class SQLiteBackend(Store):
             except sqlite3.Error as e:
                 raise StoreUnavailable(f"sqlite backend {self.path}: {self._reason(e)}") from e
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _transact(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``fn`` as one transaction (on the loop with NORMAL, in a thread with FULL)."""
         async with self._guard():
-            db = self._conn
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                await db.commit()
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await db.rollback()
-                raise
+            return await self._run(_in_transaction(fn), inline=self.synchronous == "normal")
+
+    async def _write(self, statements: Iterable[tuple[str, Iterable[Sequence[Any]]]]) -> None:
+        """Statements, each with its rows, as one transaction (also the cache table's writes)."""
+        def write(conn: sqlite3.Connection) -> None:
+            for sql, rows in statements:
+                conn.executemany(sql, rows)
+
+        await self._transact(write)
 
     # -- writes ---------------------------------------------------------------
-    async def _write(self, statements: list[tuple[str, list[Sequence[Any]]]]) -> None:
-        """One whole transaction in a single hop to aiosqlite's thread.
-
-        Each aiosqlite call (BEGIN, every execute, COMMIT) is otherwise its own
-        round trip to that thread — the benchmark's biggest cost per task.
-        ``Connection._execute`` is aiosqlite's (private, long-stable) way to run
-        a function on its thread, serialised with every other call.
-        """
-
-        def transaction(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, rows in statements:
-                    conn.executemany(sql, rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.rollback()
-                raise
-
-        async with self._guard():
-            db = self._conn
-            await db._execute(transaction, db._connection)
-
     async def create_run(self, run: RunRecord, tasks: Sequence[TaskRecord]) -> None:
-        await self._write([(_UPSERT_RUN, [_row(run, _RUN_COLS)]),
-                           (_UPSERT_TASK, [_row(t, _TASK_COLS) for t in tasks])])
+        await self._write([(_UPSERT_RUN, [_run_row(run)]), (_UPSERT_TASK, [_task_row(t) for t in tasks])])
 
-    async def save_run(self, run: RunRecord) -> None:
-        await self._write([(_UPSERT_RUN, [_row(run, _RUN_COLS)])])
+    # group commit (store/batch.py): rows are the snapshots; one transaction per batch
+    _encode_run = staticmethod(_run_row)
+    _encode_task = staticmethod(_task_row)
+    _encode_attempt = staticmethod(_attempt_row)
 
-    async def save_task(self, task: TaskRecord, attempt: AttemptRecord | None = None) -> None:
-        statements = [(_UPSERT_TASK, [_row(task, _TASK_COLS)])]
-        if attempt is not None:
-            statements.append((_UPSERT_ATTEMPT, [_row(attempt, _ATTEMPT_COLS)]))
-        await self._write(statements)
-
-    async def save_tasks(self, tasks: Sequence[TaskRecord]) -> None:
-        await self._write([(_UPSERT_TASK, [_row(t, _TASK_COLS) for t in tasks])])
+    async def _commit(self, writes: Writes) -> None:
+        await self._write([(sql, rows.values()) for sql, rows in ((_UPSERT_RUN, writes.runs),
+                           (_UPSERT_TASK, writes.tasks), (_UPSERT_ATTEMPT, writes.attempts)) if rows])
 
     async def request_cancel(self, run_id: str, cancel: bool = True) -> bool:
-        async with self._transaction() as db:
-            cur = await db.execute(
-                "UPDATE runs SET cancel_requested = ? WHERE run_id = ?", (int(cancel), run_id)
-            )
-            return cur.rowcount > 0
+        return await self._transact(lambda c: c.execute(
+            "UPDATE runs SET cancel_requested = ? WHERE run_id = ?", (int(cancel), run_id)).rowcount > 0)
 
     async def heartbeat(self, run_id: str, at: float) -> bool | None:
-        async with self._transaction() as db:
-            async with db.execute(
-                "UPDATE runs SET heartbeat_at = ? WHERE run_id = ? RETURNING cancel_requested", (at, run_id)
-            ) as cur:
-                row = await cur.fetchone()
-        return None if row is None else bool(row[0])
+        rows = await self._transact(lambda c: c.execute(
+            "UPDATE runs SET heartbeat_at = ? WHERE run_id = ? RETURNING cancel_requested", (at, run_id)).fetchall())
+        return None if not rows else bool(rows[0][0])
 
     async def mark_interrupted(self, run_id: str, heartbeat_at: float | None, error: str) -> bool:
-        async with self._transaction() as db:
-            cur = await db.execute(
-                "UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE run_id = ? "
-                "AND status IN (?, ?) AND heartbeat_at IS ?",
-                (RunStatus.INTERRUPTED.value, error, now(), run_id, RunStatus.PENDING.value,
-                 RunStatus.RUNNING.value, heartbeat_at))
-            return cur.rowcount > 0
+        return await self._transact(lambda c: c.execute(
+            "UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE run_id = ? "
+            "AND status IN (?, ?) AND heartbeat_at IS ?",
+            (RunStatus.INTERRUPTED.value, error, now(), run_id, RunStatus.PENDING.value,
+             RunStatus.RUNNING.value, heartbeat_at)).rowcount > 0)
 
     async def delete_run(self, run_id: str) -> bool:
-        async with self._transaction() as db:
-            await db.execute("DELETE FROM attempts WHERE run_id = ?", (run_id,))
-            await db.execute("DELETE FROM tasks WHERE run_id = ?", (run_id,))
-            cur = await db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
-            existed = cur.rowcount > 0
+        def delete(conn: sqlite3.Connection) -> bool:
+            conn.execute("DELETE FROM attempts WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM tasks WHERE run_id = ?", (run_id,))
+            return conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,)).rowcount > 0
+
+        existed = await self._transact(delete)
         await self.blobs.delete_run(run_id)  # after the records: no record ever points at a missing blob
         return existed
 
@@ -494,10 +515,9 @@ class SQLiteBackend(Store):
         return await self.blobs.get(run_id, digest)
 
     # -- reads ----------------------------------------------------------------
-    async def _select(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def _select(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         async with self._guard():
-            async with self._conn.execute(sql, params) as cur:
-                return list(await cur.fetchall())
+            return await self._run(lambda c: c.execute(sql, params).fetchall())
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         rows = await self._select(

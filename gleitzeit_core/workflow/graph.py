@@ -43,14 +43,9 @@ def topological_order(deps: Mapping[str, Iterable[str]]) -> list[str]:
     return order
 
 
-def find_cycle(deps: Mapping[str, Iterable[str]]) -> list[str] | None:
-    """One dependency cycle in run order (each runs before the next), e.g. ["A","B","C","A"]."""
-    cycles = find_cycles(deps)
-    return cycles[0] if cycles else None
-
-
 def find_cycles(deps: Mapping[str, Iterable[str]]) -> list[list[str]]:
-    """One cycle per strongly connected group of tasks, so every tangle gets reported.
+    """One cycle per strongly connected group of tasks, so every tangle gets reported,
+    each in run order (each runs before the next), e.g. ["A", "B", "C", "A"].
 
     Self-dependencies are not cycles here (the loader reports them on their own).
     """

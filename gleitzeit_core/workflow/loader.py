@@ -47,7 +47,7 @@ TOP_KEYS = ("name", "description", "id", "timeout", "max_concurrent_tasks", "tas
 TASK_KEYS = ("name", "id", "description", "protocol", "method", "parameters", "params", "dependencies",
              "priority", "timeout", "retry", "sandbox", "when", "trigger", "workflow", "with", "cache")
 RETRY_KEYS = ("max_attempts", "base_delay", "max_delay", "strategy", "backoff", "jitter", "on_crash")
-SANDBOX_KEYS = ("network", "read", "write", "memory_mb", "env")
+SANDBOX_KEYS = ("network", "read", "write", "memory_mb", "disk_mb", "env")
 
 # A retry block without max_attempts means "do retry": the predecessor's default.
 DEFAULT_RETRY_ATTEMPTS = 3
@@ -523,7 +523,7 @@ class _Checker:
             return None
         if not isinstance(block, dict):
             self.report(self.marks.value(owner, "sandbox"),
-                        f"{label}: 'sandbox' must be a mapping (network, read, write, memory_mb, env), "
+                        f"{label}: 'sandbox' must be a mapping (network, read, write, memory_mb, disk_mb, env), "
                         f"not {_kind(block)}")
             return None
         self.known_keys(block, SANDBOX_KEYS, where)
@@ -542,6 +542,10 @@ class _Checker:
             out["memory_mb"] = self.integer(block, "memory_mb", where, low=1)
             if out["memory_mb"] is not None and (refusal := policy.refuse_memory(out["memory_mb"], self.allowance)):
                 self.report(self.marks.value(block, "memory_mb"), f"{where}: {refusal}")
+        if "disk_mb" in block:
+            out["disk_mb"] = self.integer(block, "disk_mb", where, low=1)
+            if out["disk_mb"] is not None and (refusal := policy.refuse_disk(out["disk_mb"], self.allowance)):
+                self.report(self.marks.value(block, "disk_mb"), f"{where}: {refusal}")
         if "env" in block:
             env = block["env"]
             if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):

@@ -41,11 +41,14 @@ def check_params(workflow: Workflow, methods: Mapping[str, Mapping[str, Any]]) -
     """Problems with the parameters of every task whose method is offered."""
     positions = _ParamPositions(workflow)
     problems: list[Problem] = []
+    validators: dict[str, Any] = {}  # method → its checked schema's validator (None: no usable schema)
     for index, task in enumerate(workflow.tasks):
         descriptor = methods.get(task.method)
         if descriptor is None:
             continue  # check_methods reports it
-        found = _schema_problems(task, descriptor, positions.of(index, task))
+        if task.method not in validators:
+            validators[task.method] = _validator(descriptor)
+        found = _schema_problems(task, validators[task.method], positions.of(index, task))
         found += _code_problems(task, descriptor, positions.of(index, task))
         problems += found[:MAX_PROBLEMS_PER_TASK]
         if len(found) > MAX_PROBLEMS_PER_TASK:
@@ -54,16 +57,28 @@ def check_params(workflow: Workflow, methods: Mapping[str, Mapping[str, Any]]) -
     return problems
 
 
-def _schema_problems(task: TaskSpec, descriptor: Mapping[str, Any], where: "_Where") -> list[Problem]:
+def _validator(descriptor: Mapping[str, Any]) -> Any:
+    """The method's schema, checked once per run (checking it per task was half the cost
+    of starting a 10,000-task run); None when it is missing, broken or absurdly deep:
+    then the provider judges its own params."""
     schema = descriptor.get("paramsSchema")
     if not isinstance(schema, dict):
-        return []
+        return None
     try:
         cls = validator_for(schema, default=Draft202012Validator)
         cls.check_schema(schema)
-        errors = [e for e in cls(schema).iter_errors(_stand_ins(task.params)) if not _depends_on_run(e)]
     except (SchemaError, RecursionError):
-        return []  # the provider's schema is broken or absurdly deep: the provider judges its own params
+        return None
+    return cls(schema)
+
+
+def _schema_problems(task: TaskSpec, validator: Any, where: "_Where") -> list[Problem]:
+    if validator is None:
+        return []
+    try:
+        errors = [e for e in validator.iter_errors(_stand_ins(task.params)) if not _depends_on_run(e)]
+    except RecursionError:
+        return []  # absurdly deep parameters against a recursive schema: the provider judges them
     precise = [e for e in errors if e.validator not in _VAGUE]
     out = []
     for error in precise or errors:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 #: ``memory_mb`` a workflow may ask for without the runner raising the cap.
 DEFAULT_MAX_MEMORY_MB = 4096
+#: a python task's workspace quota unless its ``sandbox: {disk_mb}`` asks for less (0: none).
+DEFAULT_MAX_DISK_MB = 1024
 
 
 @dataclass(frozen=True)
@@ -26,16 +28,19 @@ class Allowance:
     write: tuple[str, ...] = ()  # folders a sandbox may be given read-write (and read)
     network: bool = False
     max_memory_mb: int = DEFAULT_MAX_MEMORY_MB
+    max_disk_mb: int = DEFAULT_MAX_DISK_MB
     workflow_providers: bool = False  # may `providers:` in the file start programs
     private: tuple[str, ...] = ()  # Gleitzeit's own state: never a sandbox path, whatever is allowed
 
     @staticmethod
     def of(read: list[str] | tuple[str, ...] = (), write: list[str] | tuple[str, ...] = (), *,
            network: bool = False, max_memory_mb: int = DEFAULT_MAX_MEMORY_MB,
+           max_disk_mb: int = DEFAULT_MAX_DISK_MB,
            workflow_providers: bool = False, private: tuple[str, ...] = ()) -> Allowance:
         """Folders as the runner wrote them (``~`` expanded, symlinks resolved)."""
         return Allowance(tuple(resolve(p) for p in read), tuple(resolve(p) for p in write),
-                         network=network, max_memory_mb=max_memory_mb, workflow_providers=workflow_providers,
+                         network=network, max_memory_mb=max_memory_mb, max_disk_mb=max_disk_mb,
+                         workflow_providers=workflow_providers,
                          private=private)
 
 
@@ -63,6 +68,14 @@ def refuse_memory(requested: int, allowance: Allowance) -> str | None:
     return (f"'memory_mb: {requested}' is above the {allowance.max_memory_mb} MiB you allow; "
             f"ask for less, or raise the cap: --max-memory-mb {requested} "
             f"(or sandbox.max_memory_mb in the config)")
+
+
+def refuse_disk(requested: int, allowance: Allowance) -> str | None:
+    if allowance.max_disk_mb == 0 or requested <= allowance.max_disk_mb:  # 0: the runner set no quota
+        return None
+    return (f"'disk_mb: {requested}' is above the {allowance.max_disk_mb} MiB workspace quota you allow; "
+            f"ask for less, or raise the cap: sandbox.max_disk_mb in the config "
+            f"(or GLEITZEIT_SANDBOX_MAX_DISK_MB={requested})")
 
 
 def refuse_path(path: str, kind: str, allowance: Allowance, workflow_dir: str | None) -> str | None:

@@ -16,11 +16,13 @@ import sys
 from typing import Any, Mapping, NoReturn
 
 from provider_python.sandbox import execute, landlock, limits, rootfs, seccomp, syscalls
+from provider_python.sandbox.quota import Quota
 from provider_python.sandbox.template import Template
 
 RESULT_FD = 3
 NET_FD = 4  # the host's network namespace, kept open for the `network: true` opt-in
 USERNS_FD = 5  # the user namespace idmapping root's writable folders, made ahead of time (Root.userns)
+RULES_FD = {False: 6, True: 7}  # Landlock rulesets with the shared paths, built ahead of time: network allowed?
 SANDBOX_UID = 65534
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 # parameters arrive whole from the host, up to its assembled-message limit (256 MiB, PROTOCOL.md §1.1)
@@ -31,11 +33,12 @@ def warm(link: socket.socket, host_net: int | None, layers: frozenset[str], stag
     """Prepare ahead of time, then wait on `link` for one execution (its fds and request)."""
     if syscalls.IS_LINUX:
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)  # the supervisor died -> so do we
-    root, failure = None, ""
+    root, failure, rules = None, "", {}
     try:
         if "mountns" in layers:
             root = rootfs.Root(stage, idmap_to=SANDBOX_UID if "idmap" in layers else None)
             root.prepare(tpl.shared_paths, with_proc="pidns" in layers)
+        rules = _prepare_rules(layers, tpl, stage if root is not None else "")
     except BaseException as exc:  # noqa: BLE001 - reported once the execution (and its fds) arrive
         failure = f"sandbox setup failed: {exc}"
     execute.run({"code": "result = None", "context": {}})  # copy the pages an execution writes now, not then
@@ -44,13 +47,14 @@ def warm(link: socket.socket, host_net: int | None, layers: frozenset[str], stag
         os._exit(0)
     req, (stdout_fd, stderr_fd, result_fd) = received
     made_ahead = root.userns.get((0, 0)) if root else None
-    _install_fds(stdout_fd, stderr_fd, result_fd, host_net, made_ahead)
+    _install_fds(stdout_fd, stderr_fd, result_fd, {NET_FD: host_net, USERNS_FD: made_ahead,
+                                                   **{RULES_FD[net]: fd for net, fd in rules.items()}})
     if root is not None and made_ahead is not None:
         root.userns[0, 0] = USERNS_FD
     try:
         if failure:
             raise RuntimeError(failure)
-        _confine(req, tpl, root)
+        _confine(req, tpl, root, bool(rules))
     except BaseException as exc:  # noqa: BLE001 - any setup failure must be reported, not raised
         _finish(execute.error_record("SandboxError", str(exc) if failure else f"sandbox setup failed: {exc}"), 71)
     _finish(execute.run(req), 0)
@@ -75,21 +79,35 @@ def _receive(link: socket.socket) -> tuple[dict[str, Any], tuple[int, int, int]]
     return json.loads(buf), (fds[0], fds[1], fds[2])
 
 
-def landlock_paths(req: Mapping[str, Any], shared_paths: list[str]) -> tuple[list[str], list[str]]:
-    """(read-only, read-write) paths as seen inside the sandbox: the host paths it may see plus
-    what the sandbox itself provides (private /tmp, devices, /proc)."""
-    layers = set(req["layers"])
-    own_ro, own_rw = _execution_paths(req)
-    ro = shared_paths + own_ro
-    rw = own_rw + list(rootfs.DEVICES)
+def shared_rule_paths(layers: frozenset[str] | set[str], shared_paths: list[str]) -> tuple[list[str], list[str]]:
+    """(read-only, read-write) paths every execution's Landlock rules allow, as seen inside the
+    sandbox: the system and interpreter folders, and what the sandbox itself provides (private
+    /tmp, devices, /proc)."""
+    ro, rw = list(shared_paths), list(rootfs.DEVICES)
     if "mountns" in layers:
         ro += list(rootfs.STUB_FILES)
         rw += ["/tmp", "/dev/shm"]
         if "pidns" in layers:
             ro.append("/proc")
-    else:
+    return ro, rw
+
+
+def _own_rule_paths(req: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(read-only, read-write) paths this execution's Landlock rules add to the shared ones."""
+    ro, rw = _execution_paths(req)
+    if "mountns" not in req["layers"]:
         rw.append(req["tmpdir"])
     return ro, rw
+
+
+def _prepare_rules(layers: frozenset[str], tpl: Template, stage: str) -> dict[bool, int]:
+    """Both rulesets (network denied / allowed) with the shared paths, before the execution
+    arrives (from the root being built under `stage`: the same objects the sandbox will see)."""
+    if "landlock" not in layers or tpl.landlock_abi < 1:
+        return {}
+    ro, rw = shared_rule_paths(layers, tpl.shared_paths)
+    at = lambda paths: [stage + p for p in paths]  # noqa: E731
+    return {net: landlock.ruleset(tpl.landlock_abi, at(ro), at(rw), deny_tcp=not net) for net in (False, True)}
 
 
 def _execution_paths(req: Mapping[str, Any]) -> tuple[list[str], list[str]]:
@@ -100,8 +118,10 @@ def _execution_paths(req: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     return ro, [req["workspace"], *req["write"]]
 
 
-def _install_fds(stdout_fd: int, stderr_fd: int, result_fd: int, net_fd: int | None, userns_fd: int | None) -> None:
-    wanted = {1: stdout_fd, 2: stderr_fd, RESULT_FD: result_fd, NET_FD: net_fd, USERNS_FD: userns_fd}
+def _install_fds(stdout_fd: int, stderr_fd: int, result_fd: int, kept: dict[int, int | None]) -> None:
+    """The execution's pipes on 1, 2 and RESULT_FD, what was made ahead on its fixed number
+    (`kept`: target -> fd or None), stdin from /dev/null, every other fd closed."""
+    wanted = {1: stdout_fd, 2: stderr_fd, RESULT_FD: result_fd, **kept}
     moved = {target: fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for target, fd in wanted.items() if fd is not None}
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -127,30 +147,29 @@ def _text_stream(fd: int) -> io.TextIOWrapper:
                             errors="backslashreplace", line_buffering=True)
 
 
-def _confine(req: dict[str, Any], tpl: Template, root: rootfs.Root | None) -> None:
+def _confine(req: dict[str, Any], tpl: Template, root: rootfs.Root | None, rules_ready: bool) -> None:
     layers = set(req["layers"])
     if "netns" in layers:
         if req["network"]:
             syscalls.setns(NET_FD, syscalls.CLONE_NEWNET)  # the opt-in: back to the host's network
         os.close(NET_FD)
     if root is not None:
-        root.enter(*_execution_paths(req), req["hidden"], tmp_mb=int(req["memory_mb"]))
+        root.enter(*_execution_paths(req), req["hidden"], tmp_mb=int(req["memory_mb"]), quota=Quota.of(req))
         root.release()
     # Still privileged, so folders the sandbox user could not traverse do not matter: the
     # working directory is entered by fd and Landlock's rules hold their paths open.
     workdir = os.open(req["workspace"], os.O_RDONLY | os.O_DIRECTORY)
     rules = None
     if "landlock" in layers:
-        rules = landlock.ruleset(tpl.landlock_abi, *landlock_paths(req, tpl.shared_paths), deny_tcp=not req["network"])
+        if not rules_ready:
+            raise RuntimeError("Landlock is active but its rulesets were not prepared")
+        rules = RULES_FD[bool(req["network"])]
+        os.close(RULES_FD[not req["network"]])
+        landlock.extend(rules, tpl.landlock_abi, *_own_rule_paths(req))
     os.setsid()
     if "caps" in layers and "uid" not in layers and os.geteuid() == 0:
         syscalls.drop_bounding_set()  # still root: make sure nothing executed can regain a capability
-    if "uid" in layers:
-        os.setgroups([])
-        os.setresgid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
-        os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
-    if "caps" in layers:
-        syscalls.clear_capabilities()
+    become_sandbox(layers)
     if syscalls.IS_LINUX:
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)  # after the uid change, which clears it
     if "rlimits" in layers:
@@ -168,6 +187,15 @@ def _confine(req: dict[str, Any], tpl: Template, root: rootfs.Root | None) -> No
         syscalls.limit_malloc_arenas(2)
     sys.dont_write_bytecode = True
     sys.path[:] = tpl.sys_path  # a `file` script is read by execute.run, as the sandbox user, after all this
+
+
+def become_sandbox(layers: set[str] | frozenset[str] | list[str]) -> None:
+    """The sandbox's identity: uid 65534 (where the `uid` layer is on), no capabilities (`caps`).
+    Also taken by the supervisor to copy an execution's workspace changes (copyback.py)."""
+    if "uid" in layers:
+        syscalls.drop_uid(SANDBOX_UID)
+    if "caps" in layers:
+        syscalls.clear_capabilities()
 
 
 def _scrub_env(req: Mapping[str, Any], *, tmp: str) -> None:

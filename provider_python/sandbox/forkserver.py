@@ -3,7 +3,8 @@ a supervisor forked from it. `python -m provider_python.sandbox.forkserver FD ST
 a SOCK_SEQPACKET socket to the host and STAGE an empty directory to build sandbox roots on.
 
 Protocol on FD: on start-up the template sends `{"ready": true, "layers": {...}}` (the probe
-result) and the host answers `{"layers": [...]}`, the layers to apply. Then the host sends one
+result) and the host answers `{"layers": [...], "idle": N}`, the layers to apply and how many
+slots to keep prepared (the provider's in-flight limit, so a full burst never waits for one). Then the host sends one
 message per execution carrying four fds (control socket, stdout, stderr and result pipe ends) and
 no meaningful payload; the request itself travels on the control socket, so the template never
 parses user input. EOF on FD ends the server.
@@ -29,22 +30,22 @@ from provider_python.sandbox.supervisor import Slot, supervise
 from provider_python.sandbox.template import Template
 
 FDS_PER_EXECUTION = 4
-IDLE_SUPERVISORS = 2
+DEFAULT_IDLE = 4
 REFILL_DELAY = 0.01
 
 
 class _Pool:
     """Idle supervisors with prepared slots, each waiting on its own socket for one execution."""
 
-    def __init__(self, tpl: Template, layers: list[str], stage: str):
-        self._tpl, self._layers, self._stage = tpl, layers, stage
+    def __init__(self, tpl: Template, layers: list[str], stage: str, size: int):
+        self._tpl, self._layers, self._stage, self.size = tpl, layers, stage, size
         self.idle: list[socket.socket] = []
 
     def take(self) -> socket.socket:
         return self.idle.pop(0) if self.idle else self._fork()
 
     def refill(self) -> None:
-        while len(self.idle) < IDLE_SUPERVISORS:
+        while len(self.idle) < self.size:
             self.idle.append(self._fork())
 
     def _fork(self) -> socket.socket:
@@ -97,12 +98,13 @@ def serve(sock: socket.socket, stage: str) -> None:
     config = sock.recv(1 << 16)
     if not config:
         return
-    pool = _Pool(tpl, list(json.loads(config)["layers"]), stage)
+    settings = json.loads(config)
+    pool = _Pool(tpl, list(settings["layers"]), stage, max(1, int(settings.get("idle", DEFAULT_IDLE))))
     pool.refill()
     while True:
         # Refill once requests pause: preparing a slot (fork, unshare, root) while an execution
         # runs would compete with it for the CPU.
-        if len(pool.idle) < IDLE_SUPERVISORS and not select.select([sock], [], [], REFILL_DELAY)[0]:
+        if len(pool.idle) < pool.size and not select.select([sock], [], [], REFILL_DELAY)[0]:
             pool.refill()
         fds = _receive(sock)
         if fds is None:

@@ -1,4 +1,4 @@
-"""The provider's side of the sandbox: owns the fork server, launches one supervised child per
+"""The provider's side of the sandbox: owns the fork server (through forkserver_client.ForkServer), launches one supervised child per
 execution, streams and caps its output, enforces the wall-clock timeout and turns what it
 observed into an `ExecResult`.
 
@@ -30,21 +30,20 @@ from anyio.abc import Process
 from gleitzeit_sdk import jsonlimits
 from provider_python.sandbox import workspace
 from provider_python.sandbox.child import SANDBOX_UID
+from provider_python.sandbox.forkserver_client import START_TIMEOUT, ForkServer
 from provider_python.sandbox.interpreter import ENV_VAR, TaskPython, describe
 from provider_python.sandbox.output import BoundedOutput
 from provider_python.sandbox.policy import ExecRequest, ExecResult
 from provider_python.sandbox.probe import ALWAYS, LAYERS
+from provider_python.sandbox.processes import SandboxUnavailable, bounded_wait
 
 log = logging.getLogger("gleitzeit.provider_python.sandbox")
 
 OutputCallback = Callable[[str, str], Awaitable[None]]
 Mode = Literal["auto", "forkserver", "fresh"]
 
-START_TIMEOUT = 10.0  # fork server start-up incl. probing; generous for a loaded CI machine
 KILL_GRACE = 5.0  # after a kill request the supervisor reports within ms; this only bounds bugs
 DRAIN_GRACE = 2.0  # output pipes close with the last sandboxed process
-STOP_TIMEOUT = 2.0
-MAX_FORKSERVER_RESTARTS = 3
 PIPE_SIZE = 1 << 20
 READ_CHUNK = 1 << 20
 _CLEAN_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
@@ -80,10 +79,6 @@ async def describe_interpreter(python: str) -> TaskPython:
         raise SandboxUnavailable(f"python sandbox: the task interpreter {python} failed: "
                                  f"{proc.stderr.decode(errors='replace').strip()[-300:]}")
     return TaskPython.from_json(proc.stdout.decode())
-
-
-class SandboxUnavailable(RuntimeError):
-    """The sandbox cannot run as configured (e.g. `require: strict` and a layer is missing)."""
 
 
 @dataclass
@@ -133,17 +128,19 @@ class Sandbox:
 
     `layers=None` wants every layer; pass an explicit subset (e.g. `()` for the benchmark's
     "no sandbox" baseline) to run with fewer. With `require="strict"` entering fails unless every
-    wanted layer is available.
+    wanted layer is available. `idle_slots`: sandboxes the fork server keeps prepared; at least
+    the caller's in-flight limit, or part of a burst waits for one to be built.
     """
 
     def __init__(self, *, state_dir: str | os.PathLike[str], mode: Mode = "auto",
                  require: Literal["best", "strict"] = "best", layers: Iterable[str] | None = None,
-                 python: str = sys.executable):
+                 python: str = sys.executable, idle_slots: int = 4):
         self._state_dir = os.path.abspath(state_dir)
         self._mode: Mode = mode
         self._require = require
         self._wanted = tuple(LAYERS) if layers is None else tuple(dict.fromkeys([*ALWAYS, *layers]))
         self._python = python
+        self._idle_slots = idle_slots
         self._task = TaskPython(python, (), ())
         self._env = dict(_CLEAN_ENV)
         self._path = "none"
@@ -151,22 +148,23 @@ class Sandbox:
         self._unavailable: dict[str, str] = {}
         self._landlock_abi = 0
         self._stage = ""
-        self._fs_proc: Process | None = None
-        self._fs_sock: socket.socket | None = None
-        self._fs_lock = anyio.Lock()
-        self._fs_restarts = 0
+        self._quota_dir = ""
+        self._forkserver: ForkServer | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def __aenter__(self) -> "Sandbox":
         self._stage = os.path.join(self._state_dir, "sandbox-root")  # only a mount point, in private namespaces
         os.makedirs(self._stage, mode=0o700, exist_ok=True)
+        self._quota_dir = os.path.join(self._state_dir, "sandbox-quota")  # the same, for workspace quotas
+        os.makedirs(self._quota_dir, mode=0o700, exist_ok=True)
         try:
             self._task = await describe_interpreter(self._python)
             self._env = {**_CLEAN_ENV, ENV_VAR: self._task.to_json()}
             available = await self._start()
             self._choose_layers(available)
-            self._configure_forkserver()
+            if self._forkserver is not None:
+                self._forkserver.configure(self._active, self._idle_slots)
             await self._smoke_test()
         except BaseException:
             await self._stop()
@@ -187,6 +185,11 @@ class Sandbox:
                 "python": self._task.executable}
 
     @property
+    def forkserver_pid(self) -> int | None:
+        """The fork server process's pid, while executions go through one."""
+        return self._forkserver.pid if self._path == "forkserver" and self._forkserver else None
+
+    @property
     def sandbox_uid(self) -> int | None:
         """Owner to give writable folders (the workspace), or None when none is needed: the uid is
         not dropped, or writable folders are bound idmapped (root's files appear as the sandbox's)."""
@@ -194,9 +197,11 @@ class Sandbox:
 
     async def _start(self) -> dict[str, Any]:
         if self._mode in ("auto", "forkserver"):
+            forkserver = ForkServer(lambda fd: _module_argv(self._python, self._task, "provider_python.sandbox.forkserver",
+                                                            str(fd), self._stage), self._env)
             try:
-                info = await self._start_forkserver()
-                self._path = "forkserver"
+                info = await forkserver.start()
+                self._forkserver, self._path = forkserver, "forkserver"
                 return info["layers"]
             except (OSError, SandboxUnavailable, anyio.BrokenResourceError, ValueError) as exc:
                 if self._mode == "forkserver":
@@ -212,6 +217,8 @@ class Sandbox:
             wanted = [w for w in wanted if w != "subreaper"]  # PID 1 of a namespace already reaps all
         if not (available.get("uid") is True and available.get("mountns") is True and "uid" in wanted):
             wanted = [w for w in wanted if w != "idmap"]  # only a dropped uid needs its writes translated
+        if available.get("mountns") is not True:
+            wanted = [w for w in wanted if w != "diskquota"]  # the quota is a mount in the sandbox's namespace
         self._active = tuple(w for w in wanted if available.get(w) is True)
         self._unavailable = {w: str(available.get(w, "unknown layer")) for w in wanted if w not in self._active}
         if self._require == "strict" and self._unavailable:
@@ -226,35 +233,6 @@ class Sandbox:
             raise SandboxUnavailable(f"python sandbox: self-test failed: {res.error_type}: {res.error_message} "
                                      f"{res.stderr.strip()[-500:]}")
 
-    async def _start_forkserver(self) -> dict[str, Any]:
-        host_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            proc = await anyio.open_process(
-                _module_argv(self._python, self._task, "provider_python.sandbox.forkserver", str(child_sock.fileno()), self._stage),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=None, env=self._env,
-                pass_fds=(child_sock.fileno(),), cwd="/")
-        finally:
-            child_sock.close()
-        host_sock.setblocking(False)
-        try:
-            with anyio.fail_after(START_TIMEOUT):
-                await anyio.wait_readable(host_sock)
-            msg = host_sock.recv(1 << 16)
-            if not msg:
-                raise SandboxUnavailable(f"fork server exited during start-up (status {await _bounded_wait(proc)})")
-            info = json.loads(msg)
-        except BaseException:
-            host_sock.close()
-            await _bounded_wait(proc)
-            raise
-        self._fs_proc, self._fs_sock = proc, host_sock
-        return info
-
-    def _configure_forkserver(self) -> None:
-        """Tell the fork server which layers to prepare its slots with (the answer to its probe)."""
-        if self._path == "forkserver" and self._fs_sock is not None:
-            self._fs_sock.send(json.dumps({"layers": list(self._active)}).encode())
-
     async def _probe_fresh(self) -> dict[str, Any]:
         proc = await anyio.run_process(_module_argv(self._python, self._task, "provider_python.sandbox.probe", self._stage),
                                        env=self._env, cwd="/", check=False)
@@ -263,13 +241,8 @@ class Sandbox:
         return json.loads(proc.stdout)
 
     async def _stop(self) -> None:
-        with anyio.CancelScope(shield=True):
-            if self._fs_sock is not None:
-                self._fs_sock.close()
-                self._fs_sock = None
-            if self._fs_proc is not None:
-                await _bounded_wait(self._fs_proc)
-                self._fs_proc = None
+        if self._forkserver is not None:
+            await self._forkserver.stop()
 
     # -- executions --------------------------------------------------------------------------
 
@@ -284,12 +257,9 @@ class Sandbox:
             if tmpdir:
                 shutil.rmtree(tmpdir, ignore_errors=True)
             return ExecResult(ok=False, error_type="SandboxError", error_message=f"cannot prepare the sandbox: {exc}")
-        ch = _Channels.open()
-        events = _EventReader(ch.ctl)
+        ex = _Execution.open(req, on_output)
+        ch, events, outcome = ex.ch, ex.events, ex.outcome
         proc: Process | None = None
-        outcome = _Outcome()
-        out = BoundedOutput("stdout", req.policy.max_output_bytes)
-        err = BoundedOutput("stderr", req.policy.max_output_bytes)
         try:
             try:
                 proc = await self._launch(ch)
@@ -297,7 +267,7 @@ class Sandbox:
                 outcome.failure, outcome.ended = f"cannot start the sandbox: {exc}", True
             else:
                 ch.close_child_ends()
-                await _drive(ch, events, wire, req.timeout, req.max_result_bytes, outcome, out, err, on_output)
+                await _drive(ex, wire)
         finally:
             with anyio.CancelScope(shield=True):
                 try:
@@ -306,7 +276,7 @@ class Sandbox:
                         with anyio.move_on_after(KILL_GRACE):
                             await events.until_end(outcome)
                     if proc is not None:
-                        await _bounded_wait(proc)
+                        await bounded_wait(proc)
                 except BaseException:
                     # A cancellation that is not anyio's (e.g. asyncio.gather re-cancelling its
                     # children) passes through shields: still never return before the tree is dead.
@@ -316,7 +286,7 @@ class Sandbox:
                     ch.close()
                     if tmpdir:
                         shutil.rmtree(tmpdir, ignore_errors=True)
-        return outcome.to_result(req, out, err, wall_ms=(time.perf_counter() - started) * 1000)
+        return outcome.to_result(req, ex.out, ex.err, wall_ms=(time.perf_counter() - started) * 1000)
 
     def _wire_request(self, req: ExecRequest, tmpdir: str) -> dict[str, Any]:
         ws = workspace.prepare(req.workspace or os.path.join(self._state_dir, "adhoc"), self.sandbox_uid)
@@ -333,6 +303,7 @@ class Sandbox:
             "max_processes": pol.max_processes, "max_file_bytes": pol.max_file_bytes,
             "max_open_files": pol.max_open_files, "max_result_bytes": req.max_result_bytes,
             "layers": list(self._active), "stage": self._stage, "tmpdir": tmpdir,
+            "disk_mb": pol.disk_mb, "quota_dir": self._quota_dir,
         }
 
     def _private_tmp(self) -> str:
@@ -346,56 +317,15 @@ class Sandbox:
 
     async def _launch(self, ch: _Channels) -> Process | None:
         """Hand the child ends to the fork server (returns None) or start a fresh supervisor."""
-        if self._path == "forkserver":
-            sock = self._fs_sock
-            try:
-                await self._send_to_forkserver(sock, ch.fds_for_child())
+        if self._path == "forkserver" and self._forkserver is not None:
+            if await self._forkserver.submit(ch.fds_for_child()):
                 return None
-            except OSError as exc:
-                log.warning("python sandbox: fork server lost (%s)", exc)
-                await self._restart_forkserver(sock)
-                if self._path == "forkserver":
-                    await self._send_to_forkserver(self._fs_sock, ch.fds_for_child())
-                    return None
+            self._path = "fresh"
         fds = ch.fds_for_child()
         return await anyio.open_process(
             _module_argv(self._python, self._task, "provider_python.sandbox.supervisor", *map(str, fds)),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=None, env=self._env,
             pass_fds=fds, cwd="/")
-
-    async def _send_to_forkserver(self, sock: socket.socket | None, fds: list[int]) -> None:
-        if sock is None:
-            raise BrokenPipeError("fork server is not running")
-        async with self._fs_lock:
-            while True:
-                try:
-                    socket.send_fds(sock, [b"x"], fds)
-                    return
-                except BlockingIOError:
-                    await anyio.wait_writable(sock)
-
-    async def _restart_forkserver(self, failed: socket.socket | None) -> None:
-        """Replace a dead fork server (once per failure, however many executions noticed it);
-        after MAX_FORKSERVER_RESTARTS switch to fresh interpreters for good."""
-        async with self._fs_lock:
-            if self._fs_sock is not failed or self._path != "forkserver":
-                return  # someone else already restarted it (or gave up)
-            if self._fs_sock is not None:
-                self._fs_sock.close()
-                self._fs_sock = None
-            if self._fs_proc is not None:
-                await _bounded_wait(self._fs_proc)
-                self._fs_proc = None
-            self._fs_restarts += 1
-            if self._fs_restarts <= MAX_FORKSERVER_RESTARTS:
-                try:
-                    await self._start_forkserver()
-                    self._configure_forkserver()
-                    return
-                except (OSError, SandboxUnavailable, ValueError) as exc:
-                    log.warning("python sandbox: fork server restart failed: %s", exc)
-            log.warning("python sandbox: switching to a fresh interpreter per execution")
-            self._path = "fresh"
 
 
 @dataclass
@@ -409,6 +339,8 @@ class _Outcome:
     killed: bool = False
     failure: str = ""
     timed_out: bool = False
+    disk_error: str = ""  # the workspace changes went over the quota, or could not be copied back
+    disk_exceeded: bool = False
 
     def to_result(self, req: ExecRequest, out: BoundedOutput, err: BoundedOutput, *, wall_ms: float) -> ExecResult:
         res = ExecResult(ok=False, stdout=out.text(), stderr=err.text(), stdout_truncated=out.truncated,
@@ -418,6 +350,9 @@ class _Outcome:
         rec = self.record
         if self.timed_out:
             res.error_type, res.error_message, res.timed_out = "TimeoutError", f"timed out after {req.timeout:g} s", True
+        elif self.disk_error:
+            res.error_type = "DiskQuotaExceeded" if self.disk_exceeded else "SandboxError"
+            res.error_message, res.retryable = self.disk_error, not self.disk_exceeded
         elif rec is not None and rec.get("ok"):
             res.ok, res.result, res.duration_ms = True, rec.get("result"), float(rec.get("duration_ms", 0.0))
         elif rec is not None:
@@ -483,25 +418,49 @@ class _EventReader:
             event = json.loads(line)
             if event.get("event") == "exited":
                 outcome.returncode, outcome.killed, outcome.ended = event["returncode"], event["killed"], True
+                outcome.disk_error = str(event.get("disk_error", ""))
+                outcome.disk_exceeded = bool(event.get("disk_exceeded", False))
             elif event.get("event") == "failed":
                 outcome.failure, outcome.ended = str(event.get("message")), True
 
 
-async def _drive(ch: _Channels, events: _EventReader, wire: bytes, timeout: float, result_limit: int,
-                 outcome: _Outcome, out: BoundedOutput, err: BoundedOutput, on_output: OutputCallback | None) -> None:
+@dataclass
+class _Execution:
+    """The host's side of one execution: its channels, what it observed, where its output goes,
+    and the bounds it is held to."""
+
+    ch: _Channels
+    events: _EventReader
+    outcome: _Outcome
+    out: BoundedOutput
+    err: BoundedOutput
+    on_output: OutputCallback | None
+    timeout: float
+    result_limit: int
+
+    @classmethod
+    def open(cls, req: ExecRequest, on_output: OutputCallback | None) -> "_Execution":
+        ch = _Channels.open()
+        limit = req.policy.max_output_bytes
+        return cls(ch, _EventReader(ch.ctl), _Outcome(), BoundedOutput("stdout", limit), BoundedOutput("stderr", limit),
+                   on_output, req.timeout, req.max_result_bytes)
+
+
+async def _drive(ex: _Execution, wire: bytes) -> None:
     """Send the request, then read output, result and events until the end or the timeout."""
+    ch, outcome = ex.ch, ex.outcome
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_pump, ch.stdout, out, on_output)
-        tg.start_soon(_pump, ch.stderr, err, on_output)
-        tg.start_soon(_collect, ch.result, result_limit, outcome)
+        tg.start_soon(_pump, ch.stdout, ex.out, ex.on_output)
+        tg.start_soon(_pump, ch.stderr, ex.err, ex.on_output)
+        tg.start_soon(_collect, ch.result, ex.result_limit, outcome)
         await _send_all(ch.ctl, wire)
-        with anyio.move_on_after(timeout) as deadline:
-            await events.until_end(outcome)
+        with anyio.move_on_after(ex.timeout) as deadline:
+            await ex.events.until_end(outcome)
         if deadline.cancelled_caught:
             outcome.timed_out = True
             _request_kill(ch.ctl)
             with anyio.move_on_after(KILL_GRACE):
-                await events.until_end(outcome)
+                await ex.events.until_end(outcome)
         tg.cancel_scope.deadline = anyio.current_time() + DRAIN_GRACE
 
 
@@ -565,17 +524,6 @@ def _request_kill(ctl: socket.socket) -> None:
         ctl.shutdown(socket.SHUT_WR)
     except OSError:
         pass
-
-
-async def _bounded_wait(proc: Process) -> int | None:
-    """Wait for a process we started, killing it if it does not exit within STOP_TIMEOUT."""
-    with anyio.CancelScope(shield=True):
-        with anyio.move_on_after(STOP_TIMEOUT):
-            return await proc.wait()
-        proc.kill()
-        with anyio.move_on_after(STOP_TIMEOUT):
-            return await proc.wait()
-    return None
 
 
 def _close(fd: int) -> None:

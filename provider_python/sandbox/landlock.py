@@ -67,7 +67,9 @@ def restrict(abi: int, read: list[str], write: list[str], *, deny_tcp: bool) -> 
 
 def ruleset(abi: int, read: list[str], write: list[str], *, deny_tcp: bool) -> int:
     """Build the ruleset (an fd). Done while still privileged: opening the paths may need to
-    traverse folders the unprivileged sandbox user could not. Paths that do not exist are skipped."""
+    traverse folders the unprivileged sandbox user could not. Paths that do not exist are skipped.
+    Rules hold the objects the paths named when they were added (a bind mount of a folder and
+    the folder are one object), so a ruleset can be built ahead of time and `extend`ed later."""
     fs = handled_fs(abi)
     attr = _RulesetAttr(fs, 0, 0)
     size = 8
@@ -79,13 +81,19 @@ def ruleset(abi: int, read: list[str], write: list[str], *, deny_tcp: bool) -> i
         size = 24
     fd = syscalls.syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
     try:
-        for paths, rights in ((read, READ_RIGHTS), (write, fs & ~_NEVER)):
-            for path in paths:
-                _allow(fd, path, rights & fs)
+        extend(fd, abi, read, write)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def extend(ruleset_fd: int, abi: int, read: list[str], write: list[str]) -> None:
+    """Add read (read/execute) and write (all) rules to a ruleset not yet enforced."""
+    fs = handled_fs(abi)
+    for paths, rights in ((read, READ_RIGHTS), (write, fs & ~_NEVER)):
+        for path in paths:
+            _allow(ruleset_fd, path, rights & fs)
 
 
 def enforce(ruleset_fd: int) -> None:

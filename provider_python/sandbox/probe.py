@@ -10,11 +10,12 @@ from typing import Callable
 
 from provider_python.sandbox import landlock, rootfs, seccomp, syscalls
 from provider_python.sandbox.child import SANDBOX_UID
+from provider_python.sandbox.quota import Quota
 from provider_python.sandbox.template import Template
 
 # Every layer the sandbox knows, strongest first; `subreaper` only matters without `pidns`.
 LAYERS = ("process", "env", "rlimits", "caps", "uid", "pidns", "mountns", "netns", "ipcns", "landlock",
-          "seccomp", "subreaper", "idmap")
+          "seccomp", "subreaper", "idmap", "diskquota")
 ALWAYS = ("process", "env")
 
 
@@ -33,6 +34,7 @@ def probe(tpl: Template, stage: str) -> dict[str, bool | str | int]:
         "seccomp": lambda: _seccomp(tpl),
         "subreaper": lambda: syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1),
         "idmap": lambda: _idmapped_bind(stage),
+        "diskquota": lambda: _quota_overlay(stage),
     }
     found: dict[str, bool | str | int] = {layer: True for layer in ALWAYS}  # filled in order: mountns reads pidns
     for layer, test in tests.items():
@@ -49,9 +51,7 @@ def _drop_capabilities() -> None:
 
 
 def _drop_uid() -> None:
-    os.setgroups([])
-    os.setresgid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
-    os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+    syscalls.drop_uid(SANDBOX_UID)
 
 
 def _pid_namespace() -> None:
@@ -90,6 +90,20 @@ def _idmapped_bind(stage: str) -> None:
     syscalls.bind_idmapped(stage, stage, userns)
     if os.stat(stage).st_uid != SANDBOX_UID:
         raise OSError("idmapped mount did not translate ownership")
+
+
+def _quota_overlay(stage: str) -> None:
+    """The workspace quota's overlay (quota.py) over a size-limited tmpfs, on a throw-away tmpfs."""
+    syscalls.unshare(syscalls.CLONE_NEWNS)
+    syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+    syscalls.mount("tmpfs", stage, "tmpfs", 0, "size=1m")
+    for name in ("ws", "q", "merged"):
+        os.mkdir(os.path.join(stage, name))
+    Quota(os.path.join(stage, "ws"), os.path.join(stage, "q"), 1).mount(os.path.join(stage, "merged"), None)
+    with open(os.path.join(stage, "merged", "probe"), "w") as fh:
+        fh.write("x")
+    if not os.path.exists(os.path.join(stage, "q", "upper", "probe")):
+        raise OSError("the overlay did not write its upper layer")
 
 
 def _landlock(abi: int) -> None:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 import stat
 
+from provider_python.sandbox.quota import Quota
 from provider_python.sandbox.syscalls import (
     MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, bind_idmapped, idmap_userns, mount,
+    umount_detached,
 )
 
 SYSTEM_PATHS = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin",
@@ -51,6 +53,7 @@ class Root:
         self._proc = "/proc"
         self._placed: dict[str, bool] = {}  # host path -> bound writable?
         self._masked: set[str] = set()
+        self._quota: Quota | None = None
 
     def prepare(self, read_only: list[str], *, with_proc: bool) -> None:
         stage = self.stage
@@ -80,9 +83,12 @@ class Root:
             os.close(fd)
         self.userns.clear()
 
-    def enter(self, read_only: list[str], writable: list[str], hidden: list[str] = (), *, tmp_mb: int) -> None:
+    def enter(self, read_only: list[str], writable: list[str], hidden: list[str] = (), *, tmp_mb: int,
+              quota: Quota | None = None) -> None:
         """Size /tmp and /dev/shm (together `tmp_mb`, the task's memory limit: they are RAM), bind
-        the execution's folders, cover `hidden` ones that a bound folder would show, and chroot."""
+        the execution's folders (the workspace through `quota`'s overlay when there is one), cover
+        `hidden` ones that a bound folder would show, and chroot."""
+        self._quota = quota
         for tmp, share in (("/tmp", 3 / 4), ("/dev/shm", 1 / 4)):
             mount(None, self.stage + tmp, None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={max(int(tmp_mb * share), 1)}m")
         self._place_all(read_only, writable, hidden)
@@ -117,7 +123,11 @@ class Root:
         userns = None
         if rw and self.idmap_to is not None and (st := os.stat(path)).st_uid != self.idmap_to:
             userns = self.userns_for(st.st_uid, st.st_gid)
-        _bind(self.stage, path, writable=rw, userns_fd=userns)
+        if rw and self._quota is not None and path == os.path.normpath(self._quota.workspace):
+            os.makedirs(self.stage + path, exist_ok=True)
+            self._quota.mount(self.stage + path, userns)
+        else:
+            _bind(self.stage, path, writable=rw, userns_fd=userns)
         self._placed[path] = rw
 
     def _mask(self, path: str) -> None:
@@ -127,6 +137,7 @@ class Root:
             return
         target = self.stage + path
         if os.path.isdir(target):
+            _detach_below(target)  # e.g. this very root, bound with a folder holding the state dir
             mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k")
             for inner, rw in list(self._placed.items()):  # bound earlier (e.g. a venv inside the home): again on top
                 if inner.startswith(path + os.sep):
@@ -149,6 +160,30 @@ class Root:
             if parent == probe:
                 return False
             probe = parent
+
+
+def _detach_below(folder: str) -> None:
+    """Unmount what a recursive bind brought along below `folder` before it is masked: covered
+    mounts stay listed in the task's /proc/self/mountinfo, with the host paths they sit on. Best
+    effort (it hides names, it is not a wall): a listed mount that a later bind already covers
+    is not reachable by its path and stays."""
+    prefix = folder.rstrip("/") + "/"
+    with open("/proc/self/mountinfo", "rb") as fh:
+        points = [_unescape(line.split(b" ", 5)[4]) for line in fh]
+    below = sorted((p for p in points if p.startswith(prefix)), key=len)
+    done: list[str] = []
+    for point in below:
+        if not any(point.startswith(d + "/") for d in done):
+            try:
+                umount_detached(point)
+            except OSError:
+                continue
+            done.append(point)
+
+
+def _unescape(field: bytes) -> str:
+    """mountinfo's octal escapes (space, tab, newline, backslash)."""
+    return os.fsdecode(field.decode("unicode_escape").encode("latin-1"))
 
 
 def _tmpfs(target: str) -> None:

@@ -19,7 +19,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Iterable, NoReturn
 
-from provider_python.sandbox import child, syscalls
+from provider_python.sandbox import child, copyback, syscalls
+from provider_python.sandbox.quota import Quota
 from provider_python.sandbox.template import Template
 
 MAX_REQUEST_BYTES = child.MAX_REQUEST_BYTES
@@ -79,13 +80,37 @@ def supervise(ctl_fd: int, out_fd: int, err_fd: int, res_fd: int, tpl: Template,
         status, killed = _wait(slot.pid, ctl)
         if "pidns" not in req["layers"]:
             _reap_descendants(slot.pid)
-        _send(ctl, {"event": "exited", "returncode": os.waitstatus_to_exitcode(status), "killed": killed})
+        disk = _settle_workspace(req)  # the tree is dead: nothing can change the upper layer now
+        _send(ctl, {"event": "exited", "returncode": os.waitstatus_to_exitcode(status), "killed": killed, **disk})
     except BaseException as exc:  # noqa: BLE001 - report, never raise out of a forked child
         try:
             _send(ctl, {"event": "failed", "message": f"{type(exc).__name__}: {exc}"})
         except OSError:
             pass
     os._exit(0)
+
+
+def _settle_workspace(req: dict[str, Any]) -> dict[str, Any]:
+    """Copy a quota'd execution's workspace changes into the workspace (as the sandbox user), or
+    discard them when the execution went over its quota: {"disk_error": message} on a problem."""
+    quota = Quota.of(req)
+    if quota is None:
+        return {}
+    plan = copyback.measure(quota.upper)
+    if plan is None:
+        return {}
+    if quota.exceeded() or plan.data_bytes > quota.mb << 20 or plan.entries > quota.inodes:
+        return {"disk_error": quota.message(), "disk_exceeded": True}
+    try:
+        src, dst = copyback.open_dir(quota.upper), copyback.open_dir(quota.lower)
+        child.become_sandbox(req["layers"])
+        problems = copyback.merge(src, dst, plan)
+    except OSError as exc:
+        problems = [str(exc)]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return {"disk_error": f"could not copy the task's workspace changes: {problems[0]}{more}"}
+    return {}
 
 
 def _read_request(ctl: socket.socket) -> bytes:

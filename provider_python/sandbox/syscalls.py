@@ -26,6 +26,7 @@ MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
+MNT_DETACH = 0x2
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -87,6 +88,12 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, d
     _check(ret, f"mount {target}")
 
 
+def umount_detached(target: str) -> None:
+    """Lazily detach the mount at `target` and everything mounted below it."""
+    _linux_only("umount2")
+    _check(_libc.umount2(os.fsencode(target), ctypes.c_int(MNT_DETACH)), f"umount {target}")
+
+
 AT_FDCWD, AT_EMPTY_PATH = -100, 0x1000
 OPEN_TREE_CLONE, OPEN_TREE_CLOEXEC = 1, os.O_CLOEXEC
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
@@ -141,6 +148,13 @@ def bind_idmapped(source: str, target: str, userns_fd: int) -> None:
                 ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH))
     finally:
         os.close(tree)
+
+
+def drop_uid(uid: int) -> None:
+    """Become `uid` (group `uid`, no supplementary groups) for good: real, effective and saved."""
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
 
 
 def prctl(option: int, arg2: int = 0) -> None:

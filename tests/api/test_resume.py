@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 import gleitzeit_core as gz
-from tests.helpers.cli import cli_env
+from tests.helpers.cli import LIVE_WORKSPACE, cli_env
 
 KILL_GUARD_S = 60  # hang guard: the first attempt starts within seconds
 
@@ -44,7 +44,7 @@ tasks:
 
 def test_resume_after_the_engine_was_killed(home: Path, tmp_path: Path):
     (tmp_path / "slow.yaml").write_text(SLOW, encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT], cwd=tmp_path, env=cli_env(home))
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT], cwd=tmp_path, env=cli_env(home, **LIVE_WORKSPACE))
     deadline = time.monotonic() + KILL_GUARD_S
     while not list((home / "workspaces").glob("*/started")):
         assert proc.poll() is None and time.monotonic() < deadline, "the slow task never started"

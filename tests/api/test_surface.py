@@ -45,7 +45,7 @@ def test_every_error_is_in_the_one_tree():
 
 def test_importing_the_api_does_not_load_the_store_drivers_or_the_provider_stack():
     code = ("import sys, gleitzeit_core\n"
-            "print(sorted(m for m in ('aiosqlite', 'redis', 'gleitzeit_sdk', 'gleitzeit_core.engine') "
+            "print(sorted(m for m in ('gleitzeit_core.store.sqlite', 'redis', 'gleitzeit_sdk', 'gleitzeit_core.engine') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -24,8 +24,11 @@ def test_quick_run_prints_table_and_writes_results(tmp_path: Path) -> None:
     out = done.stdout
     assert "| scenario | system | tasks |" in out
     for scenario in ("1 chain", "2 fan-out", "3 layered DAG", "4 scaling", "6 orchestration only",
-                     "5: python/execute latency", "7: floors"):
+                     "5: python/execute latency", "7: floors", "8: target"):
         assert scenario in out
+    # issue 18's targets: each of the four rows with its commits per task and floor sum
+    targets = [ln for ln in out.splitlines() if ln.startswith("| fanout ") or ln.startswith("| chain ")]
+    assert len(targets) == 4 and all(ln.count("|") == 10 and "–" not in ln for ln in targets)
     assert "failed" not in out
     [json_file] = tmp_path.glob("*.json")
     [md_file] = tmp_path.glob("*.md")

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 import pytest
 import redis
 
-from tests.helpers.cli import REPO, gz, spawn
+from tests.helpers.cli import LIVE_WORKSPACE, REPO, gz, spawn
 from tests.helpers.procs import alive, descendants
 from tests.helpers.wait import wait_for  # noqa: F401  (the pool tests import it from here)
 
@@ -41,7 +41,8 @@ class Pool:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"GLEITZEIT_PERSISTENCE_BACKEND": "redis", "GLEITZEIT_REDIS_URL": self.url}
+        return {"GLEITZEIT_PERSISTENCE_BACKEND": "redis", "GLEITZEIT_REDIS_URL": self.url,
+                **LIVE_WORKSPACE}  # tests watch the tasks' marker files
 
     def start(self, name: str, providers: str, *, concurrency: int = 2, manifest: str | None = None) -> None:
         args = ["worker", "--name", name, "--providers", providers, "--concurrency", str(concurrency)]

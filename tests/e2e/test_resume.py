@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import gz, spawn
+from tests.helpers.cli import LIVE_WORKSPACE, gz, spawn
 from tests.helpers.wait import wait_for
 from tests.helpers.procs import alive, descendants
 
@@ -49,7 +49,7 @@ def chain_workflow(tmp: Path, n: int) -> Path:
 
 @pytest.fixture(params=["sqlite", "redis"])
 def backend_env(request, tmp_path) -> dict[str, str]:
-    env = {"GLEITZEIT_PERSISTENCE_BACKEND": request.param}
+    env = {"GLEITZEIT_PERSISTENCE_BACKEND": request.param, **LIVE_WORKSPACE}  # tests watch marker files
     if request.param == "redis":
         env["GLEITZEIT_REDIS_URL"] = request.getfixturevalue("redis_url")
     return env

@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from gleitzeit_core.store.sqlite import SQLiteBackend
-from tests.helpers.cli import gz, spawn
+from tests.helpers.cli import LIVE_WORKSPACE, gz, spawn
 from tests.helpers.procs import descendants
 
 
@@ -226,7 +226,7 @@ def test_provider_killed_mid_task_is_retried_and_run_ends(tmp_path, home):
                     time.sleep(30)
                 result = 'second attempt'
     """)
-    proc = spawn(home, "run", str(wf), "--json")
+    proc = spawn(home, "run", str(wf), "--json", **LIVE_WORKSPACE)
     try:
         deadline = time.time() + 30
         new: set[int] = set()
@@ -257,7 +257,7 @@ def test_sigint_cancels_records_and_exits_130(tmp_path, home):
           - {name: sleeper, method: python/execute, params: {code: "import time; open('started', 'w'); time.sleep(60)"}}
           - {name: later, method: python/execute, dependencies: [sleeper], params: {code: "result = 1"}}
     """)
-    proc = spawn(home, "run", str(wf))
+    proc = spawn(home, "run", str(wf), **LIVE_WORKSPACE)
     # interrupt once the sleeper runs (its marker is in the run's workspace), not after a fixed time:
     # under load a fixed sleep can land before the run exists
     deadline = time.time() + 60

@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.test_interrupted import GATED
 from tests.e2e.test_resume import started_run_id, wait_for
-from tests.helpers.cli import gz, spawn
+from tests.helpers.cli import LIVE_WORKSPACE, gz, spawn
 
 WORKFLOW = GATED + """\
   - name: after
@@ -27,7 +27,7 @@ def start(tmp_path: Path) -> tuple[Path, Path, subprocess.Popen, Path]:
     home.mkdir()
     wf = tmp_path / "wf.yaml"
     wf.write_text(WORKFLOW)
-    proc = spawn(home, "run", str(wf))
+    proc = spawn(home, "run", str(wf), **LIVE_WORKSPACE)
     run_id = started_run_id(proc)
     ws = home / "workspaces" / run_id
     wait_for(lambda: (ws / "markers").exists(), what="the task to start")

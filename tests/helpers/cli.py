@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
+# No workspace quota: python tasks write the run's workspace directly, so a test can watch a task's
+# marker files appear while it runs (and find them after killing the engine). With the quota
+# (the default) a task's changes reach the workspace when it ends (docs/security.md, "Disk quota").
+LIVE_WORKSPACE = {"GLEITZEIT_SANDBOX_MAX_DISK_MB": "0"}
 
 
 def gleitzeit_argv() -> list[str]:

@@ -223,7 +223,7 @@ async def test_code_cannot_kill_the_engine_or_the_provider(sandbox: Sandbox, wor
         "        out.append(type(e).__name__)\n"
         "result = out\n"
     )
-    fs_pid = sandbox._fs_proc.pid if sandbox._fs_proc else os.getpid()
+    fs_pid = sandbox.forkserver_pid or os.getpid()
     res = await run(sandbox, code, workspace_dir, context={"pids": [os.getpid(), os.getppid(), fs_pid]})
     os.kill(fs_pid, 0)  # still there
     after = await run(sandbox, "result = 'ok'", workspace_dir)

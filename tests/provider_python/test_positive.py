@@ -99,13 +99,17 @@ async def test_fresh_interpreter_path_runs_the_same_sandbox(tmp_path: Path, work
 
 
 async def test_a_dead_fork_server_is_replaced(sandbox: Sandbox, workspace_dir: Path) -> None:
-    assert sandbox._fs_proc is not None
-    old = sandbox._fs_proc.pid
-    os.kill(old, signal.SIGKILL)
-    await sandbox._fs_proc.wait()
+    old = sandbox.forkserver_pid
+    assert old is not None
+    died = os.pidfd_open(old)
+    try:
+        os.kill(old, signal.SIGKILL)
+        await anyio.wait_readable(died)  # readable once the process has exited
+    finally:
+        os.close(died)
     res = await run(sandbox, "result = 'after restart'", workspace_dir)
     assert res.ok and res.result == "after restart"
-    assert sandbox.isolation()["path"] == "forkserver" and sandbox._fs_proc.pid != old
+    assert sandbox.isolation()["path"] == "forkserver" and sandbox.forkserver_pid not in (None, old)
 
 
 async def test_site_builtins_exist(sandbox: Sandbox, workspace_dir: Path) -> None:
@@ -145,3 +149,29 @@ async def test_workspace_inside_a_private_root_owned_folder(sandbox: Sandbox, tm
     assert not ws.stat().st_mode & 0o077  # never world-writable (it used to be 0777)
     if "idmap" in sandbox.isolation()["active"]:
         assert (ws / "out.txt").stat().st_uid == os.getuid()
+
+
+async def test_workspace_changes_reach_the_disk_as_the_task_left_them(sandbox: Sandbox, workspace_dir: Path) -> None:
+    """Through the quota's overlay: deletions, a folder replaced (opaque), a folder turned into a
+    file, modes and symlinks arrive in the real workspace for the next task and the user."""
+    first = ("import os\nos.makedirs('a/b'); open('a/b/c.txt', 'w').write('c')\nopen('gone.txt', 'w').write('g')\n"
+             "os.makedirs('d'); open('d/old.txt', 'w').write('o')\nresult = 1")
+    second = ("import os, shutil\nos.remove('gone.txt')\nshutil.rmtree('d'); os.mkdir('d'); open('d/new.txt', 'w').write('n')\n"
+              "shutil.rmtree('a'); open('a', 'w').write('file now')\nos.chmod('a', 0o640)\nos.symlink('/nowhere', 'ln')\n"
+              "result = sorted(os.listdir('.'))")
+    assert (await run(sandbox, first, workspace_dir)).ok
+    res = await run(sandbox, second, workspace_dir)
+    assert res.ok and res.result == ["a", "d", "ln"], (res.error_type, res.error_message, res.result)
+    assert sorted(p.name for p in workspace_dir.iterdir()) == ["a", "d", "ln"]
+    assert (workspace_dir / "a").read_text() == "file now" and (workspace_dir / "a").stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in (workspace_dir / "d").iterdir()) == ["new.txt"]
+    assert os.readlink(workspace_dir / "ln") == "/nowhere"
+    assert "diskquota" in sandbox.isolation()["active"]
+
+
+async def test_over_quota_changes_are_discarded(sandbox: Sandbox, workspace_dir: Path) -> None:
+    code = "open('big', 'wb').write(b'x' * (9 << 20))"
+    res = await sandbox.run(ExecRequest(code=code, workspace=str(workspace_dir), policy=SandboxPolicy(disk_mb=8)))
+    assert not res.ok and res.error_type == "DiskQuotaExceeded" and not res.retryable
+    assert res.error_message.startswith("disk quota of 8 MiB exceeded")
+    assert list(workspace_dir.iterdir()) == []

@@ -25,11 +25,10 @@ def test_each_kind_builds_its_backend(tmp_path: Path) -> None:
     assert isinstance(make_store(" Memory "), InMemoryBackend)
 
 
-def test_defaults() -> None:
-    sqlite = make_store("sqlite")
-    assert isinstance(sqlite, SQLiteBackend)
-    assert sqlite.path == Path.home() / ".gleitzeit" / "workflows.db"
-    assert make_store("redis").address == "redis://localhost:6379/0"  # type: ignore[attr-defined]
+def test_the_location_comes_from_the_configuration_not_a_second_default() -> None:
+    for kind, arg in (("sqlite", "sqlite_path"), ("redis", "redis_url")):
+        with pytest.raises(ConfigError, match=f"needs {arg}="):
+            make_store(kind)
 
 
 def test_unknown_kind_names_the_valid_ones() -> None:

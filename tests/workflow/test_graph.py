@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gleitzeit_core.workflow.graph import depends_on, find_cycle, find_cycles, levels, topological_order
+from gleitzeit_core.workflow.graph import depends_on, find_cycles, levels, topological_order
 from gleitzeit_core.workflow.loader import load_workflow_text
 
 
@@ -20,12 +20,12 @@ tasks:
     assert levels(wf) == [["A", "E"], ["C", "B"], ["D"], ["F"]]
 
 
-def test_find_cycle_in_run_order() -> None:
+def test_a_cycle_is_in_run_order() -> None:
     # A waits for C, B for A, C for B: A runs before B, B before C, C before A.
-    assert find_cycle({"A": ["C"], "B": ["A"], "C": ["B"]}) == ["A", "B", "C", "A"]
-    assert find_cycle({"A": [], "B": ["A"], "C": ["A", "B"]}) is None
-    assert find_cycle({"A": ["A"]}) is None  # self-dependencies are reported separately
-    assert find_cycle({"A": ["missing"]}) is None
+    assert find_cycles({"A": ["C"], "B": ["A"], "C": ["B"]}) == [["A", "B", "C", "A"]]
+    assert find_cycles({"A": [], "B": ["A"], "C": ["A", "B"]}) == []
+    assert find_cycles({"A": ["A"]}) == []  # self-dependencies are reported separately
+    assert find_cycles({"A": ["missing"]}) == []
 
 
 def test_find_cycles_one_per_tangle() -> None:
@@ -43,8 +43,8 @@ def test_deep_graphs_do_not_recurse() -> None:
     chain = {f"t{i}": [f"t{i - 1}"] if i else [] for i in range(n)}
     assert topological_order(chain)[-1] == f"t{n - 1}"
     chain["t0"] = [f"t{n - 1}"]
-    cycle = find_cycle(chain)
-    assert cycle is not None and len(cycle) == n + 1
+    (cycle,) = find_cycles(chain)
+    assert len(cycle) == n + 1
 
 
 def test_depends_on_is_transitive() -> None:
