@@ -1,10 +1,9 @@
 """Host side of one JSON-RPC connection: ids, correlation, the read loop.
 
 Sits on the transport (``gleitzeit_sdk.framing``) and knows JSON-RPC, not
-tasks or processes. Requests are built with jsonrpcclient using a counter owned
-by this connection (its default counter is module-global); responses are
-classified by ``gleitzeit_sdk.messages`` because jsonrpcclient's ``parse``
-raises on malformed input and cannot see notifications.
+tasks or processes. Ids come from a counter owned by this connection; messages
+are built and classified by ``gleitzeit_sdk.messages``, the wire modules the
+provider side uses too (they import neither jsonrpcserver nor jsonschema).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from typing import Any, Callable
 
 import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream
-from jsonrpcclient.requests import request_impure
 
 from gleitzeit_sdk import jsonlimits, messages
 from gleitzeit_sdk.codes import DEFAULT_MAX_ASSEMBLED_BYTES, DEFAULT_MAX_MESSAGE_BYTES
@@ -181,8 +179,8 @@ class ClientConnection:
         """
         if self.closed is not None:
             raise self.closed
-        msg = request_impure(self._ids, method, params=params)
-        req_id: int = msg["id"]
+        req_id = next(self._ids)
+        msg = messages.request(req_id, method, params)
         try:
             data = messages.encode(msg)
             jsonlimits.check(msg)
