@@ -26,12 +26,15 @@ class Sizes:
     distributed: dict[str, int]  # likewise for dask.distributed
     floor_runs: int
     sandbox_runs: int
+    sdk_requests: int  # scenario 9: requests per measured child
 
 
 FULL = Sizes(durable={"fanout": 10_000, "chain": 1_000}, chain=200, fanout=1000, layered=10_000, scaling=(1_000, 10_000, 50_000), reps=3, big_reps=1,
-             prefect={"layered": 1_000}, distributed={"layered": 1_000}, floor_runs=2000, sandbox_runs=200)
+             prefect={"layered": 1_000}, distributed={"layered": 1_000}, floor_runs=2000, sandbox_runs=200,
+             sdk_requests=20_000)
 QUICK = Sizes(durable={"fanout": 300, "chain": 50}, chain=20, fanout=50, layered=300, scaling=(200, 500), reps=1, big_reps=1,
-              prefect={}, distributed={}, floor_runs=200, sandbox_runs=10)
+              prefect={}, distributed={}, floor_runs=200, sandbox_runs=10,
+              sdk_requests=2_000)
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class Item:
     scenario: str  # row group in the table
     system: str  # who ran it, e.g. "gleitzeit python/sqlite" or "prefect"
     argv: tuple[str, ...]
-    kind: str = "run"  # run | floors
+    kind: str = "run"  # run | floors | sdk
     peer: str | None = None  # the peers module's system name, for the skip check
     note: str = ""
     timeout: float = 1800.0
@@ -90,6 +93,8 @@ def plan(s: Sizes, *, peers: bool = True) -> list[Item]:
         for backend in ("sqlite", "memory"):
             items.append(Item(SCENARIO, f"gleitzeit no-op/{backend}", _gz(shape, size, backend, "noop", s.reps),
                               tags={"shape": shape, "backend": backend, "provider": "noop"}))
+    items.append(Item("9 provider CPU per trivial request", "SDK no-op provider vs bare echo child",
+                      (sys.executable, "-m", "benchmarks.sdk_cpu", "--requests", str(s.sdk_requests)), kind="sdk"))
     cli = (sys.executable, "-m", "benchmarks.gleitzeit_worker")
     for n in (1, s.chain):
         items.append(Item("6 orchestration only: chain", "`gleitzeit run` CLI, no-op/sqlite",

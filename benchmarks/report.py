@@ -125,8 +125,21 @@ def machine() -> dict[str, Any]:
     }
 
 
+def sdk_table(sdk: dict[str, Any]) -> str:
+    """Scenario 9: provider CPU per trivial request, the SDK against a bare echo child (same run)."""
+    if not sdk:
+        return ""
+    return "\n".join([
+        f"| 9: provider CPU per trivial request ({sdk['requests']:,} requests, {sdk['in_flight']} in flight) "
+        "| CPU ms/request | ÷ floor |",
+        "|---|--:|--:|",
+        f"| no-op provider on the Python SDK | {sdk['sdk_cpu_ms_per_request']:.3f} | {sdk['ratio']:.1f}× |",
+        f"| floor: bare stdlib echo child (parse a line, answer it) | {sdk['echo_cpu_ms_per_request']:.3f} | 1× |",
+    ])
+
+
 def markdown(info: dict[str, Any], rows: list[Row], floors: dict[str, list[float]], command: str,
-             raw: list[dict[str, Any]] = ()) -> str:
+             raw: list[dict[str, Any]] = (), sdk: dict[str, Any] | None = None) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v)
     floor_names = tuple(k for k in floors if k not in SCENARIO5_ROWS)
     return "\n\n".join([
@@ -138,11 +151,12 @@ def markdown(info: dict[str, Any], rows: list[Row], floors: dict[str, list[float
         latency_table(floors, SCENARIO5_ROWS, "5: python/execute latency (trivial code)"),
         latency_table(floors, floor_names, "7: floors"),
         targets_table(list(raw), floors),
+        *filter(None, [sdk_table(sdk or {})]),
     ]) + "\n"
 
 
 def write_results(out_dir: Path, info: dict[str, Any], rows: list[Row], floors: dict[str, list[float]],
-                  raw: list[dict[str, Any]], command: str) -> tuple[Path, Path]:
+                  raw: list[dict[str, Any]], command: str, sdk: dict[str, Any] | None = None) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"{info['date']}-{info['host']}"
     summary = {name: {"samples": len(s), "median_ms": statistics.median(s),
@@ -150,8 +164,8 @@ def write_results(out_dir: Path, info: dict[str, Any], rows: list[Row], floors: 
                for name, s in floors.items() if s}
     data = {"command": command, "machine": info, "finished_at": time.time(),
             "rows": [{**r.__dict__, "per_task_ms": r.per_task_ms, "tasks_per_s": r.tasks_per_s} for r in rows],
-            "latencies": summary, "raw": raw}
+            "latencies": summary, "sdk_cpu": sdk or {}, "raw": raw}
     json_path, md_path = stem.with_suffix(".json"), stem.with_suffix(".md")
     json_path.write_text(json.dumps(data, indent=1) + "\n")
-    md_path.write_text(markdown(info, rows, floors, command, raw))
+    md_path.write_text(markdown(info, rows, floors, command, raw, sdk))
     return json_path, md_path

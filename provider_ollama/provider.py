@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
 
-from gleitzeit_sdk import Provider, RequestContext, TaskFailed
+from gleitzeit_sdk import Limits, Provider, RequestContext, TaskFailed
 from provider_ollama import __version__, schemas
 from provider_ollama.api_types import ChatCall, Completion, DeltaSink, GenerateCall, LlmApi, Sampling
 from provider_ollama.files import Roots
@@ -52,12 +52,16 @@ def build_provider(env: Mapping[str, str] | None = None) -> Provider:
     view = _HealthView()
     provider = Provider(name="ollama", version=__version__, max_in_flight=1)
 
+    @provider.configure_limits
+    def limits(config: dict[str, Any], defaults: Limits) -> Limits:
+        """The advertised and enforced in-flight limit follows the config (one generation per GPU);
+        a bad config fails the handshake with its message."""
+        return replace(defaults, max_in_flight=Settings.load(config, env).max_in_flight)
+
     @provider.lifespan
     async def lifespan(config: dict[str, Any]) -> AsyncIterator[_Server]:
-        """Runs inside ``initialize``: a bad config fails the handshake with its message, and
-        the advertised in-flight limit can still follow the config (one generation per GPU)."""
+        """Runs inside ``initialize``, after ``limits``: one HTTP client for the process's life."""
         settings = Settings.load(config, env)
-        provider.max_in_flight = settings.max_in_flight
         async with make_client(settings) as client:
             transport = Transport(client, settings)
             api: LlmApi = OllamaApi(transport) if settings.api == "ollama" else OpenAiApi(transport)

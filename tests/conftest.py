@@ -1,4 +1,4 @@
-"""Shared fixtures. redis.asyncio and jsonrpcserver are asyncio-only,
+"""Shared fixtures. redis.asyncio is asyncio-only,
 so every anyio test runs on asyncio."""
 
 import shutil

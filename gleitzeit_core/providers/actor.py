@@ -92,6 +92,9 @@ class ProviderActor:
 
     # -- lifecycle ----------------------------------------------------------------
     async def ensure_started(self) -> Incarnation:
+        inc = self._current
+        if inc is not None and not inc.ended.is_set():
+            return inc  # the common case, without the lock
         async with self._lock:
             inc = self._current
             if inc is not None and not inc.ended.is_set():
@@ -293,11 +296,11 @@ class ProviderActor:
 
     async def _request_on(self, inc: Incarnation, method: str, params: dict[str, Any], meta: dict[str, Any],
                           timeout: float | None, timeout_note: str, on_output: OutputHandler | None) -> Any:
+        """One attempt, awaited in the caller's task (no task group of its own): a timeout or a
+        cancel from outside reaches the provider as ``$/cancelRequest``, and the attempt ends
+        with the provider's one final response, or with the provider killed if none comes."""
         token = f"p{next(self._tokens)}"
         sent: list[int] = []
-        finished = anyio.Event()
-        outcome: list[Any] = []
-        failure: list[BaseException] = []
 
         def on_note(note: str, p: dict[str, Any]) -> None:
             if note == "$/output" and on_output is not None:
@@ -307,42 +310,30 @@ class ProviderActor:
                 message = f": {str(p['message'])[:200]}" if p.get("message") else ""
                 log.info("[%s] progress %s%s%s", self.name, p.get("progress"), total, message)
 
-        async def call() -> None:
-            try:
-                # Shielded: a cancel from outside must reach the provider (below), not race
-                # this task into forgetting the request; the connection's end always ends it.
-                with anyio.CancelScope(shield=True):
-                    outcome.append(await inc.connection.call(
-                        method, {**params, "_meta": {**meta, "progressToken": token}},
-                        on_notification=on_note, token=token, on_sent=sent.append))
-            except (RpcError, ConnectionClosed, RequestNotSent, ResponseRejected) as exc:
-                failure.append(exc)
-            finally:
-                finished.set()
-
         inc.in_flight += 1
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(call)
-                try:
-                    with anyio.move_on_after(timeout if timeout is not None else math.inf) as deadline:
-                        await finished.wait()
-                finally:
-                    if not finished.is_set():
-                        # Timed out, or cancelled from outside (Ctrl-C, run cancelled):
-                        # cancel on the provider and wait for its one final response.
-                        with anyio.CancelScope(shield=True):
-                            await self._cancel_on_provider(inc, sent, finished)
+            try:
+                with anyio.move_on_after(timeout if timeout is not None else math.inf):
+                    return await inc.connection.call(
+                        method, {**params, "_meta": {**meta, "progressToken": token}},
+                        on_notification=on_note, token=token, on_sent=sent.append)
+            except anyio.get_cancelled_exc_class():
+                # Cancelled from outside (Ctrl-C, run cancelled): cancel on the provider, wait for its answer.
+                with anyio.CancelScope(shield=True):
+                    await self._cancel_on_provider(inc, sent)
+                raise
+            except (RpcError, ConnectionClosed, RequestNotSent, ResponseRejected) as exc:
+                if isinstance(exc, ConnectionClosed) and not inc.killed_by_host:
+                    await anyio.sleep(0.05)  # let the exit status arrive for the message
+                raise self._failure(inc, method, exc) from None
+            # Only a timeout gets here (move_on_after swallowed its cancel).
+            with anyio.CancelScope(shield=True):
+                answered, result = await self._cancel_on_provider(inc, sent)
+            if answered:  # a result that beat the cancel: the work is done
+                return result
+            raise ProviderError(f"timed out after {timeout:g} s{timeout_note}", type="timeout", retryable=True)
         finally:
             inc.in_flight -= 1
-        if outcome:  # also a result that beat the cancel: the work is done
-            return outcome[0]
-        if deadline.cancelled_caught:
-            raise ProviderError(f"timed out after {timeout:g} s{timeout_note}", type="timeout", retryable=True)
-        exc = failure[0] if failure else None
-        if isinstance(exc, ConnectionClosed) and not inc.killed_by_host:
-            await anyio.sleep(0.05)  # let the exit status arrive for the message
-        raise self._failure(inc, method, exc)
 
     def _failure(self, inc: Incarnation, method: str, exc: BaseException | None) -> ProviderError:
         """The ProviderError for an attempt that ended without a result and did not time out."""
@@ -368,21 +359,31 @@ class ProviderActor:
         return ProviderError(f"provider {self.name!r} crashed during {method} ({reason}); "
                              f"{inc.process.describe_exit()}", type="crashed", retryable=True)
 
-    async def _cancel_on_provider(self, inc: Incarnation, sent: list[int], finished: anyio.Event) -> None:
-        """$/cancelRequest, then kill the provider if its final response does not come within the grace period."""
-        if sent and not inc.ended.is_set():
-            try:
-                await inc.connection.cancel(sent[0])
-            except ConnectionClosed:
-                pass
-        with anyio.move_on_after(CANCEL_GRACE):
-            await finished.wait()
-            return
-        log.warning("provider %s did not honour a cancel within %g s; killing it", self.name, CANCEL_GRACE)
-        self._kill(inc, crashed=False, reason=f"provider {self.name!r} was killed because it did not answer a "
-                                              f"cancelled request within {CANCEL_GRACE:g} s")
-        with anyio.move_on_after(CANCEL_GRACE):
-            await finished.wait()
+    async def _cancel_on_provider(self, inc: Incarnation, sent: list[int]) -> tuple[bool, Any]:
+        """$/cancelRequest, then its final response; the provider is killed if that does not come
+        within the grace period. Returns (True, result) if the final response was a result."""
+        if not sent:
+            return False, None  # it never went out: nothing to cancel or wait for
+        conn = inc.connection
+        try:
+            if not inc.ended.is_set():
+                try:
+                    await conn.cancel(sent[0])
+                except ConnectionClosed:
+                    pass
+            for attempt in range(2):
+                with anyio.move_on_after(CANCEL_GRACE):
+                    try:
+                        return True, await conn.settle(sent[0])
+                    except (RpcError, ConnectionClosed, ResponseRejected):
+                        return False, None
+                if attempt == 0:
+                    log.warning("provider %s did not honour a cancel within %g s; killing it", self.name, CANCEL_GRACE)
+                    self._kill(inc, crashed=False, reason=f"provider {self.name!r} was killed because it did not "
+                                                          f"answer a cancelled request within {CANCEL_GRACE:g} s")
+            return False, None
+        finally:
+            conn.forget(sent[0])
 
     def _task_error(self, exc: RpcError) -> ProviderError:
         """A provider's error response as the task's error: its ``data.type`` leads the message

@@ -1,10 +1,9 @@
 """Host side of one JSON-RPC connection: ids, correlation, the read loop.
 
 Sits on the transport (``gleitzeit_sdk.framing``) and knows JSON-RPC, not
-tasks or processes. Requests are built with jsonrpcclient using a counter owned
-by this connection (its default counter is module-global); responses are
-classified by ``gleitzeit_sdk.messages`` because jsonrpcclient's ``parse``
-raises on malformed input and cannot see notifications.
+tasks or processes. Ids come from a counter owned by this connection; messages
+are built and classified by ``gleitzeit_sdk.messages``, the wire modules the
+provider side uses too (they import neither jsonrpcserver nor jsonschema).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from typing import Any, Callable
 
 import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream
-from jsonrpcclient.requests import request_impure
 
 from gleitzeit_sdk import jsonlimits, messages
 from gleitzeit_sdk.codes import DEFAULT_MAX_ASSEMBLED_BYTES, DEFAULT_MAX_MESSAGE_BYTES
@@ -63,6 +61,13 @@ class _Pending:
     done: anyio.Event = field(default_factory=anyio.Event)
     outcome: Any = None
     error: BaseException | None = None
+    sent: bool = False  # its bytes are committed to the wire
+    token: Any = None  # the notification token routed to its handler
+
+    def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.outcome
 
 
 class ClientConnection:
@@ -123,13 +128,13 @@ class ClientConnection:
             # The provider could not read one of our lines (PROTOCOL.md §4): which
             # request it was is unknown, so no request may wait for it. Fatal.
             raise ProtocolViolation(f"error response with id null ({msg.error.code}: {msg.error.message})")
-        if isinstance(msg, messages.Invalid) and isinstance(msg.id, int) and msg.id in self._pending:
-            pending = self._pending.pop(msg.id)
+        if isinstance(msg, messages.Invalid) and isinstance(msg.id, int) and self._awaiting(msg.id):
+            pending = self._pending[msg.id]
             pending.error = ResponseRejected(msg.reason)
             pending.done.set()
             return
         if isinstance(msg, (messages.Response, messages.ErrorResponse)):
-            pending = self._pending.pop(msg.id, None) if isinstance(msg.id, int) else None
+            pending = self._pending[msg.id] if isinstance(msg.id, int) and self._awaiting(msg.id) else None
             if pending is None:
                 log.warning("dropping response to unknown id %r", msg.id)
                 return
@@ -151,13 +156,18 @@ class ClientConnection:
         else:
             raise ProtocolViolation(f"invalid JSON-RPC message: {msg.reason}")
 
+    def _awaiting(self, req_id: int) -> bool:
+        """Whether a request with this id waits for its response (entries stay until ``forget``)."""
+        pending = self._pending.get(req_id)
+        return pending is not None and not pending.done.is_set()
+
     def _close(self, reason: ConnectionClosed) -> None:
         if self.closed is None:
             self.closed = reason
         for pending in self._pending.values():
-            pending.error = self.closed
-            pending.done.set()
-        self._pending.clear()
+            if not pending.done.is_set():
+                pending.error = self.closed
+                pending.done.set()
 
     # -- requests ---------------------------------------------------------------
     async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
@@ -172,17 +182,19 @@ class ClientConnection:
         token: Any = None,
         on_sent: Callable[[int], None] | None = None,
     ) -> Any:
-        """Send a request and wait for its response.
+        """Send a request and wait for its response, in the caller's task.
 
         Raises RpcError for an error response, ConnectionClosed when the peer
         goes away first, RequestTooLarge (nothing sent) for a request over the
         peer's limit, ResponseRejected for an unusable response. Cancelling the caller does not tell the peer: use
-        ``cancel(id)`` (the id is handed to ``on_sent``).
+        ``cancel(id)`` (the id is handed to ``on_sent`` once the request is on the wire). A caller
+        that passed ``on_sent`` and is cancelled after it was called leaves the request pending:
+        ``settle(id)`` then waits for its final response (and must be called, or ``forget(id)``).
         """
         if self.closed is not None:
             raise self.closed
-        msg = request_impure(self._ids, method, params=params)
-        req_id: int = msg["id"]
+        req_id = next(self._ids)
+        msg = messages.request(req_id, method, params)
         try:
             data = messages.encode(msg)
             jsonlimits.check(msg)
@@ -194,23 +206,42 @@ class ClientConnection:
         pending = self._pending[req_id] = _Pending()
         if token is not None and on_notification is not None:
             self._token_handlers[token] = on_notification
+            pending.token = token
         try:
-            await self._send_bytes(data)
-            if on_sent is not None:
-                on_sent(req_id)
+            await self._send_bytes(data, lambda: self._sent(pending, req_id, on_sent))
             await pending.done.wait()
-        finally:
-            self._pending.pop(req_id, None)
-            if token is not None:
-                self._token_handlers.pop(token, None)
-        if pending.error is not None:
-            raise pending.error
-        return pending.outcome
+        except BaseException:
+            if not (pending.sent and on_sent is not None and not pending.done.is_set()):
+                self.forget(req_id)
+            raise
+        self.forget(req_id)
+        return pending.result()
+
+    @staticmethod
+    def _sent(pending: _Pending, req_id: int, on_sent: Callable[[int], None] | None) -> None:
+        pending.sent = True
+        if on_sent is not None:
+            on_sent(req_id)
+
+    async def settle(self, req_id: int) -> Any:
+        """The final response of a sent request whose caller was cancelled (see ``call``)."""
+        pending = self._pending.get(req_id)
+        if pending is None:
+            raise self.closed or ConnectionClosed(f"request {req_id} is not pending")
+        await pending.done.wait()
+        self.forget(req_id)
+        return pending.result()
+
+    def forget(self, req_id: int) -> None:
+        """Stop tracking a request (its late response, if any, is dropped)."""
+        pending = self._pending.pop(req_id, None)
+        if pending is not None and pending.token is not None:
+            self._token_handlers.pop(pending.token, None)
 
     def abandon(self, req_id: int, error: BaseException) -> None:
         """Fail one pending request now, without its response (a late one is dropped)."""
-        pending = self._pending.pop(req_id, None)
-        if pending is not None:
+        pending = self._pending.get(req_id)
+        if pending is not None and not pending.done.is_set():
             pending.error = error
             pending.done.set()
 
@@ -226,17 +257,24 @@ class ClientConnection:
     async def _send(self, obj: dict[str, Any]) -> None:
         await self._send_bytes(messages.encode(obj))
 
-    async def _send_bytes(self, data: bytes) -> None:
+    async def _send_bytes(self, data: bytes, started: Callable[[], None] | None = None) -> None:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("→ %s", data[:2000].decode("utf-8", "replace"))
         try:
             if self.peer_max_bytes is not None and self.peer_max_assembled:
-                await self._writer.send_message(data, self.peer_max_bytes)
+                await self._writer.send_message(data, self.peer_max_bytes, started)
             else:
-                await self._writer.send_line(data)
+                await self._writer.send_line(data, started)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
             self._close(ConnectionClosed(f"cannot write to the provider: {exc or type(exc).__name__}"))
             raise self.closed from None  # type: ignore[misc]
+        finally:
+            if self._writer.broken and self.closed is None:
+                # Cancelled between the pieces of a message: nothing more can be sent. Closing the
+                # provider's stdin makes it exit, so its incarnation ends like a crash.
+                self._close(ConnectionClosed("a message in pieces was cut off by a cancel"))
+                with anyio.CancelScope(shield=True):
+                    await self.aclose()
 
     async def aclose(self) -> None:
         try:

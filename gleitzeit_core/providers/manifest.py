@@ -14,14 +14,16 @@ import re
 import shutil
 import sys
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from gleitzeit_core.errors import ConfigError
 from gleitzeit_core.workflow.source import Marks, parse
 from gleitzeit_sdk.schemas import SCHEMA_DIR
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 BUILTIN_PACKAGES = ("provider_python", "provider_ollama")
 
@@ -97,7 +99,14 @@ class ProviderManifest:
 
 #: The manifest's JSON Schema (sdk/schema/manifest.json): every key, its type and its default.
 MANIFEST_SCHEMA = json.loads((SCHEMA_DIR / "manifest.json").read_text(encoding="utf-8"))
-_VALIDATOR = Draft202012Validator(MANIFEST_SCHEMA)
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    """Built on first use: importing the host (this module) does not load jsonschema (~0.3 s)."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(MANIFEST_SCHEMA)
 
 
 def manifest_problems(data: Any, source: str, marks: Marks | None = None) -> list[str]:
@@ -105,7 +114,7 @@ def manifest_problems(data: Any, source: str, marks: Marks | None = None) -> lis
     if not isinstance(data, dict):
         return [f"{source}: a manifest must be a mapping of keys to values"]
     problems = []
-    for error in sorted(_VALIDATOR.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+    for error in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         path = list(error.absolute_path)
         container, key = _locate(data, path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):

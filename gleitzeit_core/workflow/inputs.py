@@ -20,8 +20,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from jsonschema import Draft202012Validator, SchemaError
-
 from gleitzeit_core.errors import Problem, WorkflowInvalid
 from gleitzeit_core.workflow.model import InputSpec, SecretSpec, SourcePos, Workflow
 from gleitzeit_core.workflow.source import Marks, parse
@@ -106,6 +104,8 @@ def _declaration(name: str, schema: Any, where: SourcePos, marks: Marks, report:
         ok = False
     plain = {k: v for k, v in schema.items() if k != "required"}
     if ok:
+        from jsonschema import Draft202012Validator, SchemaError  # where used: `import gleitzeit_core` stays light
+
         try:
             Draft202012Validator.check_schema(plain)
         except SchemaError as exc:
@@ -271,6 +271,8 @@ def _convert(text: str, kind: Any) -> Any:
 
 
 def _first_error(schema: dict, value: Any) -> str | None:
+    from jsonschema import Draft202012Validator
+
     try:
         error = min(Draft202012Validator(schema).iter_errors(value), key=lambda e: len(e.path), default=None)
     except RecursionError:

@@ -3,7 +3,9 @@
 A workflow file and the results of earlier tasks are untrusted input. Each bound
 turns input that would cost the engine unbounded time or stack into one clear
 problem line (at load) or a failed task (at run time). One place, so
-docs/security.md can cite the numbers.
+docs/security.md can cite the numbers. The most digits of an integer is the
+provider protocol's ``gleitzeit_sdk.jsonlimits.MAX_INT_DIGITS``: a workflow
+file allows exactly what the wire allows.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ MAX_FILE_DEPTH = 100
 #: everything under ``&anchor``): bounds "billion laughs" files, which are tiny on
 #: disk but expand exponentially wherever the tree is walked.
 MAX_ALIAS_VALUES = 1_000_000
-#: Most digits of an integer in a workflow file (the provider protocol's limit; 2**63 has 19).
-MAX_INT_DIGITS = 64
 #: Deepest value a reference may insert into a parameter; deeper values fail the
 #: task instead of exhausting the interpreter's stack while being written out.
 MAX_VALUE_DEPTH = 100

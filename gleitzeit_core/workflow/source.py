@@ -29,8 +29,9 @@ from yaml.events import (
 from yaml.nodes import ScalarNode
 
 from gleitzeit_core.errors import Problem
-from gleitzeit_core.workflow.limits import MAX_ALIAS_VALUES, MAX_FILE_DEPTH, MAX_INT_DIGITS, depth_exceeds
+from gleitzeit_core.workflow.limits import MAX_ALIAS_VALUES, MAX_FILE_DEPTH, depth_exceeds
 from gleitzeit_core.workflow.model import SourcePos
+from gleitzeit_sdk.jsonlimits import MAX_INT_DIGITS  # the protocol's limit: a file holds only sendable integers
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TAG = "tag:yaml.org,2002:"

@@ -11,7 +11,10 @@ joins what follows the marks. ``send_message`` / ``receive_message`` do this; ``
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
+import anyio.lowlevel
 from anyio.abc import AnyByteReceiveStream, AnyByteSendStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
@@ -106,30 +109,54 @@ class LineReader:
 
 
 class LineWriter:
-    """Serialises whole lines onto a stream; safe to share between tasks."""
+    """Serialises whole lines onto a stream; safe to share between tasks.
+
+    Cancelling a send is safe: ``started`` (if given) is called exactly when the
+    bytes are committed, and a line once started goes out whole. A message in
+    pieces cancelled between two pieces cannot be completed, so the writer is
+    then ``broken`` and refuses every later send (the peer must be stopped).
+    """
 
     def __init__(self, stream: AnyByteSendStream):
         self._stream = stream
-        self._lock = anyio.Lock()
+        # fast_acquire: an uncontended send does not yield to the event loop first (a whole
+        # loop turn per message otherwise, on both sides of every request).
+        self._lock = anyio.Lock(fast_acquire=True)
+        self.broken = False
 
-    async def send_line(self, data: bytes) -> None:
+    async def _commit(self, data: bytes, started: Callable[[], None] | None) -> None:
+        # No await between this check and the stream's own: once past it, a cancel
+        # can only arrive after the bytes are in the stream's buffer.
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        if self.broken:
+            raise anyio.BrokenResourceError("a message in pieces was cut off; the stream is unusable")
+        if started is not None:
+            started()
+        await self._stream.send(data)
+
+    async def send_line(self, data: bytes, started: Callable[[], None] | None = None) -> None:
         async with self._lock:
-            await self._stream.send(data + b"\n")
+            await self._commit(data + b"\n", started)
 
-    async def send_message(self, data: bytes, max_line: int) -> None:
+    async def send_message(self, data: bytes, max_line: int, started: Callable[[], None] | None = None) -> None:
         """``data`` as one line if it fits in ``max_line`` bytes, else in pieces
         (only for a peer that announced ``maxAssembledBytes``: the caller checks)."""
         if len(data) <= max_line:
-            return await self.send_line(data)
+            return await self.send_line(data, started)
         step = max_line - 1
         if step < 1:
             raise ValueError("max_line too small for pieces")
         view = memoryview(data)
         starts = range(0, len(data), step)
         async with self._lock:  # no other message between the pieces
-            for start in starts:
-                mark = LAST_PIECE if start == starts[-1] else PIECE
-                await self._stream.send(b"".join((mark, view[start:start + step], b"\n")))
+            await self._commit(b"".join((PIECE, view[0:step], b"\n")), started)
+            try:
+                for start in starts[1:]:
+                    mark = LAST_PIECE if start == starts[-1] else PIECE
+                    await self._stream.send(b"".join((mark, view[start:start + step], b"\n")))
+            except BaseException:
+                self.broken = True
+                raise
 
     async def aclose(self) -> None:
         await self._stream.aclose()

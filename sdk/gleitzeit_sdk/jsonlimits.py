@@ -36,9 +36,11 @@ class _Bad:
     """Placeholder the hooks return, so decoding finishes and the walk can say where."""
 
     __slots__ = ("reason",)
+    made = 0  # how many ever: a decode that made none needs no walk to find them
 
     def __init__(self, reason: str):
         self.reason = reason
+        _Bad.made += 1
 
 
 def _parse_int(text: str) -> Any:
@@ -61,6 +63,23 @@ def _parse_constant(name: str) -> Any:
 
 #: Keyword arguments for ``json.loads``: over-limit numbers decode to placeholders that ``check`` reports.
 HOOKS: dict[str, Any] = {"parse_int": _parse_int, "parse_float": _parse_float, "parse_constant": _parse_constant}
+#: A decoder with the hooks, built once (``json.loads(text, **HOOKS)`` builds one per call).
+DECODER = json.JSONDecoder(**HOOKS)
+
+
+def placeholders_made() -> int:
+    """A counter of the hooks' placeholders: read it before decoding with ``DECODER``."""
+    return _Bad.made
+
+
+def needs_check(raw: bytes | bytearray, made_before: int) -> bool:
+    """Whether ``check`` could find anything in the value just decoded from ``raw`` by ``DECODER``.
+
+    Only if the hooks made a placeholder, or the bytes could nest MAX_DEPTH deep (as many
+    brackets) or hold an escaped surrogate (``\\u``; raw surrogate bytes are not UTF-8 and
+    fail decoding). Two C-speed scans, instead of a walk of every value (~15% of a request).
+    """
+    return _Bad.made != made_before or raw.count(b"[") + raw.count(b"{") >= MAX_DEPTH or b"\\u" in raw
 
 
 def loads(text: str | bytes) -> Any:

@@ -74,17 +74,19 @@ def decode(line: bytes) -> Any:
         text = line.decode("utf-8")
         if text.startswith("\ufeff"):
             raise ProtocolViolation("line starts with a byte-order mark", line)
-        obj = json.loads(text, **jsonlimits.HOOKS)
+        made = jsonlimits.placeholders_made()
+        obj = jsonlimits.DECODER.decode(text)
     except UnicodeDecodeError as exc:
         raise ProtocolViolation(f"line is not valid UTF-8 ({exc.reason})", line) from None
     except json.JSONDecodeError as exc:
         raise ProtocolViolation(f"line is not JSON ({exc.msg} at column {exc.colno})", line) from None
     except RecursionError:
         raise ProtocolViolation(f"line nests deeper than {jsonlimits.MAX_DEPTH} levels", line) from None
-    try:
-        jsonlimits.check(obj)
-    except jsonlimits.ValueRejected as exc:
-        return Rejected(obj, str(exc))
+    if jsonlimits.needs_check(line, made):
+        try:
+            jsonlimits.check(obj)
+        except jsonlimits.ValueRejected as exc:
+            return Rejected(obj, str(exc))
     return obj
 
 

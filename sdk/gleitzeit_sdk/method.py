@@ -1,9 +1,13 @@
 """One registered task method: its descriptor, its params validator, and the call wrapper.
 
-``invoke`` is what jsonrpcserver calls. It is the one place where whatever a
-handler does (returns, raises TaskFailed/RpcError, has a bug) becomes a wire
-result or error, so jsonrpcserver never sees a bare exception (it would leak
-``str(exc)`` as -32603 data and log a traceback of its own).
+``invoke`` is what the connection calls for each request. It is the one place
+where whatever a handler does (returns, raises TaskFailed/RpcError, has a bug)
+becomes a wire result or an ``RpcError``, so no bare exception reaches the
+connection (a -32603 carries the exception's type and message, not a traceback).
+
+Params are checked against the method's schema here, on every request: this is
+where bytes from any host (not only Gleitzeit's) reach the author's code, which
+relies on the types its schema promises.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from jsonschema import Draft202012Validator
 
 from gleitzeit_sdk import codes
 from gleitzeit_sdk.errors import RpcError
-from gleitzeit_sdk.rpcserver import JsonRpcError, Result, Success, to_wire_data
 
 log = logging.getLogger("gleitzeit_sdk")
 
@@ -67,6 +70,19 @@ class MethodSpec:
     def _signature(self) -> inspect.Signature:
         return inspect.signature(self.handler)
 
+    @cached_property
+    def _keywords(self) -> tuple[frozenset[str], frozenset[str]] | None:
+        """(accepted, required) keyword names after the context, when the params can be checked
+        as a set; None (use ``Signature.bind``) for ``**kwargs`` or positional-only parameters."""
+        accepted, required = set(), set()
+        for param in list(self._signature.parameters.values())[1:]:
+            if param.kind not in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+                return None
+            accepted.add(param.name)
+            if param.default is param.empty:
+                required.add(param.name)
+        return frozenset(accepted), frozenset(required)
+
     def descriptor(self) -> dict[str, Any]:
         """The method's entry in the ``initialize`` result."""
         return {
@@ -92,19 +108,34 @@ class MethodSpec:
         text = f"parameter {where.lstrip('.')!r}: {error.message}" if where else error.message
         raise RpcError(codes.INVALID_PARAMS, f"invalid params for {self.name}: {text}")
 
-    async def invoke(self, ctx: Any, /, **params: Any) -> Result:
-        try:
-            self.check_params(params)
+    def _check_binding(self, ctx: Any, params: dict[str, Any]) -> None:
+        """Raise -32602 if the handler cannot take these params (the schema may allow more)."""
+        keywords = self._keywords
+        if keywords is None:
             try:
-                bound = self._signature.bind(ctx, **params)
+                self._signature.bind(ctx, **params)
             except TypeError as exc:
                 raise RpcError(codes.INVALID_PARAMS, f"invalid params for {self.name}: {exc}") from None
-            return Success(await self.handler(*bound.args, **bound.kwargs))
-        except RpcError as exc:
-            raise JsonRpcError(exc.code, exc.message, to_wire_data(exc.data)) from None
+            return
+        accepted, required = keywords
+        if missing := required - params.keys():
+            raise RpcError(codes.INVALID_PARAMS, f"invalid params for {self.name}: missing a required argument: "
+                                                 f"{min(missing)!r}")
+        if unknown := params.keys() - accepted:
+            raise RpcError(codes.INVALID_PARAMS, f"invalid params for {self.name}: got an unexpected keyword "
+                                                 f"argument {min(unknown)!r}")
+
+    async def invoke(self, ctx: Any, params: dict[str, Any]) -> Any:
+        """The handler's result for one request; raises ``RpcError`` for every way it can fail."""
+        try:
+            self.check_params(params)
+            self._check_binding(ctx, params)
+            return await self.handler(ctx, **params)
+        except RpcError:
+            raise
         except Exception as exc:
             log.exception("handler of %s raised", self.name)
-            raise JsonRpcError(
+            raise RpcError(
                 codes.INTERNAL_ERROR,
                 f"{type(exc).__name__}: {exc}",
                 {"type": type(exc).__name__, "message": str(exc), "retryable": True},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from types import MappingProxyType
 from typing import Any, NoReturn, TypeVar
@@ -12,6 +12,7 @@ from typing import Any, NoReturn, TypeVar
 from anyio.abc import AnyByteReceiveStream, AnyByteSendStream
 
 from gleitzeit_sdk import codes, stdio, typeschema
+from gleitzeit_sdk.description import ConfigureLimits, HealthCheck, Limits, ProviderDescription
 from gleitzeit_sdk.method import Handler, MethodSpec
 from gleitzeit_sdk.server import Connection
 
@@ -19,7 +20,6 @@ METHOD_NAME = re.compile(r"^[a-z][a-z0-9_-]*/[A-Za-z0-9_./-]+$")
 
 H = TypeVar("H", bound=Handler)
 Lifespan = Callable[[dict[str, Any]], AsyncIterator[Any]]
-HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class Provider:
@@ -46,6 +46,7 @@ class Provider:
         self._methods: dict[str, MethodSpec] = {}
         self.lifespan_fn: Callable[[dict[str, Any]], Any] | None = None
         self.health_check_fn: HealthCheck | None = None
+        self.configure_limits_fn: ConfigureLimits | None = None
 
     @property
     def methods(self) -> Mapping[str, MethodSpec]:
@@ -119,25 +120,38 @@ class Provider:
         self.health_check_fn = fn
         return fn
 
+    def configure_limits(self, fn: ConfigureLimits) -> ConfigureLimits:
+        """Register ``def fn(config, limits) -> Limits``: this connection's limits from ``initialize``'s config.
+
+        Called in ``initialize`` before the lifespan starts; what it returns is both
+        advertised and enforced (e.g. ``dataclasses.replace(limits, max_in_flight=n)``).
+        If it raises, ``initialize`` fails with its message.
+        """
+        if self.configure_limits_fn is not None:
+            raise ValueError("a configure_limits hook is already registered")
+        self.configure_limits_fn = fn
+        return fn
+
+    def describe(self) -> ProviderDescription:
+        """A frozen snapshot of what this provider serves (what a connection reads)."""
+        return ProviderDescription(
+            name=self.name,
+            version=self.version,
+            protocols=tuple(self.protocols),
+            methods=MappingProxyType(dict(self._methods)),
+            limits=Limits(self.max_in_flight, self.max_message_bytes, self.max_assembled_bytes),
+            lifespan=self.lifespan_fn,
+            health_check=self.health_check_fn,
+            configure_limits=self.configure_limits_fn,
+        )
+
     def initialize_result(self) -> dict[str, Any]:
-        return {
-            "protocolVersion": codes.PROTOCOL_VERSION,
-            "provider": {"name": self.name, "version": self.version},
-            "protocols": self.protocols,
-            "capabilities": {
-                "cancellation": True,
-                "progress": True,
-                "output": True,
-                "logging": True,
-                "concurrency": {"maxInFlight": self.max_in_flight},
-            },
-            "limits": {"maxMessageBytes": self.max_message_bytes, "maxAssembledBytes": self.max_assembled_bytes},
-            "methods": [spec.descriptor() for spec in self._methods.values()],
-        }
+        """The ``initialize`` result with the static limits (no config applied)."""
+        return self.describe().initialize_result()
 
     async def serve(self, receive_stream: AnyByteReceiveStream, send_stream: AnyByteSendStream) -> None:
         """Serve one host over a byte stream pair until its EOF."""
-        await Connection(self, receive_stream, send_stream).serve()
+        await Connection(self.describe(), receive_stream, send_stream).serve()
 
     def run(self) -> NoReturn:
         """Serve stdin/stdout (fd 1 re-pointed at stderr meanwhile); exit 0 on stdin EOF."""

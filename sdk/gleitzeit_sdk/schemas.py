@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+if TYPE_CHECKING:  # imported where used: SCHEMA_DIR alone (the host's manifests) needs no jsonschema
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"  # sdk/schema links here
 BASE_URI = "https://gleitzeit.dev/schema/protocol/v1/"
@@ -37,10 +38,14 @@ class ProtocolSchemas:
 
     @cached_property
     def _registry(self) -> Registry:
+        from referencing import Registry, Resource
+
         return Registry().with_resources((BASE_URI + name, Resource.from_contents(doc)) for name, doc in self._docs.items())
 
     @cached_property
     def _validators(self) -> dict[str, Draft202012Validator]:
+        from jsonschema import Draft202012Validator
+
         return {name: Draft202012Validator(doc, registry=self._registry) for name, doc in self._docs.items()}
 
     def errors(self, name: str, instance: Any) -> list[str]:

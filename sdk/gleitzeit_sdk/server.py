@@ -3,32 +3,36 @@
 The read loop never awaits a handler: every task request runs in its own task
 of the connection's task group, so ``ping`` and ``$/cancelRequest`` are seen
 while handlers run. Lifecycle requests (initialize, ping, shutdown) are
-answered inline, in arrival order. Task requests and ``health`` go through
-jsonrpcserver (see ``rpcserver``); the state machine, ``_meta``, the in-flight
-limit and cancellation are ours, because jsonrpcserver has no notion of them.
+answered inline, in arrival order. A task request (or ``health``) is one task
+holding one cancel scope: the handler is called directly (``MethodSpec.invoke``)
+and its outcome becomes the response. (This used jsonrpcserver, whose dispatch
+added a ``gather`` child task, a shield to protect it and a second signature
+bind per request: ~20% of a trivial request's CPU, for binding and building a
+response dict, which are a few lines here.)
+
+What is served comes from a frozen ``ProviderDescription``: this module never
+imports the ``Provider`` registry.
 """
 
 from __future__ import annotations
 
 import enum
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 from anyio.abc import AnyByteReceiveStream, AnyByteSendStream, TaskStatus
 
 from gleitzeit_sdk import codes, messages
 from gleitzeit_sdk.context import LOG_LEVELS, RequestContext
+from gleitzeit_sdk.description import ProviderDescription
 from gleitzeit_sdk.errors import MessageTooLarge, ProtocolViolation, RpcError
 from gleitzeit_sdk.framing import LineReader, LineWriter
 from gleitzeit_sdk.messages import Id, Invalid, Notification, Request
-from gleitzeit_sdk.rpcserver import JsonRpcError, Result, Success, dispatch
 
-if TYPE_CHECKING:
-    from gleitzeit_sdk.provider import Provider
+Call = Callable[[RequestContext, dict[str, Any]], Awaitable[Any]]
 
 log = logging.getLogger("gleitzeit_sdk")
 
@@ -53,9 +57,10 @@ def _error(id: Id, code: int, message: str, data: Any = None) -> dict[str, Any]:
 class Connection:
     """Serves one host over a byte stream pair until EOF. Use ``Provider.serve``."""
 
-    def __init__(self, provider: Provider, receive: AnyByteReceiveStream, send: AnyByteSendStream):
+    def __init__(self, provider: ProviderDescription, receive: AnyByteReceiveStream, send: AnyByteSendStream):
         self._provider = provider
-        self._reader = LineReader(receive, provider.max_message_bytes, provider.max_assembled_bytes)
+        self._limits = provider.limits  # until initialize's config says otherwise (configure_limits)
+        self._reader = LineReader(receive, self._limits.max_message_bytes, self._limits.max_assembled_bytes)
         self._writer = LineWriter(send)
         self._phase = Phase.AWAITING_INITIALIZE
         self._config: dict[str, Any] = {}
@@ -70,9 +75,8 @@ class Connection:
         self._stop_lifespan = anyio.Event()
         self._lifespan_exited: anyio.Event | None = None
         self._read_scope = anyio.CancelScope()
-        self._methods: dict[str, Callable[..., Any]] = {
-            name: self._cancellable(spec.invoke) for name, spec in provider.methods.items()
-        } | {"health": self._cancellable(self._health)}
+        self._methods: dict[str, Call] = {name: spec.invoke for name, spec in provider.methods.items()}
+        self._methods["health"] = self._health
 
     async def serve(self) -> None:
         async with anyio.create_task_group() as tg:
@@ -107,7 +111,7 @@ class Connection:
             except anyio.EndOfStream:
                 return
             except MessageTooLarge as exc:
-                limit = self._provider.max_message_bytes
+                limit = self._limits.max_message_bytes
                 await self._send(_error(None, codes.INVALID_REQUEST, f"{exc}; message dropped", {"maxMessageBytes": limit}))
                 try:
                     await self._reader.discard_line()
@@ -164,7 +168,7 @@ class Connection:
         if req.id in self._inflight:
             return await self._send(_error(req.id, codes.INVALID_REQUEST, f"{method}: id {req.id!r} is already in flight"))
         counted = method != "health"
-        limit = self._provider.max_in_flight
+        limit = self._limits.max_in_flight
         if counted and self._tasks_running >= limit:
             return await self._send(
                 _error(
@@ -182,63 +186,45 @@ class Connection:
         if not isinstance(meta, dict):
             return await self._send(_error(req.id, codes.INVALID_PARAMS, f"invalid params for {method}: _meta must be an object"))
         ctx = RequestContext(req.id, method, meta, self._config, self._state, self._notify, self._log_level)
-        self._inflight[req.id] = anyio.CancelScope()
+        scope = self._inflight[req.id] = anyio.CancelScope()
         self._tasks_running += counted
-        self._tg.start_soon(self._run_request, req, params, ctx, counted)
+        self._tg.start_soon(self._run_request, self._methods[method], scope, params, ctx, counted)
 
     # -- running a request ---------------------------------------------------
 
-    async def _run_request(self, req: Request, params: dict[str, Any], ctx: RequestContext, counted: bool) -> None:
-        # Shielded: jsonrpcserver runs the handler in an asyncio.gather child task, and
-        # cancelling this task would make gather re-cancel that child natively, straight
-        # through the handler's own shielded clean-up. The handler is cancelled inside
-        # its task instead, by its request scope (see _cancellable).
+    async def _run_request(self, call: Call, scope: anyio.CancelScope, params: dict[str, Any],
+                           ctx: RequestContext, counted: bool) -> None:
+        response: dict[str, Any] | None = None
         try:
-            with anyio.CancelScope(shield=True):
-                response = await dispatch(
-                    {"jsonrpc": "2.0", "id": req.id, "method": req.method, "params": params}, self._methods, ctx
-                )
+            with scope:
+                response = messages.response(ctx.request_id, await call(ctx, params))
+        except RpcError as exc:
+            response = messages.error_response(ctx.request_id, exc)
         finally:
             ctx.close()
-            del self._inflight[req.id]
+            del self._inflight[ctx.request_id]
             self._tasks_running -= counted
             if self._draining and not self._inflight:
                 self._drained.set()
+        if response is None:  # the request's scope caught its cancellation
+            response = _error(ctx.request_id, codes.CANCELLED, f"{ctx.method}: request cancelled",
+                              {"type": "Cancelled", "message": "request cancelled", "retryable": False})
         await self._send(response)
 
-    def _cancellable(self, fn: Callable[..., Awaitable[Result]]) -> Callable[..., Awaitable[Result]]:
-        """What jsonrpcserver calls: ``fn`` under the request's cancel scope, entered in the handler's task.
-
-        A precomputed ``__signature__`` also spares jsonrpcserver an ``inspect.signature``
-        per request (~25 us for a bound method).
-        """
-
-        async def method(ctx: RequestContext, /, **params: Any) -> Result:
-            with self._inflight[ctx.request_id]:
-                return await fn(ctx, **params)
-            raise JsonRpcError(
-                codes.CANCELLED,
-                f"{ctx.method}: request cancelled",
-                {"type": "Cancelled", "message": "request cancelled", "retryable": False},
-            )
-
-        method.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
-        return method
-
-    async def _health(self, ctx: RequestContext, /, **_: Any) -> Result:
-        info: dict[str, Any] = {"status": "ok", "inFlight": self._tasks_running, "maxInFlight": self._provider.max_in_flight}
-        check = self._provider.health_check_fn
+    async def _health(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        info: dict[str, Any] = {"status": "ok", "inFlight": self._tasks_running, "maxInFlight": self._limits.max_in_flight}
+        check = self._provider.health_check
         if check is not None:
             try:
                 info |= await check()
             except Exception as exc:
                 log.exception("health check raised")
-                raise JsonRpcError(
+                raise RpcError(
                     codes.PROVIDER_ERROR,
                     f"health check failed: {type(exc).__name__}: {exc}",
                     {"type": type(exc).__name__, "message": str(exc), "retryable": True},
                 ) from None
-        return Success(info)
+        return info
 
     # -- lifecycle -------------------------------------------------------
 
@@ -267,23 +253,26 @@ class Connection:
         host_assembled = limits.get("maxAssembledBytes", 0)
         if not isinstance(host_assembled, int) or isinstance(host_assembled, bool) or host_assembled < 0:
             return _error(req.id, codes.INVALID_PARAMS, "initialize: limits.maxAssembledBytes must be an integer >= 0")
-        lifespan = self._provider.lifespan_fn
-        if lifespan is not None:
-            self._lifespan_exited = anyio.Event()
-            try:
+        lifespan = self._provider.lifespan
+        try:
+            limits = self._provider.effective_limits(config)
+            if lifespan is not None:
+                self._lifespan_exited = anyio.Event()
                 self._state = await self._tg.start(self._run_lifespan, lifespan(config))
-            except Exception as exc:
-                log.exception("lifespan start-up failed")
-                return _error(
-                    req.id,
-                    codes.PROVIDER_ERROR,
-                    f"initialize: provider start-up failed: {type(exc).__name__}: {exc}",
-                    {"type": type(exc).__name__, "message": str(exc), "retryable": False},
-                )
+        except Exception as exc:
+            log.exception("provider start-up failed")
+            return _error(
+                req.id,
+                codes.PROVIDER_ERROR,
+                f"initialize: provider start-up failed: {type(exc).__name__}: {exc}",
+                {"type": type(exc).__name__, "message": str(exc), "retryable": False},
+            )
         self._config, self._log_level, self._host_max_bytes = config, level, host_max
         self._host_max_assembled = host_assembled
+        self._limits = limits
+        self._reader.max_bytes, self._reader.max_assembled_bytes = limits.max_message_bytes, limits.max_assembled_bytes
         self._phase = Phase.AWAITING_INITIALIZED
-        return messages.response(req.id, self._provider.initialize_result())
+        return messages.response(req.id, self._provider.initialize_result(limits))
 
     async def _run_lifespan(self, cm: AbstractAsyncContextManager[Any], *, task_status: TaskStatus[Any]) -> None:
         """Own task, so the lifespan's cancel scopes and task groups nest cleanly."""

@@ -44,9 +44,11 @@ def test_every_error_is_in_the_one_tree():
 
 
 def test_importing_the_api_does_not_load_the_store_drivers_or_the_provider_stack():
+    # gleitzeit_sdk.jsonlimits (the protocol's value limits, which the loader applies) is a few
+    # constants; the provider stack is the SDK's framing and registry and the host's connection.
     code = ("import sys, gleitzeit_core\n"
-            "print(sorted(m for m in ('gleitzeit_core.store.sqlite', 'redis', 'gleitzeit_sdk', 'gleitzeit_core.engine') "
-            "if m in sys.modules))")
+            "print(sorted(m for m in ('gleitzeit_core.store.sqlite', 'redis', 'gleitzeit_sdk.framing', 'gleitzeit_sdk.provider', "
+            "'gleitzeit_core.providers.connection', 'gleitzeit_core.engine') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

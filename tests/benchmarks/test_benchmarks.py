@@ -24,7 +24,7 @@ def test_quick_run_prints_table_and_writes_results(tmp_path: Path) -> None:
     out = done.stdout
     assert "| scenario | system | tasks |" in out
     for scenario in ("1 chain", "2 fan-out", "3 layered DAG", "4 scaling", "6 orchestration only",
-                     "5: python/execute latency", "7: floors", "8: target"):
+                     "5: python/execute latency", "7: floors", "8: target", "9: provider CPU per trivial request"):
         assert scenario in out
     # issue 18's targets: each of the four rows with its commits per task and floor sum
     targets = [ln for ln in out.splitlines() if ln.startswith("| fanout ") or ln.startswith("| chain ")]
@@ -39,6 +39,9 @@ def test_quick_run_prints_table_and_writes_results(tmp_path: Path) -> None:
             "gleitzeit no-op/memory"} <= systems
     assert all(r["tasks"] and r["wall_s"] is not None for r in data["rows"])
     assert "JSON-RPC round trip, bare echo child" in data["latencies"]
+    sdk = data["sdk_cpu"]  # the SDK's CPU per request beside its floor, measured in the same run
+    assert sdk["requests"] == 2000 and sdk["sdk_cpu_ms_per_request"] > 0 and sdk["echo_cpu_ms_per_request"] > 0
+    assert sdk["ratio"] == sdk["sdk_cpu_ms_per_request"] / sdk["echo_cpu_ms_per_request"]
     assert "| scenario | system |" in md_file.read_text()
 
 

@@ -126,6 +126,21 @@ async def test_bad_lines_are_answered_and_ignored_lines_are_not(demo: Provider) 
     assert not client.notifications
 
 
+@pytest.mark.parametrize("value", [b'"a\\ud800b"', b'"\\uDFFF"', b"1" * 65, b"-" + b"9" * 70, b"1e999", b"NaN",
+                                   b"-Infinity", b"[" * 130 + b"]" * 130, b'{"a":' * 130 + b"1" + b"}" * 130],
+                         ids=["surrogate", "low-surrogate", "long-int", "long-negative", "overflow", "nan", "inf", "deep",
+                              "deep-object"])
+async def test_one_value_outside_the_limits_is_refused_with_the_id(demo: Provider, value: bytes) -> None:
+    """Each limit alone, in an otherwise small request: the decoder's cheap path must not let it through."""
+    async with connect(demo) as client:
+        await client.handshake()
+        await client.send_raw(b'{"jsonrpc":"2.0","id":9,"method":"demo/echo","params":{"text":"a","x":' + value + b"}}\n")
+        resp = await client.response_to(9)
+        assert (await client.request("ping"))["result"] == {}  # the connection goes on
+    assert error_code(resp) == codes.INVALID_REQUEST
+    assert "outside the protocol limits" in resp["error"]["message"]
+
+
 @pytest.mark.parametrize("id", [7, "7", 2**53 - 1, "ünïcødé-✓", None])
 async def test_ids_are_echoed_exactly(demo: Provider, id: Any) -> None:
     async with connect(demo) as client:

@@ -215,7 +215,7 @@ class McpConnection(ClientConnection):
         return super()._decode(line)
 
     def _handle(self, msg: messages.Message) -> None:
-        if isinstance(msg, messages.Invalid) and not (isinstance(msg.id, int) and msg.id in self._pending):
+        if isinstance(msg, messages.Invalid) and not (isinstance(msg.id, int) and self._awaiting(msg.id)):
             # Banners and logs on stdout break the spec but are common: log, drop, go on.
             self._noise += 1
             level = logging.WARNING if self._noise <= NOISE_WARNINGS else logging.DEBUG

@@ -108,6 +108,28 @@ async def test_timeout_cancels_on_provider_that_honours_it():
         assert await actor.request("test/pid", {}) == pid  # not killed: it honoured the cancel
 
 
+async def test_cancel_from_outside_reaches_the_provider_and_waits_for_its_answer():
+    """Cancelling the caller (a run cancelled, Ctrl-C) sends $/cancelRequest from the caller's own task and
+    returns only once the provider answered it: the handler is gone there, and the provider was not killed."""
+    demo = Path(__file__).resolve().parents[2] / "sdk" / "demo_provider.py"
+    sdk_manifest = parse_manifest({"name": "demo", "command": "{python}", "args": [str(demo)],
+                                   "protocols": ["demo/v1"], "startup_timeout": 20}, "<test>")
+    async with ProviderHost([sdk_manifest]) as host:
+        actor = host.actor_for_protocol("demo/v1")
+        await actor.call_plain("health")
+        pid = actor.pid
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(lambda: actor.request("demo/slow", {"seconds": 30}))
+                with anyio.fail_after(10):
+                    while (await actor.call_plain("health"))["inFlight"] == 0:
+                        await anyio.sleep(0.02)
+                scope.cancel()
+        assert scope.cancelled_caught
+        assert (await actor.call_plain("health"))["inFlight"] == 0  # cancelled there before we returned
+        assert actor.pid == pid  # and not killed
+
+
 async def test_timeout_kills_provider_that_ignores_cancel():
     mark = marker()
     async with ProviderHost([manifest("ignore_cancel", mark)]) as host:

@@ -2,15 +2,17 @@
 
 from _demo import provider
 
-advertised = provider.initialize_result
+from gleitzeit_sdk.description import ProviderDescription
+
+advertised = ProviderDescription.initialize_result
 provider.max_in_flight = 1000
 
 
-def initialize_result():
-    result = advertised()
+def initialize_result(self, limits=None):
+    result = advertised(self, limits)
     result["capabilities"]["concurrency"]["maxInFlight"] = 2
     return result
 
 
-provider.initialize_result = initialize_result
+ProviderDescription.initialize_result = initialize_result
 provider.run()
