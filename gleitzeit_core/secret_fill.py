@@ -17,8 +17,10 @@ environment (``request_filled``).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,8 +141,9 @@ async def request_filled(request: Request, params: dict[str, Any], sites: list[S
         streams[stream].write(data)
 
     try:
-        result = await request(fill(params, sites, values) if sites else params,
-                               on_output=masked_output if masker else on_output)
+        with masked_logs(masker):  # --debug logs the wire traffic, filled values included
+            result = await request(fill(params, sites, values) if sites else params,
+                                   on_output=masked_output if masker else on_output)
     except ProviderError as exc:
         if not masker:
             raise
@@ -150,6 +153,37 @@ async def request_filled(request: Request, params: dict[str, Any], sites: list[S
         for stream in streams.values():
             stream.flush()
     return masker.value(result)
+
+
+class _MaskingFilter(logging.Filter):
+    def __init__(self, masker: Masker):
+        super().__init__()
+        self.masker = masker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = self.masker.text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+@contextmanager
+def masked_logs(masker: Masker) -> Iterator[None]:
+    """While a filled request is in flight, log lines (on every handler of the root logger)
+    have its secret values masked."""
+    if not masker:
+        yield
+        return
+    handlers = list(logging.getLogger().handlers)
+    mask = _MaskingFilter(masker)
+    for handler in handlers:
+        handler.addFilter(mask)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(mask)
 
 
 def worker_values(sites: list[Site], environ: Mapping[str, str], worker: str) -> dict[str, str]:

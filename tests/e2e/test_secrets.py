@@ -211,3 +211,11 @@ def test_undeclared_and_mixed_secret_references_are_load_errors(tmp_path):
             "'secrets:'; did you mean 'API_TOKEN'?") in r.out
     assert "wf.yaml:11:46: task 'A': a text holding ${secrets.API_TOKEN} cannot hold other ${…} references" in r.out
 
+
+
+def test_debug_logs_of_the_wire_traffic_mask_the_filled_values(tmp_path, wf):
+    home, secret = tmp_path / "home", make_secret()
+    r = gz(home, "--debug", "run", str(wf), cwd=wf.parent, API_TOKEN=secret)
+    assert r.code == 1
+    assert '"method":"python/execute"' in r.err and "Bearer ***" in r.err  # the request is logged, masked
+    assert_absent((r.out + r.err).encode(), secret, "the --debug output")
