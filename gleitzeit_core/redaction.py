@@ -79,6 +79,11 @@ class Masker:
     def __init__(self, values: Iterable[str]):
         forms = sorted({f for v in values if v for f in _encodings(v)}, key=len, reverse=True)
         self.forms = forms
+        # last character of a proper prefix -> the prefix lengths ending in it, longest first
+        self._prefix_ends: dict[str, list[tuple[int, str]]] = {}
+        for form in forms:
+            for n in range(len(form) - 1, 0, -1):
+                self._prefix_ends.setdefault(form[n - 1], []).append((n, form))
         self._pattern = re.compile("|".join(map(re.escape, forms))) if forms else None
 
     def __bool__(self) -> bool:
@@ -99,14 +104,24 @@ class Masker:
             return [self.value(v) for v in value]
         return value
 
+    def safe_end(self, text: str) -> int:
+        """Where ``text`` may be cut and its head masked on its own: before a tail that could
+        begin a form (a complete short form may be the start of a longer one), and never
+        inside a match."""
+        cut = len(text) - self.held_back(text)
+        if self._pattern is not None and cut < len(text):
+            for m in self._pattern.finditer(text, max(0, cut - len(self.forms[0]))):
+                if m.start() < cut < m.end():
+                    cut = m.start()
+                    break
+        return cut
+
     def held_back(self, text: str) -> int:
         """How many trailing characters of ``text`` could begin a form (wait for more output)."""
         hold = 0
-        for form in self.forms:
-            for n in range(min(len(form) - 1, len(text)), hold, -1):
-                if text.endswith(form[:n]):
-                    hold = n
-                    break
+        for n, form in self._prefix_ends.get(text[-1:], ()):  # only prefixes ending in text's last character
+            if hold < n <= len(text) and text.endswith(form[:n]):
+                hold = n
         return hold
 
 
@@ -118,11 +133,11 @@ class MaskedStream:
         self.masker, self.emit, self.pending = masker, emit, ""
 
     def write(self, data: str) -> None:
-        text = self.masker.text(self.pending + data)
-        hold = self.masker.held_back(text)
-        self.pending = text[len(text) - hold:] if hold else ""
-        if len(text) > hold:
-            self.emit(text[:len(text) - hold])
+        raw = self.pending + data  # ``pending`` is kept as it came (never emitted unmasked)
+        cut = self.masker.safe_end(raw)
+        self.pending = raw[cut:]
+        if cut:
+            self.emit(self.masker.text(raw[:cut]))
 
     def flush(self) -> None:
         if self.pending:
