@@ -23,6 +23,7 @@ from typing import Any
 from gleitzeit_core.errors import Problem, WorkflowInvalid
 from gleitzeit_core.workflow.model import InputSpec, SecretSpec, SourcePos, Workflow
 from gleitzeit_core.workflow.source import Marks, parse
+from gleitzeit_sdk import jsonlimits
 
 #: An input or secret name: what ``${inputs.NAME}`` and an environment variable can both spell.
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -167,7 +168,7 @@ def check_values(declared: Sequence[InputSpec], given: Mapping[str, Any], *, sou
             continue
         decl = by_name[name]
         if not deferred(g.value):
-            problem = _first_error(decl.schema, g.value)
+            problem = _unstorable(g.value) or _first_error(decl.schema, g.value)
             if problem:
                 shown = g.label or f"{source} value {_short(g.value)}"
                 at = "" if g.where is None or decl.pos is None else f" (declared at {decl.pos})"
@@ -206,7 +207,7 @@ def from_cli(declared: Sequence[InputSpec], args: Iterable[str]) -> tuple[dict[s
     problems: list[Problem] = []
     for arg in args:
         name, eq, text = arg.partition("=")
-        label = f"--param {arg}"
+        label = f"--param {arg if len(arg) <= 60 else arg[:57] + '...'}"
         if not eq or not name:
             problems.append(Problem("--param", f"{label}: write NAME=VALUE, such as --param region=eu"))
             continue
@@ -262,12 +263,23 @@ def _convert(text: str, kind: Any) -> Any:
     if kind in ("array", "object"):
         try:
             value = json.loads(text)
+        except RecursionError:
+            raise ValueError("nests too deeply") from None
         except json.JSONDecodeError as exc:
             example = _JSON_EXAMPLES[kind]
             raise ValueError(f"not JSON ({exc.msg} at character {exc.pos}); write the {kind} as JSON, "
                              f"such as {example}") from None
         return value
     return text
+
+
+def _unstorable(value: Any) -> str | None:
+    """Values are stored and substituted: the store's JSON bounds apply (depth, numbers, text)."""
+    try:
+        jsonlimits.check(value)
+    except (jsonlimits.ValueRejected, TypeError) as exc:
+        return f"cannot be stored: {exc}"
+    return None
 
 
 def _first_error(schema: dict, value: Any) -> str | None:

@@ -176,3 +176,14 @@ def test_a_task_cannot_take_a_reserved_name(tmp_path):
     r = gz(tmp_path / "home", "validate", "wf.yaml", cwd=tmp_path)
     assert r.code == 2
     assert "wf.yaml:3:11: task #1: task name 'inputs': ${inputs.…} is reserved for the run's inputs; rename the task" in r.out
+
+
+def test_hostile_values_are_bounded_where_they_enter(tmp_path, wf):
+    deep = "[" * 300 + "]" * 300
+    r = gz(tmp_path / "home", "run", "wf.yaml", "-p", "doc=x", "-p", f"tags={deep}", cwd=wf.parent)
+    assert r.code == 2 and len(r.err.splitlines()) == 1 and len(r.err) < 300
+    assert r.err.startswith("error: wf.yaml:7:11: input 'tags': --param tags=[[[") and \
+        r.err.rstrip().endswith("cannot be stored: nesting deeper than 128 levels")
+    (tmp_path / "p.json").write_text('{"doc": "x", "limit": 1' + "0" * 80 + "}")
+    r = gz(tmp_path / "home", "run", "wf.yaml", "--params-file", "p.json", cwd=wf.parent)
+    assert r.code == 2 and "Traceback" not in r.err and len(r.err.splitlines()) == 1
