@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Awaitable, Callable, List, Optional
+from typing import TYPE_CHECKING, Awaitable, Callable, Optional
 
 import typer
 
@@ -29,6 +29,7 @@ from gleitzeit_core.cli.app import (
     setup_logging,
     state,
 )
+from gleitzeit_core.cli.input_options import EnvFileOpt, ParamOpt, ParamsFileOpt
 from gleitzeit_core.cli.live_view import LiveView
 from gleitzeit_core.cli.render import PlainLines, outcome_json, print_json, print_summary
 from gleitzeit_core.scheduler.events import Observer, no_observer
@@ -136,10 +137,9 @@ def register(app: typer.Typer) -> None:
         allow_network: AllowNetworkOpt = False,
         max_memory_mb: MaxMemoryOpt = None,
         allow_providers: AllowProvidersOpt = False,
-        param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE",
-                                                  help="A value for one of the workflow's inputs (repeatable)."),
-        params_file: Optional[str] = typer.Option(None, "--params-file", help="Input values: a JSON or YAML mapping."),
-        env_file: Optional[str] = typer.Option(None, "--env-file", help="NAME=value lines: values of the workflow's secrets."),
+        param: ParamOpt = None,
+        params_file: ParamsFileOpt = None,
+        env_file: EnvFileOpt = None,
         no_cache: bool = typer.Option(False, "--no-cache", help="Read nothing from the result cache and write nothing to it."),
         refresh_cache: bool = typer.Option(False, "--refresh-cache", help="Run cached tasks anyway and replace their cache entries."),
     ) -> None:

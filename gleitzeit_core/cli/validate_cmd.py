@@ -12,7 +12,7 @@ Nothing is written to the store.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -31,6 +31,7 @@ from gleitzeit_core.cli.app import (
     run_async,
     state,
 )
+from gleitzeit_core.cli.input_options import ParamOpt, ParamsFileOpt
 from gleitzeit_core.cli.render import print_json
 from gleitzeit_core.errors import ProviderError, WorkflowInvalid
 from gleitzeit_core.workflow.graph import levels
@@ -145,9 +146,8 @@ def register(app: typer.Typer) -> None:
         allow_network: AllowNetworkOpt = False,
         max_memory_mb: MaxMemoryOpt = None,
         allow_providers: AllowProvidersOpt = False,
-        param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE",
-                                                  help="Check a value for one of the workflow's inputs (repeatable)."),
-        params_file: Optional[str] = typer.Option(None, "--params-file", help="Check input values: a JSON or YAML mapping."),
+        param: ParamOpt = None,
+        params_file: ParamsFileOpt = None,
     ) -> None:
         """Check a workflow without running it and show the plan (exit 2 on any problem).
 

@@ -21,6 +21,7 @@ from gleitzeit_core.cli.app import (
     run_async,
     state,
 )
+from gleitzeit_core.cli.input_options import EnvFileOpt, ParamOpt, ParamsFileOpt
 from gleitzeit_core.cli.render import (
     emit,
     runs_table,
@@ -68,6 +69,9 @@ def submit(
     allow_network: AllowNetworkOpt = False,
     max_memory_mb: MaxMemoryOpt = None,
     allow_providers: AllowProvidersOpt = False,
+    param: ParamOpt = None,
+    params_file: ParamsFileOpt = None,
+    env_file: EnvFileOpt = None,
 ) -> None:
     """Run a workflow file: prints the run id first, then behaves like `gleitzeit run`.
 
@@ -75,7 +79,7 @@ def submit(
     """
     st = state(ctx, json=json_out, backend=backend)
     allow(st, allow_read, allow_write, allow_network, max_memory_mb, allow_providers)
-    finish(st, execute(st, fresh(file), watch=watch, announce=True))
+    finish(st, execute(st, fresh(file, param, params_file), watch=watch, announce=True, env_file=env_file))
 
 
 @app.command("list")

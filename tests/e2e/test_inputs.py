@@ -187,3 +187,9 @@ def test_hostile_values_are_bounded_where_they_enter(tmp_path, wf):
     (tmp_path / "p.json").write_text('{"doc": "x", "limit": 1' + "0" * 80 + "}")
     r = gz(tmp_path / "home", "run", "wf.yaml", "--params-file", "p.json", cwd=wf.parent)
     assert r.code == 2 and "Traceback" not in r.err and len(r.err.splitlines()) == 1
+
+
+def test_workflow_submit_takes_the_same_params(tmp_path, wf):
+    r = gz(tmp_path / "home", "workflow", "submit", "wf.yaml", "-p", "doc=d", "-p", "limit=4", "--json", cwd=wf.parent)
+    assert r.code == 0, r.err
+    assert r.json()["tasks"]["Echo"]["result"]["result"]["limit"] == 4
