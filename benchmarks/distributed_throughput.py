@@ -31,8 +31,9 @@ import anyio
 import redis
 
 from gleitzeit_core.config import Config, load_config
-from gleitzeit_core.distributed.dispatcher import RedisDispatcher
-from gleitzeit_core.engine import LocalDispatcher, provider_config, run_workflow
+from gleitzeit_core.dispatch.redis import RedisDispatcher
+from gleitzeit_core.dispatch.local import LocalDispatcher, provider_config
+from gleitzeit_core.engine import run_workflow
 from gleitzeit_core.providers.host import ProviderHost
 from gleitzeit_core.providers.manifest import load_manifest
 from gleitzeit_core.store.redis import RedisBackend
@@ -102,15 +103,12 @@ def config_for(home: Path, url: str, max_concurrent: int) -> Config:
         "execution.max_concurrent_tasks": max_concurrent, "logging.level": "warning"})
 
 
-async def throughput(n_tasks: int, config: Config, url: str, host: ProviderHost | None = None) -> float:
-    """Tasks/s of one run: on the worker pool, or (``host``) on a local provider for reference."""
+async def throughput(n_tasks: int, config: Config, url: str, local: LocalDispatcher | None = None) -> float:
+    """Tasks/s of one run: on the worker pool, or (``local``) on a local provider for reference."""
     workflow = load_workflow_text(fanout_text(n_tasks), filename="fanout.json")
-    async with RedisBackend(url) as store, RedisDispatcher(url) as dispatcher:
+    async with RedisBackend(url) as store, RedisDispatcher(url) as pool:
         t0 = time.perf_counter()
-        if host is not None:
-            outcome = await run_workflow(workflow, config=config, store=store, host=host)
-        else:
-            outcome = await run_workflow(workflow, config=config, store=store, dispatcher=dispatcher)
+        outcome = await run_workflow(workflow, config=config, store=store, dispatcher=local or pool)
         wall = time.perf_counter() - t0
     if outcome.run.status is not RunStatus.COMPLETED:
         raise RuntimeError(f"run ended {outcome.run.status.value}: {outcome.run.error}")
@@ -154,8 +152,9 @@ async def main(args: argparse.Namespace) -> None:
                 print(f"| {n} | {max(rates):.0f} | {', '.join(f'{r:.0f}' for r in rates)} |", flush=True)
 
             config = config_for(home, url, args.max_concurrent)
-            async with ProviderHost([load_manifest(NOOP_MANIFEST)], config=provider_config(config)) as host:
-                rates = [await throughput(args.tasks, config, url, host) for _ in range(args.reps)]
+            async with LocalDispatcher(ProviderHost([load_manifest(NOOP_MANIFEST)],
+                                                    config=provider_config(config))) as local:
+                rates = [await throughput(args.tasks, config, url, local) for _ in range(args.reps)]
             print(f"| local provider, no workers (reference) | {max(rates):.0f} | {', '.join(f'{r:.0f}' for r in rates)} |")
 
             one = json.dumps({"name": "one", "tasks": [{"name": "t", "protocol": "noop/v1", "method": "noop/pass"}]})
@@ -166,8 +165,9 @@ async def main(args: argparse.Namespace) -> None:
             finally:
                 stop_workers(procs, url)
             config = config_for(home, url, 1)
-            async with ProviderHost([load_manifest(NOOP_MANIFEST)], config=provider_config(config)) as host:
-                local = await latency(LocalDispatcher(host), one, args.latency_n)
+            async with LocalDispatcher(ProviderHost([load_manifest(NOOP_MANIFEST)],
+                                                    config=provider_config(config))) as here:
+                local = await latency(here, one, args.latency_n)
             print(f"\ndispatch latency, one attempt at a time ({args.latency_n} samples):")
             print(f"- through Redis (1 worker): {summary(remote)}")
             print(f"- local provider (reference): {summary(local)}")

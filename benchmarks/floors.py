@@ -29,7 +29,7 @@ from gleitzeit_core.store.records import AttemptRecord, RunRecord, TaskRecord, T
 from gleitzeit_sdk.framing import LineReader, LineWriter
 from gleitzeit_sdk.messages import decode, encode, request
 
-from benchmarks.gleitzeit_worker import NOOP_MANIFEST, bench_config, bench_host
+from benchmarks.gleitzeit_worker import NOOP_MANIFEST, bench_config, bench_dispatcher
 
 # The least a JSON-RPC peer can do: parse a line, answer it.
 ECHO_CHILD = (
@@ -134,8 +134,8 @@ async def store_save_task(kind: str, path: Path, runs: int, synchronous: str = "
 
 async def python_execute(home: Path, runs: int) -> list[float]:
     """`result = 1` through the engine's actor for the built-in, sandboxed python provider (warm)."""
-    async with bench_host(bench_config(home, 1)) as host:
-        actor = host.actor("python")
+    async with bench_dispatcher(bench_config(home, 1)) as local:
+        actor = local.host.actor("python")
         workspace = home / "ws"
         workspace.mkdir(mode=0o777)
         workspace.chmod(0o777)  # the sandbox runs user code as an unprivileged uid

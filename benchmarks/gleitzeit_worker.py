@@ -26,7 +26,8 @@ from typing import Any
 import anyio
 
 from gleitzeit_core.config import Config, load_config
-from gleitzeit_core.engine import provider_config, run_workflow
+from gleitzeit_core.dispatch.local import LocalDispatcher, provider_config
+from gleitzeit_core.engine import run_workflow
 from gleitzeit_core.providers.host import ProviderHost
 from gleitzeit_core.providers.manifest import builtin_manifest_paths, load_manifest
 from gleitzeit_core.store.factory import make_store
@@ -72,11 +73,11 @@ def bench_config(home: Path, max_concurrent: int) -> Config:
     })
 
 
-def bench_host(config: Config) -> ProviderHost:
+def bench_dispatcher(config: Config) -> LocalDispatcher:
     """The built-in python provider and the no-op provider, started on first use."""
     manifests = [load_manifest(p) for p in builtin_manifest_paths() if p.parent.name == "provider_python"]
     manifests.append(load_manifest(NOOP_MANIFEST))
-    return ProviderHost(manifests, config=provider_config(config), log_level="warning")
+    return LocalDispatcher(ProviderHost(manifests, config=provider_config(config), log_level="warning"))
 
 
 @dataclass
@@ -98,12 +99,12 @@ def maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-async def run_once(workflow: Workflow, config: Config, host: ProviderHost, backend: str, db: Path) -> tuple[float, int]:
+async def run_once(workflow: Workflow, config: Config, local: LocalDispatcher, backend: str, db: Path) -> tuple[float, int]:
     """Wall seconds of one run, and the store transactions (group commits) it took."""
     store = make_store(backend, sqlite_path=str(db))
     async with store:
         t0 = time.perf_counter()
-        outcome = await run_workflow(workflow, config=config, store=store, host=host)
+        outcome = await run_workflow(workflow, config=config, store=store, dispatcher=local)
         wall = time.perf_counter() - t0
     if outcome.run.status is not RunStatus.COMPLETED:
         raise RuntimeError(f"benchmark run ended {outcome.run.status.value}: {outcome.run.error}")
@@ -118,8 +119,8 @@ async def run_job(job: Job, home: Path, profile: str | None) -> dict[str, Any]:
     workflow = load_workflow_text(workflow_text(shape, job.provider), filename="bench.json")
     load_s = time.perf_counter() - t0
     warm = load_workflow_text(workflow_text(build(job.shape, 4), job.provider), filename="warm.json")
-    async with bench_host(config) as host:
-        await run_once(warm, config, host, "memory", home / "warm.db")  # start providers, fork server
+    async with bench_dispatcher(config) as local:
+        await run_once(warm, config, local, "memory", home / "warm.db")  # start providers, fork server
         walls: list[float] = []
         transactions: list[int] = []
         prof = cProfile.Profile() if profile else None
@@ -127,7 +128,7 @@ async def run_job(job: Job, home: Path, profile: str | None) -> dict[str, Any]:
         for rep in range(job.reps):
             if prof:
                 prof.enable()
-            wall, commits = await run_once(workflow, config, host, job.backend, home / f"rep{rep}.db")
+            wall, commits = await run_once(workflow, config, local, job.backend, home / f"rep{rep}.db")
             walls.append(wall)
             transactions.append(commits)
             if prof:

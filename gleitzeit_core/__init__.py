@@ -10,8 +10,9 @@ The public Python API (docs/api.md); everything else in the package is internal:
     result = gz.run(wf, backend="memory")
     print(result.status.value, result.tasks["square"].result)
 
-The store classes (``SQLiteBackend``, ``RedisBackend``, ``InMemoryBackend``)
-load on first use: their drivers are not needed by every command.
+The store classes (``SQLiteBackend``, ``RedisBackend``, ``InMemoryBackend``),
+``ScriptedDispatcher`` / ``ScriptedCall`` (a dispatcher for tests) and
+``FailureKind`` load on first use: not every command needs what they import.
 """
 
 # The internal module gleitzeit_core.resume is loaded first: importing it later would
@@ -29,6 +30,7 @@ from gleitzeit_core._api.workflow import Task as Task
 from gleitzeit_core._api.workflow import Workflow as Workflow
 from gleitzeit_core.config import Config as Config
 from gleitzeit_core.config import load_config as load_config
+from gleitzeit_core.dispatch.base import Dispatcher as Dispatcher
 from gleitzeit_core.errors import AsyncioRequired as AsyncioRequired
 from gleitzeit_core.errors import ConfigError as ConfigError
 from gleitzeit_core.errors import EventsLost as EventsLost
@@ -56,15 +58,18 @@ from gleitzeit_core.store.records import TaskStatus as TaskStatus
 
 __version__ = "0.5.0"
 
-_BACKENDS = {"InMemoryBackend": "memory", "SQLiteBackend": "sqlite", "RedisBackend": "redis"}
+_LAZY = {"InMemoryBackend": "gleitzeit_core.store.memory", "SQLiteBackend": "gleitzeit_core.store.sqlite",
+         "RedisBackend": "gleitzeit_core.store.redis", "ScriptedDispatcher": "gleitzeit_core.dispatch.scripted",
+         "ScriptedCall": "gleitzeit_core.dispatch.scripted", "FailureKind": "gleitzeit_sdk.codes"}
 
 
 def __getattr__(name: str) -> object:
-    """The store classes load on first use (redis-py alone costs ~0.1 s of start-up)."""
-    if name in _BACKENDS:
+    """The store classes load on first use (redis-py alone costs ~0.1 s of start-up), the
+    scripted dispatcher and FailureKind too (they load the provider SDK's codes)."""
+    if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f"gleitzeit_core.store.{_BACKENDS[name]}"), name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'gleitzeit_core' has no attribute {name!r}")
 
 
@@ -73,10 +78,12 @@ __all__ = (
     "AttemptRecord",
     "Config",
     "ConfigError",
+    "Dispatcher",
     "Event",
     "EventStream",
     "EventsLost",
     "ExecutionEngine",
+    "FailureKind",
     "GleitzeitError",
     "InMemoryBackend",
     "InternalError",
@@ -91,6 +98,8 @@ __all__ = (
     "RunStatus",
     "RunUpdated",
     "SQLiteBackend",
+    "ScriptedCall",
+    "ScriptedDispatcher",
     "Store",
     "StoreUnavailable",
     "SubstitutionError",

@@ -23,7 +23,10 @@ to show out of the exception group concurrent tasks raise.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gleitzeit_sdk.codes import FailureKind
 
 
 class GleitzeitError(Exception):
@@ -61,21 +64,26 @@ class ProviderError(GleitzeitError):
     """A request failed on the provider side or on the way there.
 
     ``retryable`` decides whether the scheduler may try the task again;
-    ``type`` is a short machine-readable class ("crashed", "timeout", ...).
+    ``kind`` says what failed (``FailureKind``: crashed, timeout, cancelled, ...).
     """
 
     def __init__(
         self,
         message: str,
         *,
-        type: str = "provider_error",
+        kind: FailureKind | None = None,
         retryable: bool = True,
         code: int | None = None,
         details: object = None,
     ):
         super().__init__(message)
+        if kind is None:
+            # Imported here: `import gleitzeit_core` must not load the provider SDK package.
+            from gleitzeit_sdk.codes import FailureKind
+
+            kind = FailureKind.PROVIDER_ERROR
         self.message = message
-        self.type = type
+        self.kind = kind
         self.retryable = retryable
         self.code = code
         self.details = details

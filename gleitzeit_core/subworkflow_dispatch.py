@@ -9,6 +9,7 @@ from typing import Any, Callable
 from gleitzeit_core.errors import ProviderError
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
 from gleitzeit_core.workflow.subworkflow import PROTOCOL, run_group_task
+from gleitzeit_sdk.codes import FailureKind
 
 
 class GroupDispatcher:
@@ -25,7 +26,7 @@ class GroupDispatcher:
         try:
             return run_group_task(task.method, params)
         except ValueError as exc:
-            raise ProviderError(str(exc), type="invalid_params", retryable=False) from None
+            raise ProviderError(str(exc), kind=FailureKind.INVALID_PARAMS, retryable=False) from None
 
 
 def provider_tasks(workflow: Workflow) -> Workflow:

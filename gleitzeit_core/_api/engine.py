@@ -18,6 +18,7 @@ from gleitzeit_core._api.events import DEFAULT_BUFFER, EventStream
 from gleitzeit_core._api.result import RunResult
 from gleitzeit_core._api.workflow import Workflow, as_spec
 from gleitzeit_core.config import Config, load_config
+from gleitzeit_core.dispatch.base import Dispatcher
 from gleitzeit_core.errors import AsyncioRequired, ConfigError, GleitzeitError, InternalError, RunNotFound, primary
 from gleitzeit_core.scheduler.events import Event, Observer
 from gleitzeit_core.store.base import Store
@@ -51,40 +52,40 @@ class ExecutionEngine:
     ``GLEITZEIT_*`` environment. ``backend``: "sqlite" (default), "memory",
     "redis" or a Store object, which the engine opens and closes.
     ``distributed``: run attempts on `gleitzeit worker` processes (Redis).
+    ``dispatcher``: where attempts go instead (a ``ScriptedDispatcher`` in tests);
+    the engine enters and exits it.
 
     asyncio only (the stores are): under trio use ``run_async``.
     """
 
     def __init__(self, config: Config | Mapping[str, Any] | None = None, *, backend: BackendLike = None,
                  max_concurrent: int | None = None, distributed: bool = False,
-                 event_buffer: int = DEFAULT_BUFFER):
+                 dispatcher: Dispatcher | None = None, event_buffer: int = DEFAULT_BUFFER):
         self.config = resolve_config(config, backend=backend, max_concurrent=max_concurrent)
         cfg = self.config
         self.store: Store = backend if isinstance(backend, Store) else cfg.make_store()
         if distributed and self.store.kind != "redis":
             raise ConfigError("distributed runs need the redis backend (backend='redis')")
+        if distributed and dispatcher is not None:
+            raise ConfigError("give distributed=True or a dispatcher, not both")
         self.distributed = distributed
+        self._given = dispatcher
         self._event_buffer = event_buffer
         self._subscribers: set[EventStream] = set()
         self._stack: AsyncExitStack | None = None
-        self._runner: Any = None  # ProviderHost or RedisDispatcher
+        self._dispatcher: Any = None  # the Dispatcher every run on this engine shares
 
     async def __aenter__(self) -> ExecutionEngine:
         require_asyncio("ExecutionEngine")
-        from gleitzeit_core.engine import make_host  # heavy: the provider stack
+        from gleitzeit_core.dispatch.factory import make_dispatcher
 
         with boundary():
             stack = AsyncExitStack()
             await stack.__aenter__()
             try:
                 await stack.enter_async_context(self.store)
-                if self.distributed:
-                    from gleitzeit_core.distributed.dispatcher import RedisDispatcher
-
-                    runner: Any = RedisDispatcher(self.config.redis_url)
-                else:
-                    runner = make_host(self.config)
-                self._runner = await stack.enter_async_context(runner)
+                self._dispatcher = await stack.enter_async_context(
+                    self._given or make_dispatcher(self.config, distributed=self.distributed))
             except BaseException as exc:
                 await stack.__aexit__(type(exc), exc, exc.__traceback__)
                 raise
@@ -150,7 +151,7 @@ class ExecutionEngine:
 
     async def result(self, run_id: str) -> RunResult:
         """A run as stored now (it may still be running elsewhere)."""
-        from gleitzeit_core.engine import workspace_path
+        from gleitzeit_core.workspace import workspace_path
 
         folder = workspace_path(self.config, run_id)
         with boundary():
@@ -161,7 +162,8 @@ class ExecutionEngine:
                       on_created: Callable[[RunRecord], None] | None = None,
                       secrets: Mapping[str, str] | None = None) -> RunOutcome:
         """The one way a run is driven (the CLI's too): errors are not translated here."""
-        from gleitzeit_core.engine import make_host, run_workflow
+        from gleitzeit_core.dispatch.factory import make_dispatcher
+        from gleitzeit_core.engine import run_workflow
 
         if self._stack is None:
             raise GleitzeitError("use the engine as 'async with ExecutionEngine(...) as engine'")
@@ -174,12 +176,10 @@ class ExecutionEngine:
 
         common = dict(config=self.config, store=self.store, observer=observe, on_created=on_created,
                       existing=existing, secrets=secrets)
-        if self.distributed:
-            return await run_workflow(workflow, dispatcher=self._runner, **common)
-        if workflow.providers:
-            async with make_host(self.config, workflow) as host:
-                return await run_workflow(workflow, host=host, **common)
-        return await run_workflow(workflow, host=self._runner, **common)
+        if workflow.providers and not self.distributed and self._given is None:  # a dispatcher of its own
+            async with make_dispatcher(self.config, workflow=workflow) as own:
+                return await run_workflow(workflow, dispatcher=own, **common)
+        return await run_workflow(workflow, dispatcher=self._dispatcher, **common)
 
 
 def require_asyncio(what: str) -> None:

@@ -21,7 +21,7 @@ from gleitzeit_core.retention import DEFAULT_MAX_AGE, Outcome, Removal, collect,
 
 
 def _workspace(st: CliState):
-    from gleitzeit_core.engine import workspace_path
+    from gleitzeit_core.workspace import workspace_path
 
     config = st.config()
     return lambda run_id: workspace_path(config, run_id)

@@ -54,10 +54,6 @@ def health_problem(health: Any) -> str | None:
     return None
 
 
-def enabled(config: Config, name: str) -> bool:
-    return bool(config.values.get(f"providers.{name}.enabled", True))
-
-
 def manifests(config: Config) -> tuple[list[ProviderManifest], list[str]]:
     from gleitzeit_core.providers.host import discover_manifests
 
@@ -68,7 +64,7 @@ async def probe_all(config: Config, chosen: list[ProviderManifest], *, health: b
     """One Probe per manifest, in the given order; disabled ones are not started."""
     from gleitzeit_sdk.errors import RpcError
 
-    from gleitzeit_core.engine import provider_config
+    from gleitzeit_core.dispatch.local import enabled, provider_config
     from gleitzeit_core.providers.actor import served_protocols
     from gleitzeit_core.providers.connection import ConnectionClosed
     from gleitzeit_core.providers.host import ProviderHost
@@ -77,7 +73,7 @@ async def probe_all(config: Config, chosen: list[ProviderManifest], *, health: b
     host = ProviderHost(chosen, config=provider_config(config), log_level=str(config["logging.level"]))
     async with host:
         async def one(m: ProviderManifest, p: Probe) -> None:
-            if not enabled(config, m.name):
+            if not enabled(config, m):
                 p.state = "disabled"
                 return
             actor = host.actor(m.name)

@@ -156,7 +156,7 @@ def register(directory: Path, data: dict[str, Any], source: Path, force: bool, o
 async def handshake_protocols(config: Any, m: ProviderManifest) -> list[str]:
     """Start the provider once and return the protocols its ``initialize`` declares; fails
     (exit 1) if it cannot start or disagrees with the manifest's own ``protocols``."""
-    from gleitzeit_core.engine import provider_config
+    from gleitzeit_core.dispatch.local import provider_config
     from gleitzeit_core.providers.actor import served_protocols
     from gleitzeit_core.providers.host import ProviderHost
 

@@ -66,7 +66,7 @@ def plan_of(workflow: Workflow, providers: dict[str, dict[str, Any]]) -> dict[st
 
 async def check(path: str, st: CliState, params: list[str] | None = None,
                 params_file: str | None = None) -> Report:
-    from gleitzeit_core.engine import make_host, preflight  # heavy: providers and SDK
+    from gleitzeit_core.dispatch.local import LocalDispatcher, make_host  # heavy: providers and SDK
     from gleitzeit_core.subworkflow_dispatch import provider_tasks
 
     report = Report(path)
@@ -83,9 +83,9 @@ async def check(path: str, st: CliState, params: list[str] | None = None,
     brought = {m.name for m in host.manifests.values() if m.source in workflow.providers}
     started = tuple(t for t in external
                     if not any(m.name in brought for m in host.providers_for(t.protocol)))
-    async with host:
+    async with LocalDispatcher(host) as local:
         try:  # inside the host: its task group would wrap what escapes it
-            await preflight(replace(workflow, tasks=started), host)
+            await local.preflight(replace(workflow, tasks=started))
         except WorkflowInvalid as exc:
             report.problems = [str(p) for p in exc.problems]
             return report

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import sys
@@ -16,7 +15,7 @@ from gleitzeit_core.cli.app import EXIT_USAGE, BackendOpt, CliState, JsonOpt, fa
 from gleitzeit_core.cli.render import emit, local_time
 
 if TYPE_CHECKING:  # redis-py loads only for the commands that use it
-    from gleitzeit_core.distributed.queue import WorkerInfo
+    from gleitzeit_core.dispatch.queue import WorkerInfo
 
 app = typer.Typer(help="Worker processes that run distributed tasks (`gleitzeit run --distributed`).")
 
@@ -55,25 +54,14 @@ def worker(
     async def go() -> None:
         from redis.exceptions import RedisError
 
-        from gleitzeit_core.store.redis import connect
+        from gleitzeit_core.dispatch.factory import make_dispatcher
         from gleitzeit_core.distributed.worker import Worker, WorkerOptions
         from gleitzeit_core.errors import StoreUnavailable
-        from gleitzeit_core.store.redis import redact
-        from gleitzeit_core.engine import provider_config
-        from gleitzeit_core.providers.host import ProviderHost, discover_manifests
+        from gleitzeit_core.redis_keys import connect, redact
 
-        found, problems = discover_manifests(config["providers.directory"], manifest or ())
-        for line in problems:
-            logging.getLogger("gleitzeit.provider").warning("%s", line)
-        enabled = [m for m in found if config.values.get(f"providers.{m.name}.enabled", True)]
-        if wanted is not None:
-            unknown = sorted(set(wanted) - {m.name for m in found})
-            if unknown:
-                fail(f"--providers: unknown provider(s) {', '.join(unknown)} "
-                     f"(known: {', '.join(sorted(m.name for m in found))})", EXIT_USAGE)
-            enabled = [m for m in found if m.name in wanted]
         from gleitzeit_core.secret_fill import read_env_file
 
+        local = make_dispatcher(config, extra=manifest or (), only=wanted)  # ConfigError: exit 2
         options = WorkerOptions(name=name or f"{socket.gethostname()}-{os.getpid()}", concurrency=concurrency,
                                 visibility_timeout=visibility_timeout, env=read_env_file(env_file) if env_file else {})
         r = connect(url)
@@ -82,8 +70,8 @@ def worker(
                 await r.ping()  # before starting any provider
             except (RedisError, OSError) as exc:
                 raise StoreUnavailable(f"redis unreachable at {redact(url)}: {exc}") from None
-            async with ProviderHost(enabled, config=provider_config(config), log_level=str(config["logging.level"])) as host:
-                w = Worker(r, host, options)
+            async with local:
+                w = Worker(r, local, options)
                 await w.start()
                 print(f"worker {options.name} serving {', '.join(w.protocols)} (concurrency {concurrency})",
                       file=sys.stderr, flush=True)
@@ -106,10 +94,9 @@ def list_workers(ctx: typer.Context, backend: BackendOpt = None, json_out: JsonO
     async def go() -> list:
         from redis.exceptions import RedisError
 
-        from gleitzeit_core.distributed.queue import live_workers
-        from gleitzeit_core.store.redis import connect
+        from gleitzeit_core.dispatch.queue import live_workers
         from gleitzeit_core.errors import StoreUnavailable
-        from gleitzeit_core.store.redis import redact
+        from gleitzeit_core.redis_keys import connect, redact
 
         r = connect(url)
         try:

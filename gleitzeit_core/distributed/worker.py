@@ -28,11 +28,9 @@ from typing import Any, Mapping
 
 import anyio
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gleitzeit_core.distributed.queue import (
+from gleitzeit_core.dispatch.queue import (
     CANCEL_CHANNEL,
     GROUP,
     HEARTBEAT_INTERVAL,
@@ -45,17 +43,20 @@ from gleitzeit_core.distributed.queue import (
     ensure_group,
     publish_worker,
     queue_key,
+    queue_protocol,
     remove_worker,
     results_key,
 )
-from gleitzeit_core.errors import ProviderError
-from gleitzeit_core.providers.host import ProviderHost
+from gleitzeit_core.dispatch.local import LocalDispatcher
+from gleitzeit_core.errors import ConfigError, ProviderError
+from gleitzeit_core.redis_keys import TRANSIENT
+from gleitzeit_core.redis_keys import text as _s
 from gleitzeit_core.secret_fill import request_filled, sites_from_meta, worker_values
+from gleitzeit_core.workspace import private_dir
+from gleitzeit_sdk.codes import FailureKind
 
 log = logging.getLogger("gleitzeit.worker")
 
-#: Redis errors a worker rides out (server restarting, network blip) by retrying.
-TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 #: On a graceful stop, how long the reports of cancelled attempts may take.
 STOP_GRACE = 5.0
 
@@ -98,16 +99,16 @@ class _Running:
     stream: str
     entry_id: str
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    output: list[dict[str, str]] = field(default_factory=list)  # provider output not yet reported
+    output: list[tuple[str, str]] = field(default_factory=list)  # (stream, text) not yet reported
     has_output: anyio.Event = field(default_factory=anyio.Event)
 
 
 class Worker:
     """One worker process's loop. ``run`` returns when cancelled (after deregistering)."""
 
-    def __init__(self, redis: aioredis.Redis, host: ProviderHost, options: WorkerOptions):
+    def __init__(self, redis: aioredis.Redis, local: LocalDispatcher, options: WorkerOptions):
         self.r = redis
-        self.host = host
+        self.local = local  # this machine's providers, entered by the caller
         self.opts = options
         self.info = WorkerInfo(name=options.name, pid=os.getpid(), concurrency=options.concurrency)
         self._running: dict[tuple[str, int], _Running] = {}
@@ -125,12 +126,12 @@ class Worker:
 
     async def start(self) -> None:
         """Start every provider (their handshakes give the methods and limits), then register."""
-        protocols = sorted({p for m in self.host.manifests.values() for p in m.protocols})
+        protocols = self.local.protocols()
         if not protocols:
-            raise ProviderError("this worker has no providers (check --providers)", type="config", retryable=False)
-        self.info.methods = await self.host.methods_for(protocols)
-        self.info.providers = {p: self.host.actor_for_protocol(p).info.get("provider") for p in protocols}
-        self.info.capacity = {p: min(self.opts.concurrency, self.host.actor_for_protocol(p).capacity) for p in protocols}
+            raise ConfigError("this worker has no providers (check --providers)")
+        self.info.methods = await self.local.serve(protocols)
+        self.info.providers = self.local.providers_of(protocols)
+        self.info.capacity = {p: min(self.opts.concurrency, self.local.capacity(p)) for p in protocols}
         await self._ensure_groups()
         await publish_worker(self.r, self.info)
 
@@ -177,11 +178,11 @@ class Worker:
         streams = self.streams()
         index = {p: i + 1 for i, p in enumerate(protos)}
         args = [GROUP, self.info.name, free,
-                *[index[_proto_of(s)] for s in streams],
+                *[index[queue_protocol(s)] for s in streams],
                 *[proto_free[p] for p in protos]]
         res = await self._claim(keys=streams, args=args)
         if not res:
-            eligible = [st for st in streams if proto_free[_proto_of(st)] > 0]
+            eligible = [st for st in streams if proto_free[queue_protocol(st)] > 0]
             res = await self.r.xreadgroup(GROUP, self.info.name, {st: ">" for st in eligible}, count=1, block=1000)
         out = []
         for stream, entries in res or []:
@@ -215,9 +216,8 @@ class Worker:
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(STOP_GRACE):
                 if report is None:  # this worker is stopping: another may run the attempt again
-                    report = Report("failed", job.task_id, job.attempt, self.info.name,
-                                    {"message": f"worker {self.info.name!r} stopped during the attempt",
-                                     "type": "worker_lost", "retryable": True})
+                    report = Report.failed(job, self.info.name, ProviderError(
+                        f"worker {self.info.name!r} stopped during the attempt", kind=FailureKind.WORKER_LOST))
                 await self._finish(run, report)
             del self._running[key]
             self._per_proto[job.protocol] -= 1
@@ -231,21 +231,21 @@ class Worker:
         cancelled = False
         try:
             async with self.r.pipeline(transaction=False) as pipe:
-                pipe.xadd(results_key(job.run_id), Report("claimed", job.task_id, job.attempt, me).fields())
+                pipe.xadd(results_key(job.run_id), Report.claimed(job, me).fields())
                 pipe.expire(results_key(job.run_id), KEEP_S)
                 pipe.exists(cancel_key(job.task_id, job.attempt))
                 _, _, cancelled = await pipe.execute()
         except TRANSIENT as exc:  # run it anyway: the final report tells the orchestrator all it needs
             log.warning("worker %s: could not announce %s attempt %d (%s)", me, job.task_id, job.attempt, exc)
         if cancelled:
-            return Report("failed", job.task_id, job.attempt, me,
-                          {"message": "cancelled before it started", "type": "cancelled", "retryable": False})
+            return Report.failed(job, me, ProviderError("cancelled before it started", kind=FailureKind.CANCELLED,
+                                                        retryable=False))
         workspace = job.meta.get("workspace")
         if workspace and not Path(workspace).exists():  # the orchestrator's folder, on another machine
-            Path(workspace).mkdir(mode=0o700, parents=True, exist_ok=True)  # the provider gives it to the sandbox
+            private_dir(Path(workspace))  # the provider gives it to the sandbox
 
         def on_output(stream: str, data: str) -> None:
-            run.output.append({"stream": stream, "data": data})
+            run.output.append((stream, data))
             run.has_output.set()
 
         report: Report | None = None
@@ -253,19 +253,16 @@ class Worker:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._forward_output, run)
                 try:
-                    actor = self.host.actor_for_protocol(job.protocol)
                     meta, sites = sites_from_meta(job.meta)  # secrets come from this worker's environment
-                    request = functools.partial(actor.request, job.method, meta=meta, timeout=job.timeout)
+                    request = functools.partial(self.local.call, job.protocol, job.method, meta=meta,
+                                                timeout=job.timeout)
                     result = await request_filled(request, job.params, sites,
                                                   worker_values(sites, self.secrets, me), on_output)
-                    report = Report("done", job.task_id, job.attempt, me, result)
+                    report = Report.done(job, me, result)
                 except ProviderError as exc:
-                    report = Report("failed", job.task_id, job.attempt, me,
-                                    {"message": exc.message, "type": exc.type, "retryable": exc.retryable,
-                                     "details": exc.details})
+                    report = Report.failed(job, me, exc)
                 tg.cancel_scope.cancel()
-        return report or Report("failed", job.task_id, job.attempt, me,
-                                {"message": "cancelled", "type": "cancelled", "retryable": False})
+        return report or Report.failed(job, me, ProviderError("cancelled", kind=FailureKind.CANCELLED, retryable=False))
 
     async def _forward_output(self, run: _Running) -> None:
         """Provider output goes to the report stream as it comes (-v / --watch on the orchestrator).
@@ -281,8 +278,7 @@ class Worker:
                 with anyio.CancelScope(shield=True):  # bounded by the socket timeout
                     async with self.r.pipeline(transaction=False) as pipe:
                         for item in batch:
-                            pipe.xadd(results_key(job.run_id), Report("output", job.task_id, job.attempt,
-                                                                      self.info.name, item).fields())
+                            pipe.xadd(results_key(job.run_id), Report.output(job, self.info.name, *item).fields())
                         await pipe.execute()
                     del run.output[:len(batch)]
             except TRANSIENT:
@@ -295,8 +291,7 @@ class Worker:
             try:
                 async with self.r.pipeline(transaction=True) as pipe:
                     for item in run.output:
-                        pipe.xadd(results_key(run.job.run_id), Report("output", run.job.task_id, run.job.attempt,
-                                                                      self.info.name, item).fields())
+                        pipe.xadd(results_key(run.job.run_id), Report.output(run.job, self.info.name, *item).fields())
                     pipe.xadd(results_key(run.job.run_id), report.fields())
                     pipe.expire(results_key(run.job.run_id), KEEP_S)
                     pipe.xack(run.stream, GROUP, run.entry_id)
@@ -370,12 +365,3 @@ class Worker:
             except TRANSIENT as exc:
                 log.warning("worker %s: cancel channel lost (%s); resubscribing", self.info.name, exc)
                 await anyio.sleep(0.5)
-
-
-def _s(v: bytes | str) -> str:
-    return v.decode() if isinstance(v, bytes) else v
-
-
-def _proto_of(stream: str) -> str:
-    """``gleitzeit:q:<protocol>:<priority>`` → protocol."""
-    return stream[len("gleitzeit:q:"):].rsplit(":", 1)[0]

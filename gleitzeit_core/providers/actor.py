@@ -29,6 +29,7 @@ from gleitzeit_core.providers.manifest import ProviderKind, ProviderManifest
 from gleitzeit_core.providers.mcp.connection import McpConnection
 from gleitzeit_core.providers.process import LaunchSpec, ProviderProcess, inherited_env
 from gleitzeit_sdk import codes
+from gleitzeit_sdk.codes import FailureKind
 from gleitzeit_sdk.errors import RpcError
 
 log = logging.getLogger("gleitzeit.provider")
@@ -100,7 +101,7 @@ class ProviderActor:
             if inc is not None and not inc.ended.is_set():
                 return inc
             if self.failed:
-                raise ProviderUnavailable(self.failed, type="provider_failed", retryable=False)
+                raise ProviderUnavailable(self.failed, kind=FailureKind.PROVIDER_FAILED, retryable=False)
             inc = await self._tg.start(self._run_incarnation)
             self._current = inc
             self.info = inc.info
@@ -123,7 +124,7 @@ class ProviderActor:
         try:
             argv = m.argv()
         except Exception as exc:  # ManifestError: command missing / not executable
-            raise ProviderUnavailable(str(exc), type="provider_failed", retryable=False) from None
+            raise ProviderUnavailable(str(exc), kind=FailureKind.PROVIDER_FAILED, retryable=False) from None
         spec = LaunchSpec(tuple(argv), inherited_env(m.inherit_env, m.env), m.workdir(), m.name)
         async with anyio.create_task_group() as tg:
             try:
@@ -131,7 +132,7 @@ class ProviderActor:
             except OSError as exc:
                 raise ProviderUnavailable(
                     f"provider {m.name!r} cannot start {argv[0]!r}: {exc.strerror or exc}",
-                    type="provider_failed", retryable=False,
+                    kind=FailureKind.PROVIDER_FAILED, retryable=False,
                 ) from None
             assert proc.process.stdout is not None and proc.process.stdin is not None
             if m.kind is ProviderKind.MCP:
@@ -183,14 +184,14 @@ class ProviderActor:
             raise ProviderUnavailable(
                 f"provider {name!r} did not answer initialize within {self.manifest.startup_timeout:g} s"
                 + (f"; last stderr: {proc.tail()}" if proc.tail() else ""),
-                type="startup_timeout",
+                kind=FailureKind.STARTUP_TIMEOUT,
             ) from None
         except ConnectionClosed as exc:
             await anyio.sleep(0.05)  # let the exit status and last stderr arrive
             raise ProviderUnavailable(
                 f"provider {name!r} failed during start-up ({exc.reason}); "
                 + proc.describe_exit(),
-                type="crashed",
+                kind=FailureKind.CRASHED,
             ) from None
         except RpcError as exc:
             raise ProviderUnavailable(f"provider {name!r} refused initialize: {exc.message}", retryable=False) from None
@@ -201,7 +202,7 @@ class ProviderActor:
             raise ProviderUnavailable(
                 f"provider {name!r} serves {', '.join(served) or 'no protocols'} but its manifest "
                 f"({self.manifest.source}) says protocols: {', '.join(self.manifest.protocols)}; "
-                "fix or remove the manifest's protocols", type="provider_failed", retryable=False)
+                "fix or remove the manifest's protocols", kind=FailureKind.PROVIDER_FAILED, retryable=False)
         conn.peer_max_bytes = announced_max_bytes(info)
         conn.peer_max_assembled = announced_max_assembled(info)
         await conn.notify("initialized")
@@ -331,7 +332,7 @@ class ProviderActor:
                 answered, result = await self._cancel_on_provider(inc, sent)
             if answered:  # a result that beat the cancel: the work is done
                 return result
-            raise ProviderError(f"timed out after {timeout:g} s{timeout_note}", type="timeout", retryable=True)
+            raise ProviderError(f"timed out after {timeout:g} s{timeout_note}", kind=FailureKind.TIMEOUT, retryable=True)
         finally:
             inc.in_flight -= 1
 
@@ -341,23 +342,23 @@ class ProviderActor:
             return ProviderError(
                 f"the request to {method} is {exc.size} bytes, over provider {self.name!r}'s limit of "
                 f"{exc.limit} bytes (maxMessageBytes); pass large data by reference instead, e.g. as a file "
-                f"in the workspace whose path is a parameter", type="too_large", retryable=False)
+                f"in the workspace whose path is a parameter", kind=FailureKind.TOO_LARGE, retryable=False)
         if isinstance(exc, RequestNotSent):
-            return ProviderError(f"cannot send {method}: {exc}", type="invalid_params", retryable=False)
+            return ProviderError(f"cannot send {method}: {exc}", kind=FailureKind.INVALID_PARAMS, retryable=False)
         if isinstance(exc, ResponseRejected):
             return ProviderError(f"provider {self.name!r} sent an unusable response to {method}: {exc.reason}",
-                                 type="invalid_response", retryable=False)
+                                 kind=FailureKind.INVALID_RESPONSE, retryable=False)
         if isinstance(exc, RpcError) and exc.code != codes.CANCELLED:
             return self._task_error(exc)
         if isinstance(exc, RpcError):
             return ProviderError(f"provider {self.name!r} cancelled {method} without being asked",
-                                 type="cancelled_by_provider", retryable=True)
+                                 kind=FailureKind.CANCELLED_BY_PROVIDER, retryable=True)
         if inc.killed_by_host:
             return ProviderError(f"{inc.kill_reason or f'provider {self.name!r} was stopped'}; {method} was "
-                                 "still running on it", type="crashed", retryable=True)
+                                 "still running on it", kind=FailureKind.CRASHED, retryable=True)
         reason = exc.reason if isinstance(exc, ConnectionClosed) else "connection lost"
         return ProviderError(f"provider {self.name!r} crashed during {method} ({reason}); "
-                             f"{inc.process.describe_exit()}", type="crashed", retryable=True)
+                             f"{inc.process.describe_exit()}", kind=FailureKind.CRASHED, retryable=True)
 
     async def _cancel_on_provider(self, inc: Incarnation, sent: list[int]) -> tuple[bool, Any]:
         """$/cancelRequest, then its final response; the provider is killed if that does not come
@@ -392,17 +393,17 @@ class ProviderActor:
         if exc.code == codes.TASK_FAILED:
             kind = str(data.get("type") or "TaskFailed")
             text = str(data.get("message") or exc.message)
-            return ProviderError(text if text.startswith(kind) else f"{kind}: {text}", type=kind,
+            return ProviderError(text if text.startswith(kind) else f"{kind}: {text}", kind=FailureKind.TASK_FAILED,
                                  retryable=bool(data.get("retryable", True)), code=exc.code,
                                  details=data.get("details"))
         if exc.code == codes.OVERLOADED:
-            return ProviderError(f"provider {self.name!r} is overloaded", type="overloaded", retryable=True, code=exc.code)
+            return ProviderError(f"provider {self.name!r} is overloaded", kind=FailureKind.OVERLOADED, retryable=True, code=exc.code)
         label = _REFUSALS.get(exc.code)
         if label is not None:
             detail = data.get("message") or (exc.data if exc.data and not data else None)
             return ProviderError(f"{label}: {exc.message}" + (f" ({detail})" if detail and str(detail) not in exc.message else ""),
-                                 type="invalid_params", retryable=False, code=exc.code)
-        return ProviderError(f"provider error {exc.code}: {exc.message}", type=str(data.get("type") or "provider_error"),
+                                 kind=FailureKind.INVALID_PARAMS, retryable=False, code=exc.code)
+        return ProviderError(f"provider error {exc.code}: {exc.message}", kind=FailureKind.PROVIDER_ERROR,
                              retryable=bool(data.get("retryable", True)), code=exc.code)
 
     def _on_notification(self, method: str, params: dict[str, Any]) -> None:

@@ -15,17 +15,18 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping, Protocol
+from typing import Any, Awaitable, Callable, Mapping
 
 import anyio
 from anyio.abc import TaskGroup
 
 from gleitzeit_core.cache.files import NotCacheable
 from gleitzeit_core.cache.lookup import Decision, ResultCache
+from gleitzeit_core.dispatch.base import Dispatcher
 from gleitzeit_core.errors import ProviderError, SubstitutionError
 from gleitzeit_core.scheduler.capture import AttemptOutput
 from gleitzeit_core.scheduler.events import Observer, RunUpdated, TaskOutput, TaskUpdated, no_observer
-from gleitzeit_core.scheduler.triggers import Outcome, decide
+from gleitzeit_core.workflow.triggers import Outcome, decide
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import AttemptRecord, RunRecord, RunStatus, TaskRecord, TaskStatus, now
 from gleitzeit_core.tracing.context import traceparent
@@ -35,26 +36,9 @@ from gleitzeit_core.workflow.model import TaskSpec, Workflow
 from gleitzeit_core.results import StoredResult, held, keep, load
 from gleitzeit_core.workflow.refs import ReferenceSyntaxError, find_references, run_values, substitute
 from gleitzeit_sdk import jsonlimits
+from gleitzeit_sdk.codes import FailureKind
 
 log = logging.getLogger("gleitzeit.cache")
-
-
-class Dispatcher(Protocol):
-    """Where attempts go: local provider processes, or (later) a worker pool."""
-
-    def capacity(self, protocol: str) -> int:
-        """How many attempts of this protocol may run at once."""
-
-    async def execute(
-        self,
-        task: TaskSpec,
-        params: dict[str, Any],
-        *,
-        meta: dict[str, Any],
-        timeout: float | None,
-        on_output: Callable[[str, str], None],
-    ) -> Any:
-        """Run one attempt; raise ProviderError (with ``retryable``) on failure."""
 
 
 @dataclass(frozen=True)
@@ -257,7 +241,7 @@ class Scheduler:
                 try:
                     params = await self._params(spec)
                 except SubstitutionError as exc:
-                    error = ProviderError(str(exc), type="substitution", retryable=False)
+                    error = ProviderError(str(exc), kind=FailureKind.SUBSTITUTION, retryable=False)
                 else:
                     try:
                         outcome = await self.dispatcher.execute(
@@ -266,7 +250,7 @@ class Scheduler:
                     except ProviderError as exc:
                         error = exc
             if scope.cancelled_caught:
-                error = ProviderError("cancelled", type="cancelled", retryable=False)
+                error = ProviderError("cancelled", kind=FailureKind.CANCELLED, retryable=False)
         finally:
             self._scopes.pop(key, None)
             self._running[spec.protocol] -= 1
@@ -365,7 +349,7 @@ class Scheduler:
             await self._finished(key)
             return
         attempt.error, attempt.retryable = _describe(error), error.retryable
-        if error.type == "cancelled":
+        if error.kind is FailureKind.CANCELLED:
             attempt.status = rec.status = TaskStatus.CANCELLED
         else:
             attempt.status = TaskStatus.FAILED
@@ -390,11 +374,11 @@ class Scheduler:
     def _lost_unsafe(self, spec: TaskSpec, error: ProviderError, number: int) -> bool:
         """A crash lost a non-idempotent attempt that the retry policy would re-run, but
         the user did not allow re-running after a crash (``retry.on_crash``)."""
-        return (error.type == "crashed" and error.retryable and spec.retry.should_retry(number)
+        return (error.kind is FailureKind.CRASHED and error.retryable and spec.retry.should_retry(number)
                 and spec.method not in self.options.idempotent and not spec.retry.on_crash)
 
     def _may_retry(self, spec: TaskSpec, error: ProviderError, number: int) -> bool:
-        if error.type == "cancelled" or not error.retryable or self._lost_unsafe(spec, error, number):
+        if error.kind is FailureKind.CANCELLED or not error.retryable or self._lost_unsafe(spec, error, number):
             return False
         return spec.retry.should_retry(number)
 
@@ -553,7 +537,7 @@ def _unstorable(result: Any) -> ProviderError | None:
     try:
         jsonlimits.check(result)
     except jsonlimits.ValueRejected as exc:
-        return ProviderError(f"the result cannot be stored: {exc}", type="invalid_response", retryable=False)
+        return ProviderError(f"the result cannot be stored: {exc}", kind=FailureKind.INVALID_RESPONSE, retryable=False)
     return None
 
 

@@ -32,17 +32,15 @@ import json
 import os
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Iterable, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import AuthenticationError
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, WatchError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gleitzeit_core.errors import StoreUnavailable
+from gleitzeit_core.redis_keys import PREFIX, TRANSIENT, connect, redact
 from gleitzeit_core.store.base import KEPT_ON_SAVE, TASK_IDENTITY, Store
 from gleitzeit_core.store.batch import Writes
 from gleitzeit_core.store.blobs import check_name
@@ -56,11 +54,6 @@ from gleitzeit_core.store.records import (
     now,
 )
 
-PREFIX = "gleitzeit:"
-#: connecting to a live server takes milliseconds; a dead address should not hang a run
-CONNECT_TIMEOUT_S = 5.0
-#: long enough for a 50,000-task create_run or a 10 MB result, short enough to notice a hung server
-SOCKET_TIMEOUT_S = 30.0
 #: members / keys per command when a command would otherwise carry a whole run
 _CHUNK = 10_000
 #: a blob is sent in pieces of this size (APPEND to a temporary key, then RENAME),
@@ -68,16 +61,6 @@ _CHUNK = 10_000
 _BLOB_PIECE = 8 * 1024 * 1024
 #: ZINTER (used by filtered listings) arrived in Redis 6.2
 _MIN_SERVER = (6, 2)
-
-def connect(url: str) -> aioredis.Redis:
-    """A client that notices a dead server within seconds instead of hanging, and
-    whose callers wait for a free connection: redis-py's default pool raises
-    "Too many connections" past 100 concurrent commands (a wide fan-out)."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=64, timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S,
-        socket_timeout=SOCKET_TIMEOUT_S, health_check_interval=10)
-    return aioredis.Redis(connection_pool=pool)
-
 
 # request_cancel must not create a run hash for an unknown id: check and set server-side
 _CANCEL_LUA = """
@@ -147,15 +130,6 @@ for i = 6, #KEYS do
 end
 return 1
 """
-
-
-def redact(url: str) -> str:
-    """The URL for messages: the password replaced by ``***``."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def _reason(e: BaseException) -> str:
@@ -308,7 +282,7 @@ class RedisBackend(Store):
             raise StoreUnavailable(
                 f"redis backend at {self.address} rejected the credentials: {e}"
             ) from e
-        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+        except TRANSIENT as e:
             raise StoreUnavailable(
                 f"redis backend unreachable at {self.address}: {_reason(e)}"
             ) from e

@@ -178,8 +178,8 @@ class Dashboard:
         if self.store.kind != "redis":
             return None
         from gleitzeit_core.cli.worker_cmd import worker_json
-        from gleitzeit_core.distributed.queue import live_workers
-        from gleitzeit_core.store.redis import connect
+        from gleitzeit_core.dispatch.queue import live_workers
+        from gleitzeit_core.redis_keys import connect
 
         r = connect(self.config.redis_url)
         try:

@@ -19,8 +19,8 @@ from typing import Any
 
 from gleitzeit_core.cache.spec import CacheSpec, read_cache
 from gleitzeit_core.errors import Problem, WorkflowInvalid
-from gleitzeit_core.scheduler.retry import RetryPolicy, Strategy
-from gleitzeit_core.scheduler.triggers import Trigger
+from gleitzeit_core.workflow.retry import RetryPolicy, Strategy
+from gleitzeit_core.workflow.triggers import Trigger
 from gleitzeit_core.workflow import inputs as run_inputs
 from gleitzeit_core.workflow import policy, subworkflow, when_check
 from gleitzeit_core.workflow.graph import depends_on, find_cycles

@@ -11,8 +11,8 @@ from enum import IntEnum
 from typing import Any
 
 from gleitzeit_core.cache.spec import CacheSpec
-from gleitzeit_core.scheduler.retry import RetryPolicy
-from gleitzeit_core.scheduler.triggers import Trigger
+from gleitzeit_core.workflow.retry import RetryPolicy
+from gleitzeit_core.workflow.triggers import Trigger
 
 
 class Priority(IntEnum):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gleitzeit_core.errors import Problem, WorkflowInvalid
-from gleitzeit_core.scheduler.triggers import Trigger
+from gleitzeit_core.workflow.triggers import Trigger
 from gleitzeit_core.workflow import policy
 from gleitzeit_core.workflow.inputs import check_values
 from gleitzeit_core.workflow.model import Call, SourcePos, TaskSpec, Workflow

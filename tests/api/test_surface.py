@@ -8,10 +8,10 @@ import sys
 import gleitzeit_core
 
 PUBLIC = (
-    "AsyncioRequired", "AttemptRecord", "Config", "ConfigError", "Event", "EventStream", "EventsLost",
-    "ExecutionEngine", "GleitzeitError", "InMemoryBackend", "InternalError", "Problem", "ProviderError",
+    "AsyncioRequired", "AttemptRecord", "Config", "ConfigError", "Dispatcher", "Event", "EventStream", "EventsLost",
+    "ExecutionEngine", "FailureKind", "GleitzeitError", "InMemoryBackend", "InternalError", "Problem", "ProviderError",
     "ProviderUnavailable", "RedisBackend", "RunFailed", "RunNotFound", "RunRecord", "RunResult", "RunStatus",
-    "RunUpdated", "SQLiteBackend", "Store", "StoreUnavailable", "SubstitutionError", "Task", "TaskOutput",
+    "RunUpdated", "SQLiteBackend", "ScriptedCall", "ScriptedDispatcher", "Store", "StoreUnavailable", "SubstitutionError", "Task", "TaskOutput",
     "TaskRecord", "TaskResult", "TaskStatus", "TaskUpdated", "Workflow", "WorkflowChanged", "WorkflowInvalid",
     "__version__", "load_config", "resume", "resume_async", "run", "run_async",
 )
@@ -34,6 +34,17 @@ def test_store_classes_are_the_stores_under_the_seed_names():
     assert gleitzeit_core.InMemoryBackend is InMemoryBackend
     for cls in (SQLiteBackend, RedisBackend, InMemoryBackend):
         assert issubclass(cls, gleitzeit_core.Store)
+
+
+def test_the_scripted_dispatcher_is_the_one_in_the_dispatch_package_and_keeps_the_port():
+    from gleitzeit_core.dispatch.scripted import ScriptedDispatcher
+    from gleitzeit_sdk.codes import FailureKind
+
+    assert gleitzeit_core.ScriptedDispatcher is ScriptedDispatcher
+    assert gleitzeit_core.FailureKind is FailureKind
+    d = ScriptedDispatcher(lambda call: None)
+    for name in ("__aenter__", "__aexit__", "preflight", "capacity", "execute"):
+        assert callable(getattr(d, name)), name
 
 
 def test_every_error_is_in_the_one_tree():

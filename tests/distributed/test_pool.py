@@ -225,7 +225,7 @@ def test_an_entry_claimed_by_a_vanished_consumer_is_reclaimed_after_the_visibili
     """The orchestrator never heard who claimed it (the claimer died at once): XAUTOCLAIM covers that."""
     import redis
 
-    from gleitzeit_core.distributed.queue import GROUP, Job, Report, queue_key, results_key
+    from gleitzeit_core.dispatch.queue import GROUP, Job, Report, ReportKind, queue_key, results_key
 
     job = Job("run-ghost", "task-ghost", 1, "python/v1", "python/execute", {"code": "result = 6 * 7"}, {}, None)
     with redis.Redis.from_url(pool.url) as r:
@@ -238,7 +238,7 @@ def test_an_entry_claimed_by_a_vanished_consumer_is_reclaimed_after_the_visibili
 
         def reports() -> list[Report]:
             return [Report.from_fields(f) for _, f in r.xrange(results_key("run-ghost"))]
-        wait_for(lambda: any(x.kind == "done" for x in reports()), 20, "the reclaimed attempt to finish")
-        done = [x for x in reports() if x.kind == "done"]
+        wait_for(lambda: any(x.kind is ReportKind.DONE for x in reports()), 20, "the reclaimed attempt to finish")
+        done = [x for x in reports() if x.kind is ReportKind.DONE]
         assert len(done) == 1 and done[0].worker == "w" and done[0].data["result"] == 42
         assert r.xpending(stream, GROUP)["pending"] == 0  # acknowledged

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from gleitzeit_core.errors import Problem
-from gleitzeit_core.scheduler.retry import RetryPolicy, Strategy
+from gleitzeit_core.workflow.retry import RetryPolicy, Strategy
 from gleitzeit_core.workflow.graph import levels
 from gleitzeit_core.workflow.loader import check_methods, load_workflow, load_workflow_text
 from gleitzeit_core.workflow.model import Priority, Workflow

@@ -10,6 +10,7 @@ import pytest
 from gleitzeit_core.errors import ProviderError, ProviderUnavailable
 from gleitzeit_core.providers.host import ProviderHost
 from gleitzeit_core.providers.manifest import parse_manifest
+from gleitzeit_sdk.codes import FailureKind
 from tests.helpers.procs import alive, marker, wait_gone
 
 pytestmark = pytest.mark.anyio
@@ -79,7 +80,7 @@ async def test_crash_mid_request_fails_retryably_and_restarts():
         first = await actor.request("test/pid", {})
         with pytest.raises(ProviderError) as info:
             await actor.request("test/crash", {})
-        assert info.value.retryable and info.value.type == "crashed"
+        assert info.value.retryable and info.value.kind is FailureKind.CRASHED
         assert "segfault imminent" in info.value.message and "exit code 3" in info.value.message
         second = await actor.request("test/pid", {})
         assert second != first and not alive(first)
@@ -104,7 +105,7 @@ async def test_timeout_cancels_on_provider_that_honours_it():
         pid = await actor.request("test/pid", {})
         with pytest.raises(ProviderError, match="timed out after 0.3 s") as info:
             await actor.request("test/sleep", {"seconds": 30}, timeout=0.3)
-        assert info.value.type == "timeout" and info.value.retryable
+        assert info.value.kind is FailureKind.TIMEOUT and info.value.retryable
         assert await actor.request("test/pid", {}) == pid  # not killed: it honoured the cancel
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from gleitzeit_core.errors import ProviderError
 from gleitzeit_core.providers.host import ProviderHost
+from gleitzeit_sdk.codes import FailureKind
 from tests.core.providers.test_actor import manifest
 from tests.helpers.procs import marker
 
@@ -32,7 +33,7 @@ async def test_an_unusable_answer_fails_that_request_only(answer: str, message: 
         pid = await actor.request("test/pid", {})
         with anyio.fail_after(10), pytest.raises(ProviderError, match=message) as info:
             await actor.request("test/hostile", {"answer": answer})
-        assert info.value.type == "invalid_response" and not info.value.retryable
+        assert info.value.kind is FailureKind.INVALID_RESPONSE and not info.value.retryable
         assert await actor.request("test/pid", {}) == pid  # same process: the connection went on
 
 
@@ -42,7 +43,7 @@ async def test_an_undecodable_answer_is_a_protocol_violation_not_an_engine_crash
         pid = await actor.request("test/pid", {})
         with anyio.fail_after(10), pytest.raises(ProviderError, match="nests deeper than 128 levels") as info:
             await actor.request("test/hostile", {"answer": "deep"})
-        assert info.value.type == "crashed"
+        assert info.value.kind is FailureKind.CRASHED
         assert await actor.request("test/pid", {}) != pid  # restarted
 
 
@@ -60,7 +61,7 @@ async def test_the_host_never_sends_a_line_over_the_providers_limit():
         with anyio.fail_after(10), pytest.raises(ProviderError) as info:
             await actor.request("test/echo", {"blob": "x" * 5000})
         err = info.value
-        assert err.type == "too_large" and not err.retryable
+        assert err.kind is FailureKind.TOO_LARGE and not err.retryable
         assert "over provider 'fake''s limit of 4096 bytes" in err.message and "by reference" in err.message
         assert await actor.request("test/echo", {"blob": "x" * 100}) == {"blob": "x" * 100}
         assert await actor.request("test/pid", {}) == pid
@@ -71,7 +72,7 @@ async def test_unsendable_params_fail_before_anything_is_sent():
         actor = host.actor_for_protocol("test/v1")
         with pytest.raises(ProviderError, match="not sendable JSON") as info:
             await actor.request("test/echo", {"x": float("nan")})
-        assert info.value.type == "invalid_params"
+        assert info.value.kind is FailureKind.INVALID_PARAMS
         # legal as a JSON escape, but not Unicode: refused before sending (PROTOCOL.md §1)
         with pytest.raises(ProviderError, match="lone surrogate"):
             await actor.request("test/echo", {"t": "a\ud800b"})
@@ -104,10 +105,10 @@ async def test_siblings_of_a_request_that_ignored_its_cancel_say_so():
                 tg.start_soon(lambda: run("long_timeout", timeout=25))
                 await anyio.sleep(0.2)
                 tg.start_soon(lambda: run("short", timeout=0.3))
-        assert errors["short"].type == "timeout" and "0.3 s" in errors["short"].message
+        assert errors["short"].kind is FailureKind.TIMEOUT and "0.3 s" in errors["short"].message
         for name in ("no_timeout", "long_timeout"):
             err = errors[name]
-            assert err.type == "crashed" and err.retryable, err.message
+            assert err.kind is FailureKind.CRASHED and err.retryable, err.message
             assert "did not answer a cancelled request within 5 s" in err.message
             assert "timed out" not in err.message
 

@@ -8,10 +8,11 @@ from typing import Any, Callable
 import anyio
 import pytest
 
+from gleitzeit_core.dispatch.scripted import ScriptedDispatcher
 from gleitzeit_core.engine import new_run
 from gleitzeit_core.errors import ProviderError
 from gleitzeit_core.scheduler.events import TaskUpdated
-from gleitzeit_core.scheduler.retry import RetryPolicy, Strategy
+from gleitzeit_core.workflow.retry import RetryPolicy, Strategy
 from gleitzeit_core.scheduler.scheduler import RunOptions, Scheduler
 from gleitzeit_core.store.memory import InMemoryBackend
 from gleitzeit_core.store.records import RunStatus, TaskStatus
@@ -20,32 +21,13 @@ from gleitzeit_core.workflow.model import Priority, TaskSpec, Workflow
 pytestmark = pytest.mark.anyio
 
 
-class Scripted:
-    """Runs ``script(key, params, attempt)``; records start order and peak concurrency."""
+def Scripted(script: Callable[..., Any], capacity: dict[str, int] | None = None) -> ScriptedDispatcher:
+    """The public scripted dispatcher over ``script(key, params, attempt)``."""
+    return ScriptedDispatcher(lambda call: script(call.task.key, call.params, call.attempt), capacity=capacity or 100)
 
-    def __init__(self, script: Callable[..., Any], capacity: dict[str, int] | None = None):
-        self.script = script
-        self.caps = capacity or {}
-        self.started: list[str] = []
-        self.running: dict[str, int] = {}
-        self.peak: dict[str, int] = {}
-        self.params: dict[str, dict] = {}
 
-    def capacity(self, protocol: str) -> int:
-        return self.caps.get(protocol, 100)
-
-    async def execute(self, task, params, *, meta, timeout, on_output):
-        self.started.append(task.key)
-        self.params[task.key] = params
-        self.running[task.protocol] = self.running.get(task.protocol, 0) + 1
-        self.peak[task.protocol] = max(self.peak.get(task.protocol, 0), self.running[task.protocol])
-        try:
-            out = self.script(task.key, params, meta["attempt"])
-            if hasattr(out, "__await__"):
-                out = await out
-            return out
-        finally:
-            self.running[task.protocol] -= 1
+def started(d: ScriptedDispatcher) -> list[str]:
+    return [c.task.key for c in d.calls]
 
 
 def spec(key, deps=(), priority=Priority.NORMAL, params=None, retry=None, protocol="t/v1", timeout=None):
@@ -72,7 +54,7 @@ async def test_priority_order_with_one_slot():
              spec("high1", priority=Priority.HIGH), spec("low2", priority=Priority.LOW), spec("high2", priority=Priority.HIGH)]
     final, recs, _ = await run(tasks, d, max_concurrent=1)
     assert final.status is RunStatus.COMPLETED
-    assert d.started == ["urgent1", "high1", "high2", "normal1", "low1", "low2"]
+    assert started(d) == ["urgent1", "high1", "high2", "normal1", "low1", "low2"]
 
 
 async def test_retry_until_third_attempt_records_every_attempt():
@@ -204,4 +186,4 @@ async def test_completed_records_are_not_executed_again():
     await store.open()
     await store.create_run(run_rec, list(recs.values()))
     final = await Scheduler(wf, run_rec, recs, store, d, RunOptions()).execute()
-    assert final.status is RunStatus.COMPLETED and d.started == ["b"]
+    assert final.status is RunStatus.COMPLETED and started(d) == ["b"]

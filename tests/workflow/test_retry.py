@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from gleitzeit_core.scheduler.retry import RetryPolicy, Strategy
+from gleitzeit_core.workflow.retry import RetryPolicy, Strategy
 
 
 @pytest.mark.parametrize("strategy, expected", [

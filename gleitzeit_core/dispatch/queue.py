@@ -18,13 +18,18 @@ import json
 import socket
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from gleitzeit_core.errors import ProviderError
+from gleitzeit_core.redis_keys import PREFIX
+from gleitzeit_core.redis_keys import text as _s
+from gleitzeit_core.workflow.model import Priority
+from gleitzeit_sdk.codes import FailureKind
 
-PREFIX = "gleitzeit:"
 GROUP = "workers"
 WORKERS_KEY = f"{PREFIX}workers"
 CANCEL_CHANNEL = f"{PREFIX}cancel"
@@ -33,11 +38,17 @@ HEARTBEAT_INTERVAL = 1.0
 HEARTBEAT_TTL = 5.0
 #: How long report streams and cancel marks outlive their last write (orchestrator gone for good).
 KEEP_S = 86_400
-PRIORITIES = (3, 2, 1, 0)  # Priority values, highest first
+#: Queue priorities, highest first (workers read the streams in this order).
+PRIORITIES = tuple(sorted((int(p) for p in Priority), reverse=True))
 
 
 def queue_key(protocol: str, priority: int) -> str:
     return f"{PREFIX}q:{protocol}:{int(priority)}"
+
+
+def queue_protocol(stream: str) -> str:
+    """The protocol of a ``queue_key`` stream (its inverse, less the priority)."""
+    return stream[len(f"{PREFIX}q:"):].rsplit(":", 1)[0]
 
 
 def results_key(run_id: str) -> str:
@@ -50,10 +61,6 @@ def worker_key(name: str) -> str:
 
 def cancel_key(task_id: str, attempt: int) -> str:
     return f"{PREFIX}x:{task_id}:{attempt}"
-
-
-def _s(v: bytes | str) -> str:
-    return v.decode() if isinstance(v, bytes) else v
 
 
 @dataclass
@@ -81,28 +88,64 @@ class Job:
                    json.loads(f["params"]), json.loads(f["meta"]), float(f["timeout"]) if f["timeout"] else None)
 
 
+class ReportKind(StrEnum):
+    CLAIMED = "claimed"  # a worker started the attempt
+    OUTPUT = "output"  # data: {stream, data}
+    DONE = "done"  # data: the result
+    FAILED = "failed"  # data: {message, kind, retryable, details}
+
+
 @dataclass
 class Report:
-    """What a worker says about an attempt: ``claimed``, ``output``, ``done`` or ``failed``.
+    """What a worker says about an attempt; built and read only through the methods here."""
 
-    ``data`` is the result (done), {stream, data} (output) or
-    {message, type, retryable, details} (failed).
-    """
-
-    kind: str
+    kind: ReportKind
     task_id: str
     attempt: int
     worker: str
     data: Any = None
 
+    @classmethod
+    def claimed(cls, job: Job, worker: str) -> Report:
+        return cls(ReportKind.CLAIMED, job.task_id, job.attempt, worker)
+
+    @classmethod
+    def output(cls, job: Job, worker: str, stream: str, data: str) -> Report:
+        return cls(ReportKind.OUTPUT, job.task_id, job.attempt, worker, {"stream": stream, "data": data})
+
+    @classmethod
+    def done(cls, job: Job, worker: str, result: Any) -> Report:
+        return cls(ReportKind.DONE, job.task_id, job.attempt, worker, result)
+
+    @classmethod
+    def failed(cls, job: Job, worker: str, error: ProviderError) -> Report:
+        return cls(ReportKind.FAILED, job.task_id, job.attempt, worker,
+                   {"message": error.message, "kind": str(error.kind), "retryable": error.retryable,
+                    "details": error.details})
+
+    def printed(self) -> tuple[str, str]:
+        """An ``output`` report's (stream, text)."""
+        d = self.data if isinstance(self.data, dict) else {}
+        return str(d.get("stream", "stdout")), str(d.get("data", ""))
+
+    def error(self) -> ProviderError:
+        """A ``failed`` report's error (a kind this version does not know reads as provider_error)."""
+        d = self.data if isinstance(self.data, dict) else {}
+        try:
+            kind = FailureKind(str(d.get("kind")))
+        except ValueError:
+            kind = FailureKind.PROVIDER_ERROR
+        return ProviderError(str(d.get("message")), kind=kind, retryable=bool(d.get("retryable", True)),
+                             details=d.get("details"))
+
     def fields(self) -> dict[str, str]:
-        return {"kind": self.kind, "task_id": self.task_id, "attempt": str(self.attempt),
+        return {"kind": str(self.kind), "task_id": self.task_id, "attempt": str(self.attempt),
                 "worker": self.worker, "data": json.dumps(self.data)}
 
     @classmethod
-    def from_fields(cls, raw: dict[Any, Any]) -> "Report":
+    def from_fields(cls, raw: dict[Any, Any]) -> Report:
         f = {_s(k): _s(v) for k, v in raw.items()}
-        return cls(f["kind"], f["task_id"], int(f["attempt"]), f["worker"], json.loads(f["data"]))
+        return cls(ReportKind(f["kind"]), f["task_id"], int(f["attempt"]), f["worker"], json.loads(f["data"]))
 
 
 @dataclass

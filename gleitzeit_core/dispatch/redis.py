@@ -1,4 +1,5 @@
-"""The orchestrator's side: attempts go to Redis streams, workers report back.
+"""Attempts on a pool of `gleitzeit worker` processes: they go to Redis streams,
+workers report back (the worker itself is ``gleitzeit_core.distributed.worker``).
 
 One reader per run follows the run's report stream (XREAD BLOCK: event-driven)
 and routes each report to the attempt waiting for it by (task id, attempt
@@ -7,6 +8,12 @@ presumed dead — is ignored. A pool watcher refreshes the live workers every
 second: ``capacity`` is answered from it (the scheduler asks synchronously), and
 an attempt whose worker's heartbeat expired fails as retryable ``worker_lost``,
 so the task's retry policy decides. Delivery is at-least-once.
+
+The timeout clock starts where it does locally: the worker's provider actor
+runs it from the moment the attempt reaches a provider; time in the queue is
+not counted. Here the orchestrator only waits for the worker's report, from
+its claim on, for the timeout plus ``TIMEOUT_GRACE`` (a worker that never
+reports fails the attempt as ``timeout``).
 """
 
 from __future__ import annotations
@@ -15,21 +22,20 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gleitzeit_core.distributed.queue import (
+from gleitzeit_core.dispatch.queue import (
     CANCEL_CHANNEL,
     GROUP,
     HEARTBEAT_INTERVAL,
     KEEP_S,
     Job,
     Report,
+    ReportKind,
     WorkerInfo,
     cancel_key,
     ensure_group,
@@ -37,15 +43,15 @@ from gleitzeit_core.distributed.queue import (
     queue_key,
     results_key,
 )
-from gleitzeit_core.errors import Problem, ProviderError, StoreUnavailable, WorkflowInvalid
-from gleitzeit_core.store.redis import connect, redact
-from gleitzeit_core.workflow.loader import check_methods
-from gleitzeit_core.workflow.params_check import check_params
+from gleitzeit_core.dispatch.base import Methods, OutputHandler
+from gleitzeit_core.dispatch.preflight import require_methods, require_protocols
+from gleitzeit_core.errors import ProviderError, StoreUnavailable
+from gleitzeit_core.redis_keys import TRANSIENT, connect, redact
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
+from gleitzeit_sdk.codes import FailureKind
 
 log = logging.getLogger("gleitzeit.distributed")
 
-TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 #: After a task's own timeout, how long the worker's timeout report may take before we give up on it.
 TIMEOUT_GRACE = 5.0
 #: How long the dispatcher rides out a Redis outage before failing what it waits for.
@@ -56,7 +62,7 @@ OUTAGE_S = 10.0
 class _Waiter:
     """One attempt in flight, as seen by the orchestrator."""
 
-    on_output: Callable[[str, str], None]
+    on_output: OutputHandler
     entry: tuple[str, str] | None = None  # (stream, entry id) once queued
     worker: str | None = None
     claimed: anyio.Event = field(default_factory=anyio.Event)
@@ -74,9 +80,11 @@ class _Waiter:
 class RedisDispatcher:
     """``async with RedisDispatcher(url) as d``: a Dispatcher whose attempts run on workers."""
 
+    secrets_on_workers = True
+
     def __init__(self, url: str):
         self.url = url
-        self.r = connect(url)
+        self.r = connect(url)  # connects on first use (in __aenter__)
         self._workers: list[WorkerInfo] = []
         self._waiting: dict[tuple[str, int], _Waiter] = {}
         self._readers: set[str] = set()  # run ids followed
@@ -117,32 +125,27 @@ class RedisDispatcher:
         """Total slots of the live workers serving it (at least 1, so work queues until one comes)."""
         return max(1, sum(w.capacity.get(protocol, 0) for w in self._workers))
 
-    async def preflight(self, workflow: Workflow) -> dict[str, dict[str, Any]]:
+    async def preflight(self, workflow: Workflow) -> Methods:
         """Method descriptors as the live workers published them; every protocol needs a worker."""
         served = {p for w in self._workers for p in w.capacity}
-        problems = []
-        for proto in sorted({t.protocol for t in workflow.tasks} - served):
-            where = next(str(t.pos or workflow.source_path or workflow.name) for t in workflow.tasks if t.protocol == proto)
-            problems.append(Problem(where, f"no live worker serves protocol {proto!r} "
-                                           f"(start one: gleitzeit worker --backend redis; live: "
-                                           f"{', '.join(w.name for w in self._workers) or 'none'})"))
-        if problems:
-            raise WorkflowInvalid(problems)
+        live = ", ".join(w.name for w in self._workers) or "none"
+        require_protocols(workflow, {proto: f"no live worker serves protocol {proto!r} (start one: gleitzeit "
+                                            f"worker --backend redis; live: {live})"
+                                     for proto in sorted({t.protocol for t in workflow.tasks} - served)})
         methods: dict[str, dict[str, Any]] = {}
         for w in self._workers:
             methods.update(w.methods)
-        problems = check_methods(workflow, methods) + check_params(workflow, methods)
-        if problems:
-            raise WorkflowInvalid(problems)
-        return methods
+        return require_methods(workflow, methods)
 
-    def providers(self) -> dict[str, dict[str, Any] | None]:
+    def providers(self, workflow: Workflow) -> dict[str, dict[str, Any] | None]:
         """protocol → provider name and version, when every live worker serving it agrees
         (None otherwise: the cache then leaves that protocol's tasks uncached)."""
+        wanted = {t.protocol for t in workflow.tasks}
         seen: dict[str, list[Any]] = {}
         for w in self._workers:
             for proto in w.capacity:
-                seen.setdefault(proto, []).append(w.providers.get(proto))
+                if proto in wanted:
+                    seen.setdefault(proto, []).append(w.providers.get(proto))
         return {p: v[0] if all(x == v[0] for x in v) else None for p, v in seen.items()}
 
     async def _refresh_pool(self) -> None:
@@ -168,7 +171,7 @@ class RedisDispatcher:
                 if w.worker is not None and w.worker not in live and not w.done.is_set():
                     w.finish(error=ProviderError(
                         f"worker {w.worker!r} stopped sending heartbeats while running this attempt",
-                        type="worker_lost", retryable=True))
+                        kind=FailureKind.WORKER_LOST, retryable=True))
                     self._tg.start_soon(self._withdraw, task_id, attempt, w)  # type: ignore[union-attr]
 
     async def _check_queued(self) -> None:
@@ -178,15 +181,15 @@ class RedisDispatcher:
                 stream, entry_id = w.entry
                 if not await self.r.xrange(stream, entry_id, entry_id):
                     w.finish(error=ProviderError(f"the queued attempt was lost when Redis at {redact(self.url)} restarted",
-                                                 type="redis_unavailable", retryable=True))
+                                                 kind=FailureKind.REDIS_UNAVAILABLE, retryable=True))
 
     def _fail_all(self, message: str) -> None:
         for w in self._waiting.values():
-            w.finish(error=ProviderError(message, type="redis_unavailable", retryable=True))
+            w.finish(error=ProviderError(message, kind=FailureKind.REDIS_UNAVAILABLE, retryable=True))
 
     # -- attempts -----------------------------------------------------------------
     async def execute(self, task: TaskSpec, params: dict[str, Any], *, meta: dict[str, Any],
-                      timeout: float | None, on_output: Callable[[str, str], None]) -> Any:
+                      timeout: float | None, on_output: OutputHandler) -> Any:
         run_id, task_id, attempt = str(meta["runId"]), str(meta["taskId"]), int(meta["attempt"])
         if run_id not in self._readers:
             self._readers.add(run_id)
@@ -204,13 +207,13 @@ class RedisDispatcher:
                 waiter.entry = (stream, (await self.r.xadd(stream, job.fields())).decode())
             except TRANSIENT as exc:
                 raise ProviderError(f"could not queue the attempt in Redis at {redact(self.url)}: {exc}",
-                                    type="redis_unavailable", retryable=True) from None
+                                    kind=FailureKind.REDIS_UNAVAILABLE, retryable=True) from None
             await waiter.claimed.wait()  # the task's timeout counts from when a worker starts it
             with anyio.move_on_after(timeout + TIMEOUT_GRACE if timeout else float("inf")):
                 await waiter.done.wait()
             if not waiter.done.is_set():
                 raise ProviderError(f"timed out after {timeout:g} s (worker {waiter.worker!r} did not report)",
-                                    type="timeout", retryable=True)
+                                    kind=FailureKind.TIMEOUT, retryable=True)
             if waiter.error is not None:
                 raise waiter.error
             return waiter.result
@@ -255,16 +258,14 @@ class RedisDispatcher:
         w = self._waiting.get((rep.task_id, rep.attempt))
         if w is None:
             return  # a late report for an attempt nobody waits for any more
-        if rep.kind == "claimed":
+        if rep.kind is ReportKind.CLAIMED:
             w.worker = rep.worker
             w.claimed.set()
-        elif rep.kind == "output":
-            w.on_output(str(rep.data.get("stream", "stdout")), str(rep.data.get("data", "")))
-        elif rep.kind == "done":
+        elif rep.kind is ReportKind.OUTPUT:
+            w.on_output(*rep.printed())
+        elif rep.kind is ReportKind.DONE:
             w.worker = rep.worker
             w.finish(result=rep.data)
-        elif rep.kind == "failed":
-            d = rep.data or {}
+        elif rep.kind is ReportKind.FAILED:
             w.worker = rep.worker
-            w.finish(error=ProviderError(str(d.get("message")), type=str(d.get("type") or "provider_error"),
-                                         retryable=bool(d.get("retryable", True)), details=d.get("details")))
+            w.finish(error=rep.error())

@@ -1,0 +1,50 @@
+"""What the Redis store and the worker pool share on one server: the client
+settings, the URL as messages show it, the errors worth riding out, and the key
+namespace.
+
+Every key starts with ``PREFIX``; the families below are disjoint, each built
+by its owner's functions only::
+
+    run:, runs, runs:*, task:, tasks, tasks:*, blob:   store/redis.py (the Store)
+    q:, r:, w:, workers, x:, cancel                   distributed/queue.py (the pool)
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+PREFIX = "gleitzeit:"
+#: connecting to a live server takes milliseconds; a dead address should not hang a run
+CONNECT_TIMEOUT_S = 5.0
+#: long enough for a 50,000-task create_run or a 10 MB result, short enough to notice a hung server
+SOCKET_TIMEOUT_S = 30.0
+#: Errors of a server restarting or a network blip: the pool rides them out by retrying.
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client that notices a dead server within seconds instead of hanging, and
+    whose callers wait for a free connection: redis-py's default pool raises
+    "Too many connections" past 100 concurrent commands (a wide fan-out)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=64, timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=SOCKET_TIMEOUT_S, health_check_interval=10)
+    return aioredis.Redis(connection_pool=pool)
+
+
+def redact(url: str) -> str:
+    """The URL for messages: the password replaced by ``***``."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def text(value: bytes | str) -> str:
+    """A reply element as str (the clients here do not decode responses)."""
+    return value.decode() if isinstance(value, bytes) else value
