@@ -55,8 +55,8 @@ from gleitzeit_core.store.records import RunRecord as RunRecord
 from gleitzeit_core.store.records import RunStatus as RunStatus
 from gleitzeit_core.store.records import TaskRecord as TaskRecord
 from gleitzeit_core.store.records import TaskStatus as TaskStatus
+from gleitzeit_core._version import __version__ as __version__
 
-__version__ = "0.5.0"
 
 _LAZY = {"InMemoryBackend": "gleitzeit_core.store.memory", "SQLiteBackend": "gleitzeit_core.store.sqlite",
          "RedisBackend": "gleitzeit_core.store.redis", "ScriptedDispatcher": "gleitzeit_core.dispatch.scripted",

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from gleitzeit_core import __version__
+from gleitzeit_core._version import __version__
 from gleitzeit_core.cli import (
     backend_cmd,
     cache_cmd,

@@ -13,7 +13,7 @@ import anyio
 import typer
 from rich.text import Text
 
-from gleitzeit_core import __version__
+from gleitzeit_core._version import __version__
 from gleitzeit_core.cli.app import EXIT_FAILED, EXIT_OK, BackendOpt, CliState, JsonOpt, run_async, state
 from gleitzeit_core.cli.backend_cmd import stats_table
 from gleitzeit_core.cli.probe import Probe, manifests, probe_all

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from gleitzeit_core import __version__
+from gleitzeit_core._version import __version__
 from gleitzeit_core.errors import ProviderError, ProviderUnavailable
 from gleitzeit_core.providers.connection import (ClientConnection, ConnectionClosed, RequestNotSent, RequestTooLarge,
                                                  ResponseRejected)

@@ -87,6 +87,8 @@ class Scheduler:
         self._ready: dict[str, list[tuple[int, int, str]]] = {}  # protocol → heap
         self._running: dict[str, int] = {}  # protocol → attempts in flight
         self._running_total = 0
+        self._unsettled = 0  # attempts started and not yet recorded as finished
+        self._all_settled: anyio.Event | None = None  # set when _unsettled drops to 0 (during a cancel)
         self._seq = itertools.count()
         self._unfinished = 0
         self._all_done = anyio.Event()
@@ -211,11 +213,21 @@ class Scheduler:
             self._running[best_proto] = self._running.get(best_proto, 0) + 1
             self._running_total += 1
             assert self._tg is not None
-            self._tg.start_soon(self._attempt, best[2])
+            self._tg.start_soon(self._settled_attempt, best[2])
             started.add(best[2])
         return started
 
     # -- one attempt ----------------------------------------------------------------
+    async def _settled_attempt(self, key: str) -> None:
+        """``_attempt``, counted until it is recorded (a cancel waits for that)."""
+        self._unsettled += 1
+        try:
+            await self._attempt(key)
+        finally:
+            self._unsettled -= 1
+            if self._unsettled == 0 and self._all_settled is not None:
+                self._all_settled.set()
+
     async def _attempt(self, key: str) -> None:
         spec, rec = self.specs[key], self.tasks[key]
         if self.options.cache is not None and await self._from_cache(key):
@@ -520,9 +532,10 @@ class Scheduler:
                 for s in list(self._scopes.values()):
                     s.cancel()
                 # Let cancelled attempts record themselves (bounded), then stop the rest.
-                with anyio.move_on_after(5):
-                    while self._running_total:
-                        await anyio.sleep(0.01)
+                if self._unsettled:
+                    self._all_settled = anyio.Event()
+                    with anyio.move_on_after(5):
+                        await self._all_settled.wait()
                 scope.cancel()
                 return
 

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from gleitzeit_core import __version__
+from gleitzeit_core._version import __version__
 from gleitzeit_core.store.records import AttemptRecord, RunRecord, RunStatus, TaskRecord, TaskStatus
 from gleitzeit_core.tracing.context import attempt_span_id, run_span_id, task_span_id, trace_id
 

@@ -16,8 +16,9 @@ BLOCKS = python_blocks(DOC)
 
 
 def test_the_page_has_its_examples():
-    # the notebook script, the 100-run service, reading back from SQLite, resuming, inputs and secrets
-    assert len(BLOCKS) == 5
+    # the notebook script, the 100-run service, reading back from SQLite, resuming, inputs and secrets,
+    # the scripted dispatcher
+    assert len(BLOCKS) == 6
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
@@ -34,6 +35,7 @@ def test_example_runs_as_printed(tmp_path: Path, index: int):
             "report completed rolled 6 [(1, 'completed', None)]"],
         3: ["completed 42"],
         4: ["['hello Ada', 'hello Ada']\ntoken ***\n", "input 'times': params['times']: '3' is not of type 'integer'"],
+        5: ["completed {'text': 'HELLO'}\n['fetch', 'shout']\n"],
     }[index]
     for text in expected:
         assert text in proc.stdout

@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream
 
-from gleitzeit_core import __version__
+from gleitzeit_core._version import __version__
 from gleitzeit_core.providers.connection import ClientConnection, NotificationHandler
 from gleitzeit_core.providers.mcp.tools import descriptors, task_result
 from gleitzeit_sdk import codes, messages

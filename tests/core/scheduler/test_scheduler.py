@@ -187,3 +187,30 @@ async def test_completed_records_are_not_executed_again():
     await store.create_run(run_rec, list(recs.values()))
     final = await Scheduler(wf, run_rec, recs, store, d, RunOptions()).execute()
     assert final.status is RunStatus.COMPLETED and started(d) == ["b"]
+
+
+async def test_a_cancel_from_another_process_lets_running_attempts_record_themselves():
+    """The heartbeat reads the cancel flag: running attempts are cancelled and each one's
+    attempt record is closed (cancelled, with its end) before the run stops."""
+    started_evt = anyio.Event()
+
+    async def script(key, params, attempt):
+        started_evt.set()
+        await anyio.sleep_forever()
+
+    async def heartbeat() -> bool:
+        return started_evt.is_set()  # "workflow cancel" once the attempt runs
+
+    wf = Workflow(id="wf", name="wf", tasks=(spec("a"), spec("b", ["a"])))
+    run_rec, recs = new_run(wf)
+    store = InMemoryBackend()
+    await store.open()
+    await store.create_run(run_rec, list(recs.values()))
+    d = Scripted(script)
+    with anyio.fail_after(10):
+        final = await Scheduler(wf, run_rec, recs, store, d, RunOptions(heartbeat=heartbeat,
+                                                                        heartbeat_interval=0.01)).execute()
+    assert final.status is RunStatus.CANCELLED
+    [attempt] = await store.get_attempts(recs["a"].id)
+    assert attempt.status is TaskStatus.CANCELLED and attempt.finished_at is not None
+    assert [c.task.key for c in d.cancelled] == ["a"]
