@@ -9,21 +9,10 @@ from rich.table import Table
 
 from gleitzeit_core.cli.app import BackendOpt, JsonOpt, not_found, run_async, state
 from gleitzeit_core.cli.render import emit, short_value, task_json, tasks_table
-from gleitzeit_core.cli.task_cmd import parse_task_status
+from gleitzeit_core.cli.common import parse_task_status, stats_table
 from gleitzeit_core.store.records import TaskRecord
 
 app = typer.Typer(help="Inspect the persistence backend: statistics, tasks, results.", no_args_is_help=True)
-
-
-def stats_table(stats: dict[str, Any], title: str) -> Table:
-    table = Table(title=title)
-    table.add_column("status")
-    table.add_column("runs", justify="right")
-    table.add_column("tasks", justify="right")
-    for status in sorted(set(stats["runs"]) | set(stats["tasks"])):
-        table.add_row(status, str(stats["runs"].get(status, "")), str(stats["tasks"].get(status, "")))
-    table.add_row("total", str(stats["runs_total"]), str(stats["tasks_total"]), style="bold")
-    return table
 
 
 @app.command("get-stats")

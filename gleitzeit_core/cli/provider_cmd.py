@@ -10,10 +10,10 @@ from typing import Any, List, Optional
 
 import typer
 import yaml
-from rich.table import Table
 from rich.text import Text
 
 from gleitzeit_core.cli.app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliState, JsonOpt, fail, not_found, run_async, state
+from gleitzeit_core.cli.common import STATE_STYLE, probes_table
 from gleitzeit_core.cli.probe import Probe, manifests, probe_all
 from gleitzeit_core.cli.render import emit, print_json
 from gleitzeit_core.errors import ProviderError
@@ -22,25 +22,6 @@ from gleitzeit_core.providers.manifest import (ManifestError, ProviderKind, Prov
 from gleitzeit_core.providers.mcp.client_config import is_client_config, read_client_config
 
 app = typer.Typer(help="Providers: list, check health, register (add/remove), test conformance.", no_args_is_help=True)
-
-STATE_STYLE = {"ok": "green", "unhealthy": "red", "error": "red", "disabled": "dim"}
-
-
-def probes_table(probes: list[Probe], problems: list[str]) -> Table:
-    """One row per provider; manifest paths are in --json and `provider health`."""
-    table = Table()
-    table.add_column("provider", no_wrap=True)
-    table.add_column("protocols")
-    table.add_column("state", no_wrap=True)
-    table.add_column("methods / problem", overflow="fold")
-    for p in probes:
-        detail = ", ".join(p.methods) if p.state in ("ok", "unhealthy") and not p.error else (p.error or "")
-        table.add_row(f"{p.name} {p.version}".strip(), ", ".join(p.protocols),
-                      Text(p.state, style=STATE_STYLE.get(p.state, "")), detail)
-    for line in problems:
-        table.add_row("?", "", Text("invalid", style="red"), line)
-    return table
-
 
 @app.command("list")
 def list_providers(ctx: typer.Context, json_out: JsonOpt = False) -> None:

@@ -23,31 +23,13 @@ from gleitzeit_core.cli.app import (
     run_async,
     state,
 )
+from gleitzeit_core.cli.common import one_task, parse_task_status
 from gleitzeit_core.cli.render import emit, print_json, task_json, tasks_table
-from gleitzeit_core.cli.run_cmd import Prepare, execute
+from gleitzeit_core.cli.run_cmd import execute
 from gleitzeit_core.results import result_bytes
-from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import AttemptRecord, TaskRecord, TaskStatus
-from gleitzeit_core.workflow.loader import load_workflow_text
-from gleitzeit_core.workflow.model import Workflow
-from gleitzeit_core.workflow.policy import Allowance
 
 app = typer.Typer(help="Run single tasks and look up tasks and their results.", no_args_is_help=True)
-
-
-def one_task(method: str, params: dict[str, Any], *, name: str, task: dict[str, Any] | None = None,
-             base_dir: str | None = None, folder: bool = True) -> Prepare:
-    """A workflow of one task, through the same loader (and checks) as a file.
-    ``base_dir`` (default: the current directory) plays the workflow folder:
-    relative `file:` paths resolve against it and the sandbox may read it. ``folder=False``:
-    no workflow folder at all (`gleitzeit exec`)."""
-    doc = {"name": name, "tasks": [{"name": method, "method": method, "params": params, **(task or {})}]}
-    where = (base_dir or os.getcwd()) if folder else None
-
-    async def prepare(_: Store, allowance: Allowance) -> tuple[Workflow, None]:
-        return load_workflow_text(json.dumps(doc), filename=f"<{name}>.json", base_dir=where,
-                                  allowance=allowance), None
-    return prepare
 
 
 def json_arg(value: str | None, option: str, kind: type) -> Any:
@@ -60,15 +42,6 @@ def json_arg(value: str | None, option: str, kind: type) -> Any:
     if not isinstance(parsed, kind):
         fail(f"{option}: expected a JSON {'object' if kind is dict else 'array'}", EXIT_USAGE)
     return parsed
-
-
-def parse_task_status(value: str | None) -> TaskStatus | None:
-    if value is None:
-        return None
-    try:
-        return TaskStatus(value.lower())
-    except ValueError:
-        fail(f"unknown task status {value!r}: choose one of {', '.join(s.value for s in TaskStatus)}", EXIT_USAGE)
 
 
 def show_task(st: CliState, task: TaskRecord, attempts: list[AttemptRecord] | None = None,

@@ -6,16 +6,13 @@ import os
 import socket
 import sys
 import time
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import List, Optional
 
 import typer
 from rich.table import Table
 
 from gleitzeit_core.cli.app import EXIT_USAGE, BackendOpt, CliState, JsonOpt, fail, run_async, state
 from gleitzeit_core.cli.render import emit, local_time
-
-if TYPE_CHECKING:  # redis-py loads only for the commands that use it
-    from gleitzeit_core.dispatch.queue import WorkerInfo
 
 app = typer.Typer(help="Worker processes that run distributed tasks (`gleitzeit run --distributed`).")
 
@@ -118,11 +115,5 @@ def list_workers(ctx: typer.Context, backend: BackendOpt = None, json_out: JsonO
                       f"{local_time(w.heartbeat)} ({time.time() - w.heartbeat:.1f} s ago)")
         st.console.print(t if workers else "no live workers")
 
-    emit(st.json, [worker_json(w) for w in workers], table)
+    emit(st.json, [w.to_json() for w in workers], table)
 
-
-def worker_json(w: WorkerInfo) -> dict[str, Any]:
-    """The `worker list --json` shape of one live worker (the dashboard's too)."""
-    return {"name": w.name, "host": w.host, "pid": w.pid, "protocols": sorted(w.capacity), "capacity": w.capacity,
-            "concurrency": w.concurrency, "running": w.running, "done": w.done, "last_heartbeat": w.heartbeat,
-            "started_at": w.started_at}

@@ -167,6 +167,12 @@ class WorkerInfo:
     def fields(self) -> dict[str, str]:
         return {k: json.dumps(v) for k, v in self.__dict__.items()}
 
+    def to_json(self) -> dict[str, Any]:
+        """The `worker list --json` shape (the dashboard's too)."""
+        return {"name": self.name, "host": self.host, "pid": self.pid, "protocols": sorted(self.capacity),
+                "capacity": self.capacity, "concurrency": self.concurrency, "running": self.running,
+                "done": self.done, "last_heartbeat": self.heartbeat, "started_at": self.started_at}
+
     @classmethod
     def from_fields(cls, raw: dict[Any, Any]) -> "WorkerInfo":
         return cls(**{_s(k): json.loads(_s(v)) for k, v in raw.items() if _s(k) in cls.__dataclass_fields__})

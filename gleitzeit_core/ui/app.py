@@ -177,13 +177,12 @@ class Dashboard:
         """A Redis pool's live workers (None when the store is not Redis: there is no pool)."""
         if self.store.kind != "redis":
             return None
-        from gleitzeit_core.cli.worker_cmd import worker_json
         from gleitzeit_core.dispatch.queue import live_workers
         from gleitzeit_core.redis_keys import connect
 
         r = connect(self.config.redis_url)
         try:
-            return [worker_json(w) for w in await live_workers(r)]
+            return [w.to_json() for w in await live_workers(r)]
         finally:
             await r.aclose()
 
