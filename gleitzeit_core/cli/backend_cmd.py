@@ -9,8 +9,8 @@ from rich.table import Table
 
 from gleitzeit_core.cli.app import BackendOpt, JsonOpt, not_found, run_async, state
 from gleitzeit_core.cli.render import emit, short_value, task_json, tasks_table
-from gleitzeit_core.cli.common import parse_task_status, stats_table
-from gleitzeit_core.store.records import TaskRecord
+from gleitzeit_core.cli.common import parse_status, stats_table
+from gleitzeit_core.store.records import TaskRecord, TaskStatus
 
 app = typer.Typer(help="Inspect the persistence backend: statistics, tasks, results.", no_args_is_help=True)
 
@@ -48,7 +48,7 @@ def list_tasks(
     Example: gleitzeit backend list-tasks --workflow-name "Example Workflow" --status completed
     """
     st = state(ctx, json=json_out, backend=backend)
-    wanted = parse_task_status(status)
+    wanted = parse_status(status, TaskStatus)
 
     async def go() -> list[TaskRecord]:
         async with st.store() as store:

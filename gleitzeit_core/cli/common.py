@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.table import Table
 from rich.text import Text
@@ -16,13 +16,15 @@ from rich.text import Text
 from gleitzeit_core.cli.app import EXIT_USAGE, fail
 from gleitzeit_core.cli.probe import Probe
 from gleitzeit_core.store.base import Store
-from gleitzeit_core.store.records import TaskStatus
+from gleitzeit_core.store.records import RunStatus, TaskStatus
 from gleitzeit_core.workflow.loader import load_workflow_text
 from gleitzeit_core.workflow.model import Workflow
 from gleitzeit_core.workflow.policy import Allowance
 
 if TYPE_CHECKING:
     from gleitzeit_core.cli.run_cmd import Prepare
+
+S = TypeVar("S", RunStatus, TaskStatus)
 
 
 def one_task(method: str, params: dict[str, Any], *, name: str, task: dict[str, Any] | None = None,
@@ -40,13 +42,15 @@ def one_task(method: str, params: dict[str, Any], *, name: str, task: dict[str, 
     return prepare
 
 
-def parse_task_status(value: str | None) -> TaskStatus | None:
+def parse_status(value: str | None, kind: type[S]) -> S | None:
+    """A ``--status`` value (any case) as a RunStatus or TaskStatus; exit 2 for any other."""
     if value is None:
         return None
     try:
-        return TaskStatus(value.lower())
+        return kind(value.lower())
     except ValueError:
-        fail(f"unknown task status {value!r}: choose one of {', '.join(s.value for s in TaskStatus)}", EXIT_USAGE)
+        what = "run" if kind is RunStatus else "task"
+        fail(f"unknown {what} status {value!r}: choose one of {', '.join(s.value for s in kind)}", EXIT_USAGE)
 
 
 def stats_table(stats: dict[str, Any], title: str) -> Table:

@@ -23,7 +23,7 @@ from gleitzeit_core.cli.app import (
     run_async,
     state,
 )
-from gleitzeit_core.cli.common import one_task, parse_task_status
+from gleitzeit_core.cli.common import one_task, parse_status
 from gleitzeit_core.cli.render import emit, print_json, task_json, tasks_table
 from gleitzeit_core.cli.run_cmd import execute
 from gleitzeit_core.results import result_bytes
@@ -149,7 +149,7 @@ def list_tasks(
     Example: gleitzeit task list --status failed --workflow "Example Workflow"
     """
     st = state(ctx, json=json_out, backend=backend)
-    wanted = parse_task_status(status)
+    wanted = parse_status(status, TaskStatus)
 
     async def go() -> list[TaskRecord]:
         async with st.store() as store:

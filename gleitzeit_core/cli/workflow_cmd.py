@@ -16,7 +16,6 @@ from gleitzeit_core.cli.app import (
     JsonOpt,
     MaxMemoryOpt,
     allow,
-    fail,
     not_found,
     run_async,
     state,
@@ -29,6 +28,7 @@ from gleitzeit_core.cli.render import (
     task_json,
     task_table,
 )
+from gleitzeit_core.cli.common import parse_status
 from gleitzeit_core.cli.gc_cmd import delete
 from gleitzeit_core.cli.run_cmd import execute, finish, fresh, resumed
 from gleitzeit_core.liveness import cancel_stopped
@@ -39,15 +39,6 @@ app = typer.Typer(help="Submit, list, inspect, resume, cancel and delete workflo
 app.command("delete")(delete)
 
 StatusOpt = typer.Option(None, "--status", help="Only runs with this status: pending, running, completed, failed, cancelled, interrupted.")
-
-
-def parse_run_status(value: str | None) -> RunStatus | None:
-    if value is None:
-        return None
-    try:
-        return RunStatus(value.lower())
-    except ValueError:
-        fail(f"unknown run status {value!r}: choose one of {', '.join(s.value for s in RunStatus)}", 2)
 
 
 async def get_run(store: Store, run_id: str) -> RunRecord:
@@ -95,7 +86,7 @@ def list_runs(
     Example: gleitzeit workflow list --status failed --limit 5 --json
     """
     st = state(ctx, json=json_out, backend=backend)
-    wanted = parse_run_status(status)
+    wanted = parse_status(status, RunStatus)
 
     async def go() -> list[RunRecord]:
         async with st.store() as store:
