@@ -6,7 +6,7 @@ Every key starts with ``PREFIX``; the families below are disjoint, each built
 by its owner's functions only::
 
     run:, runs, runs:*, task:, tasks, tasks:*, blob:   store/redis.py (the Store)
-    q:, r:, w:, workers, x:, cancel                   distributed/queue.py (the pool)
+    q:, r:, w:, workers, x:, cancel                   dispatch/queue.py (the pool)
 """
 
 from __future__ import annotations
