@@ -28,6 +28,7 @@ from gleitzeit_core.errors import Problem, ProviderError, WorkflowInvalid
 from gleitzeit_core.redaction import MIN_SECRET_CHARS, Masker, MaskedStream
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
 from gleitzeit_core.workflow.refs import SECRETS, Reference, scan_string, substitute
+from gleitzeit_sdk.codes import FailureKind
 
 #: ``_meta`` key carrying an attempt's sites to a worker (removed before the provider sees ``_meta``).
 SITES_META = "gleitzeitSecretSites"
@@ -147,7 +148,7 @@ async def request_filled(request: Request, params: dict[str, Any], sites: list[S
     except ProviderError as exc:
         if not masker:
             raise
-        raise ProviderError(masker.text(exc.message), type=exc.type, retryable=exc.retryable, code=exc.code,
+        raise ProviderError(masker.text(exc.message), kind=exc.kind, retryable=exc.retryable, code=exc.code,
                             details=masker.value(exc.details)) from None
     finally:
         for stream in streams.values():
@@ -193,7 +194,7 @@ def worker_values(sites: list[Site], environ: Mapping[str, str], worker: str) ->
         value = environ.get(name)
         if not value:
             raise ProviderError(f"secret {name!r} is not set in the environment of worker {worker!r}: start the "
-                                f"worker with {name} set (or --env-file)", type="secret_missing", retryable=False)
+                                f"worker with {name} set (or --env-file)", kind=FailureKind.SECRET_MISSING, retryable=False)
         values[name] = value
     return values
 

@@ -43,4 +43,5 @@ class FailureKind(StrEnum):
     SUBSTITUTION = "substitution"  # a ${…} reference could not be filled in
     WORKER_LOST = "worker_lost"  # the worker running it stopped sending heartbeats or stopped
     REDIS_UNAVAILABLE = "redis_unavailable"
+    SECRET_MISSING = "secret_missing"  # a worker lacks a ${secrets.…} value the attempt needs
     CONFIG = "config"
