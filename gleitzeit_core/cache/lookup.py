@@ -18,7 +18,7 @@ from typing import Any
 
 from gleitzeit_core.cache import files, key
 from gleitzeit_core.cache.entries import CacheEntry, CacheTable, blob_space, table_for
-from gleitzeit_core.cache.spec import CacheSpec, effective
+from gleitzeit_core.workflow.cache_spec import CacheSpec, effective
 from gleitzeit_core.results import INLINE_RESULT_BYTES, encode
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.blobs import digest

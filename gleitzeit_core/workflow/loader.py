@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gleitzeit_core.cache.spec import CacheSpec, read_cache
+from gleitzeit_core.workflow.cache_spec import CacheSpec, read_cache
 from gleitzeit_core.errors import Problem, WorkflowInvalid
 from gleitzeit_core.workflow.retry import RetryPolicy, Strategy
 from gleitzeit_core.workflow.triggers import Trigger

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from gleitzeit_core.cache.spec import CacheSpec
+from gleitzeit_core.workflow.cache_spec import CacheSpec
 from gleitzeit_core.workflow.retry import RetryPolicy
 from gleitzeit_core.workflow.triggers import Trigger
 
