@@ -1,4 +1,5 @@
-"""``python -m benchmarks [--quick] [--no-peers] [--save | --out DIR]``: run every scenario, print the table, write results only when asked.
+"""``python -m benchmarks [--quick] [--no-peers] [--only N] [--save | --out DIR]``: run every scenario (or those
+numbered N), print the table, write results only when asked.
 
 A peer that is not installed (``pip install -e .[bench]``) is skipped with a
 printed note; a measurement that fails becomes a row saying so, and the
@@ -51,6 +52,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes, one repetition (about a minute)")
     ap.add_argument("--no-peers", action="store_true", help="Gleitzeit only")
+    ap.add_argument("--only", action="append", metavar="N", help="only scenario N (repeatable), e.g. --only 8")
     where = ap.add_mutually_exclusive_group()
     where.add_argument("--save", dest="out", action="store_const", const=RESULTS,
                        help=f"write the results into {RESULTS} (the published ones)")
@@ -65,6 +67,8 @@ def main() -> None:
     cache: dict[tuple[str, ...], dict[str, Any]] = {}
     skipped = set()
     for item in plan(QUICK if args.quick else FULL, peers=not args.no_peers):
+        if args.only and item.scenario.split()[0] not in args.only:
+            continue
         if item.peer and (gone := missing(item.peer)):
             if item.peer not in skipped:
                 print(f"note: skipping {item.peer}: {', '.join(gone)} not installed (pip install -e .[bench])")

@@ -51,9 +51,25 @@ def task_params(provider: str, reads: str | None) -> dict[str, Any]:
     return {"value": f"${{{reads}.result.value}}" if reads else 1}
 
 
+def map_params(provider: str) -> dict[str, Any]:
+    """One map item's trivial work on its ``${item}``."""
+    if provider == "python":
+        return {"code": "result = context['x'] + 1", "context": {"x": "${item}"}}
+    return {"value": "${item}"}
+
+
 def workflow_text(shape: Shape, provider: str) -> str:
-    """The shape as a Gleitzeit JSON workflow (JSON: large workflows load faster than YAML)."""
+    """The shape as a Gleitzeit JSON workflow (JSON: large workflows load faster than YAML);
+    a ``map`` shape is one ``for_each`` task over its items, then the join."""
     protocol, method = METHODS[provider]
+    if shape.kind == "map":
+        items = len(shape.nodes) - 1
+        doc = {"name": f"bench map {items:,} ({provider})", "tasks": [
+            {"name": "items", "protocol": protocol, "method": method, "for_each": list(range(items)),
+             "params": map_params(provider)},
+            {"name": "join", "protocol": protocol, "method": method, "params": task_params(provider, None),
+             "dependencies": ["items"]}]}
+        return json.dumps(doc)
     tasks = [
         {"name": n.key, "protocol": protocol, "method": method, "params": task_params(provider, n.reads),
          "dependencies": list(n.deps)}
@@ -173,7 +189,7 @@ def cli_walls(shape: Shape, backend: str, reps: int, home: Path) -> list[float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("shape", choices=["chain", "fanout", "layered"])
+    ap.add_argument("shape", choices=["chain", "fanout", "layered", "map"])
     ap.add_argument("size", type=int)
     ap.add_argument("--backend", default="sqlite", choices=["sqlite", "memory"])
     ap.add_argument("--provider", default="noop", choices=list(METHODS))

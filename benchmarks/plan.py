@@ -19,6 +19,8 @@ class Sizes:
     chain: int
     fanout: int
     layered: int
+    map: int  # items of the for_each / .map scenario
+    map_python: bool  # also sandboxed python items (minutes: a process per item)
     scaling: tuple[int, ...]
     reps: int
     big_reps: int  # for the 10k-task python run and the largest scaling point
@@ -29,12 +31,13 @@ class Sizes:
     sdk_requests: int  # scenario 9: requests per measured child
 
 
-FULL = Sizes(durable={"fanout": 10_000, "chain": 1_000}, chain=200, fanout=1000, layered=10_000, scaling=(1_000, 10_000, 50_000), reps=3, big_reps=1,
-             prefect={"layered": 1_000}, distributed={"layered": 1_000}, floor_runs=2000, sandbox_runs=200,
-             sdk_requests=20_000)
-QUICK = Sizes(durable={"fanout": 300, "chain": 50}, chain=20, fanout=50, layered=300, scaling=(200, 500), reps=1, big_reps=1,
-              prefect={}, distributed={}, floor_runs=200, sandbox_runs=10,
-              sdk_requests=2_000)
+FULL = Sizes(durable={"fanout": 10_000, "chain": 1_000}, chain=200, fanout=1000, layered=10_000, map=10_000,
+             map_python=True, scaling=(1_000, 10_000, 50_000), reps=3, big_reps=1,
+             prefect={"layered": 1_000, "map": 1_000}, distributed={"layered": 1_000}, floor_runs=2000,
+             sandbox_runs=200, sdk_requests=20_000)
+QUICK = Sizes(durable={"fanout": 300, "chain": 50}, chain=20, fanout=50, layered=300, map=20, map_python=False,
+              scaling=(200, 500), reps=1, big_reps=1,
+              prefect={}, distributed={}, floor_runs=200, sandbox_runs=10, sdk_requests=2_000)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,25 @@ def _gz(shape: str, size: int, backend: str, provider: str, reps: int) -> tuple[
 
 def _peer(system: str, shape: str, size: int, reps: int) -> tuple[str, ...]:
     return (sys.executable, "-m", "benchmarks.peers", system, shape, str(size), "--reps", str(reps))
+
+
+def map_items(s: Sizes, *, peers: bool) -> list[Item]:
+    """Scenario 10: one task over ``s.map`` items (for_each) beside Prefect's ``.map`` and Dask."""
+    scenario = "10 map (for_each / .map)"
+    out = []
+    for provider in ("noop", "python") if s.map_python else ("noop",):
+        # a sandboxed process per python item: its per-item cost is flat, so fewer items measure it
+        n = s.map if provider == "noop" else min(s.map, s.fanout)
+        note = f"scaled down to {n:,} (one sandboxed process per item)" if n != s.map else ""
+        out += [Item(scenario, f"gleitzeit {provider}/{backend}", _gz("map", n, backend, provider, s.big_reps),
+                     note=note, tags={"shape": "map", "backend": backend, "provider": provider})
+                for backend in ("sqlite", "memory")]
+    for system in PEERS if peers else ():
+        n = (s.prefect if system == "prefect" else s.distributed if system == "dask-distributed" else {}).get("map", s.map)
+        note = f"scaled down to {n:,} (full size takes minutes)" if n != s.map else ""
+        out.append(Item(scenario, system, _peer(system, "map", n, s.reps), peer=system, note=note,
+                        tags={"shape": "map"}))
+    return out
 
 
 SHAPES = (("1 chain", "chain"), ("2 fan-out + fan-in", "fanout"), ("3 layered DAG", "layered"))
@@ -95,6 +117,7 @@ def plan(s: Sizes, *, peers: bool = True) -> list[Item]:
                               tags={"shape": shape, "backend": backend, "provider": "noop"}))
     items.append(Item("9 provider CPU per trivial request", "SDK no-op provider vs bare echo child",
                       (sys.executable, "-m", "benchmarks.sdk_cpu", "--requests", str(s.sdk_requests)), kind="sdk"))
+    items.extend(map_items(s, peers=peers))
     cli = (sys.executable, "-m", "benchmarks.gleitzeit_worker")
     for n in (1, s.chain):
         items.append(Item("6 orchestration only: chain", "`gleitzeit run` CLI, no-op/sqlite",

@@ -19,7 +19,7 @@ class Node:
 
 @dataclass(frozen=True)
 class Shape:
-    kind: str  # chain | fanout | layered
+    kind: str  # chain | fanout | layered | map
     size: int  # the size parameter as asked (tasks, or layers × width)
     nodes: tuple[Node, ...]
 
@@ -58,7 +58,13 @@ def layered(n: int, width: int = 100) -> Shape:
     return Shape("layered", n, tuple(nodes))
 
 
-BUILDERS = {"chain": chain, "fanout": fanout, "layered": layered}
+def mapped(n: int) -> Shape:
+    """One task over n items, then one task after all of them: Gleitzeit's ``for_each``,
+    Prefect's ``.map``; the same graph as ``fanout`` where a system has no map form."""
+    return Shape("map", n, fanout(n).nodes)
+
+
+BUILDERS = {"chain": chain, "fanout": fanout, "layered": layered, "map": mapped}
 
 
 def build(kind: str, size: int) -> Shape:

@@ -128,6 +128,8 @@ SETTINGS: dict[str, Setting] = {
     "default_models.vision": Setting(lambda: "llava:latest", str),
     "default_models.embedding": Setting(lambda: "nomic-embed-text:latest", str),
     "execution.max_concurrent_tasks": Setting(lambda: 5, _pos_int, "GLEITZEIT_MAX_CONCURRENT"),
+    "execution.max_map_items": Setting(lambda: 10_000, _pos_int, "GLEITZEIT_MAX_MAP_ITEMS",
+                                       "items one for_each task may expand into"),
     "sandbox.require": Setting(lambda: "best", _choice("best", "strict"), "GLEITZEIT_SANDBOX_REQUIRE"),
     "sandbox.python": Setting(lambda: None, _opt_str, "GLEITZEIT_SANDBOX_PYTHON",
                               "interpreter python tasks run in (default: gleitzeit's own)"),

@@ -8,7 +8,7 @@ takes the same path as one on the worker pool.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
 from gleitzeit_core.cache.lookup import CacheMode, ResultCache
@@ -20,6 +20,7 @@ from gleitzeit_core.scheduler.events import Observer, no_observer
 from gleitzeit_core.secret_fill import SecretsDispatcher, values_for
 from gleitzeit_core.subworkflow_dispatch import GroupDispatcher, provider_tasks
 from gleitzeit_core.scheduler.scheduler import RunOptions, Scheduler
+from gleitzeit_core.store import maps
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, TaskRecord, new_id, now
 from gleitzeit_core.tracing.context import tracing_enabled
@@ -34,6 +35,7 @@ class RunOutcome:
     run: RunRecord
     tasks: list[TaskRecord]  # in workflow order
     workspace: str | None = None  # where python tasks' relative writes landed
+    items: dict[str, list[TaskRecord]] = field(default_factory=dict)  # for_each tasks' items, by map key
 
 
 def new_run(workflow: Workflow) -> tuple[RunRecord, dict[str, TaskRecord]]:
@@ -106,6 +108,7 @@ async def run_workflow(
         idempotent=frozenset(name for name, d in methods.items() if d.get("idempotent") is True),
         heartbeat=heartbeat,
         heartbeat_interval=HEARTBEAT_S,
+        max_map_items=int(config["execution.max_map_items"]),
     )
     if any(t.cache for t in workflow.tasks) or workflow.cache:
         providers = dispatcher.providers(provider_tasks(workflow))
@@ -117,4 +120,5 @@ async def run_workflow(
     final = await scheduler.execute()
     if tracing_enabled(config):  # the SDK is imported only now, and only then
         await _export_trace(store, run_id)
-    return RunOutcome(final, [scheduler.tasks[t.key] for t in workflow.tasks], workspace)
+    return RunOutcome(final, [scheduler.tasks[t.key] for t in workflow.tasks], workspace,
+                      maps.split(scheduler.tasks.values())[1])

@@ -21,7 +21,7 @@ from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord, TaskS
 from gleitzeit_core.workflow.inputs import bind
 from gleitzeit_core.workflow.loader import load_workflow
 from gleitzeit_core.workflow.policy import Allowance
-from gleitzeit_core.workflow.model import Workflow
+from gleitzeit_core.workflow.model import TaskSpec, Workflow
 from gleitzeit_core.workflow.outline import outline
 
 
@@ -39,14 +39,17 @@ _RESTART = {TaskStatus.RUNNING, TaskStatus.QUEUED, TaskStatus.CANCELLED, TaskSta
 _LISTED = 5
 
 
-async def find_run(store: Store, run_id: str | None, workflow_path: str | None) -> RunRecord:
+async def find_run(store: Store, run_id: str | None, workflow_path: str | None,
+                   retry_failed: bool = False) -> RunRecord:
     """The run to resume: ``run_id``, or else the newest run of ``workflow_path`` --
-    which must be resumable; otherwise the error lists that file's runs and how to pick one."""
+    which must be resumable; otherwise the error lists that file's runs and how to pick one.
+    ``retry_failed``: a completed run is resumable too (its tolerated failed map items)."""
     if run_id:
         run = await store.get_run(run_id)
         if run is None:
             raise RunNotFound(f"no run with id {run_id!r} in the {store.kind} store at {store.address}")
-        _check_resumable(run)
+        if not (retry_failed and run.status is RunStatus.COMPLETED):
+            _check_resumable(run)
         return run
     if not workflow_path:
         raise RunNotFound("name a run id or a workflow file to resume")
@@ -55,7 +58,8 @@ async def find_run(store: Store, run_id: str | None, workflow_path: str | None) 
     if not runs:
         raise RunNotFound(f"no run of {workflow_path} in the {store.kind} store at {store.address} "
                           "(`gleitzeit workflow list` shows the runs there)")
-    if runs[0].status in _RESUMABLE or (runs[0].status.live and owner_gone(runs[0])):
+    if runs[0].status in _RESUMABLE or (runs[0].status.live and owner_gone(runs[0])) or (
+            retry_failed and runs[0].status is RunStatus.COMPLETED):
         return runs[0]
     listed = "; ".join(f"{r.run_id} {r.status.value} (started {_when(r.created_at)})" for r in runs[:_LISTED])
     more = f" and {len(runs) - _LISTED} more" if len(runs) > _LISTED else ""
@@ -83,9 +87,11 @@ def _when(ts: float) -> str:
 
 async def load_for_resume(store: Store, *, run_id: str | None, workflow_path: str | None,
                           force: bool = False, workflow: Workflow | None = None,
-                          allowance: Allowance = Allowance()) -> ResumeState:
-    """``workflow``: the definition in hand (one built in code has no file on record)."""
-    run = await find_run(store, run_id, workflow_path)
+                          allowance: Allowance = Allowance(), retry_failed: bool = False) -> ResumeState:
+    """``workflow``: the definition in hand (one built in code has no file on record).
+    ``retry_failed``: also run again the map items that failed in a map that completed anyway
+    (``on_item_failure``), with the map and everything downstream of it."""
+    run = await find_run(store, run_id, workflow_path, retry_failed)
     path = workflow_path or run.workflow_path
     if workflow is None:
         if not path:
@@ -105,9 +111,15 @@ async def load_for_resume(store: Store, *, run_id: str | None, workflow_path: st
     stored = {t.key: t for t in await store.list_tasks(run_id=run.run_id)}
     tasks: dict[str, TaskRecord] = {}
     reset: list[TaskRecord] = []
-    for spec in workflow.tasks:
+    maps = {t.key for t in workflow.tasks if t.for_each is not None}
+    items = [t for t in stored.values() if t.parent in maps]  # a map's items, once it expanded
+    again = _failed_items(workflow, items) if retry_failed else set()
+    if run.status is RunStatus.COMPLETED and not again:
+        raise RunNotFound(f"run {run.run_id} completed and no item of its for_each tasks failed; nothing to retry")
+    for spec in [*workflow.tasks, *items]:
         rec = stored.get(spec.key)
         if rec is None:  # --force with a task added to the file
+            assert isinstance(spec, TaskSpec)
             rec = TaskRecord(id=new_id("task"), run_id=run.run_id, key=spec.key,
                              name=spec.name, protocol=spec.protocol, method=spec.method,
                              workflow_name=workflow.name, priority=int(spec.priority))
@@ -118,7 +130,7 @@ async def load_for_resume(store: Store, *, run_id: str | None, workflow_path: st
             rec.paused_seconds += gap
             if rec not in reset:
                 reset.append(rec)
-        if rec.status in _RESTART:
+        if rec.status in _RESTART or rec.key in again:
             rec.status, rec.error, rec.finished_at, rec.updated_at = TaskStatus.PENDING, None, None, resumed_at
             if rec not in reset:
                 reset.append(rec)
@@ -130,6 +142,23 @@ async def load_for_resume(store: Store, *, run_id: str | None, workflow_path: st
     run.cancel_requested, run.finished_at, run.error = False, None, None
     run.definition = outline(workflow)  # --force may have changed the graph
     return ResumeState(workflow, run, tasks)
+
+
+def _failed_items(workflow: Workflow, items: list[TaskRecord]) -> set[str]:
+    """Keys to run again for --retry-failed: the items that did not complete, their maps,
+    and every task downstream of those maps (their input changes)."""
+    again = {t.key for t in items if t.status in _RESTART}
+    todo = [t.parent for t in items if t.key in again and t.parent is not None]
+    dependents: dict[str, list[str]] = {}
+    for spec in workflow.tasks:
+        for dep in spec.dependencies:
+            dependents.setdefault(dep, []).append(spec.key)
+    while todo:
+        key = todo.pop()
+        if key not in again:
+            again.add(key)
+            todo.extend(dependents.get(key, ()))
+    return again
 
 
 async def _close_interrupted_attempt(store: Store, rec: TaskRecord, last_alive: float) -> None:

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from gleitzeit_core.cli.render import STATUS_STYLE, task_table
 from gleitzeit_core.scheduler.events import Event, TaskOutput, TaskUpdated
+from gleitzeit_core.store.maps import MapCounts
 from gleitzeit_core.store.records import TaskRecord, TaskStatus
 from gleitzeit_core.workflow.model import TaskSpec
 
@@ -50,6 +51,9 @@ class LiveView:
         self.failed: collections.deque[str] = collections.deque(maxlen=self.RECENT)
         self.finished: collections.deque[str] = collections.deque(maxlen=self.RECENT)
         self.output: dict[str, collections.deque[str]] = {}
+        # a for_each task's items are counted under its row, never rows of their own
+        self.item_status: dict[str, TaskStatus] = {}
+        self.item_counts: dict[str, MapCounts] = {}
         self._lock = threading.Lock()  # events arrive on the event loop, frames are drawn by rich's thread
         self.live = Live(console=console, get_renderable=self.render, refresh_per_second=self.REFRESH_PER_SECOND,
                          transient=False)
@@ -73,6 +77,9 @@ class LiveView:
                     self.selected = event.task.name
 
     def _note(self, rec: TaskRecord) -> None:
+        if rec.parent is not None:
+            self._note_item(rec)
+            return
         self.records[rec.key] = rec
         old, new = self.status.get(rec.key, TaskStatus.PENDING), rec.status
         if old is new:
@@ -89,13 +96,23 @@ class LiveView:
         elif new.finished:
             self.finished.append(rec.key)
 
+    def _note_item(self, rec: TaskRecord) -> None:
+        counts = self.item_counts.setdefault(rec.parent or "", MapCounts())
+        old = self.item_status.get(rec.key)
+        if old is None:
+            counts.add(rec.status)
+        elif old is not rec.status:
+            counts.move(old, rec.status)
+        self.item_status[rec.key] = rec.status
+
     # -- drawing (rich's refresh thread) ------------------------------------------------
 
     def render(self) -> Group:
         with self._lock:
             pane = self._pane()
             room = max(3, self.console.size.height - self.CHROME - sum(len(t.plain.splitlines()) for t in pane))
-            return Group(task_table(self._rows(room), title=self.title), self._counts_line(), *pane)
+            return Group(task_table(self._rows(room), title=self.title, summaries=self.item_counts),
+                         self._counts_line(), *pane)
 
     def _rows(self, room: int) -> list[TaskRecord]:
         """At most ``room`` rows: every task if they fit, else running, failed, then finished ones."""

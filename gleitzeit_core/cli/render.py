@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gleitzeit_core.scheduler.events import Event, RunUpdated, TaskOutput, TaskUpdated
+from gleitzeit_core.store import maps
 from gleitzeit_core.store.records import AttemptRecord, RunRecord, TaskRecord, TaskStatus
 
 if TYPE_CHECKING:  # the engine (providers, SDK) loads only for commands that run something
@@ -46,21 +47,38 @@ def result_preview(result: Any, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def task_table(tasks: list[TaskRecord], title: str | None = None, *, error_width: int = 60) -> Table:
+def task_table(tasks: list[TaskRecord], title: str | None = None, *, error_width: int = 60,
+               summaries: dict[str, maps.MapCounts] | None = None,
+               items: dict[str, list[TaskRecord]] | None = None) -> Table:
+    """One row per task; a map task is one row with its items' counts (``summaries``, by
+    its key), followed by a row per item when ``items`` lists them."""
     table = Table(title=title, expand=False)
     table.add_column("task", no_wrap=True, min_width=12)
     table.add_column("status", no_wrap=True, min_width=9)
     table.add_column("attempt", justify="right", no_wrap=True, min_width=7)
     table.add_column("duration", justify="right", no_wrap=True, min_width=8)
     table.add_column("result / error", overflow="fold", max_width=error_width)
-    for rec in tasks:
+    items, summaries = items or {}, summaries or {}
+
+    def row(rec: TaskRecord, name: str, detail: str | None = None) -> None:
         status = rec.status.value
-        detail = result_preview(rec.result) if rec.status is TaskStatus.COMPLETED else (rec.error or "")
-        if rec.result_blob:
-            detail = f"(large result: gleitzeit task result {rec.id})"
+        if detail is None:
+            detail = result_preview(rec.result) if rec.status is TaskStatus.COMPLETED else (rec.error or "")
+            if rec.result_blob:
+                detail = f"(large result: gleitzeit task result {rec.id})"
         shown = "completed (cached)" if rec.cached_from else status
-        table.add_row(rec.name, Text(shown, style=STATUS_STYLE.get(status, "")), str(rec.attempts or ""),
+        table.add_row(name, Text(shown, style=STATUS_STYLE.get(status, "")), str(rec.attempts or ""),
                       duration(rec), detail.splitlines()[0] if detail else "")
+
+    for rec in tasks:
+        counts = summaries.get(rec.key)
+        if counts is None:
+            row(rec, rec.name)
+        else:
+            failed = f" — {rec.error}" if rec.status is TaskStatus.FAILED and rec.error else ""
+            row(rec, rec.name, counts.text() + failed)
+        for child in items.get(rec.key, ()):
+            row(child, f"  [{child.item_index}]")
     return table
 
 
@@ -199,7 +217,8 @@ def print_summary(console: Console, outcome: RunOutcome, *, table: bool = True) 
     run = outcome.run
     style = {"completed": "green", "failed": "red", "cancelled": "red"}.get(run.status.value, "")
     if table:
-        console.print(task_table(outcome.tasks, title=f"{run.workflow_name}  ·  run {run.run_id}"))
+        console.print(task_table(outcome.tasks, title=f"{run.workflow_name}  ·  run {run.run_id}",
+                                 summaries={k: maps.counts(v) for k, v in outcome.items.items()}))
     if outcome.workspace:
         console.print(Text(f"workspace: {outcome.workspace}"), soft_wrap=True)
     line = Text.assemble(("run ", ""), (run.run_id, "bold"), (" ", ""), (run.status.value, style))

@@ -57,11 +57,12 @@ def fresh(path: str, params: list[str] | None = None, params_file: str | None = 
     return prepare
 
 
-def resumed(run_id: str | None, path: str | None, force: bool) -> Prepare:
+def resumed(run_id: str | None, path: str | None, force: bool, retry_failed: bool = False) -> Prepare:
     async def prepare(store: Store, allowance: Allowance) -> tuple[Workflow, Existing]:
         from gleitzeit_core.resume import load_for_resume
 
-        st = await load_for_resume(store, run_id=run_id, workflow_path=path, force=force, allowance=allowance)
+        st = await load_for_resume(store, run_id=run_id, workflow_path=path, force=force, allowance=allowance,
+                                   retry_failed=retry_failed)
         return st.workflow, (st.run, st.tasks)
     return prepare
 
@@ -124,6 +125,7 @@ def register(app: typer.Typer) -> None:
         run_id: Optional[str] = typer.Argument(None, metavar="RUN_ID", help="With --resume: the run to resume."),
         resume: bool = typer.Option(False, "--resume", help="Resume RUN_ID, or the latest unfinished run of FILE."),
         force: bool = typer.Option(False, "--force", help="With --resume: accept a workflow file that changed."),
+        retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: also run again the failed items of for_each tasks that completed anyway (on_item_failure), and what depends on them."),
         backend: BackendOpt = None,
         max_concurrent: Optional[int] = typer.Option(None, "--max-concurrent", min=1, help="Tasks running at once."),
         json_out: JsonOpt = False,
@@ -150,6 +152,7 @@ def register(app: typer.Typer) -> None:
         Example: gleitzeit run wf.yaml --resume            (latest unfinished run of wf.yaml)
 
         Example: gleitzeit run wf.yaml --param region=us --env-file .env
+        Example: gleitzeit run wf.yaml --resume RUN_ID --retry-failed
         """
         st = state(ctx, json=json_out, backend=backend)
         st.verbose = st.verbose or verbose
@@ -160,10 +163,11 @@ def register(app: typer.Typer) -> None:
             fail("--no-cache and --refresh-cache exclude each other", EXIT_USAGE)
         st.override("cache.mode", "off" if no_cache else "refresh" if refresh_cache else None)
         allow(st, allow_read, allow_write, allow_network, max_memory_mb, allow_providers)
-        if (run_id or force) and not resume:
-            fail("RUN_ID and --force only go with --resume (gleitzeit run FILE --resume [RUN_ID])", EXIT_USAGE)
+        if (run_id or force or retry_failed) and not resume:
+            fail("RUN_ID, --force and --retry-failed only go with --resume (gleitzeit run FILE --resume [RUN_ID])",
+                 EXIT_USAGE)
         if resume and (param or params_file):
             fail("--param and --params-file do not go with --resume: a resumed run keeps the inputs it "
                  "started with (start a new run for other values)", EXIT_USAGE)
-        prepare = resumed(run_id, file, force) if resume else fresh(file, param, params_file)
+        prepare = resumed(run_id, file, force, retry_failed) if resume else fresh(file, param, params_file)
         finish(st, execute(st, prepare, watch=watch, follow=follow, distributed=distributed, env_file=env_file))

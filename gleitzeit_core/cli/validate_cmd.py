@@ -38,6 +38,7 @@ from gleitzeit_core.workflow.graph import levels
 from gleitzeit_core.workflow.inputs import bind_cli
 from gleitzeit_core.workflow.loader import load_workflow
 from gleitzeit_core.workflow.model import Workflow
+from gleitzeit_core.workflow import foreach
 from gleitzeit_core.workflow.refs import find_references
 
 
@@ -55,7 +56,8 @@ def plan_of(workflow: Workflow, providers: dict[str, dict[str, Any]]) -> dict[st
     names = {t.name: t.key for t in workflow.tasks} | {t.key: t.key for t in workflow.tasks}
     references = [
         {"task": t.name, "reference": ref.text, "reads": by_key[ref.task].name if ref.task in by_key else ref.task}
-        for t in workflow.tasks for ref in find_references(t.params, names)
+        for t in workflow.tasks
+        for ref in find_references(t.params, names, foreach.VARIABLES if t.for_each is not None else ())
     ]
     return {
         "levels": [[by_key[k].name for k in level] for level in levels(workflow)],

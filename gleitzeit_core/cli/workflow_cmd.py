@@ -32,8 +32,9 @@ from gleitzeit_core.cli.common import parse_status
 from gleitzeit_core.cli.gc_cmd import delete
 from gleitzeit_core.cli.run_cmd import execute, finish, fresh, resumed
 from gleitzeit_core.liveness import cancel_stopped
+from gleitzeit_core.store import maps
 from gleitzeit_core.store.base import Store
-from gleitzeit_core.store.records import RunRecord, RunStatus
+from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord
 
 app = typer.Typer(help="Submit, list, inspect, resume, cancel and delete workflow runs.", no_args_is_help=True)
 app.command("delete")(delete)
@@ -103,10 +104,12 @@ def status(
     run_id: str = typer.Argument(..., metavar="RUN_ID", help="Run id (from `workflow list` or `run`)."),
     backend: BackendOpt = None,
     json_out: JsonOpt = False,
+    expand: bool = typer.Option(False, "--expand", help="List each item of a for_each task, not just its counts."),
 ) -> None:
-    """Show one run and its task table (status, attempts, durations, errors).
+    """Show one run and its task table (status, attempts, durations, errors); a
+    for_each task is one row with its items' counts unless --expand.
 
-    Example: gleitzeit workflow status run-1a2b3c4d5e6f
+    Example: gleitzeit workflow status run-1a2b3c4d5e6f --expand
     """
     st = state(ctx, json=json_out, backend=backend)
 
@@ -114,13 +117,25 @@ def status(
         async with st.store() as store:
             run = await get_run(store, run_id)
             tasks = await store.list_tasks(run_id=run_id)
-            attempts = {t.id: await store.get_attempts(t.id) for t in tasks}
+            attempts = await store.list_run_attempts(run_id)
             return run, tasks, attempts
 
     run, tasks, attempts = run_async(go)
+    top, items = maps.split(tasks)
+
+    def shown(t: TaskRecord) -> dict:
+        out = task_json(t, attempts.get(t.id, []))
+        if t.key in items:
+            out["items"] = maps.counts(items[t.key]).to_json()
+            if expand:
+                out["item_tasks"] = [{**task_json(c, attempts.get(c.id, [])), "item_index": c.item_index,
+                                      "item": c.item} for c in items[t.key]]
+        return out
 
     def human() -> None:
-        st.console.print(task_table(tasks, title=f"{run.workflow_name}  ·  run {run.run_id}"))
+        st.console.print(task_table(top, title=f"{run.workflow_name}  ·  run {run.run_id}",
+                                    summaries={k: maps.counts(v) for k, v in items.items()},
+                                    items=items if expand else None))
         line = Text.assemble("run ", (run.run_id, "bold"), f" {run.status.value}")
         if run.error:
             line.append(f": {run.error}")
@@ -128,7 +143,7 @@ def status(
             line.append(" (cancellation requested)")
         st.console.print(line)
 
-    emit(st.json, {**run_json(run), "tasks": [task_json(t, attempts[t.id]) for t in tasks]}, human)
+    emit(st.json, {**run_json(run), "tasks": [shown(t) for t in top]}, human)
 
 
 @app.command("resume")

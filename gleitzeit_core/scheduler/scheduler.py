@@ -25,6 +25,7 @@ from gleitzeit_core.cache.lookup import Decision, ResultCache
 from gleitzeit_core.dispatch.base import Dispatcher
 from gleitzeit_core.errors import ProviderError, SubstitutionError
 from gleitzeit_core.scheduler.capture import AttemptOutput
+from gleitzeit_core.scheduler.fanout import Fanout
 from gleitzeit_core.scheduler.events import Observer, RunUpdated, TaskOutput, TaskUpdated, no_observer
 from gleitzeit_core.workflow.triggers import Outcome, decide
 from gleitzeit_core.store.base import Store
@@ -32,6 +33,7 @@ from gleitzeit_core.store.records import AttemptRecord, RunRecord, RunStatus, Ta
 from gleitzeit_core.tracing.context import traceparent
 from gleitzeit_core.workflow import conditions
 from gleitzeit_core.workflow.graph import topological_order
+from gleitzeit_core.workflow.foreach import DEFAULT_MAX_ITEMS
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
 from gleitzeit_core.results import StoredResult, held, keep, load
 from gleitzeit_core.workflow.refs import ReferenceSyntaxError, find_references, run_values, substitute
@@ -52,6 +54,11 @@ class RunOptions:
     heartbeat: Callable[[], Awaitable[bool]] | None = None
     heartbeat_interval: float = 1.0
     cache: ResultCache | None = None  # the result cache for this run (docs/cache.md); None: off
+    max_map_items: int = DEFAULT_MAX_ITEMS  # items per for_each map (execution.max_map_items)
+
+
+class RunCancelled(Exception):
+    pass
 
 
 class Scheduler:
@@ -102,6 +109,7 @@ class Scheduler:
         # and for each task skipped by a rule the task that started the skip (for its message).
         self._failed_upstream: set[str] = set()
         self._cause: dict[str, str] = {}
+        self.maps = Fanout(self, options.max_map_items)  # for_each tasks and their items
 
     # -- entry point --------------------------------------------------------------
     async def execute(self) -> RunRecord:
@@ -137,9 +145,7 @@ class Scheduler:
                 await self.store.save_run(run)
                 self.emit(RunUpdated(run))
             raise
-        # A skip by a condition or a rule is a normal outcome; a failure fails the run even when a
-        # one_failed task handled it (docs/conditions.md: the exit code must tell cron and CI).
-        if final is RunStatus.COMPLETED and any(t.status in _FAILURES or not t.status.finished
+        if final is RunStatus.COMPLETED and any((t.status in _FAILURES or not t.status.finished) and not self.maps.tolerated(t)
                                                 for t in self.tasks.values()):
             final = RunStatus.FAILED
             failed = [t.name for t in self.tasks.values() if t.status is TaskStatus.FAILED]
@@ -181,6 +187,7 @@ class Scheduler:
     async def _make_ready(self, records: list[TaskRecord]) -> None:
         if not records:
             return
+        records = await self.maps.admit(records)
         for rec in records:
             spec = self.specs[rec.key]
             heapq.heappush(self._ready.setdefault(spec.protocol, []), (-int(spec.priority), next(self._seq), rec.key))
@@ -210,6 +217,8 @@ class Scheduler:
             if best is None:
                 break
             heapq.heappop(self._ready[best_proto])
+            if self.tasks[best[2]].status.finished:  # a map item skipped while it waited
+                continue
             self._running[best_proto] = self._running.get(best_proto, 0) + 1
             self._running_total += 1
             assert self._tg is not None
@@ -284,8 +293,9 @@ class Scheduler:
     async def _resolve(self, spec: TaskSpec, value: Any) -> Any:
         """``value`` (the params, or the cache's ``key_extra``) with ``spec``'s references substituted."""
         code_params = (self.options.code_params or {}).get(spec.method, {})
-        return substitute(value, results=await self._inputs(value), task_names=self.names,
-                          code_params=code_params, unavailable=self._unavailable)
+        return substitute(value, results=await self._inputs(value, self.maps.variable_names(spec.key)),
+                          task_names=self.names, code_params=code_params, unavailable=self._unavailable,
+                          variables=self.maps.variables(spec.key))
 
     async def _from_cache(self, key: str) -> bool:
         """Before a task's first attempt: its cache key, and on a hit the cached result recorded
@@ -323,11 +333,11 @@ class Scheduler:
         self._pump()
         return True
 
-    async def _inputs(self, value: Any) -> Mapping[str, Any]:
+    async def _inputs(self, value: Any, variables: tuple[str, ...] = ()) -> Mapping[str, Any]:
         """The results ``value`` references, big ones loaded from blob storage for
         this attempt only (the scheduler itself holds just their digests)."""
         try:
-            keys = {ref.task for ref in find_references(value, self.names)}
+            keys = {ref.task for ref in find_references(value, self.names, variables)}
         except ReferenceSyntaxError:
             return self._results  # substitute() reports it with the task's context
         inputs = {k: self._results[k] for k in keys if k in self._results}
@@ -413,6 +423,8 @@ class Scheduler:
         self._unfinished -= 1
         self._note_outcome(self.tasks[key])
         await self._decide(self._released(key))
+        if self.tasks[key].parent is not None:
+            await self.maps.item_finished(key)
         if self._unfinished <= 0:
             self._all_done.set()
 

@@ -115,6 +115,13 @@ class Store(ABC):
     async def _commit(self, writes: Writes) -> None:
         """Write every record of ``writes`` in one transaction: runs, tasks, then attempts."""
 
+    async def add_tasks(self, run_id: str, new: Sequence[TaskRecord], changed: Sequence[TaskRecord] = ()) -> None:
+        """Append ``new`` task records to a run, after its existing ones and in the given
+        order, and upsert ``changed`` ones, in one transaction (a map task's expansion:
+        its items, and the map now running). Backends whose ``save_tasks`` already
+        appends new records in order inherit this."""
+        await self.save_tasks([*changed, *new])
+
     @abstractmethod
     async def request_cancel(self, run_id: str, cancel: bool = True) -> bool:
         """Flag a run for cancellation (the engine running it honours the flag),

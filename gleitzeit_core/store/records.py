@@ -120,6 +120,10 @@ class TaskRecord:
     paused_seconds: float = 0.0  # time the run was not being worked on while this task was started
     result_blob: str | None = None  # digest of the blob holding ``result`` when it was too big to inline
     cached_from: str | None = None  # "<run id>/<task id>" whose cached result this is (attempts stay 0)
+    # One item of a map task (``for_each``): the map's key, the item's index and the item itself.
+    parent: str | None = None
+    item_index: int | None = None
+    item: Any = None
 
     def elapsed(self, at: float | None = None) -> float | None:
         """Seconds from first start to finish (or ``at``), less the time no engine ran it."""

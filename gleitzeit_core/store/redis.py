@@ -317,14 +317,15 @@ class RedisBackend(Store):
         pipe.zadd(_runs_workflow(workflow_name), score)
 
     @staticmethod
-    def _queue_new_tasks(pipe: Pipeline, tasks: Sequence[TaskRecord]) -> None:
+    def _queue_new_tasks(pipe: Pipeline, tasks: Sequence[TaskRecord], first: float = 0) -> None:
         """Bulk insert for create_run: tasks are new, so there is no old status to
         unindex and no stale field to overwrite (None fields are left out; reading
-        fills in the default). Indexes are written a chunk of members per ZADD."""
+        fills in the default). Indexes are written a chunk of members per ZADD.
+        ``first``: the run-order position of the first task."""
         by_status: dict[str, dict[str, float]] = {}
         by_workflow: dict[str, dict[str, float]] = {}
         by_run: dict[str, dict[str, float]] = {}
-        for position, task in enumerate(tasks):
+        for position, task in enumerate(tasks, start=int(first)):
             pipe.hset(_task_key(task.id), mapping=_encode(task, skip_none=True))
             by_status.setdefault(TaskStatus(task.status).value, {})[task.id] = task.created_at
             by_workflow.setdefault(task.workflow_name, {})[task.id] = task.created_at
@@ -373,6 +374,25 @@ class RedisBackend(Store):
             for key, number, data in more:
                 pipe.zremrangebyscore(key, number, number)
                 pipe.zadd(key, {data: number})
+
+    async def add_tasks(self, run_id: str, new: Sequence[TaskRecord], changed: Sequence[TaskRecord] = ()) -> None:
+        """WATCH the run's order, place ``new`` after its last task, MULTI/EXEC; again if
+        another writer moved the order meanwhile."""
+        order = _order_key(run_id)
+        async with self._translate():
+            while True:
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    try:
+                        await pipe.watch(order)
+                        last = await pipe.zrange(order, -1, -1, withscores=True)
+                        pipe.multi()
+                        for task in changed:
+                            await self._save_task(*_save_task_call(task, None), client=pipe)
+                        self._queue_new_tasks(pipe, new, first=(last[0][1] + 1) if last else 0)
+                        await pipe.execute()
+                        return
+                    except WatchError:
+                        continue
 
     async def request_cancel(self, run_id: str, cancel: bool = True) -> bool:
         async with self._translate():

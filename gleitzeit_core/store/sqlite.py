@@ -141,6 +141,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX cache_by_task ON cache(workflow_name, task_key, created_at)",
     ),
+    # 3 -> 4: the items of map tasks (for_each): their map, index and item
+    (
+        "ALTER TABLE tasks ADD COLUMN parent TEXT",
+        "ALTER TABLE tasks ADD COLUMN item_index INTEGER",
+        "ALTER TABLE tasks ADD COLUMN item TEXT",
+    ),
 )
 
 _RUN_COLS = (
@@ -152,13 +158,14 @@ _RUN_COLS = (
 _TASK_COLS = (
     "id", "run_id", "key", "name", "protocol", "method", "workflow_name", "priority",
     "status", "attempts", "result", "error", "created_at", "updated_at", "started_at",
-    "finished_at", "next_attempt_at", "paused_seconds", "result_blob", "cached_from",
+    "finished_at", "next_attempt_at", "paused_seconds", "result_blob", "cached_from", "parent", "item_index",
+    "item",
 )  # fmt: skip
 _ATTEMPT_COLS = (
     "task_id", "run_id", "number", "status", "started_at", "finished_at", "error", "retryable",
     "stdout", "stderr",
 )  # fmt: skip
-_JSON_COLS = frozenset({"definition", "result"})
+_JSON_COLS = frozenset({"definition", "result", "item"})
 
 
 # a record that breaks the schema is a bug to see with its traceback, not an outage

@@ -152,9 +152,9 @@ class Dashboard:
 
     async def run_page(self, request: Request) -> Response:
         detail = await self._detail(request)
-        graph = layout([(t.key, t.name) for t in detail.tasks], detail.dependencies())
+        graph = layout([(t.key, t.name) for t in detail.top], detail.dependencies())
         return self.page(request, "run.html", d=detail, graph=graph, statuses=[s.value for s in TaskStatus],
-                         states={t.key: t for t in detail.tasks},
+                         states={t.key: t for t in detail.top}, item_counts=detail.item_counts(),
                          timeline=timeline(detail.tasks, detail.attempts), has_outline=bool(detail.outline))
 
     async def timeline_fragment(self, request: Request) -> Response:
@@ -206,7 +206,7 @@ class Dashboard:
 
     async def api_tasks(self, request: Request) -> Response:
         detail = await self._detail(request)
-        return JSONResponse([task_detail(detail, t) for t in detail.tasks])
+        return JSONResponse([task_detail(detail, t) for t in detail.top])
 
     async def api_task(self, request: Request) -> Response:
         detail = await self._detail(request)

@@ -14,6 +14,7 @@ from typing import Any, AsyncIterator
 
 import anyio
 
+from gleitzeit_core.store import maps
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.ui.queries import run_summary, task_state
 
@@ -35,11 +36,18 @@ async def run_events(store: Store, run_id: str, *, interval: float = DEFAULT_INT
             yield sse("end", {"run_id": run_id, "status": None})
             return
         changed = []
-        for task in await store.list_tasks(run_id=run_id):
+        tasks = await store.list_tasks(run_id=run_id)
+        maps_changed: dict[str, None] = {}  # a map whose items changed sends its new counts
+        for task in tasks:
             state = (task.status, task.attempts, task.updated_at)
             if seen.get(task.key) != state:
                 seen[task.key] = state
                 changed.append(task_state(task))
+                if task.parent is not None:
+                    maps_changed[task.parent] = None
+        if maps_changed:
+            top, items = maps.split(tasks)
+            changed += [task_state(t, maps.counts(items[t.key])) for t in top if t.key in maps_changed]
         if changed:
             yield sse("tasks", changed)
         run_state = (run.status, run.cancel_requested, run.error, run.finished_at)

@@ -12,15 +12,16 @@ docs/migrating.md lists every form and what it becomes.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import os
+import posixpath
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gleitzeit_core.errors import Problem
+from gleitzeit_core.workflow.foreach import MAX_SCAN as MAX_BATCH_SCAN, scan
 from gleitzeit_core.workflow.model import SourcePos, TaskSpec
 from gleitzeit_core.workflow.refs import reference_sites, rewrite_references, split_reference
 from gleitzeit_core.workflow.source import Marks
@@ -38,7 +39,6 @@ IGNORED_TASK = ("tags", "metadata")
 TEMPLATE_TASK_KEYS = ("priority", "timeout", "retry", "dependencies", "sandbox")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"})
 MAX_BATCH_FILES = 10_000
-MAX_BATCH_SCAN = 200_000  # folder entries looked at to find them: loading stays fast on any folder
 #: The predecessor's in-process stand-ins: nothing real answered them.
 STUB_METHODS = frozenset({"mcp/tool.echo", "mcp/tool.add", "mcp/tool.multiply", "mcp/tool.concat",
                           "mcp/tools/list", "mcp/ping", "mcp/server_info"})
@@ -232,7 +232,9 @@ class _Normaliser:
     # -- type: batch ------------------------------------------------------------
 
     def batch(self, data: dict) -> None:
-        """``type: batch`` + ``batch: {directory, pattern}`` + ``template`` -> one task per file."""
+        """``type: batch`` + ``batch: {directory, pattern}`` + ``template`` -> one ``for_each``
+        task over ``{glob: <directory>/<pattern>}`` (docs/maps.md); the files are listed now
+        only to report a folder with none, too many or links leading out."""
         where = self.marks.of(data)
         parts = {k: data.pop(k) for k in ("type", "batch", "template", "protocol") if k in data}
         self.out.retained.append(parts)
@@ -259,16 +261,16 @@ class _Normaliser:
         if files is None:
             return
         method = template["method"]
-        tasks: list[dict] = []
-        for i, path in enumerate(files):
-            shown = os.path.relpath(path, batch["directory"])  # both relative to the workflow folder
-            tasks.append(self.batch_task(i, path, shown, template, method, parts.get("protocol"), batch))
-            self.marks.move(tasks, i, data, "template")
-        data["tasks"] = tasks
+        images = all(os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES for f in files)
+        task = self.batch_task(template, method, parts.get("protocol"), batch, images)
+        task["for_each"] = {"glob": posixpath.join(batch["directory"].replace(os.sep, "/"), pattern)}
+        self.marks.move(task, "for_each", batch, "directory")
+        data["tasks"] = [task]
+        self.marks.move(data["tasks"], 0, data, "template")
         self.marks.move(data, "tasks", data, "template")
         data.setdefault("name", f"Batch Processing ({len(files)} files)")
-        self.hint("batch", where, f"'type: batch': {len(files)} task(s) of {method}, one per file matching "
-                                  f"{pattern!r} in {batch['directory']!r}, in sorted order")
+        self.hint("batch", where, f"'type: batch': one for_each task of {method} over the files matching "
+                                  f"{pattern!r} in {batch['directory']!r} ({len(files)} now), in sorted order")
 
     def batch_files(self, batch: dict, pattern: str) -> list[str] | None:
         """The matching files (sorted, relative to the workflow folder), or None after a problem."""
@@ -284,7 +286,7 @@ class _Normaliser:
                                  f"{self.base} nor in the current directory {self.cwd}")
             return None
         batch["directory"] = directory
-        found = _scan(os.path.join(self.base, directory), pattern.split("/"))
+        found = scan(os.path.join(self.base, directory), pattern.split("/"), MAX_BATCH_SCAN)
         if found is None:
             self.problem(at, f"batch: {batch['directory']!r} holds more than {MAX_BATCH_SCAN} entries; "
                              f"point 'directory' at a smaller folder")
@@ -304,8 +306,8 @@ class _Normaliser:
             return None
         return inside
 
-    def batch_task(self, index: int, path: str, shown: str, template: dict, method: str,
-                   protocol: Any, batch: dict) -> dict:
+    def batch_task(self, template: dict, method: str, protocol: Any, batch: dict, images: bool) -> dict:
+        """The template as a map task: each file's path (``${item}``) where the predecessor put it."""
         params: dict[str, Any] = {}
         for key in ("parameters", "params"):
             if isinstance(template.get(key), dict):
@@ -316,8 +318,7 @@ class _Normaliser:
         params.update(extra)
         for k in extra:
             self.marks.move(params, k, template, k)
-        task: dict[str, Any] = {"id": "process-" + re.sub(r"[^A-Za-z0-9_]+", "-", shown).strip("-") + f"-{index}",
-                                "name": f"Process {shown}", "method": method, "parameters": params}
+        task: dict[str, Any] = {"id": "process", "name": "Process files", "method": method, "parameters": params}
         task.update({k: template[k] for k in TEMPLATE_TASK_KEYS if k in template})
         self.marks.copy(task, template)
         if isinstance(protocol, str):
@@ -329,13 +330,12 @@ class _Normaliser:
             context = dict(context) if isinstance(context, dict) else {}
             if isinstance(params.get("context"), dict):
                 self.marks.copy(context, params["context"])
-            context["file_path"] = path
+            context["file_path"] = "${item}"
             self.marks.move(context, "file_path", batch, "directory")
             params["context"] = context
         else:
-            key = "image_path" if method == "llm/vision" and os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES \
-                else "file_path"
-            params[key] = path
+            key = "image_path" if method == "llm/vision" and images else "file_path"
+            params[key] = "${item}"
             self.marks.move(params, key, batch, "directory")
         return task
 
@@ -417,31 +417,3 @@ class _Normaliser:
 
 def _more(count: int) -> str:
     return f" ({count - 1} more like it in this file)" if count > 1 else ""
-
-
-def _scan(root: str, segments: list[str]) -> list[str] | None:
-    """Files below ``root`` matching the glob ``segments`` (``**``: any number of folders, none
-    too), sorted, relative to ``root``; None past ``MAX_BATCH_SCAN`` entries. Symbolic links to
-    folders are not followed and names starting with '.' are skipped, as ``glob`` does."""
-    found, seen = [], 0
-    for folder, dirs, files in os.walk(root):
-        rel = os.path.relpath(folder, root)
-        parts = [] if rel == "." else rel.split(os.sep)
-        dirs[:] = [] if "**" not in segments and len(parts) >= len(segments) - 1 else \
-            [d for d in dirs if not d.startswith(".")]
-        seen += len(dirs) + len(files)
-        if seen > MAX_BATCH_SCAN:
-            return None
-        found += ["/".join(parts + [f]) for f in files if not f.startswith(".") and _matches(parts + [f], segments)]
-    return sorted(found)
-
-
-def _matches(parts: list[str], segments: list[str]) -> bool:
-    """Whether path ``parts`` match glob ``segments``; linear in their product (no backtracking)."""
-    reach = {0}  # how many parts the segments so far can have consumed
-    for seg in segments:
-        if seg == "**":
-            reach = set(range(min(reach), len(parts) + 1)) if reach else set()
-        else:
-            reach = {i + 1 for i in reach if i < len(parts) and fnmatch.fnmatchcase(parts[i], seg)}
-    return len(parts) in reach

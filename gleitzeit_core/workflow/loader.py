@@ -22,7 +22,7 @@ from gleitzeit_core.errors import Problem, WorkflowInvalid
 from gleitzeit_core.workflow.retry import RetryPolicy, Strategy
 from gleitzeit_core.workflow.triggers import Trigger
 from gleitzeit_core.workflow import inputs as run_inputs
-from gleitzeit_core.workflow import policy, subworkflow, when_check
+from gleitzeit_core.workflow import foreach, policy, subworkflow, when_check
 from gleitzeit_core.workflow.graph import depends_on, find_cycles
 from gleitzeit_core.workflow.limits import MAX_NAME_CHARS
 from gleitzeit_core.workflow.model import (Call, Condition, InputSpec, Priority, SecretSpec, SourcePos, TaskSpec,
@@ -45,7 +45,8 @@ _FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 TOP_KEYS = ("name", "description", "id", "timeout", "max_concurrent_tasks", "tasks", "sandbox", "providers",
             "inputs", "secrets", "outputs", "cache")
 TASK_KEYS = ("name", "id", "description", "protocol", "method", "parameters", "params", "dependencies",
-             "priority", "timeout", "retry", "sandbox", "when", "trigger", "workflow", "with", "cache")
+             "priority", "timeout", "retry", "sandbox", "when", "trigger", "workflow", "with", "cache",
+             *foreach.MAP_KEYS)
 RETRY_KEYS = ("max_attempts", "base_delay", "max_delay", "strategy", "backoff", "jitter", "on_crash")
 SANDBOX_KEYS = ("network", "read", "write", "memory_mb", "disk_mb", "env")
 
@@ -149,6 +150,7 @@ class _Draft:
     trigger: Trigger = Trigger.ALL_SUCCESS
     call: Call | None = None
     cache: CacheSpec | None = None
+    for_each: foreach.ForEach | None = None
 
     @property
     def label(self) -> str:
@@ -227,7 +229,8 @@ class _Checker:
         tasks = tuple(
             TaskSpec(key=d.key, name=d.name, protocol=d.protocol, method=d.method, params=d.params,
                      dependencies=deps[d.key], priority=d.priority, timeout=d.timeout, retry=d.retry,
-                     sandbox=d.sandbox, pos=d.pos, when=d.when, trigger=d.trigger, call=d.call, cache=d.cache)
+                     sandbox=d.sandbox, pos=d.pos, when=d.when, trigger=d.trigger, call=d.call, cache=d.cache,
+                     for_each=d.for_each)
             for d in drafts
         )
         return Workflow(id=wid or _slug(name), name=name, tasks=tasks, description=description,
@@ -298,6 +301,7 @@ class _Checker:
         d.when = self.condition(raw, label)
         d.trigger = self.trigger(raw, label, has_dependencies=bool(d.dependencies))
         d.cache = self.cache(raw, label)
+        d.for_each = foreach.read(self, raw, label)
         if "sandbox" in d.params:  # `parameters.sandbox` is the same policy block, never data
             if "sandbox" in raw:
                 self.report(self.marks.key(d.params, "sandbox"),
@@ -636,6 +640,9 @@ class _Checker:
                                 f"{d.label} depends on itself; remove {dep!r} from its dependencies")
                 else:
                     keys[key] = None
+            if d.for_each is not None and isinstance(d.for_each.source, str):  # the list it maps over
+                keys.update((r.task, None) for r in scan_string(d.for_each.source, names)
+                            if isinstance(r, Reference) and r.task != d.key)
             deps[d.key] = tuple(keys)
         return deps
 
@@ -653,9 +660,12 @@ class _Checker:
         label_of = {d.key: d.name for d in drafts if d.key is not None}
         found: list[tuple[_Draft, dict | list, Any, Reference | ReferenceSyntaxError]] = []
         for d in drafts:
+            variables = foreach.VARIABLES if d.for_each is not None else ()
             if d.key is not None and d.params:
                 found += [(d, container, key, item) for container, key in reference_sites(d.params)
-                          for item in scan_string(container[key], names)]
+                          for item in scan_string(container[key], names, variables)]
+            if d.key is not None and d.for_each is not None and isinstance(d.for_each.source, str):
+                found += [(d, d.raw, "for_each", item) for item in scan_string(d.for_each.source, names)]
         found = [entry for entry in found if not self.run_value_reference(*entry)]
         indirect = [(d.key, item.task) for d, _, _, item in found
                     if isinstance(item, Reference) and item.task not in deps[d.key] and item.task != d.key]
@@ -663,6 +673,8 @@ class _Checker:
         for d, container, key, item in found:
             if isinstance(item, ReferenceSyntaxError):
                 hint = self.did_you_mean(item.task_hint, names) if item.task_hint else ""
+                if item.task_hint and re.split(r"[.\[]", item.task_hint)[0] in foreach.VARIABLES:
+                    hint = f"; ${{{item.task_hint}}} is defined only in a task with 'for_each'"
                 self.report(self.marks.value(container, key),
                             f"{d.label}: invalid reference {item.text}: {item.message}{hint}")
             elif item.task == d.key or reachable.get((d.key, item.task)) is False:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gleitzeit_core.workflow.cache_spec import CacheSpec
 from gleitzeit_core.workflow.retry import RetryPolicy
 from gleitzeit_core.workflow.triggers import Trigger
+
+if TYPE_CHECKING:
+    from gleitzeit_core.workflow.foreach import ForEach
 
 
 class Priority(IntEnum):
@@ -84,6 +87,7 @@ class TaskSpec:
     # (key prefix, name prefix) of the sub-workflow call(s) this task came from, e.g.
     # ("Calc/", "Calc/"): a condition names its own workflow's tasks without it.
     scope: tuple[str, str] = ("", "")
+    for_each: "ForEach | None" = None  # a map task: one child per item (workflow/foreach.py)
 
 
 @dataclass(frozen=True)

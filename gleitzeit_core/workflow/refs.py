@@ -2,8 +2,11 @@
 
 A reference names a task (by name or id, the longest known one wins, so names
 may contain spaces and dots), then ``result`` (the task's whole result object),
-then dict keys / list indices (``items.0`` and ``items[0]`` both work).
-``$${`` is a literal ``${``.
+then dict keys / list indices (``items.0`` and ``items[0]`` both work);
+``[*]`` maps the rest of the path over a list (``${Map.result[*].result}``; a
+null element stays null). *Variables* (``${item}``, ``${item_index}`` inside a
+``for_each`` task) are names bound by the caller, read the same way but without
+``result``. ``$${`` is a literal ``${``.
 
 Substitution keeps the value's type when a string is exactly one reference.
 Inside a longer string, strings go in as text and other values as compact
@@ -17,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,30 +55,44 @@ class ReferenceSyntaxError(ValueError):
         self.task_hint = task_hint  # what the user probably meant as task name
 
 
+class _All:
+    """The ``[*]`` path segment: the rest of the path, for every element of a list."""
+
+    def __repr__(self) -> str:
+        return "[*]"
+
+
+ALL = _All()
+Segment = str | int | _All
+
+
 @dataclass(frozen=True)
 class Reference:
     text: str  # the whole "${…}" as written
     task: str  # key of the task whose result it reads
-    path: tuple[str | int, ...]  # segments after `result`; int = `[n]`
+    path: tuple[Segment, ...]  # segments after `result`; int = `[n]`, ALL = `[*]`
 
 
-def find_references(value: Any, task_names: Mapping[str, str]) -> list[Reference]:
-    """All references in ``value`` (any depth of dicts/lists, values only).
+def find_references(value: Any, task_names: Mapping[str, str], variables: Collection[str] = ()) -> list[Reference]:
+    """All task references in ``value`` (any depth of dicts/lists, values only);
+    references to ``variables`` are checked but not listed.
 
     Raises ``ReferenceSyntaxError`` for the first malformed one; the loader uses
     ``scan_string`` to collect every problem instead.
     """
     found: list[Reference] = []
     for text in _strings(value):
-        for item in scan_string(text, task_names):
+        for item in scan_string(text, task_names, variables):
             if isinstance(item, ReferenceSyntaxError):
                 raise item
             found.append(item)
     return found
 
 
-def scan_string(text: str, task_names: Mapping[str, str]) -> list[Reference | ReferenceSyntaxError]:
-    """References of one string, each either parsed or the reason it is not."""
+def scan_string(text: str, task_names: Mapping[str, str],
+                variables: Collection[str] = ()) -> list[Reference | ReferenceSyntaxError]:
+    """Task references of one string, each either parsed or the reason it is not
+    (a well-formed reference to one of ``variables`` is left out)."""
     if "${" not in text:
         return []
     out: list[Reference | ReferenceSyntaxError] = []
@@ -84,7 +101,9 @@ def scan_string(text: str, task_names: Mapping[str, str]) -> list[Reference | Re
             out.append(ReferenceSyntaxError(
                 text[m.start():m.start() + 40], "unterminated '${': close it with '}', or write '$${' for a literal '${'"))
         elif m.group("inner") is not None:
-            out.append(_parse_or_error(m.group(0), m.group("inner"), task_names))
+            parsed = _parse_or_error(m.group(0), m.group("inner"), task_names, variables)
+            if parsed is not None:
+                out.append(parsed)
     return out
 
 
@@ -95,13 +114,15 @@ def substitute(
     task_names: Mapping[str, str],
     code_params: Mapping[str, str] = {},
     unavailable: Mapping[str, str] = {},
+    variables: Mapping[str, Any] = {},
 ) -> Any:
     """A copy of ``value`` with every reference replaced; raises ``SubstitutionError``.
 
     ``code_params`` (param name -> language) applies to the top-level keys of a
-    dict ``value`` (the task's params).
+    dict ``value`` (the task's params). ``variables``: name -> value of
+    ``${name…}`` references that read no task (a map item).
     """
-    resolver = _Resolver(results, task_names, unavailable)
+    resolver = _Resolver(results, task_names, unavailable, variables)
     if isinstance(value, dict) and code_params:
         return {
             k: _walk(v, resolver, code_params.get(k) if isinstance(k, str) else None)
@@ -189,13 +210,18 @@ def _substitute_string(text: str, resolver: _Resolver, language: str | None) -> 
 
 
 class _Resolver:
-    def __init__(self, results: Mapping[str, Any], task_names: Mapping[str, str], unavailable: Mapping[str, str]):
+    def __init__(self, results: Mapping[str, Any], task_names: Mapping[str, str], unavailable: Mapping[str, str],
+                 variables: Mapping[str, Any]):
         self.results = results
         self.task_names = task_names
         self.unavailable = unavailable
+        self.variables = variables
 
     def resolve(self, text: str, inner: str) -> Any:
         try:
+            var = _variable(inner, self.variables)
+            if var is not None:
+                return self._checked(text, _follow(text, self.variables[var[0]], _parse_path(text, var[1]), var[0]))
             ref = parse_reference(text, inner, self.task_names)
         except ReferenceSyntaxError as e:
             raise SubstitutionError(f"{text}: {e.message}") from None
@@ -204,16 +230,24 @@ class _Resolver:
                 f"{text}: task '{ref.task}' {self.unavailable[ref.task]}, so it has no result to read")
         if ref.task not in self.results:
             raise SubstitutionError(f"{text}: task '{ref.task}' has no result yet; does this task depend on it?")
-        value = _follow(text, self.results[ref.task], ref.path)
+        return self._checked(text, _follow(text, self.results[ref.task], ref.path))
+
+    @staticmethod
+    def _checked(text: str, value: Any) -> Any:
         if isinstance(value, (dict, list)) and depth_exceeds(value, MAX_VALUE_DEPTH):
             raise SubstitutionError(f"{text}: the value nests lists/mappings more than {MAX_VALUE_DEPTH} levels "
                                     "deep, too deep to pass on; flatten it in the task that produces it")
         return value
 
 
-def _follow(text: str, value: Any, path: tuple[str | int, ...]) -> Any:
-    where = "result"
-    for seg in path:
+def _follow(text: str, value: Any, path: tuple[Segment, ...], where: str = "result") -> Any:
+    for n, seg in enumerate(path):
+        if isinstance(seg, _All):
+            if not isinstance(value, list):
+                raise SubstitutionError(f"{text}: {where} is {_type_name(value)} {_short(value)}, not a list, "
+                                        "so [*] cannot map over it")
+            rest = path[n + 1:]
+            return [None if v is None else _follow(text, v, rest, f"{where}[{i}]") for i, v in enumerate(value)]
         if isinstance(value, dict):
             key = seg if isinstance(seg, str) else str(seg)
             if key not in value:
@@ -266,11 +300,24 @@ def _scoped(text: str, scope: str, tail: str) -> Reference:
     return Reference(text, INPUTS, _parse_path(text, tail))
 
 
-def _parse_or_error(text: str, inner: str, task_names: Mapping[str, str]) -> Reference | ReferenceSyntaxError:
+def _parse_or_error(text: str, inner: str, task_names: Mapping[str, str],
+                    variables: Collection[str] = ()) -> Reference | ReferenceSyntaxError | None:
     try:
+        var = _variable(inner, variables)
+        if var is not None:
+            _parse_path(text, var[1])
+            return None
         return parse_reference(text, inner, task_names)
     except ReferenceSyntaxError as e:
         return e
+
+
+def _variable(inner: str, variables: Collection[str]) -> tuple[str, str] | None:
+    """(variable, the path after it) when ``inner`` reads one of ``variables``."""
+    for name in variables:
+        if inner == name or (inner.startswith(name) and inner[len(name)] in ".["):
+            return name, inner[len(name):]
+    return None
 
 
 def _match_task(inner: str, task_names: Mapping[str, str]) -> tuple[str | None, str]:
@@ -296,9 +343,9 @@ def _match_task(inner: str, task_names: Mapping[str, str]) -> tuple[str | None, 
     return inner[:fallback], inner[fallback + 1:]
 
 
-def _parse_path(text: str, tail: str) -> tuple[str | int, ...]:
-    """``.a.0[1].b`` -> ("a", "0", 1, "b"); strings that look like numbers index lists. Linear."""
-    path: list[str | int] = []
+def _parse_path(text: str, tail: str) -> tuple[Segment, ...]:
+    """``.a.0[1].b[*]`` -> ("a", "0", 1, "b", ALL); strings that look like numbers index lists. Linear."""
+    path: list[Segment] = []
     i = 0
     while i < len(tail):
         m = _SEGMENT.match(tail, i)
@@ -309,8 +356,11 @@ def _parse_path(text: str, tail: str) -> tuple[str | int, ...]:
             if not seg:
                 raise ReferenceSyntaxError(text, "empty path segment (two dots, or a trailing dot)")
             path.append(seg)
+        elif m.group(0) == "[*]":
+            path.append(ALL)
         elif not m.group(0).endswith("]") or not _INDEX.fullmatch(index):
-            raise ReferenceSyntaxError(text, "list index must be a number in brackets, like items[0]")
+            raise ReferenceSyntaxError(text, "list index must be a number in brackets, like items[0], "
+                                             "or [*] for every element")
         else:
             path.append(int(index))
         i = m.end()

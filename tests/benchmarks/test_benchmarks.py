@@ -23,7 +23,7 @@ def test_quick_run_prints_table_and_writes_results(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert "| scenario | system | tasks |" in out
-    for scenario in ("1 chain", "2 fan-out", "3 layered DAG", "4 scaling", "6 orchestration only",
+    for scenario in ("1 chain", "2 fan-out", "3 layered DAG", "4 scaling", "6 orchestration only", "10 map",
                      "5: python/execute latency", "7: floors", "8: target", "9: provider CPU per trivial request"):
         assert scenario in out
     # issue 18's targets: each of the four rows with its commits per task and floor sum

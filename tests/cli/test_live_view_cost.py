@@ -94,3 +94,29 @@ def test_a_workflow_that_fits_is_shown_whole_in_file_order():
     screen = view.console.file.getvalue()
     assert [ln.split("│")[1].strip() for ln in screen.splitlines() if ln.startswith("│ t")] == [f"t{i}" for i in range(5)]
     assert "0/5 done  ·  pending 5" in screen
+
+
+def test_a_10000_item_map_is_one_row_with_its_counts():
+    """A for_each task's items are counted under the map's row: rows per frame do not
+    grow with the items, and the counts are right after every item's events."""
+    spec = TaskSpec(key="map", name="Process", protocol="noop/v1", method="noop/pass", params={})
+    view = LiveView(terminal(), "wide", [spec], watch=False)
+    parent = TaskRecord(id="p", run_id="r", key="map", name="Process", protocol="noop/v1", method="noop/pass",
+                        status=TaskStatus.RUNNING)
+    view(TaskUpdated(parent))
+    items = [TaskRecord(id=f"i{i}", run_id="r", key=f"map[{i}]", name=f"Process[{i}]", protocol="noop/v1",
+                        method="noop/pass", status=TaskStatus.QUEUED, parent="map", item_index=i)
+             for i in range(10_000)]
+    for rec in items:
+        view(TaskUpdated(rec))
+    for i, rec in enumerate(items[:9_000]):
+        rec.status = TaskStatus.RUNNING
+        view(TaskUpdated(rec))
+        if i >= 5:  # five stay running
+            rec.status = TaskStatus.FAILED if i % 1000 == 0 else TaskStatus.COMPLETED
+            view(TaskUpdated(rec))
+    assert count_rows(view) == 1
+    screen = view.console.file.getvalue()
+    assert view.item_counts["map"].text() == "8987/10000 done · 5 running · 1000 queued · 8 failed"
+    assert "8987/10000 done" in screen and "Process[" not in screen
+    assert "0/1 done" in screen and "running 1" in screen  # the workflow's own count: one task

@@ -17,6 +17,7 @@ EXPECTED = {
     "inputs.yaml": ("completed", 0),
     "cached.yaml": ("completed", 0),
     "cleanup_alert.yaml": ("failed", 1),
+    "csv_etl.yaml": ("completed", 0),
 }
 FLAGS = {  # as their header comments say to run them
     "polyglot.yaml": ["--allow-providers"],
@@ -77,3 +78,16 @@ def test_cached_example_runs_nothing_the_second_time(tmp_path):
     assert {n: (t["cached"], t["attempts"]) for n, t in second["tasks"].items()} == {
         "Totals": (True, 0), "Report": (True, 0)}
     assert second["tasks"]["Report"]["result"] == first["tasks"]["Report"]["result"]
+
+
+def test_csv_etl_maps_over_the_folder_in_sorted_order(tmp_path):
+    r = gz(tmp_path, "run", "examples/csv_etl.yaml", "--json")  # as its header says, on the default store
+    assert r.code == 0, r.err
+    out = r.json()
+    assert out["tasks"]["Report"]["result"]["result"] == {
+        "files": 3, "rows": 6, "revenue": 117.5,
+        "by_file": {"data/sales/2026-01.csv": 27.5, "data/sales/2026-02.csv": 45.0,
+                    "data/sales/archive/2025-12.csv": 45.0}}
+    status = gz(tmp_path, "workflow", "status", out["run_id"], "--expand")
+    assert "Extract\tcompleted\t\t" in status.out and "3/3 done" in status.out
+    assert status.out.count("\n[") == 3  # one row per file under the map

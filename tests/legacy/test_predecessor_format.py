@@ -103,7 +103,7 @@ def test_references_without_result_read_the_result_object(home: Path, work: Path
     assert "write ${count.result.result}" in quiet.err
 
 
-def test_batch_workflow_is_one_task_per_file_sorted_with_top_level_files(
+def test_batch_workflow_is_a_map_over_the_files_sorted_with_top_level_files(
         home: Path, work: Path, fake: FakeOllama) -> None:
     for name, text in (("b.txt", "bee"), ("a.txt", "ay"), ("deep/c.txt", "sea"), ("skip.md", "no")):
         write(work / "proj" / "docs" / name, text)
@@ -125,8 +125,9 @@ def test_batch_workflow_is_one_task_per_file_sorted_with_top_level_files(
     res = run(home, fake, py, cwd=work)
     assert res.code == 0, res.err
     tasks = res.json()["tasks"]
-    assert list(tasks) == ["Process a.txt", "Process b.txt", "Process deep/c.txt"]
-    assert [t["result"]["result"] for t in tasks.values()] == [
+    assert list(tasks) == ["Process files"], tasks  # one for_each task over {glob: docs/**/*.txt}
+    assert tasks["Process files"]["status"] == "completed", tasks
+    assert [t["result"] for t in tasks["Process files"]["result"]] == [
         {"path": "docs/a.txt", "seen": ["file_path", "kind"]},  # priority/timeout went to the task
         {"path": "docs/b.txt", "seen": ["file_path", "kind"]},
         {"path": "docs/deep/c.txt", "seen": ["file_path", "kind"]},
@@ -142,7 +143,7 @@ def test_batch_workflow_is_one_task_per_file_sorted_with_top_level_files(
         """)
     res = run(home, fake, llm, cwd=work)  # directory given from the current directory, predecessor style
     assert res.code == 0, res.err
-    assert list(res.json()["tasks"]) == ["Process a.txt", "Process b.txt"]
+    assert [len(t["result"]) for t in res.json()["tasks"].values()] == [2]
     prompts = [b["messages"][-1]["content"] for b in fake.bodies("/api/chat")]
     assert prompts == [f"Summarise.\n\nFile content from {work}/proj/docs/a.txt:\nay",
                        f"Summarise.\n\nFile content from {work}/proj/docs/b.txt:\nbee"]
@@ -287,7 +288,7 @@ def test_batch_never_reaches_outside_the_workflow_folder(home: Path, work: Path,
         """)
     res = run(home, fake, wf, cwd=work)
     assert res.code == 0, res.err
-    assert list(res.json()["tasks"]) == ["Process ok.txt"]
+    assert [len(t["result"]) for t in res.json()["tasks"].values()] == [1]  # ok.txt alone
     assert [w.split(": ", 2)[1:] for w in lines(res.err, "WARNING")] == [
         ["proj/batch.yaml:3:20", "batch: 1 matching file(s) lead outside the workflow folder (symbolic links) "
                                  "and were left out"]]

@@ -21,7 +21,7 @@
 
   function refreshCounts() {
     const counts = {};
-    document.querySelectorAll("#task-table tbody tr .status .badge").forEach((b) => {
+    document.querySelectorAll("#task-table > tbody > tr > .status .badge").forEach((b) => {
       counts[b.textContent] = (counts[b.textContent] || 0) + 1;
     });
     document.getElementById("counts").innerHTML = "";
@@ -37,10 +37,12 @@
   function applyTask(t) {
     const node = byKey(".node", t.key);
     setStatus(node, t.status);
-    if (node) node.querySelector("title").textContent = `${t.name} · ${t.status}`;
+    if (node) node.querySelector("title").textContent = `${t.name} · ${t.status}` + (t.items_text ? ` · ${t.items_text}` : "");
+    const counts = node && node.querySelector(".counts");
+    if (counts && t.items) counts.textContent = `${t.items.completed}/${t.items.total}`;
     const row = document.querySelector(`#task-table tr[data-task="${CSS.escape(t.key)}"]`);
     if (row) {
-      const badge = row.querySelector(".status .badge");
+      const badge = row.querySelector(":scope > .status .badge");
       badge.textContent = t.status;
       setStatus(badge, t.status);
       if (t.cached && !row.querySelector(".status .cached")) {
@@ -49,9 +51,13 @@
         mark.textContent = " cached";
         badge.after(mark);
       }
-      row.querySelector(".attempts").textContent = t.attempts || "";
-      row.querySelector(".duration").textContent = took(t.duration_s);
-      row.querySelector(".detail").textContent = t.result_preview ?? t.error ?? "";
+      row.querySelector(":scope > .attempts").textContent = t.attempts || "";
+      row.querySelector(":scope > .duration").textContent = took(t.duration_s);
+      const detail = row.querySelector(":scope > .detail");
+      const summary = detail.querySelector(":scope > details > summary");
+      if (summary) {  // a for_each task: its items' counts, its item rows stay
+        if (t.items_text) summary.textContent = t.items_text;
+      } else detail.textContent = t.result_preview ?? t.error ?? "";
     }
   }
 
