@@ -387,7 +387,8 @@ class RedisBackend(Store):
                         last = await pipe.zrange(order, -1, -1, withscores=True)
                         pipe.multi()
                         for task in changed:
-                            await self._save_task(*_save_task_call(task, None), client=pipe)
+                            keys, head, tail = _save_task_call(task)
+                            pipe.eval(_SAVE_TASK_LUA, len(keys), *keys, *head, "", "", *tail)
                         self._queue_new_tasks(pipe, new, first=(last[0][1] + 1) if last else 0)
                         await pipe.execute()
                         return
