@@ -17,7 +17,7 @@ from gleitzeit_core.store.records import RunStatus, TaskRecord, TaskStatus
 from gleitzeit_core.workflow.foreach import FailurePolicy, ForEach
 from gleitzeit_core.workflow.model import Workflow
 
-from .test_scheduler import Scripted, spec
+from .test_scheduler import Scripted, spec, started
 
 pytestmark = pytest.mark.anyio
 
@@ -70,8 +70,8 @@ async def test_a_10000_item_map_is_one_expansion_write_and_two_writes_per_item()
     final, sched, store = await run(tasks, d, max_concurrent=50)
     assert final.status is RunStatus.COMPLETED
     assert store.added == [10_000]  # every item in one transaction
-    assert d.params["sum"]["all"] == [2 * i for i in range(10_000)]
-    assert len(d.started) == 10_002  # each item dispatched once
+    assert next(c.params for c in d.calls if c.task.key == "sum")["all"] == [2 * i for i in range(10_000)]
+    assert len(started(d)) == 10_002  # each item dispatched once
     # per item: running + completed; the map itself and the two plain tasks a handful more
     assert store.calls["save_task"] <= 2 * 10_000 + 10
     assert store.calls["save_tasks"] <= 5
@@ -84,7 +84,7 @@ async def test_a_map_wider_than_the_limit_fails_before_any_item_exists():
     final, sched, store = await run([mapped("map", list(range(11)), ()), spec("after", ("map",))], d, max_items=10)
     assert final.status is RunStatus.FAILED
     assert "11 items; at most 10 per map (execution.max_map_items)" in sched.tasks["map"].error
-    assert store.calls["add_tasks"] == 0 and d.started == []
+    assert store.calls["add_tasks"] == 0 and started(d) == []
     assert sched.tasks["after"].status is TaskStatus.SKIPPED
 
 
@@ -97,7 +97,7 @@ async def test_fail_stops_starting_items_and_continue_keeps_going_with_null():
     d = Scripted(script)
     final, sched, _ = await run([mapped("strict", [0, 1, 2, 3, 4], max_parallel=1)], d)
     assert final.status is RunStatus.FAILED
-    assert d.started == ["strict[0]", "strict[1]", "strict[2]"]
+    assert started(d) == ["strict[0]", "strict[1]", "strict[2]"]
     assert [sched.tasks[f"strict[{i}]"].status for i in (3, 4)] == [TaskStatus.SKIPPED] * 2
     assert "1 of 5 items failed (on_item_failure: fail); first: item 2: two is bad" in sched.tasks["strict"].error
 
