@@ -1,0 +1,26 @@
+#!/bin/sh
+# Mutation testing (docs/testing.md): cosmic-ray over one module with its targeted tests.
+# Usage: scripts/mutation/run.sh NAME   (NAME: scripts/mutation/NAME.toml, e.g. workflow_policy)
+# Never part of the normal test command: every mutant costs one pytest run.
+# cosmic-ray edits the module in place, so it runs in a copy of the work tree (tracked and new,
+# unignored files, as they are now) under $GLEITZEIT_MUTATION_DIR; PYTHONPATH points there, so a
+# `gleitzeit` subprocess a test starts imports the mutant too. The work tree stays untouched.
+set -eu
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+name=$1
+out=${GLEITZEIT_MUTATION_DIR:-${TMPDIR:-/tmp}/gleitzeit-mutation}
+copy="$out/$name-tree"
+session="$out/$name.sqlite"
+rm -rf "$copy" "$session"
+mkdir -p "$copy"
+(cd "$repo" && git ls-files -co --exclude-standard -z | xargs -0 tar -c --no-recursion -f -) | tar -x -C "$copy"
+cd "$copy"
+export PYTHONPATH="$copy${PYTHONPATH:+:$PYTHONPATH}"
+cfg="scripts/mutation/$name.toml"
+cosmic-ray init "$cfg" "$session"
+cr-filter-operators "$session" "$cfg"
+cr-filter-pragma "$session"
+cosmic-ray exec "$cfg" "$session"
+cr-report "$session" | grep -B2 'test outcome: TestOutcome.SURVIVED' || true
+cr-report "$session" | tail -3
+echo "session: $session (details: cr-report $session; cr-html $session > report.html)"
