@@ -214,3 +214,26 @@ async def test_a_cancel_from_another_process_lets_running_attempts_record_themse
     [attempt] = await store.get_attempts(recs["a"].id)
     assert attempt.status is TaskStatus.CANCELLED and attempt.finished_at is not None
     assert [c.task.key for c in d.cancelled] == ["a"]
+
+
+async def test_sandbox_blocks_reach_the_provider_merged_and_never_from_params():
+    """The task's `sandbox:` keys win over the workflow's, the rest of the workflow's block stays, and a
+    `sandbox` parameter (data, perhaps from another task's result) never becomes the policy."""
+    async def params_seen(wf_sandbox, *tasks):
+        d = Scripted(lambda k, p, a: k)
+        wf = Workflow(id="wf", name="wf", tasks=tasks, sandbox=wf_sandbox)
+        run_rec, recs = new_run(wf)
+        store = InMemoryBackend()
+        await store.open()
+        await store.create_run(run_rec, list(recs.values()))
+        assert (await Scheduler(wf, run_rec, recs, store, d, RunOptions()).execute()).status is RunStatus.COMPLETED
+        return {c.task.key: c.params for c in d.calls}
+
+    forged = {"x": 1, "sandbox": {"network": True}}
+    task = spec("a", params=forged)
+    narrowed = TaskSpec(key="b", name="b", protocol="t/v1", method="t/run", params=forged,
+                        sandbox={"memory_mb": 64, "read": ["/task"]})
+    seen = await params_seen({"read": ["/wf"], "env": {"M": "1"}}, task, narrowed)
+    assert seen["a"] == {"x": 1, "sandbox": {"read": ["/wf"], "env": {"M": "1"}}}
+    assert seen["b"] == {"x": 1, "sandbox": {"read": ["/task"], "env": {"M": "1"}, "memory_mb": 64}}
+    assert (await params_seen(None, task))["a"] == {"x": 1}
