@@ -14,7 +14,7 @@ import pytest
 
 from gleitzeit_core.errors import WorkflowInvalid
 from gleitzeit_core.workflow.loader import load_workflow_text
-from gleitzeit_core.workflow.policy import DEFAULT_MAX_DISK_MB, DEFAULT_MAX_MEMORY_MB, Allowance
+from gleitzeit_core.workflow.policy import Allowance
 
 
 def load(sandbox: str, tmp_path, allowance: Allowance = Allowance(), extra: str = ""):
@@ -37,7 +37,7 @@ def test_network_needs_the_runners_allowance(tmp_path) -> None:
 
 
 def test_memory_up_to_the_cap_is_granted_one_above_is_refused(tmp_path) -> None:
-    cap = DEFAULT_MAX_MEMORY_MB
+    cap = 4096  # docs/security.md: "memory_mb: N | up to 4096"
     assert load(f"{{memory_mb: {cap}}}", tmp_path).sandbox == {"memory_mb": cap}
     message = refused(f"{{memory_mb: {cap + 1}}}", tmp_path)
     assert f"'memory_mb: {cap + 1}' is above the {cap} MiB you allow" in message
@@ -46,7 +46,7 @@ def test_memory_up_to_the_cap_is_granted_one_above_is_refused(tmp_path) -> None:
 
 
 def test_disk_up_to_the_quota_is_granted_above_is_refused_and_zero_means_no_quota(tmp_path) -> None:
-    cap = DEFAULT_MAX_DISK_MB
+    cap = 1024  # docs/security.md: the default sandbox.max_disk_mb
     assert load(f"{{disk_mb: {cap}}}", tmp_path).sandbox == {"disk_mb": cap}
     message = refused(f"{{disk_mb: {cap + 1}}}", tmp_path)
     assert f"'disk_mb: {cap + 1}' is above the {cap} MiB workspace quota" in message
