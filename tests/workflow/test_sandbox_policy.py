@@ -7,6 +7,7 @@ in tests/security/test_policy.py.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import textwrap
 
@@ -39,6 +40,7 @@ def test_network_needs_the_runners_allowance(tmp_path) -> None:
 def test_memory_up_to_the_cap_is_granted_one_above_is_refused(tmp_path) -> None:
     cap = 4096  # docs/security.md: "memory_mb: N | up to 4096"
     assert load(f"{{memory_mb: {cap}}}", tmp_path).sandbox == {"memory_mb": cap}
+    assert load("{memory_mb: 64}", tmp_path).sandbox == {"memory_mb": 64}
     message = refused(f"{{memory_mb: {cap + 1}}}", tmp_path)
     assert f"'memory_mb: {cap + 1}' is above the {cap} MiB you allow" in message
     assert f"--max-memory-mb {cap + 1}" in message
@@ -48,6 +50,7 @@ def test_memory_up_to_the_cap_is_granted_one_above_is_refused(tmp_path) -> None:
 def test_disk_up_to_the_quota_is_granted_above_is_refused_and_zero_means_no_quota(tmp_path) -> None:
     cap = 1024  # docs/security.md: the default sandbox.max_disk_mb
     assert load(f"{{disk_mb: {cap}}}", tmp_path).sandbox == {"disk_mb": cap}
+    assert load("{disk_mb: 16}", tmp_path).sandbox == {"disk_mb": 16}
     message = refused(f"{{disk_mb: {cap + 1}}}", tmp_path)
     assert f"'disk_mb: {cap + 1}' is above the {cap} MiB workspace quota" in message
     assert f"GLEITZEIT_SANDBOX_MAX_DISK_MB={cap + 1}" in message
@@ -89,6 +92,9 @@ def test_allowance_of_expands_home_and_resolves_symlinks(tmp_path, monkeypatch) 
                              max_disk_mb=3, workflow_providers=True, private=("/p",))
     assert allowance == Allowance(read=(str(real),), write=(str(real / "w"),), network=True, max_memory_mb=7,
                                   max_disk_mb=3, workflow_providers=True, private=("/p",))
+    assert Allowance.of() == Allowance()  # allows nothing extra, providers included
+    with pytest.raises(dataclasses.FrozenInstanceError):  # the loader's limits cannot be widened on the way
+        allowance.network = False  # type: ignore[misc]
     monkeypatch.chdir(real)
     assert Allowance.of(read=["sub"]).read == (str(real / "sub"),)  # relative to the cwd
 

@@ -92,10 +92,13 @@ async def test_what_cannot_be_resumed_says_why(tmp_path) -> None:
     with pytest.raises(RunNotFound, match="no run with id 'nope'"):
         await load_for_resume(store, run_id="nope", workflow_path=None, workflow=wf)
     store, wf, run, _ = await interrupted(tmp_path)
+    for stored_hash in ("0" * 64, "f" * 64):  # started from another version of the file, either side
+        run.workflow_hash = stored_hash
+        await store.save_run(run)
+        with pytest.raises(WorkflowChanged, match="--force"):
+            await load_for_resume(store, run_id=run.run_id, workflow_path=None, workflow=wf)
     changed = load_workflow_text(TEXT + "  - {name: new, method: t/run}\n", filename="wf.yaml",
                                  source_path=str(tmp_path / "wf.yaml"))
-    with pytest.raises(WorkflowChanged, match="--force"):
-        await load_for_resume(store, run_id=run.run_id, workflow_path=None, workflow=changed)
     state = await load_for_resume(store, run_id=run.run_id, workflow_path=None, workflow=changed, force=True)
     assert state.tasks["new"].status is TaskStatus.PENDING
     assert [t.key for t in await store.list_tasks(run_id=run.run_id)].count("new") == 1
