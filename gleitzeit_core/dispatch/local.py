@@ -96,7 +96,8 @@ def provider_config(config: Config) -> dict[str, dict[str, Any]]:
     ollama["hidden"] = list(config.private_paths())  # task files are never read from here
     return {
         "python": {"sandbox": {"require": config["sandbox.require"], "python": config["sandbox.python"],
-                               "state_dir": str(home_dir() / "python-provider"), "hidden": list(config.private_paths())}},
+                               "state_dir": str(home_dir() / "python-provider"), "hidden": list(config.private_paths()),
+                               "max_disk_mb": config["sandbox.max_disk_mb"]}},
         "ollama": ollama,
     }
 
