@@ -107,10 +107,12 @@ class Masker:
     def safe_end(self, text: str) -> int:
         """Where ``text`` may be cut and its head masked on its own: before a tail that could
         begin a form (a complete short form may be the start of a longer one), and never
-        inside a match."""
+        inside a match. Matches are searched from the start of ``text``, so they align as
+        they do when the whole text is masked (a search started part-way can begin inside
+        one form and step over the match the cut falls in)."""
         cut = len(text) - self.held_back(text)
         if self._pattern is not None and cut < len(text):
-            for m in self._pattern.finditer(text, max(0, cut - len(self.forms[0]))):
+            for m in self._pattern.finditer(text):
                 if m.start() < cut < m.end():
                     cut = m.start()
                     break
