@@ -13,7 +13,7 @@ import pytest
 
 from tests.e2e.test_resume import started_run_id
 from tests.cli.conftest import open_dir
-from tests.helpers.cli import gz, spawn
+from tests.helpers.cli import LIVE_WORKSPACE, gz, spawn
 from tests.helpers.procs import alive, descendants
 from tests.helpers.wait import wait_for
 
@@ -159,7 +159,9 @@ def test_max_parallel_holds_across_retries(tmp_path):
                     raise RuntimeError('first attempt of an even item fails')
                 result = context['i']
     """)
-    r = gz(home, "run", str(wf), "--max-concurrent", "8", "--json")
+    # the items append to one shared file: without the disk quota's overlay, whose copy-back
+    # would let the last item to finish win that file (docs/security.md, "Disk quota")
+    r = gz(home, "run", str(wf), "--max-concurrent", "8", "--json", **LIVE_WORKSPACE)
     assert r.code == 0, r.err
     events = (home / "workspaces" / r.json()["run_id"] / "events").read_text().split()
     assert len(events) == 2 * 12  # 8 items, 4 of them twice
