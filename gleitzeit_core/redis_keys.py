@@ -5,7 +5,7 @@ namespace.
 Every key starts with ``PREFIX``; the families below are disjoint, each built
 by its owner's functions only::
 
-    run:, runs, runs:*, task:, tasks, tasks:*, blob:   store/redis.py (the Store)
+    run:, runs, runs:*, task:, tasks, tasks:*, blob:, logs:   store/redis.py (the Store)
     q:, r:, w:, workers, x:, cancel                   dispatch/queue.py (the pool)
 """
 

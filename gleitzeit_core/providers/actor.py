@@ -23,6 +23,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from gleitzeit_core._version import __version__
 from gleitzeit_core.errors import ProviderError, ProviderUnavailable
+from gleitzeit_core.output_streams import log_stream
 from gleitzeit_core.providers.connection import (ClientConnection, ConnectionClosed, RequestNotSent, RequestTooLarge,
                                                  ResponseRejected)
 from gleitzeit_core.providers.manifest import ProviderKind, ProviderManifest
@@ -306,6 +307,10 @@ class ProviderActor:
         def on_note(note: str, p: dict[str, Any]) -> None:
             if note == "$/output" and on_output is not None:
                 on_output(str(p.get("stream", "stdout")), str(p.get("data", "")))
+            elif note == "$/log":  # logged as before, and kept with the attempt's lines
+                self._on_notification(note, p)
+                if on_output is not None:
+                    on_output(log_stream(str(p.get("level", "info"))), f"{p.get('message', '')}\n")
             elif note == "$/progress":
                 total = f"/{p['total']}" if p.get("total") is not None else ""
                 message = f": {str(p['message'])[:200]}" if p.get("message") else ""

@@ -146,6 +146,8 @@ class ClientConnection:
         elif isinstance(msg, messages.Notification):
             params = msg.params if isinstance(msg.params, dict) else {}
             handler = self._token_handlers.get(params.get("token"))
+            if handler is None and msg.method == "$/log":  # a log record names its request, not a token
+                handler = self._request_handler(params.get("requestId"))
             if handler is not None:
                 handler(msg.method, params)
             elif self._on_notification is not None:
@@ -155,6 +157,11 @@ class ClientConnection:
             log.warning("ignoring a request from the provider: %r", msg.method)
         else:
             raise ProtocolViolation(f"invalid JSON-RPC message: {msg.reason}")
+
+    def _request_handler(self, req_id: Any) -> NotificationHandler | None:
+        """The notification handler of the pending request ``req_id`` (None if it has none)."""
+        pending = self._pending.get(req_id) if isinstance(req_id, int) else None
+        return None if pending is None or pending.token is None else self._token_handlers.get(pending.token)
 
     def _awaiting(self, req_id: int) -> bool:
         """Whether a request with this id waits for its response (entries stay until ``forget``)."""

@@ -24,8 +24,10 @@ from gleitzeit_core.cache.files import NotCacheable
 from gleitzeit_core.cache.lookup import Decision, ResultCache
 from gleitzeit_core.dispatch.base import Dispatcher
 from gleitzeit_core.errors import ProviderError, SubstitutionError
+from gleitzeit_core.output_streams import LOG_PREFIX
 from gleitzeit_core.scheduler.capture import AttemptOutput
 from gleitzeit_core.scheduler.fanout import Fanout
+from gleitzeit_core.scheduler.log_writer import LogWriter
 from gleitzeit_core.scheduler.events import Observer, RunUpdated, TaskOutput, TaskUpdated, no_observer
 from gleitzeit_core.workflow.triggers import Outcome, decide
 from gleitzeit_core.store.base import Store
@@ -110,6 +112,7 @@ class Scheduler:
         self._failed_upstream: set[str] = set()
         self._cause: dict[str, str] = {}
         self.maps = Fanout(self, options.max_map_items)  # for_each tasks and their items
+        self.logs = LogWriter(store, run.run_id)  # what attempts print, as lines in the store
 
     # -- entry point --------------------------------------------------------------
     async def execute(self) -> RunRecord:
@@ -125,6 +128,7 @@ class Scheduler:
             with anyio.move_on_after(self.wf.timeout if self.wf.timeout else float("inf")) as wf_deadline:
                 async with anyio.create_task_group() as tg:
                     self._tg = tg
+                    tg.start_soon(self.logs.run)
                     await self._start()
                     if self.options.heartbeat is not None:
                         tg.start_soon(self._heartbeat, tg.cancel_scope)
@@ -251,10 +255,13 @@ class Scheduler:
         outcome: Any = None
         error: ProviderError | None = None
         printed = AttemptOutput()
+        lines = self.logs.attempt(rec.id, number)
 
         def on_output(stream: str, data: str) -> None:
-            printed.add(stream, data)
-            self.emit(TaskOutput(rec, stream, data))
+            lines.add(stream, data)
+            if not stream.startswith(LOG_PREFIX):  # `$/log` records are logged by the provider host
+                printed.add(stream, data)
+                self.emit(TaskOutput(rec, stream, data))
 
         try:
             with anyio.CancelScope() as scope:
@@ -278,6 +285,8 @@ class Scheduler:
             self._running_total -= 1
         output = printed.final(outcome if error is None else error.details)
         attempt.stdout, attempt.stderr = output["stdout"], output["stderr"]
+        lines.close(output)
+        await self.logs.flush()
         await self._settle(key, attempt, outcome, error)
         self._pump()
 

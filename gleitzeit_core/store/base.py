@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any, Awaitable, Callable, Sequence
 
 from gleitzeit_core.store.batch import GroupCommit, Writes
+from gleitzeit_core.store.log_lines import LogBook, book_for
 from gleitzeit_core.store.records import (
     AttemptRecord,
     RunRecord,
@@ -74,6 +75,11 @@ class Store(ABC):
     def group_commit(self) -> GroupCommit:
         """The batcher every save goes through (``.transactions`` counts its commits)."""
         return GroupCommit(self._commit)
+
+    @cached_property
+    def logs(self) -> LogBook:
+        """What attempts printed, as timestamped lines (store/log_lines.py)."""
+        return book_for(self)
 
     async def save_run(self, run: RunRecord) -> None:
         """Upsert the run record (status, timestamps, error; see KEPT_ON_SAVE)."""
@@ -143,7 +149,7 @@ class Store(ABC):
 
     @abstractmethod
     async def delete_run(self, run_id: str) -> bool:
-        """Remove a run with its tasks, attempts and blobs. False when it did not exist."""
+        """Remove a run with its tasks, attempts, log lines and blobs. False when it did not exist."""
 
     # -- blobs: values too big to keep inline in a record -------------------------
     @abstractmethod

@@ -113,6 +113,7 @@ class InMemoryBackend(Store):
 
     async def delete_run(self, run_id: str) -> bool:
         self._blobs.pop(run_id, None)
+        await self.logs.delete_run(run_id)
         if self._runs.pop(run_id, None) is None:
             return False
         for task_id in self._run_tasks.pop(run_id, {}):

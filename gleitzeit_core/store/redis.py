@@ -14,6 +14,7 @@ Key layout (every hash field holds the JSON encoding of one record field)::
     gleitzeit:tasks:workflow:<name>     zset  task ids; score = created_at
     gleitzeit:run:<run_id>:blobs        set   digests of the run's blobs
     gleitzeit:blob:<run_id>:<hex>       string  one blob (a value too big for a record)
+    gleitzeit:logs:<run_id>             stream  the run's log lines (store/log_redis.py)
 
 Every write is one round trip and atomic: create_run is one MULTI/EXEC
 pipeline, and so is each group-commit batch (store/batch.py: the save_run /
@@ -44,6 +45,7 @@ from gleitzeit_core.redis_keys import PREFIX, TRANSIENT, connect, redact
 from gleitzeit_core.store.base import KEPT_ON_SAVE, TASK_IDENTITY, Store
 from gleitzeit_core.store.batch import Writes
 from gleitzeit_core.store.blobs import check_name
+from gleitzeit_core.store.log_redis import logs_key
 from gleitzeit_core.store.records import (
     AttemptRecord,
     RunRecord,
@@ -453,7 +455,7 @@ class RedisBackend(Store):
                         blobs = [b.decode() for b in await pipe.smembers(_blobs_key(run_id))]
                         pipe.multi()
                         self._queue_delete(pipe, run_id, json.loads(workflow), task_ids, names)
-                        pipe.delete(_blobs_key(run_id), *(_blob_key(run_id, b) for b in blobs))
+                        pipe.delete(_blobs_key(run_id), *(_blob_key(run_id, b) for b in blobs), logs_key(run_id))
                         await pipe.execute()
                         return True
                     except WatchError:

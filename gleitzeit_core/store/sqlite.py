@@ -37,6 +37,7 @@ from gleitzeit_core.store.blobs import BlobFolder
 from gleitzeit_core.store.base import KEPT_ON_SAVE, TASK_IDENTITY, Store
 from gleitzeit_core.store.batch import Writes
 from gleitzeit_core.store.factory import SQLITE_SYNCHRONOUS
+from gleitzeit_core.store.log_sqlite import MIGRATION as LOG_LINES_MIGRATION
 from gleitzeit_core.store.records import (
     AttemptRecord,
     RunRecord,
@@ -147,6 +148,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE tasks ADD COLUMN item_index INTEGER",
         "ALTER TABLE tasks ADD COLUMN item TEXT",
     ),
+    # 4 -> 5: what attempts printed, line by line (gleitzeit_core/store/log_sqlite.py)
+    LOG_LINES_MIGRATION,
 )
 
 _RUN_COLS = (
@@ -507,6 +510,7 @@ class SQLiteBackend(Store):
     async def delete_run(self, run_id: str) -> bool:
         def delete(conn: sqlite3.Connection) -> bool:
             conn.execute("DELETE FROM attempts WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM log_lines WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM tasks WHERE run_id = ?", (run_id,))
             return conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,)).rowcount > 0
 
