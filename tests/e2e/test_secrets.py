@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets as pysecrets
+import sqlite3
 import subprocess
 import textwrap
 from pathlib import Path
@@ -118,7 +119,6 @@ def test_a_secret_never_reaches_the_sqlite_files_the_blobs_or_the_logs(tmp_path,
         assert_absent((shown.out + shown.err).encode(), secret, " ".join(args[:2]))
     logs = gz(home, "logs", run_id, "Use", cwd=wf.parent).out
     assert "printed ***" in logs and "split *** end" in logs  # split between two writes: masked all the same
-    import sqlite3
     lines = [t for (t,) in sqlite3.connect(db).execute("SELECT text FROM log_lines WHERE stream = 'stdout'")]
     assert "printed ***" in lines and "split *** end" in lines  # the stored lines (checked above) are the masked ones
 
