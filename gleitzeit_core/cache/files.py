@@ -33,8 +33,9 @@ def roots_for(workflow_dir: str | None, sandbox: Mapping[str, Any] | None, priva
 
 
 def file_digests(params: Mapping[str, Any], file_params: Sequence[str], globs: Sequence[str],
-                 roots: Roots) -> dict[str, Any]:
-    """{"params": {param: {path: digest}}, "globs": {pattern: {path: digest}}}."""
+                 roots: Roots, items: Sequence[str] = ()) -> dict[str, Any]:
+    """{"params": {param: {path: digest}}, "globs": {pattern: {path: digest}}}, and
+    {"item": {path: digest}} for a map item that is a file the task reads (a glob's match)."""
     by_param: dict[str, dict[str, str]] = {}
     for name in file_params:
         value = params.get(name)
@@ -56,7 +57,10 @@ def file_digests(params: Mapping[str, Any], file_params: Sequence[str], globs: S
         if count > MAX_FILES:
             raise NotCacheable(f"cache.files match more than {MAX_FILES} files")
         by_glob[pattern] = {m: _digest(m, roots) for m in files}
-    return {"params": by_param, "globs": by_glob}
+    out: dict[str, Any] = {"params": by_param, "globs": by_glob}
+    if items:
+        out["item"] = {p: _digest(p, roots) for p in items}
+    return out
 
 
 def _digest(path: str, roots: Roots) -> str:

@@ -90,19 +90,22 @@ class ResultCache:
                           "(the workflow's default does not cover it)")
         return block, None
 
-    def decide(self, spec: TaskSpec, params: Mapping[str, Any], extra: Any) -> Decision:
+    def decide(self, spec: TaskSpec, params: Mapping[str, Any], extra: Any,
+               item_files: Sequence[str] = ()) -> Decision:
         """The key of one attempt-to-be: ``params`` after substitution (``sandbox`` included, as sent),
-        ``extra`` the substituted ``key_extra``."""
+        ``extra`` the substituted ``key_extra``, ``item_files`` the files a map item is (their
+        contents enter the key: the same path with new contents is a new key)."""
         block, reason = self.wanted(spec)
         if block is None:
             return Decision(reason=reason)
         try:
-            document = self._document(spec, block, params, extra)
+            document = self._document(spec, block, params, extra, item_files)
         except files.NotCacheable as exc:
             return Decision(spec=block, reason=str(exc))
         return Decision(key=key.key_of(document), document=document, spec=block)
 
-    def _document(self, spec: TaskSpec, block: CacheSpec, params: Mapping[str, Any], extra: Any) -> dict[str, Any]:
+    def _document(self, spec: TaskSpec, block: CacheSpec, params: Mapping[str, Any], extra: Any,
+                  item_files: Sequence[str]) -> dict[str, Any]:
         descriptor = self.methods.get(spec.method)
         if descriptor is None:
             raise files.NotCacheable(f"no descriptor for {spec.method}")
@@ -112,7 +115,8 @@ class ResultCache:
         sandbox = params.get("sandbox")
         plain = {k: v for k, v in params.items() if k != "sandbox"}
         roots = files.roots_for(self.wf.base_dir, sandbox if isinstance(sandbox, dict) else None, self.private)
-        read = files.file_digests(plain, list(descriptor.get("fileParams") or ()), block.files, roots)
+        read = files.file_digests(plain, list(descriptor.get("fileParams") or ()), block.files, roots,
+                                  item_files)
         document = key.key_document(
             method=spec.method, params=plain,
             provider={"name": provider["name"], "version": provider["version"]},

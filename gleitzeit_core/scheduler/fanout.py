@@ -97,6 +97,13 @@ class Fanout:
     def variable_names(self, key: str) -> tuple[str, ...]:
         return VARIABLES if self.s.tasks[key].parent is not None else ()
 
+    def item_files(self, key: str) -> list[str]:
+        """The file a child of a glob map is: its path relative to the workflow folder, a file
+        the task reads whatever its parameters do with it (so its contents key the cache)."""
+        rec = self.s.tasks[key]
+        fe = self.s.specs[rec.parent].for_each if rec.parent is not None else None
+        return [rec.item] if fe is not None and fe.glob is not None and isinstance(rec.item, str) else []
+
     def tolerated(self, rec: TaskRecord) -> bool:
         """A child that did not complete, of a map that completed anyway (on_item_failure)."""
         return rec.parent is not None and self.s.tasks[rec.parent].status is TaskStatus.COMPLETED

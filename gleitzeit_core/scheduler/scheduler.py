@@ -318,7 +318,7 @@ class Scheduler:
             extra = await self._resolve(spec, spec.cache.key_extra if spec.cache else None)
         except SubstitutionError:
             return False  # the attempt reports it
-        decision = self._cache_keys[key] = cache.decide(spec, params, extra)
+        decision = self._cache_keys[key] = cache.decide(spec, params, extra, self.maps.item_files(key))
         if decision.key is None:
             if decision.reason:
                 log.info("task %r not cached: %s", spec.name, decision.reason)
