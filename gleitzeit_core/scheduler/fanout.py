@@ -22,6 +22,7 @@ from gleitzeit_core.errors import SubstitutionError
 from gleitzeit_core.results import StoredResult, held, keep, load
 from gleitzeit_core.scheduler.events import TaskUpdated
 from gleitzeit_core.store.records import TaskRecord, TaskStatus, new_id, now
+from gleitzeit_core.workflow import conditions
 from gleitzeit_core.workflow.foreach import ITEM, ITEM_INDEX, VARIABLES, GlobTooWide, resolve_glob
 from gleitzeit_core.workflow.model import TaskSpec
 from gleitzeit_core.workflow.refs import ReferenceSyntaxError, find_references, substitute
@@ -175,24 +176,49 @@ class Fanout:
         if not items:
             await self._complete(rec, [])
             return []
+        verdicts = await self._item_verdicts(spec, items)
+        runnable = [i for i, v in enumerate(verdicts) if v is None]
         width = spec.for_each.max_parallel or len(items)  # type: ignore[union-attr]
+        first = set(runnable[:width])
         children = [
             TaskRecord(id=new_id("task"), run_id=rec.run_id, key=item_key(spec.key, i),
                        name=item_key(spec.name, i), protocol=spec.protocol, method=spec.method,
                        workflow_name=rec.workflow_name, priority=rec.priority,
-                       status=TaskStatus.QUEUED if i < width else TaskStatus.PENDING,
+                       status=TaskStatus.QUEUED if i in first else TaskStatus.PENDING,
                        parent=spec.key, item_index=i, item=item)
             for i, item in enumerate(items)]
+        decided = []
+        for child, verdict in zip(children, verdicts):
+            if verdict is not None:
+                child.status, child.error = verdict
+                child.finished_at = child.updated_at = rec.started_at
+                decided.append(child)
         await s.store.add_tasks(rec.run_id, children, [rec])  # write, then act
         self._register(spec, children)
         m = self.maps[spec.key]
-        s._unfinished += len(children)
+        s._unfinished += len(children) - len(decided)
         s.emit(TaskUpdated(rec))
         for child in children:
             s.emit(TaskUpdated(child))
-        m.slots.update(c.key for c in children[:width])
-        m.waiting.extend(c.key for c in children[width:])
-        return children[:width]
+        for child in decided:
+            self._count(m, child)
+            s._note_outcome(child)
+        m.slots.update(children[i].key for i in runnable[:width])
+        m.waiting.extend(children[i].key for i in runnable[width:])
+        if not spec.for_each.on_failure.tolerates(m.failed, len(children)):  # type: ignore[union-attr]
+            await self._stop(m)
+        if m.final == len(children):
+            await self._settle(m)
+            return []
+        return [children[i] for i in runnable[:width]]
+
+    async def _item_verdicts(self, spec: TaskSpec, items: list[Any]) -> list[tuple[TaskStatus, str] | None]:
+        """A map's item condition (a ``when:`` that reads ``item``), decided for every item as
+        the map expands: the skips are written with the items, so a resume sees the same."""
+        if spec.when is None or not conditions.reads_item(spec.when.text):
+            return [None] * len(items)
+        tasks_and_inputs = await self.s._condition_variables(spec)
+        return [self.s.judge(spec, {**tasks_and_inputs, ITEM: item, ITEM_INDEX: i}) for i, item in enumerate(items)]
 
     async def _items(self, spec: TaskSpec) -> list[Any]:
         fe = spec.for_each
@@ -261,8 +287,8 @@ class Fanout:
 
     def _incomplete(self, m: _Map) -> str:
         """Items that neither completed nor failed (cancelled), as text, or ''."""
-        other = [self.s.tasks[k] for k in m.children
-                 if self.s.tasks[k].status not in (TaskStatus.COMPLETED, TaskStatus.FAILED)]
+        other = [self.s.tasks[k] for k in m.children  # a skipped item: its item condition was false
+                 if self.s.tasks[k].status not in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED)]
         return f"{len(other)} {other[0].status.value}" if other else ""
 
     async def _complete(self, rec: TaskRecord, results: list[Any]) -> None:

@@ -491,10 +491,15 @@ class Scheduler:
                 return TaskStatus.SKIPPED, f"dependency {dep.name!r} {dep.status.value}"
             root = self.tasks[cause]
             return TaskStatus.SKIPPED, f"upstream task {root.name!r} {root.status.value} (via {dep.name!r})"
-        if spec.when is None:
-            return None
+        if spec.when is None or (spec.for_each is not None and conditions.reads_item(spec.when.text)):
+            return None  # an item condition is decided per item when the map expands (fanout.py)
+        return self.judge(spec, await self._condition_variables(spec))
+
+    def judge(self, spec: TaskSpec, variables: Mapping[str, Any]) -> tuple[TaskStatus, str] | None:
+        """``spec``'s condition over ``variables``: None if it holds, else skipped or failed and why."""
+        assert spec.when is not None
         try:
-            holds = conditions.evaluate(spec.when.text, await self._condition_variables(spec))
+            holds = conditions.evaluate(spec.when.text, variables)
         except conditions.ConditionError as exc:
             return TaskStatus.FAILED, f"{spec.when.pos or spec.pos}: when: {exc.message}"
         return None if holds else (TaskStatus.SKIPPED, CONDITION_FALSE)

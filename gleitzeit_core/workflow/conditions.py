@@ -66,6 +66,20 @@ def check(text: str, variables: Iterable[str] = VARIABLES) -> None:
     _compiled(text, tuple(sorted(variables)))
 
 
+def reads_item(text: str) -> bool:
+    """Whether a map task's condition reads ``item``/``item_index``: such a condition is
+    decided for each item (skipping that item), any other for the map as a whole."""
+    try:
+        check(text, VARIABLES)
+        return False
+    except ConditionError:
+        try:
+            check(text, VARIABLES + MAP_VARIABLES)
+            return True
+        except ConditionError:
+            return False  # wrong either way: the map-level evaluation reports it
+
+
 def evaluate(text: str, variables: Mapping[str, Any]) -> bool:
     """The condition's value with ``variables`` bound (JSON values); raises ConditionError
     for an evaluation error or a result that is not a boolean (no truthiness)."""
