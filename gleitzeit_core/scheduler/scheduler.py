@@ -57,6 +57,11 @@ class RunOptions:
     heartbeat_interval: float = 1.0
     cache: ResultCache | None = None  # the result cache for this run (docs/cache.md); None: off
     max_map_items: int = DEFAULT_MAX_ITEMS  # items per for_each map (execution.max_map_items)
+    # The clock port of the retry timers: the wall time a retry's due time is stored in (wall, not
+    # monotonic: it must mean the same after a restart) and how a timer waits. Tests pass a
+    # controllable pair (tests/core/scheduler/test_retry_timing.py).
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
 
 
 class RunCancelled(Exception):
@@ -179,7 +184,7 @@ class Scheduler:
             if rec.status.finished or self.waiting_on.get(key):
                 continue
             if rec.status is TaskStatus.RETRYING and rec.next_attempt_at:
-                self._schedule_retry(key, max(0.0, rec.next_attempt_at - time.time()))
+                self._schedule_retry(key, max(0.0, rec.next_attempt_at - self.options.clock()))
             else:
                 due.append(key)  # a resumed run may hold failures whose dependents never ran
         if self._unfinished == 0:
@@ -390,7 +395,7 @@ class Scheduler:
         rec.error = attempt.error
         if self._may_retry(spec, error, attempt.number):
             delay = spec.retry.delay(attempt.number, self.rng)
-            rec.status, rec.next_attempt_at = TaskStatus.RETRYING, time.time() + delay
+            rec.status, rec.next_attempt_at = TaskStatus.RETRYING, self.options.clock() + delay
             await self.store.save_task(rec, attempt)
             self.emit(TaskUpdated(rec, attempt, retry_in=delay))
             self._schedule_retry(key, delay)
@@ -418,7 +423,7 @@ class Scheduler:
         self._tg.start_soon(self._retry_timer, key, delay)
 
     async def _retry_timer(self, key: str, delay: float) -> None:
-        await anyio.sleep(delay)
+        await self.options.sleep(delay)
         await self._make_ready([self.tasks[key]])
 
     # -- completion -----------------------------------------------------------------
