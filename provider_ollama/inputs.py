@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 
 from gleitzeit_sdk.errors import TaskFailed
-from provider_ollama.files import FileRefused, Roots, read_confined
+from gleitzeit_sdk.confined import FileRefused, Roots, read_confined
 
 MAX_TEXT_FILE_BYTES = 4 * 1024 * 1024  # a prompt bigger than this is a mistake, not a prompt
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
@@ -65,7 +65,7 @@ def attach_images(messages: list[dict[str, Any]], images: list[str]) -> list[dic
 
 
 def read_text(path: str, param: str, roots: Roots) -> str:
-    """A text file under the sandbox's rules (``provider_ollama.files``)."""
+    """A text file under the sandbox's rules (``gleitzeit_sdk.confined``)."""
     data = _read(path, param, roots, MAX_TEXT_FILE_BYTES)
     try:
         return data.decode("utf-8")

@@ -17,7 +17,7 @@ import anyio
 from gleitzeit_sdk import Limits, Provider, RequestContext, TaskFailed
 from provider_ollama import __version__, schemas
 from provider_ollama.api_types import ChatCall, Completion, DeltaSink, GenerateCall, LlmApi, Sampling
-from provider_ollama.files import Roots
+from gleitzeit_sdk.confined import Roots
 from provider_ollama.inputs import (
     append_to_last_user,
     attach_images,
@@ -208,7 +208,7 @@ async def _require(server: _Server, model: str, capability: str, problem: str) -
 
 
 def _roots(ctx: RequestContext, server: _Server, params: dict[str, Any]) -> Roots:
-    """Where this task's files may be read from (``provider_ollama.files``)."""
+    """Where this task's files may be read from (``gleitzeit_sdk.confined``)."""
     return Roots.of(ctx.meta, params, server.settings.hidden)
 
 

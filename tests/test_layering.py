@@ -15,12 +15,14 @@ import pytest
 
 CORE = "gleitzeit_core"
 #: Highest first: a package may import the ones below it, never one above.
-LAYERS = ("cli", "_api", "engine", "scheduler", "dispatch", "providers", "workflow")
+LAYERS = ("cli", "ui", "_api", "engine", "scheduler", "cache", "dispatch", "providers", "workflow")
+#: The provider packages shipped beside the engine: found through their entry points, never imported.
+PROVIDER_PACKAGES = ("provider_python", "provider_ollama")
 
 
 @pytest.fixture(scope="module")
 def graph() -> grimp.ImportGraph:
-    return grimp.build_graph(CORE, "gleitzeit_sdk", exclude_type_checking_imports=True)
+    return grimp.build_graph(CORE, "gleitzeit_sdk", *PROVIDER_PACKAGES, exclude_type_checking_imports=True)
 
 
 def package_of(module: str) -> str:
@@ -49,6 +51,15 @@ def test_adapters_do_not_reach_up_to_the_scheduler_or_the_engine(graph: grimp.Im
 
 def test_the_sdk_does_not_import_the_engine(graph: grimp.ImportGraph):
     assert not graph.chain_exists(importer="gleitzeit_sdk", imported=CORE, as_packages=True)
+
+
+@pytest.mark.parametrize("provider", PROVIDER_PACKAGES)
+def test_the_engine_never_imports_a_provider_package(graph: grimp.ImportGraph, provider: str):
+    """The engine knows its built-in providers only by their ``gleitzeit.providers`` entry
+    points (as it knows third-party ones by their manifests); what both sides share is in the SDK."""
+    assert not graph.chain_exists(importer=CORE, imported=provider, as_packages=True)
+    assert not graph.chain_exists(importer=provider, imported=CORE, as_packages=True)
+    assert not graph.chain_exists(importer="gleitzeit_sdk", imported=provider, as_packages=True)
 
 
 def test_no_import_cycle_between_packages(graph: grimp.ImportGraph):

@@ -1,6 +1,6 @@
 """The contents of the files a task reads, as digests for its cache key.
 
-Files are read exactly as the providers read them (``provider_ollama.files``): beneath
+Files are read exactly as the providers read them (``gleitzeit_sdk.confined``): beneath
 the workflow folder or a ``sandbox.read`` folder, resolved by the kernel (no ``..``, no
 symlink out), never Gleitzeit's own state, and -- when the engine runs as root -- by a
 child that became the sandbox's user. So the engine never reads a file as root that the
@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from provider_ollama.files import FileRefused, Roots, read_confined
+from gleitzeit_sdk.confined import FileRefused, Roots, read_confined
 
 from gleitzeit_core.cache.key import sha256
 

@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from gleitzeit_core.cli.app import BackendOpt, JsonOpt, not_found, run_async, state
-from gleitzeit_core.cli.render import emit, short_value, task_json, tasks_table
+from gleitzeit_core.cli.render import emit, short_value, tasks_table
+from gleitzeit_core.presentation.records import task_json
 from gleitzeit_core.cli.common import parse_status, stats_table
 from gleitzeit_core.store.records import TaskRecord, TaskStatus
 

@@ -11,7 +11,8 @@ from rich.table import Table
 from gleitzeit_core.cache.entries import CacheEntry, table_for
 from gleitzeit_core.cache.key import differences
 from gleitzeit_core.cli.app import EXIT_USAGE, BackendOpt, JsonOpt, fail, not_found, run_async, state
-from gleitzeit_core.cli.render import emit, iso, local_time, short_value
+from gleitzeit_core.cli.render import emit, short_value
+from gleitzeit_core.presentation.records import iso, local_time
 from gleitzeit_core.errors import ConfigError
 from gleitzeit_core.retention import parse_age
 from gleitzeit_core.store.records import TaskRecord

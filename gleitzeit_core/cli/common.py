@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gleitzeit_core.cli.app import EXIT_USAGE, fail
-from gleitzeit_core.cli.probe import Probe
+from gleitzeit_core.dispatch.probe import Probe
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunStatus, TaskStatus
 from gleitzeit_core.workflow.loader import load_workflow_text

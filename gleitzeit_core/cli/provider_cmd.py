@@ -14,7 +14,7 @@ from rich.text import Text
 
 from gleitzeit_core.cli.app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliState, JsonOpt, fail, not_found, run_async, state
 from gleitzeit_core.cli.common import STATE_STYLE, probes_table
-from gleitzeit_core.cli.probe import Probe, manifests, probe_all
+from gleitzeit_core.dispatch.probe import Probe, manifests, probe_all
 from gleitzeit_core.cli.render import emit, print_json
 from gleitzeit_core.errors import ProviderError
 from gleitzeit_core.providers.manifest import (ManifestError, ProviderKind, ProviderManifest, load_manifest,

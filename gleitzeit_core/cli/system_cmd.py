@@ -16,7 +16,7 @@ from rich.text import Text
 from gleitzeit_core._version import __version__
 from gleitzeit_core.cli.app import EXIT_FAILED, EXIT_OK, BackendOpt, CliState, JsonOpt, run_async, state
 from gleitzeit_core.cli.common import probes_table, stats_table
-from gleitzeit_core.cli.probe import Probe, manifests, probe_all
+from gleitzeit_core.dispatch.probe import Probe, manifests, probe_all
 from gleitzeit_core.cli.render import emit
 from gleitzeit_core.errors import GleitzeitError
 

@@ -24,7 +24,8 @@ from gleitzeit_core.cli.app import (
     state,
 )
 from gleitzeit_core.cli.common import one_task, parse_status
-from gleitzeit_core.cli.render import emit, print_json, task_json, tasks_table
+from gleitzeit_core.cli.render import emit, print_json, tasks_table
+from gleitzeit_core.presentation.records import task_json
 from gleitzeit_core.cli.run_cmd import execute
 from gleitzeit_core.results import result_bytes
 from gleitzeit_core.store.records import AttemptRecord, TaskRecord, TaskStatus

@@ -12,7 +12,8 @@ import typer
 from rich.table import Table
 
 from gleitzeit_core.cli.app import EXIT_USAGE, BackendOpt, CliState, JsonOpt, fail, run_async, state
-from gleitzeit_core.cli.render import emit, local_time
+from gleitzeit_core.cli.render import emit
+from gleitzeit_core.presentation.records import local_time
 
 app = typer.Typer(help="Worker processes that run distributed tasks (`gleitzeit run --distributed`).")
 

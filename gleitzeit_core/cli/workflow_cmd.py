@@ -24,14 +24,13 @@ from gleitzeit_core.cli.input_options import EnvFileOpt, ParamOpt, ParamsFileOpt
 from gleitzeit_core.cli.render import (
     emit,
     runs_table,
-    run_json,
-    task_json,
     task_table,
 )
 from gleitzeit_core.cli.common import parse_status
 from gleitzeit_core.cli.gc_cmd import delete
 from gleitzeit_core.cli.run_cmd import execute, finish, fresh, resumed
 from gleitzeit_core.liveness import cancel_stopped
+from gleitzeit_core.presentation.records import run_json, task_json
 from gleitzeit_core.store import maps
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord

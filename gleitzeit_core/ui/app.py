@@ -29,7 +29,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from gleitzeit_core.cli.render import local_time, result_preview
+from gleitzeit_core.presentation.records import local_time, result_preview
 from gleitzeit_core.config import Config
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunStatus, TaskStatus
@@ -190,7 +190,7 @@ class Dashboard:
         return JSONResponse(await self._workers() or [])
 
     async def _probes(self) -> list:
-        from gleitzeit_core.cli.probe import probe_all
+        from gleitzeit_core.dispatch.probe import probe_all
         from gleitzeit_core.providers.host import discover_manifests
 
         manifests, _ = discover_manifests(self.config["providers.directory"], ())

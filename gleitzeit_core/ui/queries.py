@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from gleitzeit_core.cli.render import iso, result_preview, run_json, task_json
+from gleitzeit_core.presentation.records import iso, result_preview, run_json, task_json
 from gleitzeit_core.store import maps
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import AttemptRecord, RunRecord, TaskRecord, TaskStatus

@@ -1,5 +1,9 @@
 """Files a task names (``file_path``, ``image_path``), read under the sandbox's rules.
 
+In the SDK because both sides need it: a provider reading a file parameter (the LLM
+provider's ``file_path``/``image_path``) and the engine hashing what a task reads for its
+cache key (``gleitzeit_core.cache.files``) must confine it the same way.
+
 A workflow is untrusted and the provider may run as root, so a path in a parameter is
 never opened with the provider's rights on the workflow's say-so. The rules are the
 Python sandbox's:

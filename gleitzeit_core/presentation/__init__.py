@@ -1,0 +1,1 @@
+"""What the CLI and the dashboard both show (neither imports the other)."""
