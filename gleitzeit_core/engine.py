@@ -18,7 +18,7 @@ from gleitzeit_core.errors import StoreUnavailable
 from gleitzeit_core.liveness import HEARTBEAT_S, this_process
 from gleitzeit_core.scheduler.events import Observer, no_observer
 from gleitzeit_core.secret_fill import SecretsDispatcher, values_for
-from gleitzeit_core.subworkflow_dispatch import GroupDispatcher, provider_tasks
+from gleitzeit_core.subworkflow_dispatch import GroupDispatcher
 from gleitzeit_core.scheduler.scheduler import RunOptions, Scheduler
 from gleitzeit_core.store import maps
 from gleitzeit_core.store.base import Store
@@ -78,7 +78,8 @@ async def run_workflow(
         workflow = bind(workflow, {})
     # Worker pools fill secrets from the workers' environment; here a missing one is exit 2 now.
     secret_values = None if dispatcher.secrets_on_workers else values_for(workflow, secrets)
-    methods = await dispatcher.preflight(provider_tasks(workflow))
+    dispatch = GroupDispatcher(SecretsDispatcher(dispatcher, secret_values))  # `dispatcher` is entered already
+    methods = await dispatch.preflight(workflow)
     owner = this_process()
     if existing is None:
         run, tasks = new_run(workflow)
@@ -111,11 +112,10 @@ async def run_workflow(
         max_map_items=int(config["execution.max_map_items"]),
     )
     if any(t.cache for t in workflow.tasks) or workflow.cache:
-        providers = dispatcher.providers(provider_tasks(workflow))
+        providers = dispatch.providers(workflow)
         options = replace(options, cache=ResultCache(store, workflow, methods, providers,
                                                      mode=CacheMode(config["cache.mode"]),
                                                      private=config.private_paths()))
-    dispatch = GroupDispatcher(SecretsDispatcher(dispatcher, secret_values))
     scheduler = Scheduler(workflow, run, tasks, store, dispatch, options, observer)
     final = await scheduler.execute()
     if tracing_enabled(config):  # the SDK is imported only now, and only then

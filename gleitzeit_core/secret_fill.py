@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from gleitzeit_core.dispatch.base import Dispatcher
+from gleitzeit_core.dispatch.wrapper import DelegatingDispatcher
 from gleitzeit_core.errors import Problem, ProviderError, WorkflowInvalid
 from gleitzeit_core.redaction import MIN_SECRET_CHARS, Masker, MaskedStream
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
@@ -207,16 +209,13 @@ def sites_from_meta(meta: dict[str, Any]) -> tuple[dict[str, Any], list[Site]]:
     return {k: v for k, v in meta.items() if k != SITES_META}, [Site.from_json(s) for s in raw]
 
 
-class SecretsDispatcher:
+class SecretsDispatcher(DelegatingDispatcher):
     """A Dispatcher that puts the run's secrets in at the last moment (``values``) or, for a
     worker pool (``values`` None), sends the sites along for the worker to fill."""
 
-    def __init__(self, inner: Any, values: Mapping[str, str] | None):
-        self.inner = inner
+    def __init__(self, inner: Dispatcher, values: Mapping[str, str] | None):
+        super().__init__(inner)
         self.values = values
-
-    def capacity(self, protocol: str) -> int:
-        return self.inner.capacity(protocol)
 
     async def execute(self, task: TaskSpec, params: dict[str, Any], *, meta: dict[str, Any],
                       timeout: float | None, on_output: Callable[[str, str], None]) -> Any:

@@ -1,5 +1,7 @@
 """The dispatcher contract suite's adapters: ``scripted`` (in memory), ``local`` (a real
-provider process) and ``redis`` (a real redis-server and a real `gleitzeit worker`).
+provider process) and ``redis`` (a real redis-server and a real `gleitzeit worker`); and
+the engine's own stops on the way, each around ``local``: ``secrets`` (SecretsDispatcher,
+with a secret value to mask) and ``subworkflow`` (GroupDispatcher).
 
 Each serves protocol ct/v1 with the behaviour of contract_provider.py, two attempts
 at once, and writes what reached the "provider" to a log file the tests read.
@@ -26,7 +28,9 @@ HERE = Path(__file__).resolve().parent
 MANIFEST = str(HERE / "contract.yaml")
 PROTOCOL = "ct/v1"
 CAPACITY = 2
-ADAPTERS = ("scripted", "local", "redis")
+ADAPTERS = ("scripted", "local", "redis", "secrets", "subworkflow")
+#: A secret the ``secrets`` adapter masks; no contract task prints it, so nothing changes.
+SECRET = "contract-secret-value-7f3a"
 
 
 def note(log: str, event: str, name: str) -> None:
@@ -67,6 +71,7 @@ class Adapter:
     config: Config
     open: Callable[[], Any]
     pool: Pool | None = None  # redis: the worker pool
+    wrap: Callable[[Any], Any] | None = None  # secrets, subworkflow: the wrapper around another dispatcher
     log: str = ""
 
     def events(self) -> list[tuple[str, str, int]]:
@@ -95,16 +100,23 @@ def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> Adapter:
             async with ScriptedDispatcher(contract_handler, methods=METHODS, capacity=CAPACITY) as d:
                 yield d
         return Adapter(name, tmp_path, contract_config(tmp_path), scripted, log=log)
-    if name == "local":
+    if name in ("local", "secrets", "subworkflow"):
         from gleitzeit_core.dispatch.local import LocalDispatcher
         from gleitzeit_core.providers.host import ProviderHost
         from gleitzeit_core.providers.manifest import load_manifest
+        from gleitzeit_core.secret_fill import SecretsDispatcher
+        from gleitzeit_core.subworkflow_dispatch import GroupDispatcher
+
+        wrap: Callable[[Any], Any] = {"local": lambda d: d, "secrets": lambda d: SecretsDispatcher(d, {"TOKEN": SECRET}),
+                                      "subworkflow": GroupDispatcher}[name]
 
         @asynccontextmanager
         async def local() -> AsyncIterator[Any]:
-            async with LocalDispatcher(ProviderHost([load_manifest(MANIFEST)], log_level="warning")) as d:
+            # the wrapper alone is entered: it must enter (start) and exit (stop) the host itself
+            async with wrap(LocalDispatcher(ProviderHost([load_manifest(MANIFEST)], log_level="warning"))) as d:
                 yield d
-        return Adapter(name, tmp_path, contract_config(tmp_path), local, log=log)
+        return Adapter(name, tmp_path, contract_config(tmp_path), local, log=log,
+                       wrap=None if name == "local" else wrap)
     url = request.getfixturevalue("redis_url")
     pool_factory = request.getfixturevalue("pool_factory")
     pool = pool_factory(url)

@@ -7,6 +7,7 @@ from typing import Any
 import anyio
 import pytest
 
+from gleitzeit_core.dispatch.scripted import ScriptedDispatcher
 from gleitzeit_core.engine import run_workflow
 from gleitzeit_core.errors import ProviderError, WorkflowInvalid
 from gleitzeit_core.store.memory import InMemoryBackend
@@ -160,3 +161,14 @@ async def test_preflight_refuses_an_unserved_protocol_and_an_unknown_method(adap
     assert "ct/slep" in str(unknown.value.problems[0]) and "ct/sleep" in str(unknown.value.problems[0])
     assert "ct/sleep" in methods
     assert adapter.started() == []  # preflight runs nothing
+
+
+async def test_secrets_on_workers_says_who_fills_in_secrets(adapter: Adapter):
+    """Only a worker pool fills ``${secrets.…}`` from its own environment; a wrapper says
+    what the dispatcher it wraps says (the engine decides from it whether a secret is missing)."""
+    async with adapter.open() as d:
+        assert d.secrets_on_workers is (adapter.name == "redis")
+    if adapter.wrap is not None:  # around a dispatcher whose workers fill them
+        pool_like = ScriptedDispatcher(lambda call: None)
+        pool_like.secrets_on_workers = True
+        assert adapter.wrap(pool_like).secrets_on_workers is True
