@@ -15,6 +15,7 @@ from gleitzeit_core.cli.render import emit, short_value
 from gleitzeit_core.presentation.records import iso, local_time
 from gleitzeit_core.errors import ConfigError
 from gleitzeit_core.retention import parse_age
+from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import TaskRecord
 
 app = typer.Typer(help="Inspect and clear the result cache.", no_args_is_help=True)
@@ -61,17 +62,20 @@ def list_entries(ctx: typer.Context, backend: BackendOpt = None, json_out: JsonO
 
 @app.command("explain")
 def explain(ctx: typer.Context,
-            task_id: str = typer.Argument(..., metavar="TASK_ID", help="A task record id (task-…)."),
+            ref: str = typer.Argument(..., metavar="TASK", help="A task's name (or key, or a map item's "
+                                          "name such as 'Count[3]') or its record id (task-…)."),
+            run_id: Optional[str] = typer.Option(None, "--run", help="The run to look in for TASK by name "
+                                                 "(default: the newest run that has a task of that name)."),
             backend: BackendOpt = None, json_out: JsonOpt = False) -> None:
     """The parts of a task's cache key, and what differs from the entry this task made before.
 
-    Example: gleitzeit cache explain task-1a2b3c4d5e6f
+    Example: gleitzeit cache explain "Summarise"
     """
     st = state(ctx, json=json_out, backend=backend)
 
     async def go() -> tuple[TaskRecord | None, CacheEntry | None, CacheEntry | None]:
         async with st.store() as store:
-            task = await store.get_task(task_id)
+            task = await _task(store, ref, run_id)
             if task is None:
                 return None, None, None
             table = table_for(store)
@@ -83,17 +87,19 @@ def explain(ctx: typer.Context,
 
     task, entry, previous = run_async(go)
     if task is None:
-        not_found(f"no task with id {task_id!r}")
+        where = f"in run {run_id}" if run_id else f"in the newest {RUNS_SEARCHED} runs"
+        not_found(f"no task {ref!r}: not a task id, nor a task's name or key {where}")
     if entry is None:
-        fail(f"task {task.name!r} ({task_id}) has no cache entry: it did not opt in, was not cacheable "
+        fail(f"task {task.name!r} ({task.id}) has no cache entry: it did not opt in, was not cacheable "
              "(run it with --verbose to see why), failed, or its entry expired or was cleared")
     diff = differences(previous.key_doc, entry.key_doc) if previous else None
-    data = {"task_id": task.id, "hit": task.cached_from is not None, "entry": entry_json(entry, document=True),
+    data = {"task_id": task.id, "task": task.name, "run_id": task.run_id, "hit": task.cached_from is not None,
+            "entry": entry_json(entry, document=True),
             "previous": None if previous is None else {**entry_json(previous), "differences": diff}}
 
     def human() -> None:
         how = f"hit, from {entry.cached_from}" if task.cached_from else "ran and stored its result"
-        st.console.print(f"task {task.name!r} ({task.id}): {how}", soft_wrap=True)
+        st.console.print(f"task {task.name!r} ({task.id}, run {task.run_id}): {how}", soft_wrap=True)
         st.console.print(f"key {entry.key}", soft_wrap=True)
         for part, value in entry.key_doc.items():
             st.console.print(f"  {part}: {short_value(_compact(value), 300)}", soft_wrap=True, markup=False)
@@ -105,6 +111,23 @@ def explain(ctx: typer.Context,
                              soft_wrap=True, markup=False)
 
     emit(st.json, data, human)
+
+
+#: how many runs, newest first, `explain NAME` looks through
+RUNS_SEARCHED = 200
+
+
+async def _task(store: Store, ref: str, run_id: str | None) -> TaskRecord | None:
+    """The task ``ref`` names: a record id, else a name or key in ``run_id`` or the newest run having it."""
+    if run_id is None and (task := await store.get_task(ref)) is not None:
+        return task
+    runs = [run_id] if run_id else [r.run_id for r in await store.list_runs(limit=RUNS_SEARCHED)]
+    for rid in runs:
+        tasks = await store.list_tasks(run_id=rid)
+        found = next((t for t in tasks if ref in (t.id, t.name, t.key)), None)
+        if found is not None:
+            return found
+    return None
 
 
 def _compact(value: Any) -> str:

@@ -4,6 +4,7 @@ marker file each item leaves (one file per item: parallel items never share one)
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -56,6 +57,17 @@ def test_a_glob_map_reruns_exactly_the_items_whose_file_contents_changed(folder:
     third = folder.run(wf)
     assert ran(folder) == changed
     assert third["tasks"]["Total"]["result"]["result"] == sum(range(FILES)) - 3 - 7 - 10 + 300
+
+    # `cache explain` by name: the newest run's item, or one of a given run
+    explained = json.loads(folder.gz("cache", "explain", "Count[3]", "--json").out)
+    assert explained["run_id"] == third["run_id"] and explained["hit"] is False
+    assert explained["previous"]["differences"] == ["files.item.data/f03.txt"]
+    assert list(explained["entry"]["document"]["files"]["item"]) == ["data/f03.txt"]
+    assert json.loads(folder.gz("cache", "explain", "Count[4]", "--json").out)["hit"] is True
+    older = json.loads(folder.gz("cache", "explain", "Count[3]", "--run", first["run_id"], "--json").out)
+    assert older["hit"] is False and older["previous"] is None
+    missing = folder.gz("cache", "explain", "Nope")
+    assert missing.code != 0 and "no task 'Nope'" in missing.err
 
     folder.write("data/a-new.txt", "zz")  # a new match sorts first: the others' indexes shift
     fourth = folder.run(wf)
