@@ -21,7 +21,8 @@ import anyio
 from anyio.abc import TaskGroup
 
 from gleitzeit_core.cache.files import NotCacheable
-from gleitzeit_core.cache.lookup import Decision, ResultCache
+from gleitzeit_core.cache.entries import CacheEntry
+from gleitzeit_core.cache.lookup import CacheMode, Decision, ResultCache
 from gleitzeit_core.dispatch.base import Dispatcher
 from gleitzeit_core.errors import ProviderError, SubstitutionError
 from gleitzeit_core.output_streams import LOG_PREFIX
@@ -112,6 +113,8 @@ class Scheduler:
         self._results: dict[str, Any] = run_values(workflow)
         self._unavailable: dict[str, str] = {}
         self._cache_keys: dict[str, Decision] = {}  # task key → its cache decision (for the result)
+        self._flights: dict[str, anyio.Event] = {}  # cache key → set when the task computing it ends
+        self._flying: dict[str, str] = {}  # task key → the cache key it computes
         # Skipped tasks whose skip carries a failure upstream (the rules treat them as failed),
         # and for each task skipped by a rule the task that started the skip (for its message).
         self._failed_upstream: set[str] = set()
@@ -242,6 +245,7 @@ class Scheduler:
         try:
             await self._attempt(key)
         finally:
+            self._land(key)
             self._unsettled -= 1
             if self._unsettled == 0 and self._all_settled is not None:
                 self._all_settled.set()
@@ -328,7 +332,7 @@ class Scheduler:
             if decision.reason:
                 log.info("task %r not cached: %s", spec.name, decision.reason)
             return False
-        if rec.attempts or (entry := await cache.lookup(decision)) is None:
+        if rec.attempts or (entry := await self._hit_or_wait(key, decision)) is None:
             return False
         try:
             value = await cache.value(entry)
@@ -346,6 +350,24 @@ class Scheduler:
         await self._finished(key)
         self._pump()
         return True
+
+    async def _hit_or_wait(self, key: str, decision: Decision) -> CacheEntry | None:
+        """The live entry for ``decision``'s key. Single-flight: while another task of this run
+        computes the same key, wait for it (holding this slot) and take its result; on a miss
+        with nobody computing it, this task does (a failed owner leaves the next to run)."""
+        assert self.options.cache is not None and decision.key is not None
+        while (entry := await self.options.cache.lookup(decision)) is None and \
+                self.options.cache.mode is CacheMode.USE and decision.key in self._flights:
+            await self._flights[decision.key].wait()
+        if entry is None:
+            self._flights[decision.key] = anyio.Event()
+            self._flying[key] = decision.key
+        return entry
+
+    def _land(self, key: str) -> None:
+        """An attempt that computed a cache key ended: wake the tasks waiting for that key."""
+        if (cache_key := self._flying.pop(key, None)) is not None and (flight := self._flights.pop(cache_key, None)):
+            flight.set()
 
     async def _inputs(self, value: Any, variables: tuple[str, ...] = ()) -> Mapping[str, Any]:
         """The results ``value`` references, big ones loaded from blob storage for

@@ -3,6 +3,8 @@ marker), its version is $ECHO_VERSION, and `echo/now` is declared non-cacheable.
 
 import os
 
+import anyio
+
 from gleitzeit_sdk import Provider, RequestContext
 
 provider = Provider(name="echo", version=os.environ.get("ECHO_VERSION", "1.0.0"), max_in_flight=4)
@@ -14,9 +16,10 @@ def _mark(line: str) -> None:
 
 
 @provider.method("echo/say", idempotent=True)
-async def say(ctx: RequestContext, text: str) -> dict:
-    """Return the text, noting the call."""
+async def say(ctx: RequestContext, text: str, pause: float = 0) -> dict:
+    """Return the text, noting the call (after ``pause`` seconds: calls that overlap)."""
     _mark(f"say {text}")
+    await anyio.sleep(pause)
     return {"text": text}
 
 
