@@ -16,6 +16,7 @@ from urllib.parse import quote
 import yaml
 
 from gleitzeit_core.errors import ConfigError
+from gleitzeit_core.secret_sources import parse_allow
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.factory import BACKENDS, SQLITE_SYNCHRONOUS, make_store
 from gleitzeit_core.workflow.policy import DEFAULT_MAX_DISK_MB, DEFAULT_MAX_MEMORY_MB, Allowance, resolve
@@ -147,6 +148,9 @@ SETTINGS: dict[str, Setting] = {
                                    "for; 0: no quota, tasks write the workspace directly (seen while they run)"),
     "providers.allow_workflow": Setting(lambda: False, _bool, "GLEITZEIT_ALLOW_WORKFLOW_PROVIDERS",
                                         "may a workflow's providers: start programs (also --allow-providers)"),
+    "secrets.allow": Setting(lambda: [], parse_allow, "GLEITZEIT_ALLOW_SECRETS",
+                             "environment variables a workflow's secrets: may read: NAME or PREFIX* "
+                             "(also --allow-secret; docs/inputs.md)"),
     "workspace.directory": Setting(lambda: str(home_dir() / "workspaces"), str, "GLEITZEIT_WORKSPACE_DIR",
                                    "per-run working folders of python tasks"),
     "cache.mode": Setting(lambda: "use", _choice("use", "off", "refresh"), "GLEITZEIT_CACHE_MODE",

@@ -18,6 +18,7 @@ from gleitzeit_core.errors import StoreUnavailable
 from gleitzeit_core.liveness import HEARTBEAT_S, this_process
 from gleitzeit_core.scheduler.events import Observer, no_observer
 from gleitzeit_core.secret_fill import SecretsDispatcher, values_for
+from gleitzeit_core.secret_sources import AllowList
 from gleitzeit_core.subworkflow_dispatch import GroupDispatcher
 from gleitzeit_core.scheduler.scheduler import RunOptions, Scheduler
 from gleitzeit_core.store import maps
@@ -77,7 +78,8 @@ async def run_workflow(
     if workflow.input_values is None:  # no values given: the defaults, or exit 2 for a required input
         workflow = bind(workflow, {})
     # Worker pools fill secrets from the workers' environment; here a missing one is exit 2 now.
-    secret_values = None if dispatcher.secrets_on_workers else values_for(workflow, secrets)
+    secret_values = None if dispatcher.secrets_on_workers else values_for(
+        workflow, secrets, AllowList.of(config["secrets.allow"]))
     dispatch = GroupDispatcher(SecretsDispatcher(dispatcher, secret_values))  # `dispatcher` is entered already
     methods = await dispatch.preflight(workflow)
     owner = this_process()

@@ -12,7 +12,9 @@ happens to contain ``${secrets.X}`` stays text.
 
 On a worker pool the orchestrator fills nothing: the sites travel in the
 attempt's ``_meta`` (names only) and the worker fills them from its own
-environment (``request_filled``).
+``--env-file`` or environment (``request_filled``). Which environment names may be
+read is the runner's (or the worker's) allow-list, never the file's
+(``secret_sources``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from gleitzeit_core.dispatch.base import Dispatcher
 from gleitzeit_core.dispatch.wrapper import DelegatingDispatcher
 from gleitzeit_core.errors import Problem, ProviderError, WorkflowInvalid
 from gleitzeit_core.redaction import MIN_SECRET_CHARS, Masker, MaskedStream
+from gleitzeit_core.secret_sources import NONE_ALLOWED, AllowList, Unavailable, how_to_allow, lookup
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
 from gleitzeit_core.workflow.refs import SECRETS, Reference, scan_string, substitute
 from gleitzeit_sdk.codes import FailureKind
@@ -81,16 +84,19 @@ def _secret_strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
             yield from _secret_strings(v, (*path, i))
 
 
-def values_for(workflow: Workflow, given: Mapping[str, str] | None = None,
+def values_for(workflow: Workflow, given: Mapping[str, str] | None = None, allow: AllowList = NONE_ALLOWED,
                environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The workflow's secrets from ``given`` (``--env-file``, the API's ``secrets=``) over the
-    environment; raises ``WorkflowInvalid`` (exit 2, before the run) for one missing or too short."""
+    """The workflow's secrets: ``given`` (``--env-file``, the API's ``secrets=``), else the environment
+    for names the runner ``allow``s (``secret_sources``); raises ``WorkflowInvalid`` (exit 2, before
+    the run) for one that is not allowed, missing or too short."""
     values: dict[str, str] = {}
     problems = []
     for spec in workflow.secrets:
-        value = (given or {}).get(spec.name, environ.get(spec.name))
+        value = lookup(spec.name, given or {}, allow, environ)
         where = str(spec.pos or workflow.source_path or workflow.name)
-        if value is None or value == "":
+        if value is Unavailable.NOT_ALLOWED:
+            problems.append(Problem(where, f"secret {spec.name!r} is not given, and {how_to_allow(spec.name)}"))
+        elif value is Unavailable.NOT_SET:
             problems.append(Problem(where, f"secret {spec.name!r} is not set: export {spec.name}=… or put it in a "
                                            f"file given with --env-file"))
         elif len(value) < MIN_SECRET_CHARS:
@@ -189,12 +195,18 @@ def masked_logs(masker: Masker) -> Iterator[None]:
             handler.removeFilter(mask)
 
 
-def worker_values(sites: list[Site], environ: Mapping[str, str], worker: str) -> dict[str, str]:
-    """A worker's values for the names the attempt's sites use; raises a non-retryable ProviderError."""
+def worker_values(sites: list[Site], given: Mapping[str, str], allow: AllowList, environ: Mapping[str, str],
+                  worker: str) -> dict[str, str]:
+    """A worker's values for the names the attempt's sites use: its ``--env-file`` (``given``), else
+    its environment for the names it allows; raises a non-retryable ProviderError."""
     values = {}
-    for name in {n for site in sites for n in site.names}:
-        value = environ.get(name)
-        if not value:
+    for name in sorted({n for site in sites for n in site.names}):
+        value = lookup(name, given, allow, environ)
+        if value is Unavailable.NOT_ALLOWED:
+            raise ProviderError(f"secret {name!r} is not given to worker {worker!r}, and "
+                                f"{how_to_allow(name, 'start the worker')}",
+                                kind=FailureKind.SECRET_MISSING, retryable=False)
+        if value is Unavailable.NOT_SET:
             raise ProviderError(f"secret {name!r} is not set in the environment of worker {worker!r}: start the "
                                 f"worker with {name} set (or --env-file)", kind=FailureKind.SECRET_MISSING, retryable=False)
         values[name] = value

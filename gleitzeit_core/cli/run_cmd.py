@@ -29,7 +29,7 @@ from gleitzeit_core.cli.app import (
     setup_logging,
     state,
 )
-from gleitzeit_core.cli.input_options import EnvFileOpt, ParamOpt, ParamsFileOpt
+from gleitzeit_core.cli.input_options import AllowSecretOpt, EnvFileOpt, ParamOpt, ParamsFileOpt, allowing_secrets
 from gleitzeit_core.cli.live_view import LiveView
 from gleitzeit_core.cli.render import PlainLines, outcome_json, print_json, print_summary
 from gleitzeit_core.scheduler.events import Observer, no_observer
@@ -69,17 +69,19 @@ def resumed(run_id: str | None, path: str | None, force: bool, retry_failed: boo
 
 def execute(st: CliState, prepare: Prepare, *, watch: bool = False, follow: str | None = None,
             announce: bool = False, quiet: bool = False, store: Store | None = None,
-            distributed: bool = False, env_file: str | None = None) -> RunOutcome:
+            distributed: bool = False, env_file: str | None = None,
+            allow_secrets: list[str] | None = None) -> RunOutcome:
     """Run to the end with the right view: live table on a terminal, plain lines on
     stderr otherwise, nothing with --json or ``quiet`` (unless -v). ``announce`` prints the run id
     on stdout first (`workflow submit`); ``distributed`` sends the attempts to the worker pool;
-    ``env_file`` holds values of the workflow's secrets."""
+    ``env_file`` holds values of the workflow's secrets, ``allow_secrets`` the names the
+    environment may supply (--allow-secret)."""
     interactive = st.live and not quiet
 
     async def go() -> RunOutcome:
         from gleitzeit_core._api.engine import ExecutionEngine  # heavy: only when running
 
-        config = st.config()
+        config = allowing_secrets(st.config(), allow_secrets)
         if distributed and config["persistence.backend"] != "redis":
             fail("--distributed needs the redis backend (--backend redis)", EXIT_USAGE)
         async with ExecutionEngine(config, backend=store or st.store(), distributed=distributed) as engine:
@@ -142,6 +144,7 @@ def register(app: typer.Typer) -> None:
         param: ParamOpt = None,
         params_file: ParamsFileOpt = None,
         env_file: EnvFileOpt = None,
+        allow_secret: AllowSecretOpt = None,
         no_cache: bool = typer.Option(False, "--no-cache", help="Read nothing from the result cache and write nothing to it."),
         refresh_cache: bool = typer.Option(False, "--refresh-cache", help="Run cached tasks anyway and replace their cache entries."),
     ) -> None:
@@ -152,6 +155,8 @@ def register(app: typer.Typer) -> None:
         Example: gleitzeit run wf.yaml --resume            (latest unfinished run of wf.yaml)
 
         Example: gleitzeit run wf.yaml --param region=us --env-file .env
+
+        Example: gleitzeit run wf.yaml --allow-secret API_TOKEN     (its value from the environment)
         Example: gleitzeit run wf.yaml --resume RUN_ID --retry-failed
         """
         st = state(ctx, json=json_out, backend=backend)
@@ -170,4 +175,5 @@ def register(app: typer.Typer) -> None:
             fail("--param and --params-file do not go with --resume: a resumed run keeps the inputs it "
                  "started with (start a new run for other values)", EXIT_USAGE)
         prepare = resumed(run_id, file, force, retry_failed) if resume else fresh(file, param, params_file)
-        finish(st, execute(st, prepare, watch=watch, follow=follow, distributed=distributed, env_file=env_file))
+        finish(st, execute(st, prepare, watch=watch, follow=follow, distributed=distributed, env_file=env_file,
+                           allow_secrets=allow_secret))

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from gleitzeit_core.cli.app import EXIT_USAGE, BackendOpt, CliState, JsonOpt, fail, run_async, state
+from gleitzeit_core.cli.input_options import AllowSecretOpt, allowing_secrets
 from gleitzeit_core.cli.render import emit
 from gleitzeit_core.presentation.records import local_time
 
@@ -36,17 +37,20 @@ def worker(
     visibility_timeout: float = typer.Option(30.0, "--visibility-timeout", min=1.0,
                                              help="Seconds before a dead worker's claimed attempts go to another."),
     env_file: Optional[str] = typer.Option(None, "--env-file", help="NAME=value lines: ${secrets.NAME} values, over the environment."),
+    allow_secret: AllowSecretOpt = None,
 ) -> None:
     """Run attempts from the Redis queue until stopped (Ctrl-C / SIGTERM: running attempts are
     handed back as retryable, the worker deregisters).
 
     Example: gleitzeit worker --backend redis --providers python --concurrency 8
+
+    Example: gleitzeit worker --backend redis --allow-secret API_TOKEN   (attempts may read it from here)
     """
     st = state(ctx, backend=backend)
     if ctx.invoked_subcommand is not None:
         return
     url = _redis_url(st)
-    config = st.config()
+    config = allowing_secrets(st.config(), allow_secret)
     wanted = [p.strip() for p in providers.split(",") if p.strip()] if providers else None
 
     async def go() -> None:
@@ -58,10 +62,12 @@ def worker(
         from gleitzeit_core.redis_keys import connect, redact
 
         from gleitzeit_core.secret_fill import read_env_file
+        from gleitzeit_core.secret_sources import AllowList
 
         local = make_dispatcher(config, extra=manifest or (), only=wanted)  # ConfigError: exit 2
         options = WorkerOptions(name=name or f"{socket.gethostname()}-{os.getpid()}", concurrency=concurrency,
-                                visibility_timeout=visibility_timeout, env=read_env_file(env_file) if env_file else {})
+                                visibility_timeout=visibility_timeout, env=read_env_file(env_file) if env_file else {},
+                                allow=AllowList.of(config["secrets.allow"]))
         r = connect(url)
         try:
             try:

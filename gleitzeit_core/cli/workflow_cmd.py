@@ -20,7 +20,7 @@ from gleitzeit_core.cli.app import (
     run_async,
     state,
 )
-from gleitzeit_core.cli.input_options import EnvFileOpt, ParamOpt, ParamsFileOpt
+from gleitzeit_core.cli.input_options import AllowSecretOpt, EnvFileOpt, ParamOpt, ParamsFileOpt
 from gleitzeit_core.cli.render import (
     emit,
     runs_table,
@@ -63,6 +63,7 @@ def submit(
     param: ParamOpt = None,
     params_file: ParamsFileOpt = None,
     env_file: EnvFileOpt = None,
+    allow_secret: AllowSecretOpt = None,
 ) -> None:
     """Run a workflow file: prints the run id first, then behaves like `gleitzeit run`.
 
@@ -70,7 +71,8 @@ def submit(
     """
     st = state(ctx, json=json_out, backend=backend)
     allow(st, allow_read, allow_write, allow_network, max_memory_mb, allow_providers)
-    finish(st, execute(st, fresh(file, param, params_file), watch=watch, announce=True, env_file=env_file))
+    finish(st, execute(st, fresh(file, param, params_file), watch=watch, announce=True, env_file=env_file,
+                       allow_secrets=allow_secret))
 
 
 @app.command("list")
@@ -158,6 +160,8 @@ def resume(
     allow_network: AllowNetworkOpt = False,
     max_memory_mb: MaxMemoryOpt = None,
     allow_providers: AllowProvidersOpt = False,
+    env_file: EnvFileOpt = None,
+    allow_secret: AllowSecretOpt = None,
 ) -> None:
     """Resume an interrupted or failed run: completed tasks keep their results, the rest run.
 
@@ -165,7 +169,8 @@ def resume(
     """
     st = state(ctx, json=json_out, backend=backend)
     allow(st, allow_read, allow_write, allow_network, max_memory_mb, allow_providers)
-    finish(st, execute(st, resumed(run_id, None, force), watch=watch))
+    finish(st, execute(st, resumed(run_id, None, force), watch=watch, env_file=env_file,
+                       allow_secrets=allow_secret))
 
 
 @app.command("cancel")

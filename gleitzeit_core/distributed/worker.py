@@ -52,6 +52,7 @@ from gleitzeit_core.errors import ConfigError, ProviderError
 from gleitzeit_core.redis_keys import TRANSIENT
 from gleitzeit_core.redis_keys import text as _s
 from gleitzeit_core.secret_fill import request_filled, sites_from_meta, worker_values
+from gleitzeit_core.secret_sources import NONE_ALLOWED, AllowList
 from gleitzeit_core.workspace import private_dir
 from gleitzeit_sdk.codes import FailureKind
 
@@ -91,6 +92,7 @@ class WorkerOptions:
     concurrency: int = 4
     visibility_timeout: float = 30.0  # a dead worker's claimed entries go to another after this
     env: Mapping[str, str] = field(default_factory=dict)  # --env-file values, over the environment
+    allow: AllowList = NONE_ALLOWED  # the environment names attempts' secrets may read (--allow-secret)
 
 
 @dataclass
@@ -115,7 +117,6 @@ class Worker:
         self._per_proto: dict[str, int] = {}
         self._changed = anyio.Event()  # a slot came free
         self._claim = self.r.register_script(_CLAIM_LUA)
-        self.secrets: Mapping[str, str] = {**os.environ, **options.env}  # for ${secrets.…} of the attempts
 
     @property
     def protocols(self) -> list[str]:
@@ -256,8 +257,8 @@ class Worker:
                     meta, sites = sites_from_meta(job.meta)  # secrets come from this worker's environment
                     request = functools.partial(self.local.call, job.protocol, job.method, meta=meta,
                                                 timeout=job.timeout)
-                    result = await request_filled(request, job.params, sites,
-                                                  worker_values(sites, self.secrets, me), on_output)
+                    values = worker_values(sites, self.opts.env, self.opts.allow, os.environ, me)
+                    result = await request_filled(request, job.params, sites, values, on_output)
                     report = Report.done(job, me, result)
                 except ProviderError as exc:
                     report = Report.failed(job, me, exc)

@@ -57,7 +57,20 @@ def test_a_missing_secret_raises_before_the_run(tmp_path: Path, monkeypatch: pyt
     monkeypatch.delenv("API_TOKEN", raising=False)
     (tmp_path / "wf.yaml").write_text(WF)
     with pytest.raises(gz.WorkflowInvalid, match="secret 'API_TOKEN' is not set"):
+        gz.run("wf.yaml", params={"n": 1}, backend="memory", config={"secrets.allow": ["API_TOKEN"]})
+
+
+def test_the_environment_gives_a_secret_only_for_names_the_caller_allows(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("API_TOKEN", SECRET)
+    (tmp_path / "wf.yaml").write_text(WF)
+    with pytest.raises(gz.WorkflowInvalid, match="secret 'API_TOKEN' is not given, and the environment is read only "
+                                                 "for names the runner allows: run with --allow-secret API_TOKEN "
+                                                 r"\(or list it under secrets.allow in the config\)"):
         gz.run("wf.yaml", params={"n": 1}, backend="memory")
+    for allow in (["API_TOKEN"], ["API_*"]):
+        result = gz.run("wf.yaml", params={"n": 1}, backend="memory", config={"secrets.allow": allow})
+        assert result.tasks["Calc"].result["result"]["sha"] == hashlib.sha256(SECRET.encode()).hexdigest()
 
 
 def test_resume_runs_with_the_stored_params(tmp_path: Path):

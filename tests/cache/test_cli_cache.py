@@ -259,11 +259,11 @@ def test_secrets_enter_keys_by_name_and_their_values_never_reach_the_cache(folde
         "parameters": {"context": {"auth": "Bearer ${secrets.API_TOKEN}"},
                        "code": marker_code(out, "Call", "len(__import__('os').environ['TOKEN'])")},
     }], secrets=["API_TOKEN"])
-    first = folder.run(wf, API_TOKEN=secret)
-    second = folder.run(wf, API_TOKEN=secret)
+    first = folder.run(wf, "--allow-secret", "API_TOKEN", API_TOKEN=secret)
+    second = folder.run(wf, "--allow-secret", "API_TOKEN", API_TOKEN=secret)
     assert folder.marks() == ["Call"] and cached(second) == {"Call": True}
     assert second["tasks"]["Call"]["result"]["result"] == len(secret)
-    rotated = folder.run(wf, API_TOKEN=secret + "-rotated")  # by name only: a new value is the same key
+    rotated = folder.run(wf, "--allow-secret", "API_TOKEN", API_TOKEN=secret + "-rotated")  # by name only: a new value is the same key
     assert cached(rotated) == {"Call": True}
 
     explained = json.loads(folder.gz("cache", "explain", first["tasks"]["Call"]["id"], "--json").out)

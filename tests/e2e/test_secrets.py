@@ -78,7 +78,8 @@ def files_under(folder: Path) -> dict[str, bytes]:
 
 
 def run(home: Path, wf: Path, secret: str, *args: str, **env: str):
-    return gz(home, "run", str(wf), "--json", "-v", *args, cwd=wf.parent, API_TOKEN=secret, **env)
+    return gz(home, "run", str(wf), "--json", "-v", "--allow-secret", "API_TOKEN", *args, cwd=wf.parent,
+              API_TOKEN=secret, **env)
 
 
 def check_run(r, secret: str) -> dict:
@@ -145,11 +146,11 @@ def test_an_env_file_gives_the_value_and_a_missing_or_short_secret_is_exit_2(tmp
     env_file.write_text(f"# comment\nexport API_TOKEN='{secret}'\n")
     r = gz(home, "run", "wf.yaml", "--json", "--env-file", "prod.env", cwd=tmp_path)
     assert r.code == 1 and r.json()["tasks"]["Use"]["result"]["result"]["sha"] == hashlib.sha256(secret.encode()).hexdigest()
-    missing = gz(home, "run", "wf.yaml", cwd=tmp_path)
+    missing = gz(home, "run", "wf.yaml", "--allow-secret", "API_TOKEN", cwd=tmp_path)
     assert missing.code == 2
     assert missing.err.strip() == ("error: wf.yaml:2:11: secret 'API_TOKEN' is not set: export API_TOKEN=… or put it "
                                    "in a file given with --env-file")
-    short = gz(home, "run", "wf.yaml", cwd=tmp_path, API_TOKEN="abc")
+    short = gz(home, "run", "wf.yaml", "--allow-secret", "API_TOKEN", cwd=tmp_path, API_TOKEN="abc")
     assert short.code == 2 and "secret 'API_TOKEN' is 3 characters: at least 8 are needed" in short.err
     listed = gz(home, "workflow", "list", "--json", cwd=tmp_path).json()
     assert len(listed) == 1  # only the run that had its secret
@@ -165,8 +166,8 @@ def test_a_secret_in_code_is_refused_with_what_to_use_instead(tmp_path):
             parameters:
               code: "token = ${secrets.API_TOKEN}"
     """))
-    for command in ("validate", "run"):
-        r = gz(tmp_path / "home", command, "wf.yaml", cwd=tmp_path, API_TOKEN=make_secret())
+    for command in (["validate"], ["run", "--allow-secret", "API_TOKEN"]):
+        r = gz(tmp_path / "home", *command, "wf.yaml", cwd=tmp_path, API_TOKEN=make_secret())
         assert r.code == 2
         assert ("wf.yaml:7:13: task 'A': parameter 'code' is code, and code is stored with the run: a ${secrets.…} "
                 "cannot go into it; pass the secret through 'context' or 'sandbox.env' instead") in r.out + r.err
@@ -187,7 +188,8 @@ def test_text_from_data_that_spells_a_secret_reference_stays_text(tmp_path):
               context: {v: "${Hostile.result.result}", t: "${secrets.API_TOKEN}"}
               code: "result = context['v']"
     """))
-    r = gz(tmp_path / "home", "run", "wf.yaml", "--json", cwd=tmp_path, API_TOKEN=make_secret())
+    r = gz(tmp_path / "home", "run", "wf.yaml", "--json", "--allow-secret", "API_TOKEN", cwd=tmp_path,
+           API_TOKEN=make_secret())
     assert r.code == 0, r.err
     assert r.json()["tasks"]["Reader"]["result"]["result"] == "${secrets.API_TOKEN}"
 
@@ -218,7 +220,7 @@ def test_undeclared_and_mixed_secret_references_are_load_errors(tmp_path):
 
 def test_debug_logs_of_the_wire_traffic_mask_the_filled_values(tmp_path, wf):
     home, secret = tmp_path / "home", make_secret()
-    r = gz(home, "--debug", "run", str(wf), cwd=wf.parent, API_TOKEN=secret)
+    r = gz(home, "--debug", "run", str(wf), "--allow-secret", "API_TOKEN", cwd=wf.parent, API_TOKEN=secret)
     assert r.code == 1
     assert '"method":"python/execute"' in r.err and "Bearer ***" in r.err  # the request is logged, masked
     assert_absent((r.out + r.err).encode(), secret, "the --debug output")
