@@ -133,7 +133,8 @@ def test_a_providers_log_records_are_lines_of_its_attempt_and_masked(tmp_path):
             params: {{level: warning, message: "disk almost full, token ${{secrets.API_TOKEN}}"}}
     """))
     secret = "tok-" + "s3cr3t" * 4
-    r = gz(home, "run", str(wf), "--allow-providers", "--json", API_TOKEN=secret)
+    r = gz(home, "run", str(wf), "--allow-providers", "--allow-secret", "API_TOKEN", "--json",
+           API_TOKEN=secret)
     assert r.code == 0, r.err
     shown = gz(home, "logs", r.json()["run_id"], "Note", "--json")
     assert shown.code == 0, shown.err
