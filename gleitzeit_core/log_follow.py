@@ -10,7 +10,7 @@ when the engine owning it is gone (killed), so a follower never hangs on a dead 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from gleitzeit_core.liveness import owner_gone
 from gleitzeit_core.store.base import Store
@@ -29,6 +29,12 @@ class LogFilter:
     def wants(self, line: LogLine) -> bool:
         return (self.task_id is None or line.task_id == self.task_id) and \
             (self.attempt is None or line.attempt == self.attempt)
+
+
+def line_document(line: LogLine, task_name: str) -> dict[str, Any]:
+    """The JSON shape of one line (`gleitzeit logs --json`, the dashboard's log API; docs/cli.md)."""
+    return {"task": task_name, "task_id": line.task_id, "attempt": line.attempt, "seq": line.seq, "at": line.at,
+            "stream": line.stream.value, "level": line.level, "text": line.text}
 
 
 def from_attempts(attempts: dict[str, list[AttemptRecord]], run_id: str, only: LogFilter) -> list[LogLine]:
@@ -66,7 +72,8 @@ async def whole(store: Store, lines: list[LogLine]) -> list[LogLine]:
 
 async def follow(store: Store, run_id: str, only: LogFilter = LogFilter(),
                  after: str | None = None) -> AsyncIterator[list[LogLine]]:
-    """Batches of the run's lines after cursor ``after``, as they are written, until the run ends."""
+    """Batches of the run's lines after cursor ``after``, as they are written, until the run
+    ends (with ``only.task_id``: until that task is finished, which writes its last lines first)."""
     ended = False
     while True:
         lines = await store.logs.wait(run_id, after, 0 if ended else WAIT_S)
@@ -77,5 +84,12 @@ async def follow(store: Store, run_id: str, only: LogFilter = LogFilter(),
             continue
         if ended:
             return
-        run = await store.get_run(run_id)
-        ended = run is None or not run.status.live or owner_gone(run) is not None
+        ended = await _over(store, run_id, only.task_id)
+
+
+async def _over(store: Store, run_id: str, task_id: str | None) -> bool:
+    run = await store.get_run(run_id)
+    if run is None or not run.status.live or owner_gone(run) is not None:
+        return True
+    task = await store.get_task(task_id) if task_id is not None else None
+    return task is not None and task.status.finished

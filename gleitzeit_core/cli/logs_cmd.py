@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 from rich.text import Text
 
 from gleitzeit_core.cli.app import EXIT_USAGE, BackendOpt, JsonOpt, fail, not_found, run_async, state
-from gleitzeit_core.log_follow import LogFilter, follow, stored_lines, whole
+from gleitzeit_core.log_follow import LogFilter, follow, line_document, stored_lines, whole
 from gleitzeit_core.store.log_lines import LogLine, LogStream
 from gleitzeit_core.store.records import TaskRecord
 
@@ -23,13 +23,6 @@ _STYLE = {LogStream.STDERR: "red", LogStream.NOTE: "dim", LogStream.LOG: "cyan"}
 def pick(tasks: list[TaskRecord], wanted: str) -> TaskRecord | None:
     """A task by its name, its key in the workflow, or its record id."""
     return next((t for t in tasks if wanted in (t.name, t.key, t.id)), None)
-
-
-def line_json(line: LogLine, names: dict[str, str]) -> dict[str, Any]:
-    """The `--json` shape of one line (docs/cli.md)."""
-    return {"task": names.get(line.task_id, line.task_id), "task_id": line.task_id, "attempt": line.attempt,
-            "seq": line.seq, "at": line.at, "stream": line.stream.value, "level": line.level,
-            "text": line.text}
 
 
 def register(app: typer.Typer) -> None:
@@ -54,7 +47,7 @@ def register(app: typer.Typer) -> None:
         def show(lines: list[LogLine], names: dict[str, str], one_task: bool) -> None:
             for line in lines:
                 if st.json:
-                    sys.stdout.write(json.dumps(line_json(line, names)) + "\n")
+                    sys.stdout.write(json.dumps(line_document(line, names.get(line.task_id, line.task_id))) + "\n")
                     continue
                 stamp = datetime.fromtimestamp(line.at).strftime("%H:%M:%S.%f")[:-3]
                 where = "" if one_task else f"{names.get(line.task_id, line.task_id)}#{line.attempt} "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from datetime import datetime
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,8 @@ from gleitzeit_core.store.records import RunStatus, TaskStatus
 from gleitzeit_core.ui.actions import Resumer
 from gleitzeit_core.ui.graph_layout import layout
 from gleitzeit_core.ui.live import run_events
+from gleitzeit_core.log_follow import line_document
+from gleitzeit_core.ui.log_events import task_lines, task_log_events
 from gleitzeit_core.ui.queries import RunDetail, duration_s, run_detail, run_document, run_summary, task_detail
 from gleitzeit_core.ui.timeline import timeline
 
@@ -74,6 +77,7 @@ def _templates() -> Jinja2Templates:
     env = templates.env
     env.autoescape = True
     env.filters["when"] = local_time
+    env.filters["clock"] = lambda at: datetime.fromtimestamp(at).strftime("%H:%M:%S")
     env.filters["took"] = _duration
     env.filters["q"] = lambda s: quote(str(s), safe="")
     env.filters["preview"] = result_preview
@@ -165,7 +169,9 @@ class Dashboard:
         detail = await self._detail(request)
         task = self._task_of(detail, request.path_params["key"])
         info = task_detail(detail, task)
-        return self.page(request, "_task_panel.html", d=detail, t=task, info=info, limit=PANEL_JSON_CHARS)
+        lines, after = await task_lines(self.store, task)
+        return self.page(request, "_task_panel.html", d=detail, t=task, info=info, limit=PANEL_JSON_CHARS,
+                         lines=lines, after=after or "")
 
     async def providers_page(self, request: Request) -> Response:
         return self.page(request, "providers.html")
@@ -218,6 +224,30 @@ class Dashboard:
             raise HTTPException(404, f"no run {run_id!r}")
         return StreamingResponse(run_events(self.store, run_id, interval=self.settings.event_interval),
                                  media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    async def _logged_task(self, request: Request):
+        """The task named by ``?task=KEY`` (its key in the workflow) of the path's run."""
+        run_id, key = request.path_params["run_id"], request.query_params.get("task")
+        if not key:
+            raise HTTPException(400, "say which task: ?task=KEY")
+        task = next((t for t in await self.store.list_tasks(run_id=run_id) if t.key == key), None)
+        if task is None:
+            raise HTTPException(404, f"no task {key!r} in run {run_id!r}")
+        return task
+
+    async def api_logs(self, request: Request) -> Response:
+        attempt = request.query_params.get("attempt")
+        if attempt is not None and not attempt.isdigit():
+            raise HTTPException(400, "attempt must be a number")
+        task = await self._logged_task(request)
+        lines, _ = await task_lines(self.store, task, int(attempt) if attempt else None)
+        return JSONResponse([line_document(line, task.name) for line in lines])
+
+    async def api_log_events(self, request: Request) -> Response:
+        task = await self._logged_task(request)
+        after = request.query_params.get("after") or None
+        return StreamingResponse(task_log_events(self.store, task, after), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     async def api_providers(self, request: Request) -> Response:
@@ -279,6 +309,8 @@ def create_app(make_store: Callable[[], Store], config: Config, settings: UiSett
         Route(api + "/tasks", ui.api_tasks),
         Route(api + "/tasks/{key:path}", ui.api_task),
         Route(api + "/events", ui.api_events),
+        Route(api + "/logs", ui.api_logs),
+        Route(api + "/logs/events", ui.api_log_events),
         Route(api + "/cancel", ui.api_cancel, methods=["POST"]),
         Route(api + "/resume", ui.api_resume, methods=["POST"]),
         Route("/api/providers", ui.api_providers),

@@ -7,6 +7,7 @@ import json
 import sqlite3
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -89,9 +90,12 @@ def test_follow_streams_lines_from_another_process_while_the_run_runs_and_stops_
     wf = tmp_path / "slow.yaml"
     wf.write_text(SLOW)
     runner = spawn(home, "run", str(wf), **backend_env)
+    follower = guard = None
     try:
         run_id = started_run_id(runner)
         follower = spawn(home, "logs", run_id, "--follow", "--json", **backend_env)
+        guard = threading.Timer(120, follower.kill)  # hang guard for the blocking reads
+        guard.start()
         seen = []
         while len(seen) < 3:  # the three ticks arrive while the task still waits for the gate
             line = follower.stdout.readline()
@@ -107,8 +111,10 @@ def test_follow_streams_lines_from_another_process_while_the_run_runs_and_stops_
         runner.communicate(timeout=120)
         assert runner.returncode == 1
     finally:
-        for p in (runner,):
-            if p.poll() is None:
+        if guard is not None:
+            guard.cancel()
+        for p in (runner, follower):
+            if p is not None and p.poll() is None:
                 p.kill()
 
 

@@ -227,3 +227,20 @@ def test_metrics_count_runs_tasks_and_queue_depth(cli: Cli, work: Path, dashboar
     assert metric(text, "gleitzeit_runs", "completed") == 1 and metric(text, "gleitzeit_runs", "running") == 0
     assert metric(text, "gleitzeit_tasks", "completed") == 2
     assert metric(text, "gleitzeit_queue_depth", "python/v1") is None
+
+
+def test_a_tasks_log_lines_as_json_and_as_an_event_stream(cli: Cli, work: Path, dashboard_factory) -> None:
+    wf = write(work, "report.yaml", REPORT)
+    assert cli("run", str(wf), "--json").code == 1
+    ui = dashboard_factory(cli.env)
+    run_id = first_run_id(ui, "failed")
+    lines = ui.get_json(f"/api/runs/{run_id}/logs?task=Upload")
+    assert [(x["attempt"], x["stream"], x["text"]) for x in lines] == [(1, "stdout", "uploading reports"),
+                                                                        (2, "stdout", "uploading reports")]
+    assert all(x["task"] == "Upload" and x["at"] > 0 for x in lines)
+    assert [x["attempt"] for x in ui.get_json(f"/api/runs/{run_id}/logs?task=Upload&attempt=2")] == [2]
+    events = sse(ui.request(f"/api/runs/{run_id}/logs/events?task=Upload").text)  # a finished task: all, then end
+    assert [e for e, _ in events] == ["lines", "end"] and [x["text"] for x in events[0][1]] == ["uploading reports"] * 2
+    assert ui.request(f"/api/runs/{run_id}/logs").status == 400
+    assert ui.request(f"/api/runs/{run_id}/logs?task=Nope").status == 404
+    assert ui.request(f"/api/runs/{run_id}/logs?task=Upload&attempt=x").status == 400

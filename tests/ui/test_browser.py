@@ -65,7 +65,7 @@ def test_run_page_follows_a_live_run(cli: Cli, work: Path, dashboard_factory, br
             method: python/execute
             dependencies: [Extract]
             params:
-              code: "import os, time\\nwhile not os.path.exists(context['gate']): time.sleep(0.05)\\nresult = 'ok'"
+              code: "import os, time\\nprint('transforming batch 1', flush=True)\\nwhile not os.path.exists(context['gate'] + '.1'): time.sleep(0.05)\\nprint('transforming batch 2', flush=True)\\nwhile not os.path.exists(context['gate']): time.sleep(0.05)\\nresult = 'ok'"
               context: {{gate: "{gate}"}}
           - name: Load
             method: python/execute
@@ -90,6 +90,16 @@ def test_run_page_follows_a_live_run(cli: Cli, work: Path, dashboard_factory, br
         assert "st-running" in node_class(browser, "Transform")
         browser.execute_script("window.__notReloaded = true")
 
+        # the running task's panel streams its log: a line printed after it opened appears in it
+        browser.find_element(By.CSS_SELECTOR, '.node[data-key="Transform"]').click()
+        logs = lambda d: d.find_element(By.ID, "task-logs").text  # noqa: E731
+        wait.until(lambda d: "transforming batch 1" in logs(d))
+        assert "transforming batch 2" not in logs(browser)
+        (work / "gate.1").write_text("open")
+        wait.until(lambda d: "transforming batch 2" in logs(d))
+        assert browser.find_element(By.ID, "task-panel").get_attribute("data-status") == "running"  # not re-rendered
+        assert logs(browser).index("transforming batch 1") < logs(browser).index("transforming batch 2")
+
         gate.write_text("open")
         wait.until(lambda d: "st-completed" in node_class(d, "Load"))
         assert "st-completed" in node_class(browser, "Transform")
@@ -101,8 +111,8 @@ def test_run_page_follows_a_live_run(cli: Cli, work: Path, dashboard_factory, br
 
         # the failed task's panel: its error and what it printed before failing
         browser.find_element(By.CSS_SELECTOR, '.node[data-key="Validate"]').click()
-        panel = wait.until(lambda d: d.find_element(By.ID, "task-panel"))
-        assert panel.get_attribute("data-key") == "Validate"
+        wait.until(lambda d: d.find_element(By.ID, "task-panel").get_attribute("data-key") == "Validate")
+        panel = browser.find_element(By.ID, "task-panel")
         assert "ValueError: row 3 is broken" in panel.text
         assert "checked 5 rows; row 3 is broken" in browser.find_element(By.ID, "task-logs").text
         shots = Path(os.environ.get("GLEITZEIT_SCREENSHOT_DIR") or tmp_path)

@@ -61,6 +61,45 @@
     }
   }
 
+  // The open task panel's log: its lines from the store's server-sent events, appended as
+  // they come; the stream survives the panel being re-rendered for the same task.
+  let logEvents = null;
+  function streamLogs(box) {
+    if (logEvents) logEvents.close();
+    const after = box.dataset.after;
+    logEvents = new EventSource(box.dataset.logs + (after ? `&after=${encodeURIComponent(after)}` : ""));
+    let pre = [...box.querySelectorAll("pre.logs")].pop() || null;
+    let attempt = pre ? Number(pre.dataset.attempt) : null;
+    logEvents.addEventListener("lines", (e) => {
+      box.querySelector(".empty")?.remove();
+      for (const l of JSON.parse(e.data)) {
+        if (l.attempt !== attempt) {
+          attempt = l.attempt;
+          const head = document.createElement("p");
+          head.className = "log-attempt";
+          head.textContent = `attempt ${l.attempt}`;
+          pre = document.createElement("pre");
+          pre.className = "logs";
+          pre.dataset.attempt = l.attempt;
+          box.append(head, pre);
+        }
+        const line = document.createElement("div");
+        line.className = `log-line log-${l.stream}`;
+        const at = document.createElement("span");
+        at.className = "at";
+        at.textContent = new Date(l.at * 1000).toLocaleTimeString() + (l.level ? ` ${l.level}` : "");
+        line.append(at, document.createTextNode(l.text));
+        pre.append(line);
+      }
+    });
+    logEvents.addEventListener("end", () => {
+      logEvents.close();
+      box.dataset.ended = "true";
+      const empty = box.querySelector(".empty");
+      if (empty) empty.textContent = "printed nothing.";
+    });
+  }
+
   function live(run) {
     const panel = document.getElementById("panel");
     let timelineDue = null;
@@ -120,8 +159,24 @@
       e.preventDefault();
       openPanel(link.dataset.key);
     });
+    let keptLog = null;
+    document.body.addEventListener("htmx:beforeSwap", (e) => {
+      if (e.detail.target.id !== "panel") return;
+      const old = document.getElementById("task-panel");
+      keptLog = old && old.dataset.key === e.detail.target.dataset.key ? document.getElementById("task-logs") : null;
+    });
+    document.body.addEventListener("htmx:afterSwap", (e) => {
+      if (e.detail.target.id !== "panel") return;
+      const box = document.getElementById("task-logs");
+      if (!box) return;
+      if (keptLog) box.replaceWith(keptLog);
+      else streamLogs(box);
+      keptLog = null;
+    });
     document.getElementById("panel").addEventListener("click", (e) => {
-      if (e.target.closest("[data-close-panel]")) document.getElementById("panel").hidden = true;
+      if (!e.target.closest("[data-close-panel]")) return;
+      document.getElementById("panel").hidden = true;
+      if (logEvents) logEvents.close();
     });
     document.querySelectorAll("[data-zoom]").forEach((b) =>
       b.addEventListener("click", () => {
