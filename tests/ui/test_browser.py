@@ -15,6 +15,7 @@ from typing import Iterator
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -82,7 +83,8 @@ def test_run_page_follows_a_live_run(cli: Cli, work: Path, dashboard_factory, br
         wait_for(lambda: {t["key"]: t["status"] for t in ui.get_json(f"/api/runs/{run_id}/tasks")}["Transform"]
                  == "running", WAIT_S, what="Transform to run")
         browser.get(f"{ui.url}/runs/{run_id}")
-        wait = WebDriverWait(browser, WAIT_S)
+        # the panel's content is swapped while we look: an element found just before is then stale
+        wait = WebDriverWait(browser, WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
         # the graph is there, one node per task, coloured by status
         nodes = browser.find_elements(By.CSS_SELECTOR, "#graph-svg .node")
         assert sorted(n.get_attribute("data-key") for n in nodes) == ["Extract", "Load", "Transform", "Validate"]
