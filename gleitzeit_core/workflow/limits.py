@@ -29,17 +29,18 @@ MAX_VALUE_DEPTH = 100
 
 
 def depth_exceeds(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests dicts/lists more than ``limit`` levels deep (iterative)."""
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth >= limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
+    """Whether ``value`` nests dicts/lists more than ``limit`` levels deep.
+
+    Level by level (iterative): each container is visited once, its children
+    filtered by one comprehension, so a 100,000-task file costs a list pass per
+    level rather than a Python generator per container.
+    """
+    level = [value] if isinstance(value, (dict, list)) else []
+    for _ in range(limit):
+        children: list[Any] = []
+        for item in level:
+            children += item.values() if isinstance(item, dict) else item
+        level = [c for c in children if isinstance(c, (dict, list))]
+        if not level:
+            return False
+    return bool(level)

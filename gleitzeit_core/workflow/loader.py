@@ -54,6 +54,7 @@ SANDBOX_KEYS = ("network", "read", "write", "memory_mb", "disk_mb", "env")
 DEFAULT_RETRY_ATTEMPTS = 3
 MAX_RETRY_ATTEMPTS = 100
 _METHOD = re.compile(r"[^/\s]+/\S+")
+_FIRST_WORD = re.compile(r"[^.\[]*")
 _PRIORITY_INTS = {1: Priority.HIGH, 2: Priority.NORMAL, 3: Priority.LOW}
 _SUGGESTION_BUDGET = 50  # did-you-mean is O(candidates); cap it on huge broken files
 _POLICY_NOT_DATA = ("the sandbox is policy, never data: it cannot come from a ${…} reference; "
@@ -316,7 +317,7 @@ class _Checker:
         value = self.text(raw, key, label, required=required)
         if value is None:
             return None
-        bad = next((s for s in ("${", "}") if s in value), None)
+        bad = "${" if "${" in value else "}" if "}" in value else None
         if bad is not None:
             self.report(self.marks.value(raw, key),
                         f"{label}: task {key} {value[:60]!r} contains {bad!r}, so no ${{…}} reference could "
@@ -326,7 +327,7 @@ class _Checker:
             self.report(self.marks.value(raw, key),
                         f"{label}: task {key} of {len(value)} characters: at most {MAX_NAME_CHARS} are allowed")
             return None
-        word = re.split(r"[.\[]", value, maxsplit=1)[0]
+        word = _FIRST_WORD.match(value).group()  # type: ignore[union-attr]
         if word in RESERVED:
             self.report(self.marks.value(raw, key),
                         f"{label}: task {key} {value[:60]!r}: ${{{word}.…}} is reserved for the run's {word}; "

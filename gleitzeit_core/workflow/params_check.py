@@ -11,9 +11,10 @@ method marks as Python (``codeParams``) must compile, with references standing i
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator, SchemaError, ValidationError
@@ -42,14 +43,16 @@ def check_params(workflow: Workflow, methods: Mapping[str, Mapping[str, Any]]) -
     positions = _ParamPositions(workflow)
     problems: list[Problem] = []
     validators: dict[str, Any] = {}  # method → its checked schema's validator (None: no usable schema)
+    seen = _Seen()
     for index, task in enumerate(workflow.tasks):
         descriptor = methods.get(task.method)
         if descriptor is None:
             continue  # check_methods reports it
         if task.method not in validators:
             validators[task.method] = _validator(descriptor)
-        found = _schema_problems(task, validators[task.method], positions.of(index, task))
-        found += _code_problems(task, descriptor, positions.of(index, task))
+        where = _Lazy(lambda index=index, task=task: positions.of(index, task))  # type: ignore[misc]
+        found = _schema_problems(task, validators[task.method], where, seen)
+        found += _code_problems(task, descriptor, where, seen)
         problems += found[:MAX_PROBLEMS_PER_TASK]
         if len(found) > MAX_PROBLEMS_PER_TASK:
             problems.append(Problem(found[MAX_PROBLEMS_PER_TASK].where,
@@ -72,13 +75,55 @@ def _validator(descriptor: Mapping[str, Any]) -> Any:
     return cls(schema)
 
 
-def _schema_problems(task: TaskSpec, validator: Any, where: "_Where") -> list[Problem]:
+class _Seen:
+    """Verdicts per distinct value, so a generated workflow that repeats the same parameters (references
+    standing in) or the same code across 100,000 tasks validates or compiles each once. Only values
+    read from a workflow file are keyed (pure JSON types, so their JSON text identifies them); at most
+    ``LIMIT`` entries are kept."""
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self.errors: dict[tuple[str, str], list[ValidationError]] = {}
+        self.compiled: set[str] = set()  # code that compiled
+
+    @staticmethod
+    def key(task: TaskSpec, value: Any) -> str | None:
+        if task.pos is None:
+            return None  # built in Python: values need not be JSON
+        try:
+            return json.dumps(value, default=_unknown_as_reference)
+        except (TypeError, ValueError, RecursionError):
+            return None
+
+    def remember(self, table: Any, key: Any, value: Any = None) -> None:
+        if len(table) < self.LIMIT:
+            if isinstance(table, set):
+                table.add(key)
+            else:
+                table[key] = value
+
+
+def _unknown_as_reference(value: Any) -> str:
+    # "${}" itself is a whole reference, so it stands in as _Unknown too: no real value shares this text
+    if isinstance(value, _Unknown):
+        return "${}"
+    raise TypeError(type(value).__name__)
+
+
+def _schema_problems(task: TaskSpec, validator: Any, where: "_Where", seen: _Seen) -> list[Problem]:
     if validator is None:
         return []
-    try:
-        errors = [e for e in validator.iter_errors(_stand_ins(task.params)) if not _depends_on_run(e)]
-    except RecursionError:
-        return []  # absurdly deep parameters against a recursive schema: the provider judges them
+    params = _stand_ins(task.params)
+    key = seen.key(task, params)
+    errors = seen.errors.get((task.method, key)) if key is not None else None
+    if errors is None:
+        try:
+            errors = [e for e in validator.iter_errors(params) if not _depends_on_run(e)]
+        except RecursionError:
+            return []  # absurdly deep parameters against a recursive schema: the provider judges them
+        if key is not None:
+            seen.remember(seen.errors, (task.method, key), errors)
     precise = [e for e in errors if e.validator not in _VAGUE]
     out = []
     for error in precise or errors:
@@ -100,7 +145,7 @@ def _schema_problems(task: TaskSpec, validator: Any, where: "_Where") -> list[Pr
     return out
 
 
-def _code_problems(task: TaskSpec, descriptor: Mapping[str, Any], where: "_Where") -> list[Problem]:
+def _code_problems(task: TaskSpec, descriptor: Mapping[str, Any], where: "_Where", seen: _Seen) -> list[Problem]:
     code_params = descriptor.get("codeParams")
     if not isinstance(code_params, dict):
         return []
@@ -113,10 +158,11 @@ def _code_problems(task: TaskSpec, descriptor: Mapping[str, Any], where: "_Where
                                                     f"stored with the run: a ${{secrets.…}} cannot go into it; pass the "
                                                     f"secret through 'context' or 'sandbox.env' instead (docs/inputs.md)"))
             continue
-        if language != "python" or not isinstance(code, str):
+        if language != "python" or not isinstance(code, str) or code in seen.compiled:
             continue
         try:
             compile(_REFERENCE.sub("None", code), f"<{task.name}.{name}>", "exec", dont_inherit=True)
+            seen.remember(seen.compiled, code)
         except SyntaxError as exc:
             pos = where.code_line(name, exc.lineno or 1, exc.offset)
             out.append(Problem(pos, f"task {task.name!r}: parameter {name!r} is not valid Python: {exc.msg}"
@@ -195,6 +241,18 @@ class _Where:
         return str(SourcePos(file, row, indent + (column or 1)))
 
 
+class _Lazy:
+    """A task's ``_Where``, built on first use: most tasks have no problem to place."""
+
+    def __init__(self, make: Callable[[], _Where]):
+        self._make, self._where = make, None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._where is None:
+            self._where = self._make()
+        return getattr(self._where, name)
+
+
 def _split(where: str) -> tuple[str, int, int] | None:
     parts = where.rsplit(":", 2)
     if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
@@ -204,12 +262,18 @@ def _split(where: str) -> tuple[str, int, int] | None:
 
 class _ParamPositions:
     """Re-reads the workflow file for the positions of parameters (the loaded Workflow keeps
-    only each task's own position)."""
+    only each task's own position) — only when a problem needs one: a valid 100,000-task
+    file is not parsed a second time."""
 
     def __init__(self, workflow: Workflow):
-        self._raw_tasks: list[Any] = []
+        self._workflow = workflow
+        self._raw_tasks: list[Any] | None = None
         self._marks: Marks | None = None
         self._lines: list[str] = []
+
+    def _read(self) -> None:
+        self._raw_tasks = []
+        workflow = self._workflow
         path = workflow.source_path
         shown = next((t.pos.file for t in workflow.tasks if t.pos), path)
         if path and os.path.isfile(path):
@@ -223,6 +287,9 @@ class _ParamPositions:
                 self._raw_tasks, self._marks, self._lines = data["tasks"], marks, text.splitlines()
 
     def of(self, index: int, task: TaskSpec) -> _Where:
+        if self._raw_tasks is None:
+            self._read()
+        assert self._raw_tasks is not None
         fallback = str(task.pos) if task.pos else "<workflow>"
         raw = self._raw_tasks[index] if index < len(self._raw_tasks) else None
         params = None
