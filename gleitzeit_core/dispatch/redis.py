@@ -47,6 +47,7 @@ from gleitzeit_core.dispatch.base import Methods, OutputHandler
 from gleitzeit_core.dispatch.preflight import require_methods, require_protocols
 from gleitzeit_core.errors import ProviderError, StoreUnavailable
 from gleitzeit_core.redis_keys import TRANSIENT, connect, redact
+from gleitzeit_core.store.batch import GroupCommit
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
 from gleitzeit_sdk.codes import FailureKind
 
@@ -90,6 +91,8 @@ class RedisDispatcher:
         self._readers: set[str] = set()  # run ids followed
         self._groups: set[str] = set()  # streams whose consumer group exists
         self._tg: TaskGroup | None = None
+        self._queued: GroupCommit[list[tuple[_Waiter, str, dict[str, str]]]] = GroupCommit(
+            self._queue_batch, new=list)
 
     async def __aenter__(self) -> "RedisDispatcher":
         try:
@@ -204,7 +207,7 @@ class RedisDispatcher:
                 if stream not in self._groups:
                     await ensure_group(self.r, stream)
                     self._groups.add(stream)
-                waiter.entry = (stream, (await self.r.xadd(stream, job.fields())).decode())
+                await self._queued.write(lambda batch: batch.append((waiter, stream, job.fields())))
             except TRANSIENT as exc:
                 raise ProviderError(f"could not queue the attempt in Redis at {redact(self.url)}: {exc}",
                                     kind=FailureKind.REDIS_UNAVAILABLE, retryable=True) from None
@@ -222,6 +225,15 @@ class RedisDispatcher:
             if not waiter.done.is_set():  # cancelled or timed out: tell the worker, drop the entry
                 with anyio.CancelScope(shield=True), anyio.move_on_after(2):
                     await self._withdraw(task_id, attempt, waiter, notify=True)
+
+    async def _queue_batch(self, batch: list[tuple[_Waiter, str, dict[str, str]]]) -> None:
+        """The attempts started in one loop turn go to their streams in one pipeline."""
+        async with self.r.pipeline(transaction=False) as pipe:
+            for _, stream, fields in batch:
+                pipe.xadd(stream, fields)
+            ids = await pipe.execute()
+        for (waiter, stream, _), entry_id in zip(batch, ids):
+            waiter.entry = (stream, entry_id.decode())
 
     async def _withdraw(self, task_id: str, attempt: int, waiter: _Waiter, *, notify: bool = False) -> None:
         """Take an attempt back: nobody may start it (mark + delete), a worker running it stops."""

@@ -51,6 +51,7 @@ from gleitzeit_core.dispatch.local import LocalDispatcher
 from gleitzeit_core.errors import ConfigError, ProviderError
 from gleitzeit_core.redis_keys import TRANSIENT
 from gleitzeit_core.redis_keys import text as _s
+from gleitzeit_core.store.batch import GroupCommit
 from gleitzeit_core.secret_fill import request_filled, sites_from_meta, worker_values
 from gleitzeit_core.secret_sources import NONE_ALLOWED, AllowList
 from gleitzeit_core.workspace import private_dir
@@ -117,6 +118,7 @@ class Worker:
         self._per_proto: dict[str, int] = {}
         self._changed = anyio.Event()  # a slot came free
         self._claim = self.r.register_script(_CLAIM_LUA)
+        self._reports: GroupCommit[list[tuple[_Running, Report]]] = GroupCommit(self._write_reports, new=list)
 
     @property
     def protocols(self) -> list[str]:
@@ -164,8 +166,7 @@ class Worker:
                 await self._changed.wait()
                 continue
             try:
-                for stream, entry_id, fields in await self._claim_some(free, proto_free):
-                    self._launch(tg, stream, entry_id, fields)
+                await self._launch(tg, await self._claim_some(free, proto_free))
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
@@ -192,52 +193,69 @@ class Worker:
                 out.append((_s(stream), _s(entry_id), fields))
         return out
 
-    def _launch(self, tg: anyio.abc.TaskGroup, stream: str, entry_id: str, fields: Any) -> None:
-        try:
-            job = Job.from_fields(fields)
-        except (KeyError, ValueError) as exc:
-            log.error("worker %s: dropping malformed queue entry %s in %s: %s", self.info.name, entry_id, stream, exc)
-            tg.start_soon(self._ack, stream, entry_id)
-            return
-        key = (job.task_id, job.attempt)
-        if key in self._running:  # reclaimed our own entry: it already runs here
-            return
-        self._running[key] = _Running(job, stream, entry_id)
-        self._per_proto[job.protocol] = self._per_proto.get(job.protocol, 0) + 1
+    async def _launch(self, tg: anyio.abc.TaskGroup, claimed: list[tuple[str, str, Any]]) -> None:
+        """Start the attempts of one claim: announced together, one round trip for all."""
+        runs = []
+        for stream, entry_id, fields in claimed:
+            try:
+                job = Job.from_fields(fields)
+            except (KeyError, ValueError) as exc:
+                log.error("worker %s: dropping malformed queue entry %s in %s: %s", self.info.name, entry_id, stream, exc)
+                tg.start_soon(self._ack, stream, entry_id)
+                continue
+            key = (job.task_id, job.attempt)
+            if key in self._running:  # reclaimed our own entry: it already runs here
+                continue
+            run = self._running[key] = _Running(job, stream, entry_id)
+            runs.append(run)
+            self._per_proto[job.protocol] = self._per_proto.get(job.protocol, 0) + 1
         self.info.running = len(self._running)
-        tg.start_soon(self._execute, key)
+        if not runs:
+            return
+        with anyio.CancelScope(shield=True):  # registered: each must start (a stopping worker reports it lost)
+            cancelled = await self._announce(runs)
+        for run, stop in zip(runs, cancelled):
+            tg.start_soon(self._execute, run, stop)
+
+    async def _announce(self, runs: list[_Running]) -> list[bool]:
+        """Tell each run's orchestrator its attempt started here (its timeout counts from
+        now) and learn which were withdrawn meanwhile (those must not start)."""
+        me = self.info.name
+        try:
+            async with self.r.pipeline(transaction=False) as pipe:
+                for run in runs:
+                    pipe.xadd(results_key(run.job.run_id), Report.claimed(run.job, me).fields())
+                for key in {results_key(run.job.run_id) for run in runs}:
+                    pipe.expire(key, KEEP_S)
+                for run in runs:
+                    pipe.exists(cancel_key(run.job.task_id, run.job.attempt))
+                replies = await pipe.execute()
+            return [bool(x) for x in replies[-len(runs):]]
+        except TRANSIENT as exc:  # run them anyway: the final report tells the orchestrator all it needs
+            log.warning("worker %s: could not announce %d attempt(s) (%s)", me, len(runs), exc)
+            return [False] * len(runs)
 
     # -- one attempt ----------------------------------------------------------------
-    async def _execute(self, key: tuple[str, int]) -> None:
-        run = self._running[key]
+    async def _execute(self, run: _Running, cancelled: bool) -> None:
         job = run.job
         report: Report | None = None
         try:
-            report = await self._attempt(run)
+            report = await self._attempt(run, cancelled)
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(STOP_GRACE):
                 if report is None:  # this worker is stopping: another may run the attempt again
                     report = Report.failed(job, self.info.name, ProviderError(
                         f"worker {self.info.name!r} stopped during the attempt", kind=FailureKind.WORKER_LOST))
                 await self._finish(run, report)
-            del self._running[key]
+            del self._running[(job.task_id, job.attempt)]
             self._per_proto[job.protocol] -= 1
             self.info.running = len(self._running)
             self.info.done += 1
             self._changed.set()
 
-    async def _attempt(self, run: _Running) -> Report:
+    async def _attempt(self, run: _Running, cancelled: bool) -> Report:
         job = run.job
         me = self.info.name
-        cancelled = False
-        try:
-            async with self.r.pipeline(transaction=False) as pipe:
-                pipe.xadd(results_key(job.run_id), Report.claimed(job, me).fields())
-                pipe.expire(results_key(job.run_id), KEEP_S)
-                pipe.exists(cancel_key(job.task_id, job.attempt))
-                _, _, cancelled = await pipe.execute()
-        except TRANSIENT as exc:  # run it anyway: the final report tells the orchestrator all it needs
-            log.warning("worker %s: could not announce %s attempt %d (%s)", me, job.task_id, job.attempt, exc)
         if cancelled:
             return Report.failed(job, me, ProviderError("cancelled before it started", kind=FailureKind.CANCELLED,
                                                         retryable=False))
@@ -286,18 +304,12 @@ class Worker:
                 await anyio.sleep(0.5)
 
     async def _finish(self, run: _Running, report: Report) -> None:
-        """Report (after any output not yet sent), then ack and delete the entry; retried through a Redis restart."""
+        """Report (after any output not yet sent), then ack and delete the entry; retried through
+        a Redis restart. The attempts finishing in one loop turn share one transaction."""
         deadline = time.monotonic() + 30
         while True:
             try:
-                async with self.r.pipeline(transaction=True) as pipe:
-                    for item in run.output:
-                        pipe.xadd(results_key(run.job.run_id), Report.output(run.job, self.info.name, *item).fields())
-                    pipe.xadd(results_key(run.job.run_id), report.fields())
-                    pipe.expire(results_key(run.job.run_id), KEEP_S)
-                    pipe.xack(run.stream, GROUP, run.entry_id)
-                    pipe.xdel(run.stream, run.entry_id)
-                    await pipe.execute()
+                await self._reports.write(lambda batch: batch.append((run, report)))
                 return
             except TRANSIENT as exc:
                 if time.monotonic() > deadline:
@@ -305,6 +317,23 @@ class Worker:
                               run.job.task_id, run.job.attempt, exc)
                     return
                 await anyio.sleep(0.5)
+
+    async def _write_reports(self, batch: list[tuple[_Running, Report]]) -> None:
+        """One MULTI/EXEC: each attempt's output and report in order, then the entries acked and deleted."""
+        entries: dict[str, list[str]] = {}
+        async with self.r.pipeline(transaction=True) as pipe:
+            for run, report in batch:
+                key = results_key(run.job.run_id)
+                for item in run.output:
+                    pipe.xadd(key, Report.output(run.job, self.info.name, *item).fields())
+                pipe.xadd(key, report.fields())
+                entries.setdefault(run.stream, []).append(run.entry_id)
+            for key in {results_key(run.job.run_id) for run, _ in batch}:
+                pipe.expire(key, KEEP_S)
+            for stream, ids in entries.items():
+                pipe.xack(stream, GROUP, *ids)
+                pipe.xdel(stream, *ids)
+            await pipe.execute()
 
     async def _ack(self, stream: str, entry_id: str) -> None:
         try:
@@ -339,10 +368,10 @@ class Worker:
                         break
                     _, entries, *_ = await self.r.xautoclaim(stream, GROUP, self.info.name, idle_ms,
                                                              start_id="0-0", count=free)
-                    for entry_id, fields in entries:
-                        if fields:  # None: deleted meanwhile
-                            log.info("worker %s: reclaimed %s from %s", self.info.name, entry_id, stream)
-                            self._launch(tg, stream, entry_id.decode(), fields)
+                    taken = [(stream, _s(entry_id), fields) for entry_id, fields in entries if fields]  # None: deleted
+                    for _, entry_id, _ in taken:
+                        log.info("worker %s: reclaimed %s from %s", self.info.name, entry_id, stream)
+                    await self._launch(tg, taken)
             except ResponseError as exc:
                 log.warning("worker %s: reclaim failed (%s)", self.info.name, exc)
             except TRANSIENT as exc:

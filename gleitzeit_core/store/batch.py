@@ -17,7 +17,7 @@ mutates its record afterwards cannot change what is written.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Generic, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -32,19 +32,26 @@ class Writes:
     attempts: dict[tuple[str, int], Any] = field(default_factory=dict)  # (task id, number) → encoded attempt
 
 
+B = TypeVar("B")
+
+
 @dataclass
-class _Batch:
-    writes: Writes = field(default_factory=Writes)
+class _Batch(Generic[B]):
+    writes: B
     committed: anyio.Event = field(default_factory=anyio.Event)
     error: BaseException | None = None
 
 
-class GroupCommit:
-    """Coalesces concurrent saves into one ``commit(writes)`` call per turn."""
+class GroupCommit(Generic[B]):
+    """Coalesces concurrent saves into one ``commit(writes)`` call per turn.
 
-    def __init__(self, commit: Callable[[Writes], Awaitable[None]]):
+    ``new`` makes an empty batch: the store's ``Writes``, or e.g. ``list`` for the
+    worker pool's Redis writes (the same turn-wise batching, other records)."""
+
+    def __init__(self, commit: Callable[[B], Awaitable[None]], new: Callable[[], B] = Writes):  # type: ignore[assignment]
         self._commit = commit
-        self._open: _Batch | None = None  # the batch still taking saves
+        self._new = new
+        self._open: _Batch[B] | None = None  # the batch still taking saves
         self._order: anyio.Lock | None = None  # one commit at a time, in batch order
         #: transactions committed so far (an operation count for tests and benchmarks)
         self.transactions = 0
@@ -53,14 +60,14 @@ class GroupCommit:
         """Forget the event loop's primitives: a store may be reopened on another loop."""
         self._open, self._order = None, None
 
-    async def write(self, add: Callable[[Writes], None]) -> None:
+    async def write(self, add: Callable[[B], None]) -> None:
         """``add`` puts this caller's encoded records into the batch; returns once they committed."""
         batch = self._open
         if batch is not None:
             add(batch.writes)
             await batch.committed.wait()
         else:
-            batch = self._open = _Batch()
+            batch = self._open = _Batch(self._new())
             add(batch.writes)
             # Shielded: the other callers of this batch wait for it, so it must commit
             # even if the coroutine that opened it is cancelled meanwhile.

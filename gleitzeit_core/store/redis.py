@@ -18,8 +18,8 @@ Key layout (every hash field holds the JSON encoding of one record field)::
 
 Every write is one round trip and atomic: create_run is one MULTI/EXEC
 pipeline, and so is each group-commit batch (store/batch.py: the save_run /
-save_task / save_tasks calls of one event-loop turn), in which each task's
-state change is one Lua script call (Redis runs a script as a unit);
+save_task / save_tasks calls of one event-loop turn), whose task state changes are one Lua
+script call for the whole batch (Redis runs a script as a unit);
 request_cancel, heartbeat and mark_interrupted are one script call each. No write reads first: a status change removes the
 id from every *other* status set instead of looking up the old status. Every
 command is an idempotent upsert, so redis-py re-sending a write after a lost
@@ -102,33 +102,43 @@ return 1
 """
 
 
-# The hot path, one state change of one task: upsert its hash (identity fields only
-# if absent), move it to the set of its current status (out of all others), index it,
-# upsert one attempt. A script rather than plain commands: one command instead of ~15
-# halves the client-side cost.
-# KEYS: task hash, run order, all tasks, workflow index, attempts, one set per TaskStatus
-# ARGV: task id, created_at, position of its status among those sets (1-based),
-#       attempt number or "", attempt JSON or "", number of identity fields,
-#       then field, value, field, value... (identity fields first)
-_SAVE_TASK_LUA = """
-local id, score, current, fixed = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[6])
-for i = 7, 6 + 2 * fixed, 2 do
-  redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
-end
-redis.call('HSET', KEYS[1], unpack(ARGV, 7 + 2 * fixed))
-redis.call('ZADD', KEYS[2], 'NX', score, id)
-redis.call('ZADD', KEYS[3], score, id)
-redis.call('ZADD', KEYS[4], score, id)
-if ARGV[4] ~= '' then
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], ARGV[4], ARGV[4])
-  redis.call('ZADD', KEYS[5], ARGV[4], ARGV[5])
-end
-for i = 6, #KEYS do
-  if i - 5 == current then
-    redis.call('ZADD', KEYS[i], score, id)
-  else
-    redis.call('ZREM', KEYS[i], id)
+# The hot path: the task state changes of one group-commit batch, in one script call
+# (Redis runs a script as a unit). Per task: upsert its hash (identity fields only if
+# absent), move it to the set of its current status (out of all others), index it,
+# upsert one attempt. The batch travels as one JSON argument: redis-py packs every
+# argument separately, and ~50 per task were most of the client's cost.
+# KEYS: all tasks, then one set per TaskStatus.
+# ARGV[1]: JSON list, per task [task hash, run order, workflow index, attempts, id,
+#          created_at, position of its status among the sets (1-based), attempt number
+#          or "", attempt JSON or "", number of identity fields, field, value, ...]
+#          (identity fields first); every score a string (cjson's numbers are doubles
+#          printed with 14 digits).
+# ARGV[2]: JSON list of further attempts, [attempts key, number, attempt JSON].
+_SAVE_TASKS_LUA = """
+for _, t in ipairs(cjson.decode(ARGV[1])) do
+  local key, id, score, current, number, fixed = t[1], t[5], t[6], t[7], t[8], t[10]
+  for i = 11, 10 + 2 * fixed, 2 do
+    redis.call('HSETNX', key, t[i], t[i + 1])
   end
+  redis.call('HSET', key, unpack(t, 11 + 2 * fixed))
+  redis.call('ZADD', t[2], 'NX', score, id)
+  redis.call('ZADD', KEYS[1], score, id)
+  redis.call('ZADD', t[3], score, id)
+  if number ~= '' then
+    redis.call('ZREMRANGEBYSCORE', t[4], number, number)
+    redis.call('ZADD', t[4], number, t[9])
+  end
+  for i = 2, #KEYS do
+    if i - 1 == current then
+      redis.call('ZADD', KEYS[i], score, id)
+    else
+      redis.call('ZREM', KEYS[i], id)
+    end
+  end
+end
+for _, a in ipairs(cjson.decode(ARGV[2])) do
+  redis.call('ZREMRANGEBYSCORE', a[1], a[2], a[2])
+  redis.call('ZADD', a[1], a[2], a[3])
 end
 return 1
 """
@@ -206,23 +216,24 @@ _TASK_STATUS_KEYS = tuple(_tasks_status(s.value) for s in TaskStatus)
 _TASK_STATUS_POSITION = {s.value: i for i, s in enumerate(TaskStatus, start=1)}
 
 
-def _save_task_call(task: TaskRecord) -> tuple[list[str], list[Any], list[Any]]:
-    """KEYS, and ARGV before and after the attempt's two, for _SAVE_TASK_LUA. A task
-    new to its run goes last: it is scored by created_at, far above any position
+def _save_task_entry(task: TaskRecord) -> list[Any]:
+    """A task's entry in _SAVE_TASKS_LUA's batch, attempt number and JSON left empty. A
+    task new to its run goes last: it is scored by created_at, far above any position
     create_run gives."""
-    keys = [
-        _task_key(task.id),
-        _order_key(task.run_id),
-        _TASKS,
-        _tasks_workflow(task.workflow_name),
-        _attempts_key(task.id),
-        *_TASK_STATUS_KEYS,
-    ]
     fields = _encode(task)
-    tail: list[Any] = [len(TASK_IDENTITY)]
+    entry: list[Any] = [_task_key(task.id), _order_key(task.run_id), _tasks_workflow(task.workflow_name),
+                        _attempts_key(task.id), task.id, repr(float(task.created_at)),
+                        _TASK_STATUS_POSITION[TaskStatus(task.status).value], "", "", len(TASK_IDENTITY)]
     for field in (*TASK_IDENTITY, *(f for f in fields if f not in TASK_IDENTITY)):
-        tail += (field, fields[field])
-    return keys, [task.id, task.created_at, _TASK_STATUS_POSITION[TaskStatus(task.status).value]], tail
+        entry += (field, fields[field])
+    return entry
+
+
+def _save_tasks_args(entries: Sequence[list[Any]], more: Sequence[tuple[str, int, str]] = ()) -> list[Any]:
+    """KEYS count, KEYS and ARGV of one _SAVE_TASKS_LUA call."""
+    keys = [_TASKS, *_TASK_STATUS_KEYS]
+    return [len(keys), *keys, json.dumps(entries, ensure_ascii=False),
+            json.dumps([[k, str(n), d] for k, n, d in more], ensure_ascii=False)]
 
 
 class RedisBackend(Store):
@@ -233,7 +244,7 @@ class RedisBackend(Store):
         self._client: aioredis.Redis | None = None
         # Lua scripts, registered on open
         self._cancel: Any = None
-        self._save_task: Any = None
+        self._save_tasks: Any = None
         self._heartbeat: Any = None
         self._interrupt: Any = None
 
@@ -256,7 +267,7 @@ class RedisBackend(Store):
                     f"(need {'.'.join(map(str, _MIN_SERVER))} or newer)"
                 )
             self._cancel = self._redis.register_script(_CANCEL_LUA)
-            self._save_task = self._redis.register_script(_SAVE_TASK_LUA)
+            self._save_tasks = self._redis.register_script(_SAVE_TASKS_LUA)
             self._heartbeat = self._redis.register_script(_HEARTBEAT_LUA)
             self._interrupt = self._redis.register_script(_INTERRUPT_LUA)
         except BaseException:
@@ -345,8 +356,9 @@ class RedisBackend(Store):
             self._queue_run(pipe, self._encode_run(run))
             self._queue_new_tasks(pipe, tasks)
 
-    # group commit (store/batch.py): one script call for a batch of one task, else one MULTI/EXEC
-    _encode_task = staticmethod(_save_task_call)
+    # group commit (store/batch.py): one script call for the tasks of a batch, in a
+    # MULTI/EXEC with the runs when there are any
+    _encode_task = staticmethod(_save_task_entry)
 
     @staticmethod
     def _encode_attempt(attempt: AttemptRecord) -> tuple[str, int, str]:
@@ -356,26 +368,26 @@ class RedisBackend(Store):
         attempts: dict[str, list[tuple[int, str]]] = {}
         for task_id, number, data in writes.attempts.values():
             attempts.setdefault(task_id, []).append((number, data))
-        calls = []
-        for task_id, (keys, head, tail) in writes.tasks.items():
+        entries = []
+        for task_id, entry in writes.tasks.items():
             mine = attempts.get(task_id)
-            number, data = mine.pop() if mine else ("", "")
-            calls.append((keys, [*head, number, data, *tail]))
+            if mine:
+                number, data = mine.pop()
+                entry = [*entry[:7], str(number), data, *entry[9:]]
+            entries.append(entry)
         more = [(_attempts_key(t), n, d) for t, left in attempts.items() for n, d in left]
-        if len(calls) == 1 and not writes.runs and not more:  # the usual lone save: one round trip
+        args = _save_tasks_args(entries, more)
+        if not writes.runs:  # the usual batch: one round trip (EVALSHA; the script is loaded if missing)
             async with self._translate():
-                await self._save_task(*calls[0])
+                await self._save_tasks(keys=args[1:1 + args[0]], args=args[1 + args[0]:])
             return
         async with self._transaction() as pipe:
             for run in writes.runs.values():
                 self._queue_run(pipe, run)
-            for keys, args in calls:
-                # EVAL, not EVALSHA: a script missing from the server's cache would fail
-                # inside EXEC without undoing the rest (and redis-py would ask first)
-                pipe.eval(_SAVE_TASK_LUA, len(keys), *keys, *args)
-            for key, number, data in more:
-                pipe.zremrangebyscore(key, number, number)
-                pipe.zadd(key, {data: number})
+            # EVAL, not EVALSHA: a script missing from the server's cache would fail
+            # inside EXEC without undoing the rest (and redis-py would ask first)
+            if entries or more:
+                pipe.eval(_SAVE_TASKS_LUA, *args)
 
     async def add_tasks(self, run_id: str, new: Sequence[TaskRecord], changed: Sequence[TaskRecord] = ()) -> None:
         """WATCH the run's order, place ``new`` after its last task, MULTI/EXEC; again if
@@ -388,9 +400,8 @@ class RedisBackend(Store):
                         await pipe.watch(order)
                         last = await pipe.zrange(order, -1, -1, withscores=True)
                         pipe.multi()
-                        for task in changed:
-                            keys, head, tail = _save_task_call(task)
-                            pipe.eval(_SAVE_TASK_LUA, len(keys), *keys, *head, "", "", *tail)
+                        if changed:
+                            pipe.eval(_SAVE_TASKS_LUA, *_save_tasks_args([_save_task_entry(t) for t in changed]))
                         self._queue_new_tasks(pipe, new, first=(last[0][1] + 1) if last else 0)
                         await pipe.execute()
                         return
