@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -38,6 +39,9 @@ def worker(
                                              help="Seconds before a dead worker's claimed attempts go to another."),
     env_file: Optional[str] = typer.Option(None, "--env-file", help="NAME=value lines: ${secrets.NAME} values, over the environment."),
     allow_secret: AllowSecretOpt = None,
+    metrics_port: Optional[int] = typer.Option(None, "--metrics-port", min=0, max=65535,
+                                               help="Serve Prometheus metrics on this port (0: any free one)."),
+    metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", help="Address the metrics port binds to."),
 ) -> None:
     """Run attempts from the Redis queue until stopped (Ctrl-C / SIGTERM: running attempts are
     handed back as retryable, the worker deregisters).
@@ -58,7 +62,8 @@ def worker(
 
         from gleitzeit_core.dispatch.factory import make_dispatcher
         from gleitzeit_core.distributed.worker import Worker, WorkerOptions
-        from gleitzeit_core.errors import StoreUnavailable
+        from gleitzeit_core.errors import ConfigError, StoreUnavailable
+        from gleitzeit_core.metrics import serve as metrics_server
         from gleitzeit_core.redis_keys import connect, redact
 
         from gleitzeit_core.secret_fill import read_env_file
@@ -76,10 +81,19 @@ def worker(
                 raise StoreUnavailable(f"redis unreachable at {redact(url)}: {exc}") from None
             async with local:
                 w = Worker(r, local, options)
-                await w.start()
-                print(f"worker {options.name} serving {', '.join(w.protocols)} (concurrency {concurrency})",
-                      file=sys.stderr, flush=True)
-                await w.run()
+                with contextlib.ExitStack() as stack:
+                    if metrics_port is not None:  # bound first: a taken port fails before any provider starts
+                        try:
+                            port = stack.enter_context(metrics_server(w.metrics.registry, metrics_host, metrics_port))
+                        except OSError as exc:
+                            raise ConfigError(f"--metrics-port {metrics_port} on {metrics_host}: "
+                                              f"{exc.strerror or exc}") from None
+                    await w.start()
+                    print(f"worker {options.name} serving {', '.join(w.protocols)} (concurrency {concurrency})",
+                          file=sys.stderr, flush=True)
+                    if metrics_port is not None:
+                        print(f"metrics on http://{metrics_host}:{port}/metrics", file=sys.stderr, flush=True)
+                    await w.run()
         finally:
             await r.aclose()
 

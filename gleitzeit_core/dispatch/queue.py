@@ -123,6 +123,11 @@ class Report:
                    {"message": error.message, "kind": str(error.kind), "retryable": error.retryable,
                     "details": error.details})
 
+    @property
+    def outcome(self) -> str:
+        """``completed``, or a ``failed`` report's failure kind (a metrics label)."""
+        return "completed" if self.kind is ReportKind.DONE else str(self.error().kind)
+
     def printed(self) -> tuple[str, str]:
         """An ``output`` report's (stream, text)."""
         d = self.data if isinstance(self.data, dict) else {}
@@ -217,3 +222,22 @@ async def ensure_group(r: aioredis.Redis, stream: str) -> None:
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
+
+
+async def queue_depths(r: aioredis.Redis, protocols: list[str]) -> dict[str, tuple[int, int]]:
+    """protocol → (attempts waiting for a worker, attempts claimed and not yet reported).
+    A worker deletes an entry when it reports, so what a stream holds is the sum of both."""
+    streams = [(p, queue_key(p, pr)) for p in protocols for pr in PRIORITIES]
+    async with r.pipeline(transaction=False) as pipe:
+        for _, stream in streams:
+            pipe.xlen(stream)
+            pipe.xpending(stream, GROUP)
+        replies = await pipe.execute(raise_on_error=False)
+    out = {p: (0, 0) for p in protocols}
+    for i, (protocol, _) in enumerate(streams):
+        length, pending = replies[2 * i], replies[2 * i + 1]
+        held = int(length) if isinstance(length, int) else 0
+        taken = int(pending["pending"]) if isinstance(pending, dict) else 0  # NOGROUP: nothing claimed
+        waiting, claimed = out[protocol]
+        out[protocol] = (waiting + max(0, held - taken), claimed + taken)
+    return out

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
@@ -42,6 +44,7 @@ from gleitzeit_core.dispatch.queue import (
     cancel_key,
     ensure_group,
     publish_worker,
+    queue_depths,
     queue_key,
     queue_protocol,
     remove_worker,
@@ -49,6 +52,7 @@ from gleitzeit_core.dispatch.queue import (
 )
 from gleitzeit_core.dispatch.local import LocalDispatcher
 from gleitzeit_core.errors import ConfigError, ProviderError
+from gleitzeit_core.metrics import WorkerMetrics
 from gleitzeit_core.redis_keys import TRANSIENT
 from gleitzeit_core.redis_keys import text as _s
 from gleitzeit_core.store.batch import GroupCommit
@@ -119,6 +123,8 @@ class Worker:
         self._changed = anyio.Event()  # a slot came free
         self._claim = self.r.register_script(_CLAIM_LUA)
         self._reports: GroupCommit[list[tuple[_Running, Report]]] = GroupCommit(self._write_reports, new=list)
+        self.metrics = WorkerMetrics(queue=self._queue_now, restarts=local.host.restarts)
+        self._loop: anyio.lowlevel.EventLoopToken | None = None  # for the metrics server's thread
 
     @property
     def protocols(self) -> list[str]:
@@ -143,6 +149,7 @@ class Worker:
             await ensure_group(self.r, stream)
 
     async def run(self) -> None:
+        self._loop = anyio.lowlevel.current_token()
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._heartbeat)
@@ -239,6 +246,8 @@ class Worker:
     async def _execute(self, run: _Running, cancelled: bool) -> None:
         job = run.job
         report: Report | None = None
+        self.metrics.started(job.protocol)
+        began = time.monotonic()
         try:
             report = await self._attempt(run, cancelled)
         finally:
@@ -247,6 +256,7 @@ class Worker:
                     report = Report.failed(job, self.info.name, ProviderError(
                         f"worker {self.info.name!r} stopped during the attempt", kind=FailureKind.WORKER_LOST))
                 await self._finish(run, report)
+            self.metrics.finished(job.protocol, report.outcome, time.monotonic() - began)
             del self._running[(job.task_id, job.attempt)]
             self._per_proto[job.protocol] -= 1
             self.info.running = len(self._running)
@@ -340,6 +350,17 @@ class Worker:
             await self.r.xack(stream, GROUP, entry_id)
         except TRANSIENT:
             pass  # stays pending; XAUTOCLAIM drops it again later
+
+    def _queue_now(self) -> dict[str, tuple[int, int]]:
+        """The queue's depth per protocol, asked on the worker's loop (called from the metrics thread)."""
+        async def ask() -> dict[str, tuple[int, int]]:
+            with anyio.fail_after(2):
+                return await queue_depths(self.r, self.protocols)
+        try:
+            return anyio.from_thread.run(ask, token=self._loop) if self._loop else {}
+        except (RuntimeError, TimeoutError, RedisError, OSError) as exc:  # loop gone, Redis down: no figure
+            log.warning("worker %s: queue depth for metrics: %s", self.info.name, exc)
+            return {}
 
     # -- background -----------------------------------------------------------------
     async def _heartbeat(self) -> None:

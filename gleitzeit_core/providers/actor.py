@@ -73,6 +73,7 @@ class ProviderActor:
         self._limiter: anyio.CapacityLimiter | None = None
         self._tokens = itertools.count(1)
         self.failed: str | None = None  # set when the crash budget is spent
+        self.restarts = 0  # processes started after an earlier one ended (a worker's metrics)
         self.info: dict[str, Any] = {}
 
     @property
@@ -104,6 +105,7 @@ class ProviderActor:
             if self.failed:
                 raise ProviderUnavailable(self.failed, kind=FailureKind.PROVIDER_FAILED, retryable=False)
             inc = await self._tg.start(self._run_incarnation)
+            self.restarts += self._current is not None
             self._current = inc
             self.info = inc.info
             if self._limiter is None:

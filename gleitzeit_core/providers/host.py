@@ -100,6 +100,10 @@ class ProviderHost:
                 tg.start_soon(learn, m)
         return problems
 
+    def restarts(self) -> dict[str, int]:
+        """Provider name → times its process was started again (safe to call from another thread)."""
+        return {name: actor.restarts for name, actor in dict(self._actors).items()}
+
     def providers_for(self, protocol: str) -> list[ProviderManifest]:
         return [m for m in self.manifests.values() if protocol in m.protocols]
 

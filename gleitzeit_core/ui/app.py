@@ -254,7 +254,7 @@ class Dashboard:
         return JSONResponse([p.to_json() for p in await self._probes()])
 
     async def metrics(self, request: Request) -> Response:
-        from gleitzeit_core.ui import metrics
+        from gleitzeit_core import metrics
 
         return Response(await metrics.render(self.store), media_type=metrics.CONTENT_TYPE)
 
