@@ -293,7 +293,11 @@ def set_in_file(path: Path, key: str, value: str) -> None:
     """Write one key into the config file (creating it), keeping the others."""
     if key not in SETTINGS:
         raise ConfigError(f"unknown configuration key {key!r}{_did_you_mean(key)}")
-    parsed = _parse(key, yaml.safe_load(value) if value.strip() else value, "value")
+    try:  # YAML, so lists and numbers can be set; text YAML cannot read ('*') is taken as written
+        raw = yaml.safe_load(value) if value.strip() else value
+    except yaml.YAMLError:
+        raw = value
+    parsed = _parse(key, raw, "value")
     data: dict[str, Any] = {}
     if path.exists():
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

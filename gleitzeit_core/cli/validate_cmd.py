@@ -31,9 +31,10 @@ from gleitzeit_core.cli.app import (
     run_async,
     state,
 )
-from gleitzeit_core.cli.input_options import ParamOpt, ParamsFileOpt
+from gleitzeit_core.cli.input_options import AllowSecretOpt, ParamOpt, ParamsFileOpt, allowing_secrets
 from gleitzeit_core.cli.render import print_json
 from gleitzeit_core.errors import ProviderError, WorkflowInvalid
+from gleitzeit_core.secret_sources import AllowList
 from gleitzeit_core.workflow.graph import levels
 from gleitzeit_core.workflow.inputs import bind_cli
 from gleitzeit_core.workflow.loader import load_workflow
@@ -67,7 +68,7 @@ def plan_of(workflow: Workflow, providers: dict[str, dict[str, Any]]) -> dict[st
 
 
 async def check(path: str, st: CliState, params: list[str] | None = None,
-                params_file: str | None = None) -> Report:
+                params_file: str | None = None, allow_secrets: list[str] | None = None) -> Report:
     from gleitzeit_core.dispatch.local import LocalDispatcher, make_host  # heavy: providers and SDK
     from gleitzeit_core.subworkflow_dispatch import provider_tasks
 
@@ -103,6 +104,8 @@ async def check(path: str, st: CliState, params: list[str] | None = None,
                 if value not in entry[key]:
                     entry[key].append(value)
     report.plan = plan_of(workflow, used)
+    allowed = AllowList.of(allowing_secrets(st.config(), allow_secrets)["secrets.allow"])  # values are never read
+    report.plan["secrets"] = [{"name": s.name, "environment": allowed.allows(s.name)} for s in workflow.secrets]
     return report
 
 
@@ -135,6 +138,13 @@ def render(st: CliState, r: Report) -> None:
         for ref in r.plan["references"]:
             refs.add_row(ref["task"], ref["reference"], ref["reads"])
         console.print(refs)
+    if r.plan["secrets"]:
+        secrets = Table(title="secrets (values: --env-file, or the environment for allowed names)")
+        for col in ("secret", "from the environment"):
+            secrets.add_column(col, overflow="fold")
+        for sec in r.plan["secrets"]:
+            secrets.add_row(sec["name"], "allowed" if sec["environment"] else f"not allowed (--allow-secret {sec['name']})")
+        console.print(secrets)
 
 
 def register(app: typer.Typer) -> None:
@@ -150,6 +160,7 @@ def register(app: typer.Typer) -> None:
         allow_providers: AllowProvidersOpt = False,
         param: ParamOpt = None,
         params_file: ParamsFileOpt = None,
+        allow_secret: AllowSecretOpt = None,
     ) -> None:
         """Check a workflow without running it and show the plan (exit 2 on any problem).
 
@@ -159,7 +170,7 @@ def register(app: typer.Typer) -> None:
         """
         st = state(ctx, json=json_out)
         allow(st, allow_read, allow_write, allow_network, max_memory_mb, allow_providers)
-        report = run_async(lambda: check(file, st, param, params_file))
+        report = run_async(lambda: check(file, st, param, params_file, allow_secret))
         if st.json:
             print_json({"file": report.file, "valid": not report.problems, "name": report.name,
                         "problems": report.problems, "plan": report.plan})

@@ -151,6 +151,10 @@ def test_an_allowance_that_is_not_a_name_or_prefix_is_refused(tmp_path, entry):
     r = s.gz("run", "wf.yaml", AWS_SECRET_ACCESS_KEY=secret)
     assert r.code == 2 and "secrets.allow" in r.err and len(r.err.strip().splitlines()) == 1, r.err
     s.assert_never_got(secret)
+    (s.home / "config.yaml").unlink()
+    r = gz(s.home, "config", "set", "secrets.allow", entry)
+    assert r.code == 2 and f"secrets.allow = {entry!r}: {entry!r} " in r.err and len(r.err.strip().splitlines()) == 1
+    assert not (s.home / "config.yaml").exists()
 
 
 def test_a_resume_asks_for_the_allowance_again(tmp_path):
@@ -183,3 +187,14 @@ def test_workflow_resume_takes_an_env_file(tmp_path):
     assert r.code == 0, r.err
     s.assert_got(from_file)
     s.assert_never_got(from_env)
+
+
+def test_validate_lists_the_secrets_asked_for_and_whether_the_environment_may_give_them(tmp_path):
+    s, secret = Setup(tmp_path), value()
+    r = s.gz("validate", "wf.yaml", AWS_SECRET_ACCESS_KEY=secret)
+    assert r.code == 0, r.out + r.err
+    assert "AWS_SECRET_ACCESS_KEY" in r.out and "not allowed (--allow-secret AWS_SECRET_ACCESS_KEY)" in r.out
+    shown = s.gz("validate", "wf.yaml", "--json", "--allow-secret", "AWS_*", AWS_SECRET_ACCESS_KEY=secret)
+    assert shown.json()["plan"]["secrets"] == [{"name": "AWS_SECRET_ACCESS_KEY", "environment": True}]
+    for text in (r.out + r.err, shown.out + shown.err):
+        assert secret not in text  # no value is read
