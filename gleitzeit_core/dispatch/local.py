@@ -125,7 +125,13 @@ def make_host(config: Config, workflow: Workflow | None = None, *, extra: Sequen
         chosen = [m for m in manifests if enabled(config, m)]
     if workflow is not None and workflow.providers:
         chosen += workflow_manifests(workflow, manifests)
-    return ProviderHost(chosen, config=provider_config(config), log_level=str(config["logging.level"]))
+    return ProviderHost(chosen, config=provider_config(config), log_level=provider_log_level(config))
+
+
+def provider_log_level(config: Config) -> str:
+    """Initialize's ``logLevel``: at least ``info`` -- a provider's `$/log` records are kept with
+    the attempt's log lines -- while the console still shows only ``logging.level`` and above."""
+    return "debug" if str(config["logging.level"]).lower() == "debug" else "info"
 
 
 def workflow_manifests(workflow: Workflow, registered: list[ProviderManifest]) -> list[ProviderManifest]:
