@@ -5,25 +5,15 @@ and `gleitzeit logs --follow` in a third process streams them."""
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 import threading
 from pathlib import Path
 
 from tests.distributed.conftest import Pool, started_run_id
-
-DEMO = Path(__file__).resolve().parents[1] / "sdk" / "demo_provider.py"
-
+from tests.helpers.demo import demo_manifest
 
 def test_a_pool_runs_lines_are_stored_while_it_runs_and_followed(tmp_path: Path, pool: Pool):
-    manifest = tmp_path / "demo.yaml"
-    manifest.write_text(textwrap.dedent(f"""
-        name: demo
-        command: "{sys.executable}"
-        args: ["{DEMO}"]
-        inherit_env: [PATH]
-        protocols: [demo/v1]
-    """))
+    manifest = demo_manifest(tmp_path)
     pool.start("py", "python")
     pool.start("demo", "demo", manifest=str(manifest))
     pool.wait_live("py", "demo")

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 from tests.e2e.test_resume import backend_env, started_run_id  # noqa: F401 (fixture)
 from tests.helpers.cli import gz, spawn
-
-DEMO = Path(__file__).resolve().parents[1] / "sdk" / "demo_provider.py"
+from tests.helpers.demo import demo_manifest
 
 WORKFLOW = textwrap.dedent("""
     name: logged
@@ -120,14 +117,7 @@ def test_follow_streams_lines_from_another_process_while_the_run_runs_and_stops_
 
 def test_a_providers_log_records_are_lines_of_its_attempt_and_masked(tmp_path):
     home = tmp_path / "home"
-    manifest = tmp_path / "demo.yaml"
-    manifest.write_text(textwrap.dedent(f"""
-        name: demo
-        command: "{sys.executable}"
-        args: ["{DEMO}"]
-        inherit_env: [PATH]
-        protocols: [demo/v1]
-    """))
+    manifest = demo_manifest(tmp_path)
     wf = tmp_path / "wf.yaml"
     wf.write_text(textwrap.dedent(f"""
         name: logs records
