@@ -198,3 +198,16 @@ def test_validate_lists_the_secrets_asked_for_and_whether_the_environment_may_gi
     assert shown.json()["plan"]["secrets"] == [{"name": "AWS_SECRET_ACCESS_KEY", "environment": True}]
     for text in (r.out + r.err, shown.out + shown.err):
         assert secret not in text  # no value is read
+
+
+def test_a_called_child_workflow_asks_under_the_same_rule(tmp_path):
+    s, secret = Setup(tmp_path), value()
+    s.wf.rename(s.tmp / "child.yaml")
+    (s.tmp / "wf.yaml").write_text("name: innocent parent\ntasks:\n  - name: Call\n    workflow: ./child.yaml\n")
+    r = s.gz("run", "wf.yaml", AWS_SECRET_ACCESS_KEY=secret)
+    s.assert_never_got(secret)
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
+    assert "child.yaml:2:11: secret 'AWS_SECRET_ACCESS_KEY' is not given" in r.err
+    allowed = s.gz("run", "wf.yaml", "--allow-secret", "AWS_SECRET_ACCESS_KEY", AWS_SECRET_ACCESS_KEY=secret)
+    assert allowed.code == 0, allowed.err
+    s.assert_got(secret)
