@@ -20,6 +20,7 @@ cfg="scripts/mutation/$name.toml"
 cosmic-ray init "$cfg" "$session"
 cr-filter-operators "$session" "$cfg"
 cr-filter-pragma "$session"
+python scripts/mutation/filter_functions.py "$session" --config "$cfg"  # [cosmic-ray.filters.function-filter], if any
 cosmic-ray exec "$cfg" "$session"
 cr-report "$session" | grep -B2 'test outcome: TestOutcome.SURVIVED' || true
 cr-report "$session" | tail -3
