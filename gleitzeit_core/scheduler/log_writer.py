@@ -146,7 +146,10 @@ class LogWriter:
             await self.flush()
 
     async def flush(self) -> None:
-        """Write every pending line (blobs first: no line names a missing blob)."""
+        """Write every pending line (blobs first: no line names a missing blob); returns once
+        every line added before the call is committed."""
+        if not self.pending and not self._lock.locked():
+            return  # the usual end of an attempt that printed nothing: no checkpoint, no transaction
         async with self._lock:  # batches land in order
             lines, self.pending = self.pending, []
             if not lines:

@@ -10,7 +10,7 @@ import threading
 import time
 
 from tests.e2e.test_resume import backend_env, started_run_id  # noqa: F401 (fixture)
-from tests.helpers.cli import gz, spawn
+from tests.helpers.cli import LIVE_WORKSPACE, gz, spawn
 from tests.helpers.demo import demo_manifest
 
 WORKFLOW = textwrap.dedent("""
@@ -142,3 +142,28 @@ def test_a_providers_log_records_are_lines_of_its_attempt_and_masked(tmp_path):
     db = sqlite3.connect(home / "workflows.db")
     assert db.execute("SELECT count(*) FROM log_lines WHERE text LIKE '%disk almost full%'").fetchone() == (1,)
     assert secret.encode() not in (home / "workflows.db").read_bytes()
+
+
+def test_follow_returns_when_the_engine_is_killed(tmp_path):
+    """A follower never hangs on a run whose engine died (kill -9): it sees the owner gone."""
+    home = tmp_path / "home"
+    wf = tmp_path / "slow.yaml"
+    wf.write_text(SLOW)
+    runner = spawn(home, "run", str(wf), **LIVE_WORKSPACE)
+    follower = None
+    guard = threading.Timer(120, runner.kill)  # hang guard
+    guard.start()
+    try:
+        run_id = started_run_id(runner)
+        follower = spawn(home, "logs", run_id, "ticker", "--follow", "--json")
+        assert json.loads(follower.stdout.readline())["text"] == "tick 0"
+        runner.kill()
+        runner.wait(30)
+        out, err = follower.communicate(timeout=60)
+        assert follower.returncode == 0, err
+        assert "after the gate" not in out
+    finally:
+        guard.cancel()
+        for p in (runner, follower):
+            if p is not None and p.poll() is None:
+                p.kill()
