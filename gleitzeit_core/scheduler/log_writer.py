@@ -75,8 +75,10 @@ class AttemptLog:
                 for line in text.rstrip("\n").split("\n"):
                     self._line(stream, line)
         if self._dropped_lines:
-            self._emit(self._new(LogStream.NOTE, f"[… {self._dropped_lines:,} lines ({self._dropped_chars:,} "
-                                                 f"characters) of output left out …]", None))
+            marker = self._new(LogStream.NOTE, f"[… {self._dropped_lines:,} lines ({self._dropped_chars:,} "
+                                               f"characters) of output left out …]", None)
+            marker.at = self._tail[0][0].at  # where the gap is, not when the attempt ended
+            self._emit(marker)
         while self._tail:
             self._emit(self._tail.popleft()[0])
 

@@ -57,6 +57,7 @@ async def test_an_attempt_keeps_its_head_a_marker_and_its_tail(monkeypatch) -> N
     assert [x.text for x in got] == ["line 0", "line 1", "line 2",
                                      "[… 995 lines (7,856 characters) of output left out …]", "line 998", "line 999"]
     assert got[3].stream is LogStream.NOTE and [x.seq for x in got] == list(range(6))
+    assert got[3].at == got[4].at  # the marker stands where the gap is
 
 
 async def test_a_long_line_keeps_its_start_inline_and_all_of_it_in_a_blob() -> None:
