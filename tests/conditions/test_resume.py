@@ -3,13 +3,11 @@ nothing that finished runs again -- on SQLite and on Redis."""
 
 from __future__ import annotations
 
-import os
-import signal
 import textwrap
 
-from tests.e2e.test_resume import backend_env, started_run_id  # noqa: F401 (fixture)
-from tests.helpers.cli import gz, spawn
-from tests.helpers.wait import wait_for
+from tests.e2e.test_resume import backend_env  # noqa: F401 (fixture)
+from tests.helpers.cli import gz
+from tests.helpers.killed import kill_engine
 
 GRAPH = textwrap.dedent("""
     name: branchy
@@ -63,18 +61,9 @@ def test_kill_mid_graph_then_resume_keeps_decisions_and_runs_nothing_twice(tmp_p
     home.mkdir()
     wf = tmp_path / "wf.yaml"
     wf.write_text(GRAPH)
-    proc = spawn(home, "run", str(wf), "--max-concurrent", "1", **backend_env)
-    run_id = started_run_id(proc)
-    workspace = home / "workspaces" / run_id
-    markers = workspace / "markers"
-
-    def seen() -> list[str]:
-        return markers.read_text().split() if markers.exists() else []
-
     # Small waits for `go`; with one slot, Broken and Alert are done before it or queued behind it.
-    wait_for(lambda: "Small" in seen(), what="Small to start")
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
+    killed = kill_engine(home, wf, "--max-concurrent", "1", env=backend_env, until="Small")
+    run_id, workspace, seen = killed.run_id, killed.workspace, killed.seen
     before = seen()
     assert "Join" not in before and "Cleanup" not in before and "Big" not in before
     (workspace / "go").write_text("")

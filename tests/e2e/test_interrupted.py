@@ -4,8 +4,6 @@ time no engine was running -- on SQLite and Redis, through the real executable."
 
 from __future__ import annotations
 
-import os
-import signal
 import textwrap
 import time
 from datetime import datetime
@@ -13,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_resume import backend_env, started_run_id, wait_for  # noqa: F401 (fixture)
+from tests.e2e.test_resume import backend_env  # noqa: F401 (fixture)
 from tests.helpers.cli import gz, spawn
+from tests.helpers.killed import kill_engine, started_run_id
+from tests.helpers.wait import wait_for
 
 WORKFLOW = textwrap.dedent("""
     name: interruptible
@@ -66,13 +66,8 @@ def ts(text: str) -> float:
 
 def kill_mid_run(home: Path, wf: Path, env: dict[str, str]) -> tuple[str, float]:
     """Start the run, SIGKILL the engine while `slow` sleeps; (run id, time of the kill)."""
-    proc = spawn(home, "run", str(wf), **env)
-    run_id = started_run_id(proc)
-    markers = home / "workspaces" / run_id / "markers"
-    wait_for(lambda: markers.exists() and "start" in markers.read_text(), what="slow to start")
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-    return run_id, time.time()
+    killed = kill_engine(home, wf, env=env, until="start", what="slow to start")
+    return killed.run_id, killed.killed_at
 
 
 @pytest.fixture

@@ -3,19 +3,15 @@ failure policies, max_parallel across retries, kill -9 and resume mid-map."""
 
 from __future__ import annotations
 
-import os
-import signal
 import textwrap
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from tests.e2e.test_resume import started_run_id
 from tests.cli.conftest import open_dir
-from tests.helpers.cli import LIVE_WORKSPACE, gz, spawn
-from tests.helpers.procs import alive, descendants
-from tests.helpers.wait import wait_for
+from tests.helpers.cli import LIVE_WORKSPACE, gz
+from tests.helpers.killed import kill_engine
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -197,31 +193,25 @@ def test_sigkill_in_the_middle_of_a_200_item_map_then_resume(tmp_path, backend_e
             dependencies: [Work]
             parameters: {code: "result = ${Work.result[*].result}"}
     """)
-    proc = spawn(home, "run", str(wf), "--max-concurrent", "8", **backend_env)
-    run_id = started_run_id(proc)
-    workspace = home / "workspaces" / run_id
-
-    def starts() -> list[int]:
+    def starts(workspace: Path) -> list[int]:
         return [len(p.read_text()) if (p := workspace / f"start{i}").exists() else 0 for i in range(200)]
 
-    wait_for(lambda: sum(1 for n in starts() if n) >= 60, timeout=120, what="60 items to start")
-    children = descendants(proc.pid)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-    wait_for(lambda: not any(alive(p) for p in children), timeout=10, what="providers to exit")
+    killed = kill_engine(home, wf, "--max-concurrent", "8", env=backend_env, timeout=120, reap=True,
+                         until=lambda k: sum(1 for n in starts(k.workspace) if n) >= 60, what="60 items to start")
+    run_id, workspace = killed.run_id, killed.workspace
     before = gz(home, "workflow", "status", run_id, "--expand", "--json", **backend_env).json()
     work = next(t for t in before["tasks"] if t["name"] == "Work")
     assert work["items"]["total"] == 200
     done_before = {c["item_index"] for c in work["item_tasks"] if c["status"] == "completed"}
     assert 50 <= len(done_before) < 200
-    started_before = starts()
+    started_before = starts(workspace)
 
     r = gz(home, "run", str(wf), "--resume", run_id, "--max-concurrent", "8", "--json", **backend_env)
     assert r.code == 0, r.err
     out = r.json()
     assert out["status"] == "completed"
     assert out["tasks"]["Sum"]["result"]["result"] == [2 * i for i in range(200)]
-    after = starts()
+    after = starts(workspace)
     for i in range(200):
         n = after[i]
         if i in done_before:

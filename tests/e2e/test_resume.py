@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import textwrap
 import time
@@ -14,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import LIVE_WORKSPACE, gz, spawn
+from tests.helpers.killed import kill_engine, started_run_id
 from tests.helpers.wait import wait_for
-from tests.helpers.procs import alive, descendants
 
 CHAIN = """
 name: resumable
@@ -55,29 +54,15 @@ def backend_env(request, tmp_path) -> dict[str, str]:
     return env
 
 
-def started_run_id(proc) -> str:
-    line = proc.stderr.readline()
-    m = re.search(r"run (run-[0-9a-f]+) started", line)
-    assert m, f"no run id in {line!r}"
-    return m.group(1)
-
-
 def test_sigkill_mid_run_then_resume_runs_nothing_twice(tmp_path, backend_env):
     home = tmp_path / "home"
     home.mkdir()
     wf = chain_workflow(tmp_path, 5)
-    proc = spawn(home, "run", str(wf), "--max-concurrent", "1", **backend_env)
-    run_id = started_run_id(proc)
-    markers = home / "workspaces" / run_id / "markers"
     # step2 has started, so step0 and step1 are recorded completed (a chain starts a
-    # task only after its input is stored); kill while step2 sleeps.
-    wait_for(lambda: markers.exists() and "start:step2" in markers.read_text(), what="step2 to start")
-    engine_children = descendants(proc.pid)
-    assert engine_children, "the engine should have provider processes"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-    # The providers (and their sandboxes) notice their parent is gone and exit.
-    wait_for(lambda: not any(alive(p) for p in engine_children), timeout=10, what="providers to exit")
+    # task only after its input is stored); kill while step2 sleeps. The providers (and
+    # their sandboxes) notice their parent is gone and exit (reap).
+    killed = kill_engine(home, wf, "--max-concurrent", "1", env=backend_env, until="start:step2", reap=True)
+    run_id, markers = killed.run_id, killed.markers
 
     r = gz(home, "run", str(wf), "--resume", run_id, "--json", **backend_env)
     assert r.code == 0, r.err

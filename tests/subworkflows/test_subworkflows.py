@@ -3,17 +3,14 @@ real `gleitzeit` executable: one run, inputs checked, recursion and escapes refu
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_resume import backend_env, started_run_id  # noqa: F401 (fixture)
-from tests.helpers.cli import gz, spawn
-from tests.helpers.wait import wait_for
+from tests.e2e.test_resume import backend_env  # noqa: F401 (fixture)
+from tests.helpers.cli import gz
+from tests.helpers.killed import kill_engine
 
 CHILD = """
     name: sum-and-scale
@@ -204,12 +201,8 @@ def test_kill_inside_a_child_then_resume_finishes_the_one_run(folder, tmp_path, 
             parameters: {code: "result = ${Call.result.value}"}
     """)
     home = tmp_path / "home"
-    proc = spawn(home, "run", str(parent), **backend_env)
-    run_id = started_run_id(proc)
-    markers = home / "workspaces" / run_id / "markers"
-    wait_for(lambda: markers.exists() and "Wait" in markers.read_text(), what="the child's Wait to start")
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
+    killed = kill_engine(home, parent, env=backend_env, until="Wait", what="the child's Wait to start")
+    run_id, markers = killed.run_id, killed.markers
     (markers.parent / "go").write_text("")
     r = gz(home, "run", str(parent), "--resume", run_id, "--json", **backend_env)
     assert r.code == 0, r.err
