@@ -7,6 +7,7 @@ from, so ``gleitzeit config`` can say why a setting has the value it has.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +17,12 @@ from urllib.parse import quote
 import yaml
 
 from gleitzeit_core.errors import ConfigError
+from gleitzeit_core.providers.declared import declarations
 from gleitzeit_core.secret_sources import parse_allow
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.factory import BACKENDS, SQLITE_SYNCHRONOUS, make_store
 from gleitzeit_core.workflow.policy import DEFAULT_MAX_DISK_MB, DEFAULT_MAX_MEMORY_MB, Allowance, resolve
+from gleitzeit_sdk.declaration import ProviderDeclaration, ProviderSetting, SettingKind
 
 
 def home_dir() -> Path:
@@ -104,7 +107,8 @@ class Setting:
     help: str = ""
 
 
-SETTINGS: dict[str, Setting] = {
+#: The engine's own settings; each installed provider adds its own (``_declared``).
+ENGINE_SETTINGS: dict[str, Setting] = {
     "persistence.backend": Setting(lambda: "sqlite", _backend, "GLEITZEIT_PERSISTENCE_BACKEND", "where runs are stored"),
     "persistence.sqlite.db_path": Setting(lambda: str(home_dir() / "workflows.db"), str, "GLEITZEIT_SQLITE_PATH"),
     "persistence.sqlite.synchronous": Setting(lambda: "normal", _choice(*SQLITE_SYNCHRONOUS), "GLEITZEIT_SQLITE_SYNCHRONOUS",
@@ -117,23 +121,9 @@ SETTINGS: dict[str, Setting] = {
     "persistence.redis.password": Setting(lambda: None, _opt_str),
     "providers.directory": Setting(lambda: str(home_dir() / "providers"), str, "GLEITZEIT_PROVIDERS_DIR",
                                    "registered provider manifests"),
-    "providers.python.enabled": Setting(lambda: True, _bool),
-    "providers.ollama.enabled": Setting(lambda: True, _bool),
-    "providers.ollama.endpoint": Setting(lambda: "http://localhost:11434", str, "GLEITZEIT_OLLAMA_URL"),
-    "providers.ollama.api": Setting(lambda: "ollama", _choice("ollama", "openai")),
-    "providers.ollama.api_key": Setting(lambda: None, _opt_str, "GLEITZEIT_OPENAI_API_KEY"),
-    "providers.ollama.max_in_flight": Setting(lambda: 1, _pos_int),
-    "providers.ollama.connect_timeout": Setting(lambda: 5.0, _pos_float, help="seconds to reach the server"),
-    "providers.ollama.read_timeout": Setting(lambda: 600.0, _pos_float, help="seconds to wait for the next bytes"),
-    "default_models.chat": Setting(lambda: "llama3.2:latest", str),
-    "default_models.vision": Setting(lambda: "llava:latest", str),
-    "default_models.embedding": Setting(lambda: "nomic-embed-text:latest", str),
     "execution.max_concurrent_tasks": Setting(lambda: 5, _pos_int, "GLEITZEIT_MAX_CONCURRENT"),
     "execution.max_map_items": Setting(lambda: 10_000, _pos_int, "GLEITZEIT_MAX_MAP_ITEMS",
                                        "items one for_each task may expand into"),
-    "sandbox.require": Setting(lambda: "best", _choice("best", "strict"), "GLEITZEIT_SANDBOX_REQUIRE"),
-    "sandbox.python": Setting(lambda: None, _opt_str, "GLEITZEIT_SANDBOX_PYTHON",
-                              "interpreter python tasks run in (default: gleitzeit's own)"),
     # What a workflow file may grant itself (docs/security.md, "Allowances"); flags add to these.
     "sandbox.allow_read": Setting(lambda: [], _paths, "GLEITZEIT_SANDBOX_ALLOW_READ",
                                   "folders a workflow's sandbox.read may name (also --allow-read)"),
@@ -159,6 +149,37 @@ SETTINGS: dict[str, Setting] = {
                                "send OpenTelemetry traces (also on when OTEL_EXPORTER_OTLP_ENDPOINT is set)"),
     "logging.level": Setting(lambda: "warning", _choice("debug", "info", "warning", "error"), "GLEITZEIT_LOG_LEVEL"),
 }
+
+
+def _parser(s: ProviderSetting) -> Callable[[Any], Any]:
+    return {SettingKind.FLAG: _bool, SettingKind.COUNT: _pos_int, SettingKind.COUNT_OR_OFF: _pos_int_or_off,
+            SettingKind.POSITIVE_NUMBER: _pos_float, SettingKind.TEXT: str, SettingKind.OPTIONAL_TEXT: _opt_str,
+            SettingKind.CHOICE: _choice(*s.choices)}[s.kind]
+
+
+def _declared(decl: ProviderDeclaration) -> dict[str, Setting]:
+    """A provider declaration's settings, plus its ``providers.<name>.enabled``."""
+    out = {f"providers.{decl.name}.enabled": Setting(lambda: True, _bool)}
+    for s in decl.settings:
+        out[s.key] = Setting(lambda d=s.default: d, _parser(s), s.env, s.help)
+    return out
+
+
+def _all_settings() -> dict[str, Setting]:
+    """The engine's settings, then each installed provider's; a provider cannot redefine a key."""
+    out = dict(ENGINE_SETTINGS)
+    for decl in declarations():
+        for key, setting in _declared(decl).items():
+            if key in out:
+                logging.getLogger("gleitzeit.config").warning(
+                    "provider %r declares the setting %r, which is already defined: ignored", decl.name, key)
+                continue
+            out[key] = setting
+    return out
+
+
+#: Every configuration key: what the engine knows and what the installed providers declare.
+SETTINGS: dict[str, Setting] = _all_settings()
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """Attempts on provider processes of this machine (`gleitzeit run`, and each worker).
 
 ``make_host`` is the one place a provider host is put together from the
-configuration: built-in and registered manifests, the ``enabled`` switches, what
-each built-in provider is given in ``initialize``, and a workflow's own
-``providers:``.
+configuration: installed and registered manifests, the ``enabled`` switches, what
+each installed provider is given in ``initialize`` (what its declaration asks for),
+and a workflow's own ``providers:``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from gleitzeit_core.config import Config, home_dir
 from gleitzeit_core.dispatch.base import Methods, OutputHandler
 from gleitzeit_core.dispatch.preflight import require_methods, require_protocols
 from gleitzeit_core.errors import ConfigError, Problem, ProviderUnavailable, WorkflowInvalid
+from gleitzeit_core.providers.declared import declarations
 from gleitzeit_core.providers.host import ProviderHost, discover_manifests
 from gleitzeit_core.providers.manifest import ManifestError, ProviderManifest, load_manifest
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
+from gleitzeit_sdk.declaration import EngineValue
 
 
 class LocalDispatcher:
@@ -90,16 +92,27 @@ class LocalDispatcher:
 
 
 def provider_config(config: Config) -> dict[str, dict[str, Any]]:
-    """What each built-in provider receives in `initialize` params.config."""
-    ollama = config.section("providers.ollama")
-    ollama["default_models"] = config.section("default_models")
-    ollama["hidden"] = list(config.private_paths())  # task files are never read from here
-    return {
-        "python": {"sandbox": {"require": config["sandbox.require"], "python": config["sandbox.python"],
-                               "state_dir": str(home_dir() / "python-provider"), "hidden": list(config.private_paths()),
-                               "max_disk_mb": config["sandbox.max_disk_mb"]}},
-        "ollama": ollama,
-    }
+    """What each installed provider receives in `initialize` params.config: what its
+    declaration's ``initialize`` names (gleitzeit_sdk/declaration.py), by provider name."""
+    out: dict[str, dict[str, Any]] = {}
+    for decl in declarations():
+        tree: dict[str, Any] = {}
+        for path, source in decl.initialize.items():
+            *parents, leaf = path.split(".")
+            node = tree
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = _initialize_value(config, decl.name, source)
+        out[decl.name] = tree
+    return out
+
+
+def _initialize_value(config: Config, name: str, source: str | EngineValue) -> Any:
+    if source is EngineValue.PRIVATE_PATHS:
+        return list(config.private_paths())
+    if source is EngineValue.STATE_DIR:
+        return str(home_dir() / f"{name}-provider")
+    return config.values.get(source)
 
 
 def enabled(config: Config, manifest: ProviderManifest) -> bool:

@@ -14,24 +14,27 @@ from anyio.abc import TaskGroup
 
 from gleitzeit_core.errors import ProviderUnavailable
 from gleitzeit_core.providers.actor import ProviderActor, served_protocols
-from gleitzeit_core.providers.manifest import ManifestError, ProviderManifest, builtin_manifest_paths, load_manifest
+from gleitzeit_core.providers.declared import declarations, missing_hint
+from gleitzeit_core.providers.manifest import ManifestError, ProviderManifest, load_manifest
 
 
 def discover_manifests(
     user_dir: str | os.PathLike[str] | None = None, extra: Iterable[str | os.PathLike[str]] = ()
 ) -> tuple[list[ProviderManifest], list[str]]:
-    """Built-in manifests, then the user's registered ones, then extra paths.
+    """Installed providers' manifests (their ``gleitzeit.providers`` declarations), then
+    the user's registered ones, then extra paths.
 
     Returns the manifests and one readable line per bad manifest: one broken
     file never hides the others. A later manifest with the same name replaces
     an earlier one (a user may override a built-in provider).
     """
-    paths: list[Path] = list(builtin_manifest_paths())
+    installed = declarations()
+    paths: list[Path] = [d.manifest for d in installed]
     if user_dir and Path(user_dir).is_dir():
         paths += sorted(Path(user_dir).glob("*.yaml")) + sorted(Path(user_dir).glob("*.yml"))
     paths += [Path(p) for p in extra]
     found: dict[str, ProviderManifest] = {}
-    problems: list[str] = []
+    problems: list[str] = [] if installed else [missing_hint()]
     for path in paths:
         try:
             m = load_manifest(path)
@@ -111,8 +114,9 @@ class ProviderHost:
         candidates = self.providers_for(protocol)
         if not candidates:
             known = sorted({p for m in self.manifests.values() for p in m.protocols})
+            hint = "" if declarations() else f"; {missing_hint()}"
             raise ProviderUnavailable(
-                f"no registered provider serves protocol {protocol!r} (available: {', '.join(known) or 'none'})",
+                f"no registered provider serves protocol {protocol!r} (available: {', '.join(known) or 'none'}){hint}",
                 retryable=False)
         if len(candidates) > 1:
             names = " and ".join(f"{m.name!r} ({m.source})" for m in candidates)

@@ -1,6 +1,7 @@
 """Provider manifests: how to start a provider, read from YAML.
 
-Built-in providers ship a ``manifest.yaml`` in their package and go through the
+Built-in providers ship a ``manifest.yaml`` in their package (found through their
+``gleitzeit.providers`` declaration, ``providers/declared.py``) and go through the
 same code path as third-party ones.
 """
 
@@ -24,8 +25,6 @@ from gleitzeit_sdk.schemas import SCHEMA_DIR
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
-
-BUILTIN_PACKAGES = ("provider_python", "provider_ollama")
 
 #: What an MCP server inherits when its manifest names no inherit_env: the MCP SDKs' default
 #: list plus the locale (``npx`` needs HOME for its cache, ``#!/usr/bin/env node`` needs PATH).
@@ -191,17 +190,3 @@ def load_manifest(path: str | os.PathLike[str]) -> ProviderManifest:
     if problems:
         raise ManifestError("\n".join(str(problem) for problem in problems))
     return parse_manifest(data, str(p), marks)
-
-
-def builtin_manifest_paths() -> list[Path]:
-    """Manifests shipped inside the built-in provider packages that are installed."""
-    import importlib.util
-
-    paths = []
-    for pkg in BUILTIN_PACKAGES:
-        spec = importlib.util.find_spec(pkg)
-        if spec is not None and spec.submodule_search_locations:
-            candidate = Path(next(iter(spec.submodule_search_locations))) / "manifest.yaml"
-            if candidate.exists():
-                paths.append(candidate)
-    return paths
