@@ -111,8 +111,8 @@ return 1
 # ARGV[1]: JSON list, per task [task hash, run order, workflow index, attempts, id,
 #          created_at, position of its status among the sets (1-based), attempt number
 #          or "", attempt JSON or "", number of identity fields, field, value, ...]
-#          (identity fields first); every score a string (cjson's numbers are doubles
-#          printed with 14 digits).
+#          (identity fields first); every score a string, formatted by Python as
+#          redis-py formats a float (the server never re-formats a number).
 # ARGV[2]: JSON list of further attempts, [attempts key, number, attempt JSON].
 _SAVE_TASKS_LUA = """
 for _, t in ipairs(cjson.decode(ARGV[1])) do

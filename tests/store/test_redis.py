@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
 import socket
 from typing import Callable
 
+import anyio
 import pytest
 import redis
 
@@ -123,3 +125,37 @@ async def test_key_layout_and_delete_leaves_no_trace(redis_url: str) -> None:
                     assert not ids & set(client.zrange(key, 0, -1)), key
             assert not client.exists("gleitzeit:runs:workflow:flow name: with spaces")
         assert await store.get_run(keep.run_id) == keep
+
+
+async def test_one_batch_script_keeps_names_bytes_and_scores_exact(redis_url: str) -> None:
+    """A group-commit batch travels as one JSON argument decoded by the server's cjson:
+    key names beyond ASCII and beyond the BMP, escapes, and scores at full float
+    precision must come out byte for byte as redis-py would have sent them."""
+    name = 'flow 🎉 漢字 "quoted" back\\slash\ttab'
+    run = make_run(name, created_at=1_700_000_000.123456789)
+    tasks = make_tasks(run, 3)
+    for i, task in enumerate(tasks):
+        task.created_at = run.created_at + i * 1e-6
+    async with RedisBackend(redis_url) as store:
+        await store.create_run(run, tasks)
+        before = store.group_commit.transactions
+        for i, task in enumerate(tasks):
+            task.status = TaskStatus.COMPLETED if i else TaskStatus.RUNNING
+        async with anyio.create_task_group() as tg:  # one loop turn: one batch, one script call
+            for task in tasks:
+                tg.start_soon(store.save_task, task, AttemptRecord(task.id, run.run_id, 1, stdout="ü🎉\n"))
+        assert store.group_commit.transactions == before + 1
+        with redis.Redis.from_url(redis_url) as client:
+            workflow_key = f"gleitzeit:tasks:workflow:{name}".encode()
+            assert client.zcard(workflow_key) == 3
+            for i, task in enumerate(tasks):
+                assert client.zscore("gleitzeit:tasks", task.id) == task.created_at  # full precision
+                assert client.zscore(workflow_key, task.id) == task.created_at
+                status = b"completed" if i else b"running"
+                assert client.zscore(b"gleitzeit:tasks:status:" + status, task.id) == task.created_at
+                assert client.zscore(b"gleitzeit:tasks:status:pending", task.id) is None
+                assert client.hget(f"gleitzeit:task:{task.id}", "workflow_name").decode() == json.dumps(name)
+            listed = await store.list_tasks(run_id=run.run_id)
+        assert [(t.id, t.workflow_name, t.created_at) for t in listed] == [(t.id, name, t.created_at) for t in tasks]
+        attempts = await store.get_attempts(tasks[0].id)
+        assert [a.stdout for a in attempts] == ["ü🎉\n"]
