@@ -119,6 +119,9 @@ async def test_a_percentage_of_failed_items_is_tolerated():
     assert sched.tasks["m"].status is TaskStatus.COMPLETED
     final, sched, _ = await run([mapped("m", [0, 0] + [1] * 8, on_failure=ten_percent)], d)
     assert sched.tasks["m"].status is TaskStatus.FAILED
+    # 10 % of 15 is 1.5: the bound rounds down, so 2 failures are too many
+    final, sched, _ = await run([mapped("m", [0, 0] + [1] * 13, on_failure=ten_percent)], d)
+    assert sched.tasks["m"].status is TaskStatus.FAILED
 
 
 async def test_a_non_list_for_each_fails_the_map_naming_what_it_got():
