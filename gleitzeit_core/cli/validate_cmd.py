@@ -106,7 +106,33 @@ async def check(path: str, st: CliState, params: list[str] | None = None,
     report.plan = plan_of(workflow, used)
     allowed = AllowList.of(allowing_secrets(st.config(), allow_secrets)["secrets.allow"])  # values are never read
     report.plan["secrets"] = [{"name": s.name, "environment": allowed.allows(s.name)} for s in workflow.secrets]
+    report.plan["maps"], too_wide = maps_of(workflow, int(st.config()["execution.max_map_items"]))
+    report.problems = too_wide
     return report
+
+
+def maps_of(workflow: Workflow, max_items: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each map task's item source and, where it is known before the run (a glob, a literal
+    list), its item count; a glob that matches more than a map may hold is a problem."""
+    out, problems = [], []
+    for t in workflow.tasks:
+        fe = t.for_each
+        if fe is None:
+            continue
+        row: dict[str, Any] = {"task": t.name, "source": fe.source, "glob": fe.glob, "items": None}
+        if fe.glob is not None:
+            try:
+                row["items"] = len(foreach.resolve_glob(fe.glob, workflow.base_dir or ".", max_items))
+            except foreach.GlobTooWide as exc:
+                problems.append(f"{fe.pos or t.pos}: task {t.name!r}: for_each: {exc}; at most {max_items} "
+                                "items per map (execution.max_map_items)")
+        elif isinstance(fe.source, list):
+            row["items"] = len(fe.source)
+            if len(fe.source) > max_items:
+                problems.append(f"{fe.pos or t.pos}: task {t.name!r}: for_each: {len(fe.source)} items; at most "
+                                f"{max_items} per map (execution.max_map_items)")
+        out.append(row)
+    return out, problems
 
 
 def render(st: CliState, r: Report) -> None:
@@ -131,6 +157,15 @@ def render(st: CliState, r: Report) -> None:
         methods = ", ".join(p["methods"]) + ("" if p["started"] else " (from the workflow: not started, not checked)")
         prov.add_row(f"{name} {p['version']}".strip(), ", ".join(p["protocols"]), methods, p["manifest"])
     console.print(prov)
+    if r.plan["maps"]:
+        maps = Table(title="maps (for_each)")
+        for col in ("task", "items from", "items now"):
+            maps.add_column(col, overflow="fold")
+        for m in r.plan["maps"]:
+            source = f"glob {m['glob']}" if m["glob"] is not None else (
+                "a literal list" if isinstance(m["source"], list) else str(m["source"]))
+            maps.add_row(m["task"], source, "known when it runs" if m["items"] is None else str(m["items"]))
+        console.print(maps)
     if r.plan["references"]:
         refs = Table(title="references")
         for col in ("in task", "reference", "reads"):

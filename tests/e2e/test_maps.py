@@ -282,3 +282,41 @@ def test_retry_failed_reruns_the_tolerated_failures_of_a_completed_run(tmp_path)
     assert ran(home, run_id) == ["x", "xx", "x", "xx", "x", "x"]
     nothing = gz(home, "run", str(wf), "--resume", run_id, "--retry-failed")
     assert nothing.code != 0 and "no item of its for_each tasks failed" in nothing.err
+
+
+def test_validate_shows_each_maps_item_count_and_refuses_one_too_wide(tmp_path, work):
+    home = tmp_path / "home"
+    (work / "data").mkdir()
+    for i in range(3):
+        (work / "data" / f"f{i}.csv").write_text("x\n")
+    wf = write(work / "wf.yaml", """
+        name: counts
+        tasks:
+          - name: List
+            method: python/execute
+            parameters: {code: "result = [1, 2]"}
+          - name: Each
+            dependencies: [List]
+            for_each: "${List.result.result}"
+            method: python/execute
+            parameters: {code: "result = ${item}"}
+          - name: Files
+            for_each: {glob: "data/*.csv"}
+            method: python/execute
+            parameters: {code: "result = 1"}
+          - name: Letters
+            for_each: [a, b, c, d]
+            method: python/execute
+            parameters: {code: "result = 1"}
+    """)
+    r = gz(home, "validate", str(wf), "--json")
+    assert r.code == 0, r.out
+    maps = {m["task"]: m["items"] for m in r.json()["plan"]["maps"]}
+    assert maps == {"Each": None, "Files": 3, "Letters": 4}
+    table = gz(home, "validate", str(wf)).out
+    assert "Files\tglob data/*.csv\t3" in table and "Each\t${List.result.result}\tknown when it runs" in table
+
+    r = gz(home, "validate", str(wf), GLEITZEIT_MAX_MAP_ITEMS="3")
+    assert r.code == 2
+    assert f"{wf}:17:15: task 'Letters': for_each: 4 items; at most 3 per map (execution.max_map_items)" in r.out
+    assert "Files" not in r.out  # 3 matches: within the limit
