@@ -146,10 +146,16 @@ def emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:
 
 
 def outcome_json(outcome: RunOutcome) -> dict[str, Any]:
-    """The stable `--json` shape of one run: the Python API's ``RunResult.to_dict()``."""
+    """The stable `--json` shape of one run: the Python API's ``RunResult.to_dict()``, and
+    for a for_each task its items' counts per status (``items``, as `workflow status --json`)."""
     from gleitzeit_core._api.result import RunResult
 
-    return RunResult.from_outcome(outcome).to_dict()
+    doc = RunResult.from_outcome(outcome).to_dict()
+    names = {t.key: t.name for t in outcome.tasks}
+    for key, items in outcome.items.items():
+        if key in names:
+            doc["tasks"][names[key]]["items"] = maps.counts(items).to_json()
+    return doc
 
 
 def print_json(obj: Any, out: TextIO = sys.stdout) -> None:

@@ -166,6 +166,9 @@ def test_an_item_condition_skips_items_not_the_map_and_its_errors_are_item_failu
     s = statuses(out)
     # every item's condition is false: each item is skipped, the map completes, downstream runs
     assert s["None Pass"] == ("completed", None) and out["tasks"]["After"]["result"]["result"] == [None] * 3
+    counts = {k: v for k, v in out["tasks"]["Bad"]["items"].items() if v}  # `run --json` counts per map
+    assert counts == {"total": 3, "completed": 1, "failed": 1, "skipped": 1}
+    assert "items" not in out["tasks"]["After"]
     # 'two' > 1 cannot be evaluated: that item fails with the condition's place; 1 > 1 is false
     assert [r and r["result"] for r in out["tasks"]["Bad"]["result"]] == [None, None, 2]
     status = gz(tmp_path / "home", "workflow", "status", out["run_id"], "--expand", "--json").json()
