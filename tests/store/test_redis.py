@@ -127,6 +127,13 @@ async def test_key_layout_and_delete_leaves_no_trace(redis_url: str) -> None:
         assert await store.get_run(keep.run_id) == keep
 
 
+def _script_calls(client: redis.Redis) -> int:
+    """Script calls that ran (a first EVALSHA that finds no script fails, then the client loads it)."""
+    stats = client.info("commandstats")
+    return sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) - stats.get(f"cmdstat_{c}", {}).get("failed_calls", 0)
+               for c in ("eval", "evalsha"))
+
+
 async def test_one_batch_script_keeps_names_bytes_and_scores_exact(redis_url: str) -> None:
     """A group-commit batch travels as one JSON argument decoded by the server's cjson:
     key names beyond ASCII and beyond the BMP, escapes, and scores at full float
@@ -141,11 +148,14 @@ async def test_one_batch_script_keeps_names_bytes_and_scores_exact(redis_url: st
         before = store.group_commit.transactions
         for i, task in enumerate(tasks):
             task.status = TaskStatus.COMPLETED if i else TaskStatus.RUNNING
+        with redis.Redis.from_url(redis_url) as client:
+            calls_before = _script_calls(client)
         async with anyio.create_task_group() as tg:  # one loop turn: one batch, one script call
             for task in tasks:
                 tg.start_soon(store.save_task, task, AttemptRecord(task.id, run.run_id, 1, stdout="ü🎉\n"))
         assert store.group_commit.transactions == before + 1
         with redis.Redis.from_url(redis_url) as client:
+            assert _script_calls(client) - calls_before == 1  # one script call for all three tasks
             workflow_key = f"gleitzeit:tasks:workflow:{name}".encode()
             assert client.zcard(workflow_key) == 3
             for i, task in enumerate(tasks):
