@@ -103,6 +103,17 @@ def test_an_installed_package_declares_a_provider_its_settings_and_what_it_is_gi
     assert off.code == 2 and "acme/v1" in off.err
 
 
+def test_a_broken_declaration_is_one_warning_and_the_others_still_work(tmp_path: Path):
+    home = tmp_path / "home"
+    env = provider_package(tmp_path / "site", "broken", "raise ImportError('no module named acme_sdk')\n")
+    listed = gz(home, "provider", "list", "--json", **env)
+    assert listed.code == 0, listed.err
+    assert {"python", "ollama"} <= {p["name"] for p in listed.json()}
+    assert "broken" in listed.err and "no module named acme_sdk" in listed.err and "Traceback" not in listed.err
+    ran = gz(home, "--backend", "memory", "exec", "result = 6 * 7", **env)
+    assert ran.code == 0 and "42" in ran.out, ran.err
+
+
 def test_the_sdk_readme_declaration_works_as_printed(tmp_path: Path):
     readme = (REPO / "sdk" / "README.md").read_text()
     [block] = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "ProviderDeclaration(" in b]
