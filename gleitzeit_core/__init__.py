@@ -25,12 +25,27 @@ from gleitzeit_core._api.entry import run as run
 from gleitzeit_core._api.entry import run_async as run_async
 from gleitzeit_core._api.events import EventStream as EventStream
 from gleitzeit_core._api.result import RunResult as RunResult
+from gleitzeit_core._api.runs import CancelOutcome as CancelOutcome
+from gleitzeit_core._api.runs import Cancellation as Cancellation
+from gleitzeit_core._api.runs import RunDetails as RunDetails
+from gleitzeit_core._api.runs import TaskDetails as TaskDetails
+from gleitzeit_core._api.runs import cancel_run as cancel_run
+from gleitzeit_core._api.runs import collect_garbage as collect_garbage
+from gleitzeit_core._api.runs import delete_runs as delete_runs
+from gleitzeit_core._api.runs import get_run as get_run
+from gleitzeit_core._api.runs import list_runs as list_runs
+from gleitzeit_core._api.runs import list_tasks as list_tasks
+from gleitzeit_core._api.runs import logs as logs
+from gleitzeit_core._api.runs import run_details as run_details
+from gleitzeit_core._api.runs import task_details as task_details
 from gleitzeit_core._api.result import TaskResult as TaskResult
 from gleitzeit_core._api.workflow import Task as Task
 from gleitzeit_core._api.workflow import Workflow as Workflow
 from gleitzeit_core.config import Config as Config
 from gleitzeit_core.config import load_config as load_config
 from gleitzeit_core.dispatch.base import Dispatcher as Dispatcher
+from gleitzeit_core.retention import Removal as Removal
+from gleitzeit_core.retention import RemovalOutcome as RemovalOutcome
 from gleitzeit_core.errors import AsyncioRequired as AsyncioRequired
 from gleitzeit_core.errors import ConfigError as ConfigError
 from gleitzeit_core.errors import EventsLost as EventsLost
@@ -41,8 +56,10 @@ from gleitzeit_core.errors import ProviderError as ProviderError
 from gleitzeit_core.errors import ProviderUnavailable as ProviderUnavailable
 from gleitzeit_core.errors import RunFailed as RunFailed
 from gleitzeit_core.errors import RunNotFound as RunNotFound
+from gleitzeit_core.errors import RunStillRunning as RunStillRunning
 from gleitzeit_core.errors import StoreUnavailable as StoreUnavailable
 from gleitzeit_core.errors import SubstitutionError as SubstitutionError
+from gleitzeit_core.errors import TaskNotFound as TaskNotFound
 from gleitzeit_core.errors import WorkflowChanged as WorkflowChanged
 from gleitzeit_core.errors import WorkflowInvalid as WorkflowInvalid
 from gleitzeit_core.scheduler.events import Event as Event
@@ -50,6 +67,8 @@ from gleitzeit_core.scheduler.events import RunUpdated as RunUpdated
 from gleitzeit_core.scheduler.events import TaskOutput as TaskOutput
 from gleitzeit_core.scheduler.events import TaskUpdated as TaskUpdated
 from gleitzeit_core.store.base import Store as Store
+from gleitzeit_core.store.log_lines import LogLine as LogLine
+from gleitzeit_core.store.log_lines import LogStream as LogStream
 from gleitzeit_core.store.records import AttemptRecord as AttemptRecord
 from gleitzeit_core.store.records import RunRecord as RunRecord
 from gleitzeit_core.store.records import RunStatus as RunStatus
@@ -76,6 +95,8 @@ def __getattr__(name: str) -> object:
 __all__ = (
     "AsyncioRequired",
     "AttemptRecord",
+    "CancelOutcome",
+    "Cancellation",
     "Config",
     "ConfigError",
     "Dispatcher",
@@ -87,15 +108,21 @@ __all__ = (
     "GleitzeitError",
     "InMemoryBackend",
     "InternalError",
+    "LogLine",
+    "LogStream",
     "Problem",
     "ProviderError",
     "ProviderUnavailable",
     "RedisBackend",
+    "Removal",
+    "RemovalOutcome",
+    "RunDetails",
     "RunFailed",
     "RunNotFound",
     "RunRecord",
     "RunResult",
     "RunStatus",
+    "RunStillRunning",
     "RunUpdated",
     "SQLiteBackend",
     "ScriptedCall",
@@ -104,6 +131,8 @@ __all__ = (
     "StoreUnavailable",
     "SubstitutionError",
     "Task",
+    "TaskDetails",
+    "TaskNotFound",
     "TaskOutput",
     "TaskRecord",
     "TaskResult",
@@ -113,9 +142,18 @@ __all__ = (
     "WorkflowChanged",
     "WorkflowInvalid",
     "__version__",
+    "cancel_run",
+    "collect_garbage",
+    "delete_runs",
+    "get_run",
+    "list_runs",
+    "list_tasks",
     "load_config",
+    "logs",
     "resume",
     "resume_async",
     "run",
     "run_async",
+    "run_details",
+    "task_details",
 )

@@ -10,6 +10,8 @@ Tree::
     │   └── ProviderUnavailable   cannot be started / restart budget spent
     ├── SubstitutionError    a ${...} reference cannot be resolved
     ├── RunNotFound          no such run to resume or read (exit 1)
+    ├── TaskNotFound         no such task to read (exit 1)
+    ├── RunStillRunning      resuming a run a live engine still drives (exit 1)
     ├── WorkflowChanged      the file changed since the run started (exit 2)
     ├── RunFailed            RunResult.raise_for_status() on a run that did not complete
     ├── EventsLost           an event subscriber fell too far behind
@@ -98,6 +100,12 @@ class SubstitutionError(GleitzeitError):
 
 
 class RunNotFound(GleitzeitError):
+    exit_code = 1
+
+
+class TaskNotFound(GleitzeitError):
+    """No task by that id (or, in a run, by that name) to read."""
+
     exit_code = 1
 
 

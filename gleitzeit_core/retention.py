@@ -23,7 +23,7 @@ from gleitzeit_core.store.records import RunRecord, now
 DEFAULT_MAX_AGE = "30d"
 
 
-class Outcome(str, Enum):
+class RemovalOutcome(str, Enum):
     DELETED = "deleted"
     NOT_FOUND = "not_found"
     LIVE = "live"  # an engine is still running it
@@ -32,7 +32,7 @@ class Outcome(str, Enum):
 @dataclass
 class Removal:
     run_id: str
-    outcome: Outcome
+    outcome: RemovalOutcome
     status: str | None = None
     workspace: str | None = None  # the folder removed with it, if there was one
     problem: str | None = None  # why (part of) the workspace could not be removed
@@ -52,9 +52,9 @@ async def delete_runs(store: Store, run_ids: list[str], workspace: Callable[[str
     for run_id in run_ids:
         run = await store.get_run(run_id)
         if run is None:
-            removals.append(Removal(run_id, Outcome.NOT_FOUND))
+            removals.append(Removal(run_id, RemovalOutcome.NOT_FOUND))
         elif run.status.live:  # the store was opened with mark_orphans: its engine is alive
-            removals.append(Removal(run_id, Outcome.LIVE, run.status.value))
+            removals.append(Removal(run_id, RemovalOutcome.LIVE, run.status.value))
         else:
             removals.append(await _remove(store, run, workspace(run_id)))
     return removals
@@ -67,7 +67,7 @@ async def collect(store: Store, older_than_s: float, workspace: Callable[[str], 
     old = [r for r in await store.list_runs()
            if r.status.finished and (r.finished_at or r.updated_at) < cutoff]
     if dry_run:
-        return [Removal(r.run_id, Outcome.DELETED, r.status.value, _existing(workspace(r.run_id))) for r in old]
+        return [Removal(r.run_id, RemovalOutcome.DELETED, r.status.value, _existing(workspace(r.run_id))) for r in old]
     return [await _remove(store, r, workspace(r.run_id)) for r in old]
 
 
@@ -79,7 +79,7 @@ async def _remove(store: Store, run: RunRecord, folder: Path) -> Removal:
             shutil.rmtree(folder)
         except OSError as exc:
             problem = f"workspace {folder} not fully removed: {exc.strerror or exc}"
-    return Removal(run.run_id, Outcome.DELETED, run.status.value, where, problem)
+    return Removal(run.run_id, RemovalOutcome.DELETED, run.status.value, where, problem)
 
 
 def _existing(folder: Path) -> str | None:

@@ -10,8 +10,8 @@ runs share. The CLI drives its runs through ``execute`` here as well.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, Union
 
 from gleitzeit_core._api.events import DEFAULT_BUFFER, EventStream
@@ -19,7 +19,8 @@ from gleitzeit_core._api.result import RunResult
 from gleitzeit_core._api.workflow import Workflow, as_spec
 from gleitzeit_core.config import Config, load_config
 from gleitzeit_core.dispatch.base import Dispatcher
-from gleitzeit_core.errors import AsyncioRequired, ConfigError, GleitzeitError, InternalError, RunNotFound, primary
+from gleitzeit_core._api.boundary import boundary
+from gleitzeit_core.errors import AsyncioRequired, ConfigError, GleitzeitError
 from gleitzeit_core.scheduler.events import Event, Observer
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, TaskRecord
@@ -116,7 +117,8 @@ class ExecutionEngine:
             spec = as_spec(workflow, self.config.allowance())
             given = {k: Given(v, label=f"params[{k!r}]") for k, v in (params or {}).items()}
             spec = bind(spec, given)
-            return RunResult.from_outcome(await self.execute(spec, observer=on_event, secrets=secrets))
+            outcome = await self.execute(spec, observer=on_event, secrets=secrets)
+            return await RunResult.from_outcome(outcome).load_results(self.store)
 
     async def resume(self, run_id: str | None = None, *, workflow: WorkflowLike | None = None,
                      force: bool = False, secrets: Mapping[str, str] | None = None,
@@ -131,23 +133,21 @@ class ExecutionEngine:
             state = await load_for_resume(self.store, run_id=run_id, workflow_path=path, force=force, workflow=given)
             outcome = await self.execute(state.workflow, existing=(state.run, state.tasks), observer=on_event,
                                          secrets=secrets)
-            return RunResult.from_outcome(outcome)
+            return await RunResult.from_outcome(outcome).load_results(self.store)
 
     async def cancel(self, run_id: str) -> bool:
         """Ask for a run to stop, on this engine or in another process using the same store
-        (as `gleitzeit workflow cancel`): it ends ``cancelled`` within about a second.
-        False when the run has already finished. Runs on the memory store are cancelled by
-        cancelling the task that awaits ``run()`` (nothing else can reach that store)."""
+        (``gz.cancel_run``, as `gleitzeit workflow cancel`): it ends ``cancelled`` within about
+        a second, at once when its engine had died. False when the run has already finished.
+        Runs on the memory store are cancelled by cancelling the task that awaits ``run()``
+        (nothing else can reach that store)."""
+        from gleitzeit_core._api.runs import CancelOutcome, cancel_run
+
         with boundary():
             if self.store.kind == "memory":
                 raise ConfigError("cancel() needs a shared store (sqlite or redis); on the memory store "
                                   "cancel the task that awaits engine.run()")
-            run = await self.store.get_run(run_id)
-            if run is None:
-                raise RunNotFound(f"no run with id {run_id!r} in the {self.store.kind} store at {self.store.address}")
-            if run.status.finished:
-                return False
-            return await self.store.request_cancel(run_id)
+            return (await cancel_run(self.store, run_id)).outcome is not CancelOutcome.FINISHED
 
     async def result(self, run_id: str) -> RunResult:
         """A run as stored now (it may still be running elsewhere)."""
@@ -200,18 +200,3 @@ def running_trio() -> bool:
     except RuntimeError:
         return False
     return True
-
-
-@contextmanager
-def boundary() -> Iterator[None]:
-    """Only the documented exception tree leaves the API: an exception group
-    becomes its first Gleitzeit error, anything else an ``InternalError``."""
-    try:
-        yield
-    except GleitzeitError:
-        raise
-    except Exception as exc:
-        inner = primary(exc)
-        if isinstance(inner, GleitzeitError):
-            raise inner from inner.__cause__
-        raise InternalError(f"{type(inner).__name__}: {inner}") from inner

@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from gleitzeit_core.errors import RunFailed, RunNotFound
+from gleitzeit_core.errors import RunFailed
+from gleitzeit_core.results import StoredResult, load
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord, TaskStatus
 
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TaskResult:
-    """One task's outcome: ``result`` is the provider's result object when ``status`` is completed."""
+    """One task's outcome: ``result`` is the provider's result object when ``status`` is completed,
+    also when it was over 1 MiB and kept in the store's blob storage (it is read from there
+    when the ``RunResult`` is made; ``result_blob`` then names it)."""
 
     name: str
     id: str
@@ -27,8 +30,8 @@ class TaskResult:
     result: Any
     error: str | None
     attempts: int
-    #: ``sha256:…`` when the result (over 1 MiB) is kept in the store's blob storage;
-    #: ``result`` is then None (docs/persistence.md, "Big results")
+    #: ``sha256:…`` when the result (over 1 MiB) is kept in the store's blob storage
+    #: (docs/persistence.md, "Big results")
     result_blob: str | None = None
     #: "<run id>/<task id>" when the result came from the cache (docs/cache.md); attempts is then 0
     cached_from: str | None = None
@@ -92,12 +95,23 @@ class RunResult:
     def from_outcome(cls, outcome: RunOutcome) -> RunResult:
         return cls.from_records(outcome.run, outcome.tasks, outcome.workspace)
 
+    async def load_results(self, store: Store) -> RunResult:
+        """This result with every value kept in ``store``'s blob storage read back into
+        ``tasks[name].result`` (the store is open; the records hold only the digest)."""
+        tasks = {}
+        for name, t in self.tasks.items():
+            if t.result_blob is not None and t.status is TaskStatus.COMPLETED:
+                t = replace(t, result=await load(store, StoredResult(self.run_id, t.result_blob)))
+            tasks[name] = t
+        return replace(self, tasks=tasks)
+
     @classmethod
     async def from_store(cls, store: Store, run_id: str, *, workspace: str | None = None) -> RunResult:
         """Read a run back (finished or not) from an open store; ``RunNotFound`` if it is not there.
-        The store does not hold the workspace folder (it depends on the configuration):
-        ``ExecutionEngine.result`` fills it in."""
-        run = await store.get_run(run_id)
-        if run is None:
-            raise RunNotFound(f"no run with id {run_id!r} in the {store.kind} store at {store.address}")
-        return cls.from_records(run, await store.list_tasks(run_id=run_id), workspace)
+        A run whose engine died reads ``interrupted`` (``gz.get_run``). The store does not hold the
+        workspace folder (it depends on the configuration): ``ExecutionEngine.result`` fills it in."""
+        from gleitzeit_core._api.runs import get_run
+
+        run = await get_run(store, run_id)
+        result = cls.from_records(run, await store.list_tasks(run_id=run_id), workspace)
+        return await result.load_results(store)

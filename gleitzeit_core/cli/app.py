@@ -113,6 +113,33 @@ def allow(st: CliState, read: list[str] | None, write: list[str] | None, network
     st.override("providers.allow_workflow", True if providers else None)
 
 
+#: The --allow-* flags ``allowances`` adds to a command: (parameter, its type, default).
+_ALLOWANCES = (("allow_read", AllowReadOpt, None), ("allow_write", AllowWriteOpt, None),
+               ("allow_network", AllowNetworkOpt, False), ("max_memory_mb", MaxMemoryOpt, None),
+               ("allow_providers", AllowProvidersOpt, False))
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def allowances(command: F) -> F:
+    """Give a command that loads a workflow (run, workflow submit/resume, validate) the runner's
+    --allow-* flags, folded into its state before it runs: declared once, here."""
+    import functools
+    import inspect
+
+    names = [name for name, _, _ in _ALLOWANCES]
+
+    @functools.wraps(command)
+    def wrapper(ctx: typer.Context, *args: Any, **kwargs: Any) -> Any:
+        allow(state(ctx), *(kwargs.pop(name) for name in names))
+        return command(ctx, *args, **kwargs)
+
+    own = inspect.signature(command, eval_str=True)
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+             for name, kind, default in _ALLOWANCES]
+    wrapper.__signature__ = own.replace(parameters=[*own.parameters.values(), *extra])  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
 def state(ctx: typer.Context, *, json: bool = False, backend: str | None = None) -> CliState:
     """The root's CliState with this command's own --json/--backend folded in."""
     obj = ctx.find_root().obj

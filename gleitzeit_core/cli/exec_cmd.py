@@ -14,8 +14,7 @@ import typer
 
 from gleitzeit_core.cli.app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, JsonOpt, fail, state
 from gleitzeit_core.cli.render import print_json
-from gleitzeit_core.cli.run_cmd import execute
-from gleitzeit_core.cli.common import one_task
+from gleitzeit_core.cli.common import execute, one_task
 from gleitzeit_core.store.memory import InMemoryBackend
 from gleitzeit_core.store.records import TaskStatus
 

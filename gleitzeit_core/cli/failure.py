@@ -20,7 +20,15 @@ from typing import Any
 
 import typer
 
-from gleitzeit_core.errors import ConfigError, GleitzeitError, Problem, StoreUnavailable, WorkflowInvalid
+from gleitzeit_core.errors import (
+    ConfigError,
+    GleitzeitError,
+    Problem,
+    RunNotFound,
+    StoreUnavailable,
+    TaskNotFound,
+    WorkflowInvalid,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -80,6 +88,8 @@ def describe(exc: BaseException) -> Failure:
         return Failure(ErrorKind.INVALID_CONFIG, str(exc), exc.exit_code)
     if isinstance(exc, StoreUnavailable):
         return Failure(ErrorKind.STORE_UNAVAILABLE, str(exc), exc.exit_code)
+    if isinstance(exc, (RunNotFound, TaskNotFound)):
+        return Failure(ErrorKind.NOT_FOUND, str(exc), exc.exit_code)
     if isinstance(exc, GleitzeitError):
         return Failure(ErrorKind.FAILED, str(exc) or type(exc).__name__, exc.exit_code)
     if isinstance(exc, typer.TyperException):  # click's usage errors

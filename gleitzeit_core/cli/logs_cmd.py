@@ -12,17 +12,12 @@ from typing import Optional
 import typer
 from rich.text import Text
 
+from gleitzeit_core._api.runs import pick_task
 from gleitzeit_core.cli.app import EXIT_USAGE, BackendOpt, JsonOpt, fail, not_found, run_async, state
 from gleitzeit_core.log_follow import LogFilter, follow, line_document, stored_lines, whole
 from gleitzeit_core.store.log_lines import LogLine, LogStream
-from gleitzeit_core.store.records import TaskRecord
 
 _STYLE = {LogStream.STDERR: "red", LogStream.NOTE: "dim", LogStream.LOG: "cyan"}
-
-
-def pick(tasks: list[TaskRecord], wanted: str) -> TaskRecord | None:
-    """A task by its name, its key in the workflow, or its record id."""
-    return next((t for t in tasks if wanted in (t.name, t.key, t.id)), None)
 
 
 def register(app: typer.Typer) -> None:
@@ -66,7 +61,7 @@ def register(app: typer.Typer) -> None:
                 names = {t.id: t.name for t in tasks}
                 only = LogFilter(attempt=attempt)
                 if task is not None:
-                    one = pick(tasks, task)
+                    one = pick_task(tasks, task)
                     if one is None:
                         listed = ", ".join(repr(t.name) for t in tasks[:20])
                         fail(f"run {run_id} has no task {task!r}; its tasks: {listed}", EXIT_USAGE)

@@ -11,6 +11,7 @@ import typer
 from rich.json import JSON
 from rich.text import Text
 
+from gleitzeit_core._api import runs as stored
 from gleitzeit_core.cli.app import (
     EXIT_FAILED,
     EXIT_OK,
@@ -19,15 +20,12 @@ from gleitzeit_core.cli.app import (
     CliState,
     JsonOpt,
     fail,
-    not_found,
     run_async,
     state,
 )
-from gleitzeit_core.cli.common import one_task, parse_status
+from gleitzeit_core.cli.common import execute, one_task, parse_status
 from gleitzeit_core.cli.render import emit, print_json, tasks_table
 from gleitzeit_core.presentation.records import task_json
-from gleitzeit_core.cli.run_cmd import execute
-from gleitzeit_core.results import result_bytes
 from gleitzeit_core.store.records import AttemptRecord, TaskRecord, TaskStatus
 
 app = typer.Typer(help="Run single tasks and look up tasks and their results.", no_args_is_help=True)
@@ -128,9 +126,9 @@ def submit(
     stored = None
     if task.result_blob and st.config()["persistence.backend"] != "memory":
 
-        async def load() -> bytes:
+        async def load() -> bytes | None:
             async with st.store() as store:
-                return await result_bytes(store, task)
+                return (await stored.task_details(store, task.id)).result_json
 
         stored = run_async(load)
     show_task(st, task, stored=stored)
@@ -154,9 +152,7 @@ def list_tasks(
 
     async def go() -> list[TaskRecord]:
         async with st.store() as store:
-            if workflow and await store.get_run(workflow):
-                return await store.list_tasks(run_id=workflow, status=wanted, limit=limit)
-            return await store.list_tasks(status=wanted, workflow_name=workflow, limit=limit)
+            return await stored.list_tasks(store, status=wanted, workflow=workflow, limit=limit)
 
     tasks = run_async(go)
     emit(st.json, [task_json(t) for t in tasks], lambda: st.console.print(tasks_table(tasks) if tasks else "no tasks"))
@@ -175,12 +171,9 @@ def result(
     """
     st = state(ctx, json=json_out, backend=backend)
 
-    async def go() -> tuple[TaskRecord, list[AttemptRecord], bytes | None]:
+    async def go() -> stored.TaskDetails:
         async with st.store() as store:
-            task = await store.get_task(task_id)
-            if task is None:
-                not_found(f"no task with id {task_id!r} in the {store.kind} store at {store.address}")
-            stored = await result_bytes(store, task) if task.result_blob else None
-            return task, await store.get_attempts(task_id), stored
+            return await stored.task_details(store, task_id)
 
-    show_task(st, *run_async(go))
+    details = run_async(go)
+    show_task(st, details.task, details.attempts, details.result_json)

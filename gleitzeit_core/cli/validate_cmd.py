@@ -20,14 +20,9 @@ from rich.text import Text
 
 from gleitzeit_core.cli.app import (
     EXIT_USAGE,
-    AllowNetworkOpt,
-    AllowProvidersOpt,
-    AllowReadOpt,
-    AllowWriteOpt,
     CliState,
     JsonOpt,
-    MaxMemoryOpt,
-    allow,
+    allowances,
     run_async,
     state,
 )
@@ -184,15 +179,11 @@ def render(st: CliState, r: Report) -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command("validate")
+    @allowances
     def validate(
         ctx: typer.Context,
         file: str = typer.Argument(..., metavar="FILE", help="Workflow file (.yaml, .yml or .json)."),
         json_out: JsonOpt = False,
-        allow_read: AllowReadOpt = None,
-        allow_write: AllowWriteOpt = None,
-        allow_network: AllowNetworkOpt = False,
-        max_memory_mb: MaxMemoryOpt = None,
-        allow_providers: AllowProvidersOpt = False,
         param: ParamOpt = None,
         params_file: ParamsFileOpt = None,
         allow_secret: AllowSecretOpt = None,
@@ -204,7 +195,6 @@ def register(app: typer.Typer) -> None:
         Example: gleitzeit validate examples/diamond.yaml
         """
         st = state(ctx, json=json_out)
-        allow(st, allow_read, allow_write, allow_network, max_memory_mb, allow_providers)
         report = run_async(lambda: check(file, st, param, params_file, allow_secret))
         if st.json:
             print_json({"file": report.file, "valid": not report.problems, "name": report.name,

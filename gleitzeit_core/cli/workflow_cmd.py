@@ -7,59 +7,36 @@ from typing import Optional
 import typer
 from rich.text import Text
 
-from gleitzeit_core.cli.app import (
-    AllowNetworkOpt,
-    AllowProvidersOpt,
-    AllowReadOpt,
-    AllowWriteOpt,
-    BackendOpt,
-    JsonOpt,
-    MaxMemoryOpt,
-    allow,
-    not_found,
-    run_async,
-    state,
+from gleitzeit_core._api import runs as stored
+from gleitzeit_core.cli.app import BackendOpt, JsonOpt, allowances, run_async, state
+from gleitzeit_core.cli.common import (
+    execute,
+    finish,
+    fresh,
+    parse_status,
+    report_removals,
+    resumed,
 )
 from gleitzeit_core.cli.input_options import AllowSecretOpt, EnvFileOpt, ParamOpt, ParamsFileOpt
-from gleitzeit_core.cli.render import (
-    emit,
-    runs_table,
-    task_table,
-)
-from gleitzeit_core.cli.common import parse_status
-from gleitzeit_core.cli.gc_cmd import delete
-from gleitzeit_core.cli.run_cmd import execute, finish, fresh, resumed
-from gleitzeit_core.liveness import cancel_stopped
+from gleitzeit_core.cli.render import emit, runs_table, task_table
 from gleitzeit_core.presentation.records import run_json, task_json
+from gleitzeit_core.retention import Removal
 from gleitzeit_core.store import maps
-from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord
 
 app = typer.Typer(help="Submit, list, inspect, resume, cancel and delete workflow runs.", no_args_is_help=True)
-app.command("delete")(delete)
 
 StatusOpt = typer.Option(None, "--status", help="Only runs with this status: pending, running, completed, failed, cancelled, interrupted.")
 
 
-async def get_run(store: Store, run_id: str) -> RunRecord:
-    run = await store.get_run(run_id)
-    if run is None:
-        not_found(f"no run with id {run_id!r} in the {store.kind} store at {store.address}")
-    return run
-
-
 @app.command("submit")
+@allowances
 def submit(
     ctx: typer.Context,
     file: str = typer.Argument(..., metavar="FILE", help="Workflow file (.yaml, .yml or .json)."),
     backend: BackendOpt = None,
     json_out: JsonOpt = False,
     watch: bool = typer.Option(False, "--watch", "-w", help="Keep the live view with streamed task output."),
-    allow_read: AllowReadOpt = None,
-    allow_write: AllowWriteOpt = None,
-    allow_network: AllowNetworkOpt = False,
-    max_memory_mb: MaxMemoryOpt = None,
-    allow_providers: AllowProvidersOpt = False,
     param: ParamOpt = None,
     params_file: ParamsFileOpt = None,
     env_file: EnvFileOpt = None,
@@ -70,7 +47,6 @@ def submit(
     Example: gleitzeit workflow submit examples/seed_calculate.yaml
     """
     st = state(ctx, json=json_out, backend=backend)
-    allow(st, allow_read, allow_write, allow_network, max_memory_mb, allow_providers)
     finish(st, execute(st, fresh(file, param, params_file), watch=watch, announce=True, env_file=env_file,
                        allow_secrets=allow_secret))
 
@@ -79,6 +55,7 @@ def submit(
 def list_runs(
     ctx: typer.Context,
     status: Optional[str] = StatusOpt,
+    workflow: Optional[str] = typer.Option(None, "--workflow", help="Only runs of the workflow with this name."),
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="At most this many runs, newest first."),
     backend: BackendOpt = None,
     json_out: JsonOpt = False,
@@ -92,7 +69,7 @@ def list_runs(
 
     async def go() -> list[RunRecord]:
         async with st.store() as store:
-            return await store.list_runs(status=wanted, limit=limit)
+            return await stored.list_runs(store, status=wanted, workflow=workflow, limit=limit)
 
     runs = run_async(go)
     emit(st.json, [run_json(r) for r in runs],
@@ -114,14 +91,12 @@ def status(
     """
     st = state(ctx, json=json_out, backend=backend)
 
-    async def go():
+    async def go() -> stored.RunDetails:
         async with st.store() as store:
-            run = await get_run(store, run_id)
-            tasks = await store.list_tasks(run_id=run_id)
-            attempts = await store.list_run_attempts(run_id)
-            return run, tasks, attempts
+            return await stored.run_details(store, run_id)
 
-    run, tasks, attempts = run_async(go)
+    details = run_async(go)
+    run, tasks, attempts = details.run, details.tasks, details.attempts
     top, items = maps.split(tasks)
 
     def shown(t: TaskRecord) -> dict:
@@ -148,6 +123,7 @@ def status(
 
 
 @app.command("resume")
+@allowances
 def resume(
     ctx: typer.Context,
     run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run to resume."),
@@ -155,11 +131,6 @@ def resume(
     backend: BackendOpt = None,
     json_out: JsonOpt = False,
     watch: bool = typer.Option(False, "--watch", "-w", help="Keep the live view with streamed task output."),
-    allow_read: AllowReadOpt = None,
-    allow_write: AllowWriteOpt = None,
-    allow_network: AllowNetworkOpt = False,
-    max_memory_mb: MaxMemoryOpt = None,
-    allow_providers: AllowProvidersOpt = False,
     env_file: EnvFileOpt = None,
     allow_secret: AllowSecretOpt = None,
 ) -> None:
@@ -168,7 +139,6 @@ def resume(
     Example: gleitzeit workflow resume run-1a2b3c4d5e6f
     """
     st = state(ctx, json=json_out, backend=backend)
-    allow(st, allow_read, allow_write, allow_network, max_memory_mb, allow_providers)
     finish(st, execute(st, resumed(run_id, None, force), watch=watch, env_file=env_file,
                        allow_secrets=allow_secret))
 
@@ -186,17 +156,31 @@ def cancel(
     """
     st = state(ctx, json=json_out, backend=backend)
 
-    async def go() -> tuple[RunRecord, bool, str]:
-        async with st.store() as store:  # opening marks a run whose engine died as interrupted
-            run = await get_run(store, run_id)
-            if run.status is RunStatus.INTERRUPTED:
-                await cancel_stopped(store, run)
-                return run, False, f"run {run_id} cancelled (its engine had stopped)"
-            if run.status.finished:
-                return run, False, f"run {run_id} already finished ({run.status.value}); nothing to cancel"
-            await store.request_cancel(run_id)
-            return run, True, f"cancellation of run {run_id} requested"
+    async def go() -> stored.Cancellation:
+        async with st.store() as store:
+            return await stored.cancel_run(store, run_id)
 
-    run, requested, message = run_async(go)
-    emit(st.json, {"run_id": run_id, "status": run.status.value, "cancel_requested": requested},
-         lambda: st.console.print(message))
+    done = run_async(go)
+    emit(st.json, {"run_id": run_id, "status": done.status.value,
+                   "cancel_requested": done.outcome is stored.CancelOutcome.REQUESTED},
+         lambda: st.console.print(str(done)))
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    run_ids: list[str] = typer.Argument(..., metavar="RUN_ID...", help="The runs to delete."),
+    backend: BackendOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete runs: their records, result blobs and workspace folders (not runs still running).
+
+    Example: gleitzeit workflow delete run-1a2b3c4d5e6f run-6f5e4d3c2b1a
+    """
+    st = state(ctx, json=json_out, backend=backend)
+
+    async def go() -> list[Removal]:
+        async with st.store() as store:
+            return await stored.delete_runs(store, run_ids, config=st.config())
+
+    report_removals(st, run_async(go))

@@ -16,9 +16,9 @@ BLOCKS = python_blocks(DOC)
 
 
 def test_the_page_has_its_examples():
-    # the notebook script, the 100-run service, reading back from SQLite, resuming, inputs and secrets,
+    # the notebook script, the 100-run service, reading back from SQLite, stored runs, resuming, inputs and secrets,
     # the scripted dispatcher
-    assert len(BLOCKS) == 6
+    assert len(BLOCKS) == 7
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
@@ -33,9 +33,11 @@ def test_example_runs_as_printed(tmp_path: Path, index: int):
         1: ["100 runs, all completed; 100 run-finished events"],
         2: ["flaky completed", "roll completed 6 [(1, 'failed', 'RuntimeError: first attempt fails",
             "report completed rolled 6 [(1, 'completed', None)]"],
-        3: ["completed 42"],
-        4: ["['hello Ada', 'hello Ada']\ntoken ***\n", "input 'times': params['times']: '3' is not of type 'integer'"],
-        5: ["completed {'text': 'HELLO'}\n['fetch', 'shout']\n"],
+        3: ["200000 sha256:\nload failed ['RuntimeError: no input yet']\n1 stdout building\nfinished\n"
+            "deleted []\n[]\n"],
+        4: ["completed 42"],
+        5: ["['hello Ada', 'hello Ada']\ntoken ***\n", "input 'times': params['times']: '3' is not of type 'integer'"],
+        6: ["completed {'text': 'HELLO'}\n['fetch', 'shout']\n"],
     }[index]
     for text in expected:
         assert text in proc.stdout

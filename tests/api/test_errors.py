@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 import yaml
 
 import gleitzeit_core as gz
 from gleitzeit_core.store.memory import InMemoryBackend
+from tests.api.conftest import SLOW, Running
 
 pytestmark = pytest.mark.anyio
 
@@ -94,3 +96,63 @@ async def test_engine_used_without_async_with_says_so():
     engine = gz.ExecutionEngine(backend="memory")
     with pytest.raises(gz.GleitzeitError, match="async with"):
         await engine.run(PY)
+
+
+def failing_provider(call: gz.ScriptedCall):
+    if call.task.name == "down":
+        raise gz.ProviderError("service down", kind=gz.FailureKind.OVERLOADED, retryable=True)
+    if call.task.name == "refused":
+        raise gz.ProviderError("bad request", kind=gz.FailureKind.INVALID_PARAMS, retryable=False)
+    return {"n": 1}
+
+
+async def test_a_provider_error_is_the_tasks_failure_and_its_retryable_flag_is_obeyed():
+    wf = gz.Workflow(name="pe", tasks=[
+        gz.Task(name=n, method="fake/do", retry={"max_attempts": 3, "base_delay": 0}) for n in ("down", "refused")])
+    async with gz.ExecutionEngine(backend="memory", dispatcher=gz.ScriptedDispatcher(failing_provider)) as engine:
+        result = await engine.run(wf)   # does not raise: a task's failure is its status
+    assert result.status is gz.RunStatus.FAILED
+    down, refused = result.tasks["down"], result.tasks["refused"]
+    assert (down.status, down.attempts) == (gz.TaskStatus.FAILED, 3) and "service down" in down.error
+    assert (refused.status, refused.attempts) == (gz.TaskStatus.FAILED, 1) and "bad request" in refused.error
+
+
+async def test_a_reference_that_cannot_be_filled_is_a_substitution_failure_of_that_task():
+    wf = gz.Workflow(name="sub", tasks=[
+        gz.Task(name="a", method="fake/do"),
+        gz.Task(name="b", method="fake/do", dependencies=["a"], parameters={"v": "${a.result.missing}"}),
+    ])
+    dispatcher = gz.ScriptedDispatcher(failing_provider)
+    async with gz.ExecutionEngine(backend="memory", dispatcher=dispatcher) as engine:
+        result = await engine.run(wf)
+    assert result.tasks["a"].status is gz.TaskStatus.COMPLETED
+    b = result.tasks["b"]
+    assert b.status is gz.TaskStatus.FAILED and "${a.result.missing}" in b.error
+    assert [c.task.name for c in dispatcher.calls] == ["a"]   # b never reached a provider
+
+
+async def test_resuming_a_run_a_live_engine_drives_is_run_still_running(starts: Path, tmp_path: Path):
+    db = str(tmp_path / "live.db")
+    on_event = Running()
+    async with gz.ExecutionEngine(backend=gz.SQLiteBackend(db)) as engine:
+        with anyio.fail_after(60):  # hang guard
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(lambda: engine.run(SLOW, on_event=on_event))
+                await on_event.started.wait()
+                with pytest.raises(gz.RunStillRunning, match="still"):
+                    await gz.resume_async(on_event.run_ids[0], workflow=SLOW, backend=gz.SQLiteBackend(db))
+                await engine.cancel(on_event.run_ids[0])
+
+
+class ListingBug(InMemoryBackend):
+    async def list_runs(self, *args, **kwargs):
+        raise ZeroDivisionError("a bug while listing")
+
+
+async def test_the_stored_run_functions_raise_only_the_tree():
+    async with ListingBug() as store:
+        with pytest.raises(gz.InternalError, match="ZeroDivisionError: a bug while listing"):
+            await gz.list_runs(store)
+    async with gz.InMemoryBackend() as store:
+        with pytest.raises(gz.RunNotFound):
+            await gz.cancel_run(store, "run-nope")

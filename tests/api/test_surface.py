@@ -8,12 +8,15 @@ import sys
 import gleitzeit_core
 
 PUBLIC = (
-    "AsyncioRequired", "AttemptRecord", "Config", "ConfigError", "Dispatcher", "Event", "EventStream", "EventsLost",
-    "ExecutionEngine", "FailureKind", "GleitzeitError", "InMemoryBackend", "InternalError", "Problem", "ProviderError",
-    "ProviderUnavailable", "RedisBackend", "RunFailed", "RunNotFound", "RunRecord", "RunResult", "RunStatus",
-    "RunUpdated", "SQLiteBackend", "ScriptedCall", "ScriptedDispatcher", "Store", "StoreUnavailable", "SubstitutionError", "Task", "TaskOutput",
-    "TaskRecord", "TaskResult", "TaskStatus", "TaskUpdated", "Workflow", "WorkflowChanged", "WorkflowInvalid",
-    "__version__", "load_config", "resume", "resume_async", "run", "run_async",
+    "AsyncioRequired", "AttemptRecord", "CancelOutcome", "Cancellation", "Config", "ConfigError",
+    "Dispatcher", "Event", "EventStream", "EventsLost", "ExecutionEngine", "FailureKind", "GleitzeitError",
+    "InMemoryBackend", "InternalError", "LogLine", "LogStream", "Problem", "ProviderError", "ProviderUnavailable", "RedisBackend", "Removal",
+    "RemovalOutcome", "RunDetails", "RunFailed", "RunNotFound", "RunRecord", "RunResult", "RunStatus",
+    "RunStillRunning", "RunUpdated", "SQLiteBackend", "ScriptedCall", "ScriptedDispatcher", "Store",
+    "StoreUnavailable", "SubstitutionError", "Task", "TaskDetails", "TaskNotFound", "TaskOutput", "TaskRecord",
+    "TaskResult", "TaskStatus", "TaskUpdated", "Workflow", "WorkflowChanged", "WorkflowInvalid", "__version__",
+    "cancel_run", "collect_garbage", "delete_runs", "get_run", "list_runs", "list_tasks", "load_config", "logs",
+    "resume", "resume_async", "run", "run_async", "run_details", "task_details",
 )
 
 
@@ -50,7 +53,7 @@ def test_the_scripted_dispatcher_is_the_one_in_the_dispatch_package_and_keeps_th
 def test_every_error_is_in_the_one_tree():
     errors = [getattr(gleitzeit_core, n) for n in PUBLIC
               if isinstance(getattr(gleitzeit_core, n), type) and issubclass(getattr(gleitzeit_core, n), Exception)]
-    assert len(errors) == 13
+    assert len(errors) == 15
     assert all(issubclass(e, gleitzeit_core.GleitzeitError) for e in errors)
 
 

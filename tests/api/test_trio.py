@@ -74,3 +74,17 @@ async def test_resume_async_under_trio(tmp_path: Path):
     assert first.status is gz.RunStatus.FAILED
     second = await gz.resume_async(first.run_id, workflow=wf, backend=gz.SQLiteBackend(db))
     assert second.ok and second.tasks["t"].attempts == 2
+
+
+async def test_stored_runs_are_read_cancelled_and_deleted_under_trio(starts: Path, tmp_path: Path):
+    db = str(tmp_path / "trio.db")
+    done = await gz.run_async(pid_workflow("done"), backend=gz.SQLiteBackend(db))
+    async with gz.SQLiteBackend(db) as store:
+        assert [r.run_id for r in await gz.list_runs(store, status="completed")] == [done.run_id]
+        details = await gz.run_details(store, done.run_id)
+        assert [a.status.value for a in details.attempts[details.tasks[0].id]] == ["completed"]
+        assert (await gz.task_details(store, details.tasks[0].id)).result == done.tasks["pid"].result
+        assert (await gz.cancel_run(store, done.run_id)).outcome is gz.CancelOutcome.FINISHED
+        [removal] = await gz.delete_runs(store, [done.run_id])
+        assert removal.outcome is gz.RemovalOutcome.DELETED
+        assert await gz.list_runs(store) == []
