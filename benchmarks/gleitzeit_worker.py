@@ -29,7 +29,8 @@ from gleitzeit_core.config import Config, load_config
 from gleitzeit_core.dispatch.local import LocalDispatcher, provider_config
 from gleitzeit_core.engine import run_workflow
 from gleitzeit_core.providers.host import ProviderHost
-from gleitzeit_core.providers.manifest import builtin_manifest_paths, load_manifest
+from gleitzeit_core.providers.declared import declarations
+from gleitzeit_core.providers.manifest import load_manifest
 from gleitzeit_core.store.factory import make_store
 from gleitzeit_core.store.records import RunStatus
 from gleitzeit_core.workflow.loader import load_workflow_text
@@ -91,7 +92,7 @@ def bench_config(home: Path, max_concurrent: int) -> Config:
 
 def bench_dispatcher(config: Config) -> LocalDispatcher:
     """The built-in python provider and the no-op provider, started on first use."""
-    manifests = [load_manifest(p) for p in builtin_manifest_paths() if p.parent.name == "provider_python"]
+    manifests = [load_manifest(d.manifest) for d in declarations() if d.name == "python"]
     manifests.append(load_manifest(NOOP_MANIFEST))
     return LocalDispatcher(ProviderHost(manifests, config=provider_config(config), log_level="warning"))
 
