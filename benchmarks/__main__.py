@@ -64,6 +64,7 @@ def main() -> None:
     raw: list[dict[str, Any]] = []
     floors: dict[str, list[float]] = {}
     sdk: dict[str, Any] = {}
+    scale: list[dict[str, Any]] = []
     cache: dict[tuple[str, ...], dict[str, Any]] = {}
     skipped = set()
     for item in plan(QUICK if args.quick else FULL, peers=not args.no_peers):
@@ -92,12 +93,15 @@ def main() -> None:
         if item.kind == "sdk":
             sdk = out
             continue
+        if item.kind == "scale":
+            scale.append(out)
+            continue
         raw.append({"scenario": item.scenario, "system": item.system, **out})
         rows.append(row_for(item, out, note))
     info["load_avg_end"] = os.getloadavg()
-    print(markdown(info, rows, floors, command, raw, sdk))
+    print(markdown(info, rows, floors, command, raw, sdk, scale))
     if args.out is not None:  # a run leaves the work tree as it was unless asked to publish
-        json_path, md_path = write_results(args.out, info, rows, floors, raw, command, sdk)
+        json_path, md_path = write_results(args.out, info, rows, floors, raw, command, sdk, scale)
         print(f"wrote {json_path} and {md_path}")
 
 

@@ -1,4 +1,4 @@
-"""The peers: the same shapes on Prefect 3 and Dask, one system per process.
+"""The peers: the same shapes on Prefect 3, Dask, Dagster, Luigi and Airflow 3, one system per process.
 
 ``python -m benchmarks.peers SYSTEM SHAPE SIZE --reps N`` prints one JSON line.
 Each system gets the natural trivial-task form its docs show: Prefect
@@ -6,7 +6,8 @@ Each system gets the natural trivial-task form its docs show: Prefect
 its default local SQLite in a temporary PREFECT_HOME); a Dask task graph on the
 threaded scheduler and on a ``distributed.LocalCluster`` (2 worker processes).
 Start-up (Prefect's temporary server, the cluster) happens in a warm-up run
-before timing, as Gleitzeit's providers are warm.
+before timing, as Gleitzeit's providers are warm. Dagster, Luigi and Airflow: see
+``benchmarks.peers_more``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from typing import Any, Callable
 
 from benchmarks.shapes import Shape, build
 
-SYSTEMS = ("prefect", "dask-threads", "dask-distributed")
-PACKAGES = {"prefect": ("prefect",), "dask-threads": ("dask",), "dask-distributed": ("dask", "distributed")}
+SYSTEMS = ("prefect", "dask-threads", "dask-distributed", "dagster", "luigi", "airflow")
+PACKAGES = {"prefect": ("prefect",), "dask-threads": ("dask",), "dask-distributed": ("dask", "distributed"),
+            "dagster": ("dagster",), "luigi": ("luigi",), "airflow": ("apache-airflow",)}
 
 
 def missing(system: str) -> list[str]:
@@ -127,9 +129,23 @@ def prefect_runner() -> tuple[Callable[[Shape], None], Callable[[], None]]:
     return run, lambda: None
 
 
-def run_system(system: str, kind: str, size: int, reps: int) -> dict[str, Any]:
+def runner(system: str, kind: str, size: int, tmp: str) -> tuple[Callable[[Shape], None], Callable[[], None]]:
+    from benchmarks import peers_more
+
+    if system == "prefect":
+        return prefect_runner()
+    if system == "dagster":
+        return peers_more.dagster_runner(tmp)
+    if system == "luigi":
+        return peers_more.luigi_runner()
+    if system == "airflow":
+        return peers_more.airflow_runner(tmp, [(kind, 4), (kind, size)])
+    return dask_runner(system)
+
+
+def run_system(system: str, kind: str, size: int, reps: int, tmp: str) -> dict[str, Any]:
     shape = build(kind, size)
-    run, close = prefect_runner() if system == "prefect" else dask_runner(system)
+    run, close = runner(system, kind, size, tmp)
     try:
         run(build(kind, 4))  # warm-up: servers, clusters, imports
         walls = []
@@ -163,7 +179,7 @@ def main() -> None:
                 # and the client's 5 retries (2+4+…+32 s) ran out on a loaded machine. 8 retries
                 # wait up to ~8.5 min; the waits count in that repetition's time, as they would for a user.
                 os.environ.setdefault("PREFECT_CLIENT_MAX_RETRIES", "8")
-        out = run_system(args.system, args.shape, args.size, args.reps)
+        out = run_system(args.system, args.shape, args.size, args.reps, tmp)
     sys.stdout.write(json.dumps(out) + "\n")
 
 

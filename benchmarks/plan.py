@@ -24,20 +24,28 @@ class Sizes:
     scaling: tuple[int, ...]
     reps: int
     big_reps: int  # for the 10k-task python run and the largest scaling point
-    prefect: dict[str, int]  # shape → size where Prefect must be scaled down
-    distributed: dict[str, int]  # likewise for dask.distributed
+    scaled: dict[str, dict[str, int]]  # peer → shape → size where it must be scaled down
     floor_runs: int
     sandbox_runs: int
     sdk_requests: int  # scenario 9: requests per measured child
+    validate_tasks: int  # scenario 11: the layered DAG `gleitzeit validate` checks
+    big_value_mb: int  # scenario 11: the value handed on through ${…} and through context
 
 
+#: Dagster and Airflow cost ~0.1–1 s per task here, Luigi's local scheduler grows faster than its
+#: tasks (a 1,000-task fan-out ~13 s): each is run at a size that finishes in minutes, the slow
+#: two with one repetition (after the warm-up). A layered DAG is at least 2 layers of 100.
+_SLOW = {"chain": 30, "fanout": 30, "layered": 200, "map": 30}
+SLOW_PEERS = ("dagster", "airflow")
 FULL = Sizes(durable={"fanout": 10_000, "chain": 1_000}, chain=200, fanout=1000, layered=10_000, map=10_000,
-             map_python=True, scaling=(1_000, 10_000, 50_000), reps=3, big_reps=1,
-             prefect={"layered": 1_000, "map": 1_000}, distributed={"layered": 1_000}, floor_runs=2000,
-             sandbox_runs=200, sdk_requests=20_000)
+             map_python=True, scaling=(1_000, 10_000, 50_000, 100_000), reps=3, big_reps=1,
+             scaled={"prefect": {"layered": 1_000, "map": 1_000}, "dask-distributed": {"layered": 1_000},
+                     "dagster": _SLOW, "airflow": _SLOW, "luigi": {"fanout": 300, "layered": 1_000, "map": 300}},
+             floor_runs=2000, sandbox_runs=200, sdk_requests=20_000, validate_tasks=100_000, big_value_mb=10)
 QUICK = Sizes(durable={"fanout": 300, "chain": 50}, chain=20, fanout=50, layered=300, map=20, map_python=False,
               scaling=(200, 500), reps=1, big_reps=1,
-              prefect={}, distributed={}, floor_runs=200, sandbox_runs=10, sdk_requests=2_000)
+              scaled={"dagster": {"layered": 20, "fanout": 20}, "airflow": {"layered": 20, "fanout": 20}},
+              floor_runs=200, sandbox_runs=10, sdk_requests=2_000, validate_tasks=2_000, big_value_mb=1)
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,7 @@ class Item:
     scenario: str  # row group in the table
     system: str  # who ran it, e.g. "gleitzeit python/sqlite" or "prefect"
     argv: tuple[str, ...]
-    kind: str = "run"  # run | floors | sdk
+    kind: str = "run"  # run | floors | sdk | scale
     peer: str | None = None  # the peers module's system name, for the skip check
     note: str = ""
     timeout: float = 1800.0
@@ -73,15 +81,16 @@ def map_items(s: Sizes, *, peers: bool) -> list[Item]:
                      note=note, tags={"shape": "map", "backend": backend, "provider": provider})
                 for backend in ("sqlite", "memory")]
     for system in PEERS if peers else ():
-        n = (s.prefect if system == "prefect" else s.distributed if system == "dask-distributed" else {}).get("map", s.map)
+        n = s.scaled.get(system, {}).get("map", s.map)
         note = f"scaled down to {n:,} (full size takes minutes)" if n != s.map else ""
-        out.append(Item(scenario, system, _peer(system, "map", n, s.reps), peer=system, note=note,
+        out.append(Item(scenario, system, _peer(system, "map", n, 1 if system in SLOW_PEERS else s.reps),
+                        peer=system, note=note,
                         tags={"shape": "map"}))
     return out
 
 
 SHAPES = (("1 chain", "chain"), ("2 fan-out + fan-in", "fanout"), ("3 layered DAG", "layered"))
-PEERS = ("prefect", "dask-threads", "dask-distributed")
+PEERS = ("prefect", "dask-threads", "dask-distributed", "dagster", "luigi", "airflow")
 
 
 def plan(s: Sizes, *, peers: bool = True) -> list[Item]:
@@ -93,13 +102,13 @@ def plan(s: Sizes, *, peers: bool = True) -> list[Item]:
             items.append(Item(scenario, f"gleitzeit python/{backend}", _gz(shape, size, backend, "python", reps),
                               tags={"shape": shape, "backend": backend, "provider": "python"}))
         for system in PEERS if peers else ():
-            scaled = (s.prefect if system == "prefect" else s.distributed if system == "dask-distributed" else {})
-            n = scaled.get(shape, size)
+            n = s.scaled.get(system, {}).get(shape, size)
             note = f"scaled down to {n:,} (full size takes minutes)" if n != size else ""
-            items.append(Item(scenario, system, _peer(system, shape, n, s.reps), peer=system, note=note,
+            items.append(Item(scenario, system, _peer(system, shape, n, 1 if system in SLOW_PEERS else s.reps),
+                              peer=system, note=note,
                               tags={"shape": shape}))
     for n in s.scaling:
-        reps = s.big_reps if n == max(s.scaling) else s.reps
+        reps = s.big_reps if n >= 50_000 else s.reps
         for backend in ("sqlite", "memory"):
             items.append(Item("4 scaling (layered, no-op)", f"gleitzeit no-op/{backend}",
                               _gz("layered", n, backend, "noop", reps), tags={"backend": backend}))
@@ -118,6 +127,10 @@ def plan(s: Sizes, *, peers: bool = True) -> list[Item]:
     items.append(Item("9 provider CPU per trivial request", "SDK no-op provider vs bare echo child",
                       (sys.executable, "-m", "benchmarks.sdk_cpu", "--requests", str(s.sdk_requests)), kind="sdk"))
     items.extend(map_items(s, peers=peers))
+    scale = (sys.executable, "-m", "benchmarks.scale")
+    items.append(Item("11 scale", "`gleitzeit validate`", (*scale, "validate", str(s.validate_tasks)), kind="scale"))
+    items.append(Item("11 scale", "python/execute, value via ${…} vs context",
+                      (*scale, "bigvalue", str(s.big_value_mb), "--reps", str(s.reps)), kind="scale"))
     cli = (sys.executable, "-m", "benchmarks.gleitzeit_worker")
     for n in (1, s.chain):
         items.append(Item("6 orchestration only: chain", "`gleitzeit run` CLI, no-op/sqlite",

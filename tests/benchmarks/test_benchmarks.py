@@ -43,6 +43,28 @@ def test_quick_run_prints_table_and_writes_results(tmp_path: Path) -> None:
     assert sdk["requests"] == 2000 and sdk["sdk_cpu_ms_per_request"] > 0 and sdk["echo_cpu_ms_per_request"] > 0
     assert sdk["ratio"] == sdk["sdk_cpu_ms_per_request"] / sdk["echo_cpu_ms_per_request"]
     assert "| scenario | system |" in md_file.read_text()
+    # scenario 11: `gleitzeit validate` on both formats, and a value via ${…} against via context
+    assert "| 11: scale |" in out
+    checked = next(s for s in data["scale"] if s["kind"] == "validate")
+    assert checked["tasks"] == 2000 and all(checked[f]["cpu_s"] > 0 and checked[f]["peak_rss_mb"] > 0
+                                            for f in ("json", "yaml"))
+    handed = next(s for s in data["scale"] if s["kind"] == "bigvalue")
+    assert handed["ratio"] == handed["ref_s"] / handed["context_s"] and len(handed["walls_s"]["context"]) == 1
+
+
+def test_a_peer_that_is_not_installed_is_skipped_with_a_note(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import benchmarks.__main__ as harness
+
+    measured = []
+    monkeypatch.setattr(harness, "missing", lambda system: [f"{system}-package"])
+    monkeypatch.setattr(harness, "measure", lambda item: measured.append(item.system) or {
+        "tasks": 21, "walls_s": [0.1], "peak_rss_mb": 1.0, "engine_cpu_s_per_rep": 0.01})
+    monkeypatch.setattr(sys, "argv", ["benchmarks", "--quick", "--only", "1"])
+    harness.main()
+    out = capsys.readouterr().out
+    for peer in ("prefect", "dagster", "luigi", "airflow"):
+        assert f"note: skipping {peer}: {peer}-package not installed" in out
+    assert measured == ["gleitzeit python/sqlite", "gleitzeit python/memory"] and "failed" not in out
 
 
 def test_chain_reads_previous_result() -> None:
