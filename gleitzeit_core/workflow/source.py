@@ -38,7 +38,16 @@ _TAG = "tag:yaml.org,2002:"
 _STR, _SEQ, _MAP, _MERGE = (_TAG + t for t in ("str", "seq", "map", "merge"))
 _NULL, _BOOL, _INT, _FLOAT, _TIMESTAMP = (_TAG + t for t in ("null", "bool", "int", "float", "timestamp"))
 _NO_KEY, _MERGE_KEY, _SKIP_KEY = object(), object(), object()  # states of a mapping frame
-_Pos = tuple[int, int]
+#: A position is one int, ``line << 24 | column`` (columns past 16,777,215 read as that), and a
+#: mapping entry's key and value positions one int, ``key << 64 | value``: a tuple of tuples per
+#: key held ~250 bytes, most of the memory of loading a 100,000-task YAML file.
+_Pos = int
+_COL_BITS, _PAIR_BITS = 24, 64
+_COL_MAX, _VALUE_MASK = (1 << _COL_BITS) - 1, (1 << _PAIR_BITS) - 1
+
+
+def _pack(line: int, column: int) -> _Pos:
+    return line << _COL_BITS | min(column, _COL_MAX)
 
 
 class Marks:
@@ -46,7 +55,7 @@ class Marks:
 
     def __init__(self, file: str):
         self.file = file
-        self._maps: dict[int, tuple[_Pos, dict[Any, tuple[_Pos, _Pos]]]] = {}
+        self._maps: dict[int, tuple[_Pos, dict[Any, int]]] = {}  # id → (where, key → key pos << 64 | value pos)
         self._seqs: dict[int, tuple[_Pos, list[_Pos]]] = {}
 
     def of(self, container: Any) -> SourcePos:
@@ -57,14 +66,14 @@ class Marks:
         entry = self._maps.get(id(mapping))
         if entry is None or key not in entry[1]:
             return self.of(mapping)
-        return self._pos(entry[1][key][0])
+        return self._pos(entry[1][key] >> _PAIR_BITS)
 
     def value(self, container: dict | list, key: Any) -> SourcePos:
         """Where ``container[key]`` starts; the container itself if unknown."""
         if isinstance(container, dict):
             entry = self._maps.get(id(container))
             if entry is not None and key in entry[1]:
-                return self._pos(entry[1][key][1])
+                return self._pos(entry[1][key] & _VALUE_MASK)
         else:
             seq = self._seqs.get(id(container))
             if seq is not None and 0 <= key < len(seq[1]):
@@ -83,16 +92,18 @@ class Marks:
         pos = self.value(source, source_key)
         if pos.line is None:
             return
-        at = (pos.line, pos.column or 1)
+        at = _pack(pos.line, pos.column or 1)
         if isinstance(container, dict):
-            self._maps.setdefault(id(container), (at, {}))[1][key] = (at, at)
+            self._maps.setdefault(id(container), (at, {}))[1][key] = at << _PAIR_BITS | at
         else:
             items = self._seqs.setdefault(id(container), (at, []))[1]
             items.extend([at] * (key + 1 - len(items)))
             items[key] = at
 
     def _pos(self, pos: _Pos | None) -> SourcePos:
-        return SourcePos(self.file, *pos) if pos else SourcePos(self.file)
+        if pos is None:
+            return SourcePos(self.file)
+        return SourcePos(self.file, pos >> _COL_BITS, pos & _COL_MAX)
 
 
 @contextmanager
@@ -242,7 +253,7 @@ class _Builder:
                 if value is _NO_KEY:
                     value = self._scalar(event)
                 mark = event.start_mark
-                pos = (mark.line + 1, mark.column + 1)
+                pos = (mark.line + 1) << _COL_BITS | min(mark.column + 1, _COL_MAX)
                 size, height = 1, 0
                 if event.anchor:
                     self._anchors[event.anchor] = (value, 1, 0)
@@ -301,7 +312,7 @@ class _Builder:
                 parent[2], parent[3] = value, pos  # a plain text key
             elif type(key) is str and key not in container:
                 container[key] = value
-                parent[1][key] = (parent[3], pos)
+                parent[1][key] = parent[3] << _PAIR_BITS | pos
                 parent[2] = _NO_KEY
             else:  # merge keys, keys that are not text, duplicates
                 self._place(parent, event, value, pos)
@@ -341,11 +352,11 @@ class _Builder:
             elif key is not _SKIP_KEY:
                 if key in container:
                     self.problems.append(Problem(
-                        str(SourcePos(self.marks.file, *frame[3])),
-                        f"duplicate key {key!r} (first at line {frame[1][key][0][0]}): "
+                        str(self.marks._pos(frame[3])),
+                        f"duplicate key {key!r} (first at line {frame[1][key] >> _PAIR_BITS >> _COL_BITS}): "
                         "the later value would silently win; remove one"))
                 container[key] = value
-                frame[1][key] = (frame[3], pos)
+                frame[1][key] = frame[3] << _PAIR_BITS | pos
 
     def _merge(self, frame: list[Any]) -> None:
         """``<<: *base`` / ``<<: [*a, *b]``: keys written here win, then earlier sources."""
@@ -383,7 +394,7 @@ class _Builder:
             return None
 
     def _problem(self, event: Any, message: str) -> None:
-        self.problems.append(Problem(str(SourcePos(self.marks.file, *_pos(event))), message))
+        self.problems.append(Problem(str(self.marks._pos(_pos(event))), message))
 
 
 class _BadNumber(ValueError):
@@ -408,4 +419,4 @@ def _finite(value: float, text: str) -> float:
 
 def _pos(event: Any) -> _Pos:
     mark = event.start_mark
-    return (mark.line + 1, mark.column + 1)
+    return _pack(mark.line + 1, mark.column + 1)
