@@ -4,8 +4,9 @@ quadratic in tasks, edges, reference length or result size.
 One test per hot path: the input is scaled ×10 and the work it costs is counted (Python
 calls and lines run, via a trace hook, or memory held at once, via tracemalloc), never
 timed. Linear work grows ≤ ``LINEAR`` (12)× for ×10 input; a quadratic path grows ~100×.
-Each was checked against a planted quadratic step in its path (a scan of every name, key,
-task or spec per item): each such step fails its test.
+The loader, positions, graph, reference-parsing, run and live-view tests were each checked
+against a planted quadratic step in their path (a scan of every name, key, task or spec per
+item): each such step fails its test.
 """
 
 from __future__ import annotations
