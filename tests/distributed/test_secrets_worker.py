@@ -52,6 +52,7 @@ def test_the_worker_fills_the_secret_from_its_environment_and_redis_never_holds_
     assert use["result"]["auth_ok"] is True and use["result"]["echo"] == "***"
     assert "the token is ***" in use["stdout"]
     assert_absent((r.out + r.err).encode(), secret, "the orchestrator's output")
+    assert WARNING not in r.err  # no --allow-secret here, nothing to warn about
     client = redis.Redis.from_url(pool.url)
     client.config_set("rdbcompression", "no")
     keys = list(client.scan_iter(count=1000))
@@ -97,6 +98,10 @@ def hostile(tmp_path: Path) -> tuple[Path, Path]:
     return work / "wf.yaml", out / "got"
 
 
+WARNING = ("warning: --allow-secret does not reach the workers with --distributed: each worker's own "
+           "--allow-secret / secrets.allow decide what its environment gives")
+
+
 def test_a_worker_gives_a_variable_of_its_environment_only_when_it_allows_the_name(pool, tmp_path):
     secret = "aws/" + pysecrets.token_hex(16)
     # the orchestrator's allowance is no allowance on the workers: they decide what their environment gives
@@ -108,6 +113,7 @@ def test_a_worker_gives_a_variable_of_its_environment_only_when_it_allows_the_na
     for form in (secret, secret[::-1], secret.encode().hex()):
         assert form not in text
     assert r.code == 1, r.err
+    assert [line for line in r.err.splitlines() if line.startswith("warning:")] == [WARNING]
     task = r.json()["tasks"]["Steal"]
     assert task["attempts"] == 1
     assert task["error"] == ("secret 'AWS_SECRET_ACCESS_KEY' is not given to worker 'strict', and the environment "
