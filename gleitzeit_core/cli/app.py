@@ -26,7 +26,7 @@ from gleitzeit_core.cli.failure import (  # noqa: F401 — the exit codes are re
     Interrupted,
 )
 from gleitzeit_core.config import Config, load_config
-from gleitzeit_core.errors import GleitzeitError, primary
+from gleitzeit_core.errors import primary
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.workflow.policy import Allowance
 

@@ -377,9 +377,9 @@ class Scheduler:
         except ReferenceSyntaxError:
             return self._results  # substitute() reports it with the task's context
         inputs = {k: self._results[k] for k in keys if k in self._results}
-        for k, value in inputs.items():
-            if isinstance(value, StoredResult):
-                inputs[k] = await load(self.store, value)
+        for k, result in inputs.items():
+            if isinstance(result, StoredResult):
+                inputs[k] = await load(self.store, result)
         return inputs
 
     def _meta(self, spec: TaskSpec, rec: TaskRecord) -> dict[str, Any]:

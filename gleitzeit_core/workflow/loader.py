@@ -701,7 +701,7 @@ class _Checker:
             return True
         if item.path[0] not in declared:
             hint = self.did_you_mean(str(item.path[0]), declared) or (
-                f"; declare it under 'inputs:'" if not declared else f"; it declares: {', '.join(declared)}")
+                "; declare it under 'inputs:'" if not declared else f"; it declares: {', '.join(declared)}")
             self.report(self.marks.value(container, key),
                         f"{d.label}: {item.text} reads input {item.path[0]!r}, which the workflow does not declare{hint}")
         return True

@@ -231,7 +231,7 @@ class _Where:
         pos = _split(start)
         if pos is None or self.marks is None:
             return start
-        file, first, col = pos
+        file, first, _ = pos
         raw = self.params.get(name) if isinstance(self.params, dict) else None
         if not (isinstance(raw, str) and "\n" in raw):
             return start  # a one-line string: its column in the file is not the code's
