@@ -18,6 +18,10 @@ The store classes (``SQLiteBackend``, ``RedisBackend``, ``InMemoryBackend``),
 # The internal module gleitzeit_core.resume is loaded first: importing it later would
 # rebind the package attribute ``resume`` (the function below) to the module.
 import gleitzeit_core.resume  # noqa: F401  isort: skip
+from gleitzeit_core._api.cache import CacheExplanation as CacheExplanation
+from gleitzeit_core._api.cache import cache_entries as cache_entries
+from gleitzeit_core._api.cache import clear_cache as clear_cache
+from gleitzeit_core._api.cache import explain_cache as explain_cache
 from gleitzeit_core._api.engine import ExecutionEngine as ExecutionEngine
 from gleitzeit_core._api.entry import resume as resume
 from gleitzeit_core._api.entry import resume_async as resume_async
@@ -41,6 +45,7 @@ from gleitzeit_core._api.runs import task_details as task_details
 from gleitzeit_core._api.result import TaskResult as TaskResult
 from gleitzeit_core._api.workflow import Task as Task
 from gleitzeit_core._api.workflow import Workflow as Workflow
+from gleitzeit_core.cache.entries import CacheEntry as CacheEntry
 from gleitzeit_core.config import Config as Config
 from gleitzeit_core.config import load_config as load_config
 from gleitzeit_core.dispatch.base import Dispatcher as Dispatcher
@@ -95,6 +100,8 @@ def __getattr__(name: str) -> object:
 __all__ = (
     "AsyncioRequired",
     "AttemptRecord",
+    "CacheEntry",
+    "CacheExplanation",
     "CancelOutcome",
     "Cancellation",
     "Config",
@@ -142,9 +149,12 @@ __all__ = (
     "WorkflowChanged",
     "WorkflowInvalid",
     "__version__",
+    "cache_entries",
     "cancel_run",
+    "clear_cache",
     "collect_garbage",
     "delete_runs",
+    "explain_cache",
     "get_run",
     "list_runs",
     "list_tasks",

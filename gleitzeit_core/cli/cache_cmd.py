@@ -8,15 +8,13 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from gleitzeit_core.cache.entries import CacheEntry, table_for
-from gleitzeit_core.cache.key import differences
-from gleitzeit_core.cli.app import EXIT_USAGE, BackendOpt, JsonOpt, fail, not_found, run_async, state
+from gleitzeit_core._api import cache as api
+from gleitzeit_core.cache.entries import CacheEntry
+from gleitzeit_core.cli.app import EXIT_USAGE, BackendOpt, JsonOpt, fail, run_async, state
 from gleitzeit_core.cli.render import emit, short_value
 from gleitzeit_core.presentation.records import iso, local_time
 from gleitzeit_core.errors import ConfigError
 from gleitzeit_core.retention import parse_age
-from gleitzeit_core.store.base import Store
-from gleitzeit_core.store.records import TaskRecord
 
 app = typer.Typer(help="Inspect and clear the result cache.", no_args_is_help=True)
 
@@ -44,7 +42,7 @@ def list_entries(ctx: typer.Context, backend: BackendOpt = None, json_out: JsonO
 
     async def go() -> list[CacheEntry]:
         async with st.store() as store:
-            return await table_for(store).list()
+            return await api.cache_entries(store)
 
     entries = run_async(go)
 
@@ -73,27 +71,16 @@ def explain(ctx: typer.Context,
     """
     st = state(ctx, json=json_out, backend=backend)
 
-    async def go() -> tuple[TaskRecord | None, CacheEntry | None, CacheEntry | None]:
+    async def go() -> api.CacheExplanation:
         async with st.store() as store:
-            task = await _task(store, ref, run_id)
-            if task is None:
-                return None, None, None
-            table = table_for(store)
-            mine = await table.for_task(task.workflow_name, task.key)
-            source = task.cached_from or f"{task.run_id}/{task.id}"
-            entry = next((e for e in mine if e.cached_from == source), None)
-            earlier = [e for e in mine if entry is not None and e.created_at < entry.created_at]
-            return task, entry, earlier[0] if earlier else None
+            return await api.explain_cache(store, ref, run_id=run_id)
 
-    task, entry, previous = run_async(go)
-    if task is None:
-        where = f"in run {run_id}" if run_id else f"in the newest {RUNS_SEARCHED} runs"
-        not_found(f"no task {ref!r}: not a task id, nor a task's name or key {where}")
+    why = run_async(go)
+    task, entry, previous, diff = why.task, why.entry, why.previous, why.differences
     if entry is None:
         fail(f"task {task.name!r} ({task.id}) has no cache entry: it did not opt in, was not cacheable "
              "(run it with --verbose to see why), failed, or its entry expired or was cleared")
-    diff = differences(previous.key_doc, entry.key_doc) if previous else None
-    data = {"task_id": task.id, "task": task.name, "run_id": task.run_id, "hit": task.cached_from is not None,
+    data = {"task_id": task.id, "task": task.name, "run_id": task.run_id, "hit": why.hit,
             "entry": entry_json(entry, document=True),
             "previous": None if previous is None else {**entry_json(previous), "differences": diff}}
 
@@ -111,23 +98,6 @@ def explain(ctx: typer.Context,
                              soft_wrap=True, markup=False)
 
     emit(st.json, data, human)
-
-
-#: how many runs, newest first, `explain NAME` looks through
-RUNS_SEARCHED = 200
-
-
-async def _task(store: Store, ref: str, run_id: str | None) -> TaskRecord | None:
-    """The task ``ref`` names: a record id, else a name or key in ``run_id`` or the newest run having it."""
-    if run_id is None and (task := await store.get_task(ref)) is not None:
-        return task
-    runs = [run_id] if run_id else [r.run_id for r in await store.list_runs(limit=RUNS_SEARCHED)]
-    for rid in runs:
-        tasks = await store.list_tasks(run_id=rid)
-        found = next((t for t in tasks if ref in (t.id, t.name, t.key)), None)
-        if found is not None:
-            return found
-    return None
 
 
 def _compact(value: Any) -> str:
@@ -151,7 +121,7 @@ def clear(ctx: typer.Context,
 
     async def go() -> int:
         async with st.store() as store:
-            return await table_for(store).clear(age)
+            return await api.clear_cache(store, age)
 
     n = run_async(go)
     emit(st.json, {"deleted": n}, lambda: st.console.print(f"deleted {n} cache entr{'y' if n == 1 else 'ies'}"))

@@ -17,8 +17,8 @@ BLOCKS = python_blocks(DOC)
 
 def test_the_page_has_its_examples():
     # the notebook script, the 100-run service, reading back from SQLite, stored runs, resuming, inputs and secrets,
-    # the scripted dispatcher
-    assert len(BLOCKS) == 7
+    # the scripted dispatcher, the result cache
+    assert len(BLOCKS) == 8
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
@@ -38,6 +38,7 @@ def test_example_runs_as_printed(tmp_path: Path, index: int):
         4: ["completed 42"],
         5: ["['hello Ada', 'hello Ada']\ntoken ***\n", "input 'times': params['times']: '3' is not of type 'integer'"],
         6: ["completed {'text': 'HELLO'}\n['fetch', 'shout']\n"],
+        7: ["False\nTrue\nFalse\nsquare 0\nsquare 1\nFalse ['params.code']\n0 2\n"],
     }[index]
     for text in expected:
         assert text in proc.stdout
