@@ -30,19 +30,27 @@ from benchmarks.shapes import build
 VALIDATE_S, VALIDATE_MB = 3.0, 300.0
 
 
+def write_files(n: int, home: Path) -> None:
+    from benchmarks.gleitzeit_worker import workflow_text
+
+    text = workflow_text(build("layered", n), "noop")
+    (home / "wf.json").write_text(text)
+    (home / "wf.yaml").write_text(yaml.safe_dump(json.loads(text), sort_keys=False, width=200))
+
+
 def validate(n: int, home: Path) -> dict[str, Any]:
-    from benchmarks.gleitzeit_worker import register_noop, workflow_text
+    from benchmarks.gleitzeit_worker import register_noop
 
     exe = shutil.which("gleitzeit")
     if exe is None:
         raise RuntimeError("the `gleitzeit` command is not on PATH (pip install -e .)")
-    text = workflow_text(build("layered", n), "noop")
+    # written by a child: a process forked from this one would start with its peak RSS (Linux keeps
+    # the high-water mark across fork and exec), so this one stays small
+    subprocess.run([sys.executable, "-m", "benchmarks.scale", "files", str(n), str(home)], check=True, timeout=600)
     files = {"json": home / "wf.json", "yaml": home / "wf.yaml"}
-    files["json"].write_text(text)
-    files["yaml"].write_text(yaml.safe_dump(json.loads(text), sort_keys=False, width=200))
     env = {**os.environ, "GLEITZEIT_HOME": str(home)}
     register_noop(exe, env)
-    out: dict[str, Any] = {"tasks": len(build("layered", n).nodes)}
+    out: dict[str, Any] = {"tasks": max(1, n // 100) * 100}  # layered(n): n // 100 layers of 100
     for fmt, path in files.items():
         with open(home / "out.txt", "wb") as sink:
             t0 = time.perf_counter()
@@ -95,10 +103,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
     sub.add_parser("validate").add_argument("tasks", type=int)
+    files = sub.add_parser("files")  # validate's inputs, written in a child of its own
+    files.add_argument("tasks", type=int)
+    files.add_argument("dir", type=Path)
     bv = sub.add_parser("bigvalue")
     bv.add_argument("mb", type=int)
     bv.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
+    if args.what == "files":
+        write_files(args.tasks, args.dir)
+        return
     with tempfile.TemporaryDirectory(prefix="gz-scale-") as tmp:
         home = Path(tmp)
         os.environ["GLEITZEIT_HOME"] = str(home)
