@@ -44,6 +44,10 @@ from gleitzeit_core._api.runs import run_details as run_details
 from gleitzeit_core._api.runs import task_details as task_details
 from gleitzeit_core._api.result import TaskResult as TaskResult
 from gleitzeit_core._api.workflow import Task as Task
+from gleitzeit_core._api.validate import Plan as Plan
+from gleitzeit_core._api.validate import ProviderUse as ProviderUse
+from gleitzeit_core._api.validate import validate as validate
+from gleitzeit_core._api.validate import validate_async as validate_async
 from gleitzeit_core._api.workflow import Workflow as Workflow
 from gleitzeit_core.cache.entries import CacheEntry as CacheEntry
 from gleitzeit_core.config import Config as Config
@@ -117,9 +121,11 @@ __all__ = (
     "InternalError",
     "LogLine",
     "LogStream",
+    "Plan",
     "Problem",
     "ProviderError",
     "ProviderUnavailable",
+    "ProviderUse",
     "RedisBackend",
     "Removal",
     "RemovalOutcome",
@@ -166,4 +172,6 @@ __all__ = (
     "run_async",
     "run_details",
     "task_details",
+    "validate",
+    "validate_async",
 )

@@ -1,23 +1,19 @@
 """`gleitzeit validate FILE`: every check `run` makes before it starts, then the plan.
 
-Checks: the file itself (structure, names, dependencies, cycles, ``${…}``
-references, what its ``sandbox:`` asks for against the runner's allowances) and,
-by starting the built-in and registered providers it needs, that each protocol has
-a provider and each method exists. Providers a workflow brings itself
-(``providers:``, with ``--allow-providers``) are never started by validate: their
-manifests are read and their protocols matched, their methods are not checked.
-Nothing is written to the store.
+The checks and the plan are ``gleitzeit_core._api.validate`` (``gz.validate``); this
+command loads the file with its --allow-* flags, binds --param values, and prints.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
+from gleitzeit_core._api.validate import validate_async
 from gleitzeit_core.cli.app import (
     EXIT_USAGE,
     CliState,
@@ -29,13 +25,8 @@ from gleitzeit_core.cli.app import (
 from gleitzeit_core.cli.input_options import AllowSecretOpt, ParamOpt, ParamsFileOpt, allowing_secrets
 from gleitzeit_core.cli.render import print_json
 from gleitzeit_core.errors import ProviderError, WorkflowInvalid
-from gleitzeit_core.secret_sources import AllowList
-from gleitzeit_core.workflow.graph import levels
 from gleitzeit_core.workflow.inputs import bind_cli
 from gleitzeit_core.workflow.loader import load_workflow
-from gleitzeit_core.workflow.model import Workflow
-from gleitzeit_core.workflow import foreach
-from gleitzeit_core.workflow.refs import find_references
 
 
 @dataclass
@@ -46,88 +37,23 @@ class Report:
     name: str | None = None
 
 
-def plan_of(workflow: Workflow, providers: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Task order by level, providers and methods used, and what each ``${…}`` reads."""
-    by_key = workflow.by_key()
-    names = {t.name: t.key for t in workflow.tasks} | {t.key: t.key for t in workflow.tasks}
-    references = [
-        {"task": t.name, "reference": ref.text, "reads": by_key[ref.task].name if ref.task in by_key else ref.task}
-        for t in workflow.tasks
-        for ref in find_references(t.params, names, foreach.VARIABLES if t.for_each is not None else ())
-    ]
-    return {
-        "levels": [[by_key[k].name for k in level] for level in levels(workflow)],
-        "providers": providers,
-        "references": references,
-    }
-
-
 async def check(path: str, st: CliState, params: list[str] | None = None,
                 params_file: str | None = None, allow_secrets: list[str] | None = None) -> Report:
-    from gleitzeit_core.dispatch.local import LocalDispatcher, make_host  # heavy: providers and SDK
-    from gleitzeit_core.subworkflow_dispatch import provider_tasks
-
     report = Report(path)
+    config = allowing_secrets(st.config(), allow_secrets)
     try:
         workflow = load_workflow(path, allowance=st.allowance())
         if params or params_file:  # the values a run would get (secrets are the run's: not needed here)
             bind_cli(workflow, params or [], params_file)
-        host = make_host(st.config(), workflow)
+        plan = await validate_async(workflow, config=config)
     except WorkflowInvalid as exc:
         report.problems = [str(p) for p in exc.problems]
         return report
-    report.name = workflow.name
-    external = provider_tasks(workflow).tasks  # a sub-workflow's bookkeeping tasks need no provider
-    brought = {m.name for m in host.manifests.values() if m.source in workflow.providers}
-    started = tuple(t for t in external
-                    if not any(m.name in brought for m in host.providers_for(t.protocol)))
-    async with LocalDispatcher(host) as local:
-        try:  # inside the host: its task group would wrap what escapes it
-            await local.preflight(replace(workflow, tasks=started))
-        except WorkflowInvalid as exc:
-            report.problems = [str(p) for p in exc.problems]
-            return report
-        except ProviderError as exc:
-            report.problems = [f"{path}: {exc.message}"]
-            return report
-        used: dict[str, dict[str, Any]] = {}
-        for t in external:
-            m = host.actor_for_protocol(t.protocol).manifest
-            entry = used.setdefault(m.name, {"version": m.version, "manifest": m.source, "protocols": [], "methods": [],
-                                             "started": m.name not in brought})
-            for key, value in (("protocols", t.protocol), ("methods", t.method)):
-                if value not in entry[key]:
-                    entry[key].append(value)
-    report.plan = plan_of(workflow, used)
-    allowed = AllowList.of(allowing_secrets(st.config(), allow_secrets)["secrets.allow"])  # values are never read
-    report.plan["secrets"] = [{"name": s.name, "environment": allowed.allows(s.name)} for s in workflow.secrets]
-    report.plan["maps"], too_wide = maps_of(workflow, int(st.config()["execution.max_map_items"]))
-    report.problems = too_wide
+    except ProviderError as exc:
+        report.problems = [f"{path}: {exc.message}"]
+        return report
+    report.name, report.plan = plan.name, plan.to_dict()
     return report
-
-
-def maps_of(workflow: Workflow, max_items: int) -> tuple[list[dict[str, Any]], list[str]]:
-    """Each map task's item source and, where it is known before the run (a glob, a literal
-    list), its item count; a glob that matches more than a map may hold is a problem."""
-    out, problems = [], []
-    for t in workflow.tasks:
-        fe = t.for_each
-        if fe is None:
-            continue
-        row: dict[str, Any] = {"task": t.name, "source": fe.source, "glob": fe.glob, "items": None}
-        if fe.glob is not None:
-            try:
-                row["items"] = len(foreach.resolve_glob(fe.glob, workflow.base_dir or ".", max_items))
-            except foreach.GlobTooWide as exc:
-                problems.append(f"{fe.pos or t.pos}: task {t.name!r}: for_each: {exc}; at most {max_items} "
-                                "items per map (execution.max_map_items)")
-        elif isinstance(fe.source, list):
-            row["items"] = len(fe.source)
-            if len(fe.source) > max_items:
-                problems.append(f"{fe.pos or t.pos}: task {t.name!r}: for_each: {len(fe.source)} items; at most "
-                                f"{max_items} per map (execution.max_map_items)")
-        out.append(row)
-    return out, problems
 
 
 def render(st: CliState, r: Report) -> None:

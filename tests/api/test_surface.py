@@ -10,13 +10,14 @@ import gleitzeit_core
 PUBLIC = (
     "AsyncioRequired", "AttemptRecord", "CacheEntry", "CacheExplanation", "CancelOutcome", "Cancellation", "Config", "ConfigError",
     "Dispatcher", "Event", "EventStream", "EventsLost", "ExecutionEngine", "FailureKind", "GleitzeitError",
-    "InMemoryBackend", "InternalError", "LogLine", "LogStream", "Problem", "ProviderError", "ProviderUnavailable", "RedisBackend", "Removal",
+    "InMemoryBackend", "InternalError", "LogLine", "LogStream", "Plan", "Problem", "ProviderError", "ProviderUnavailable", "ProviderUse", "RedisBackend", "Removal",
     "RemovalOutcome", "RunDetails", "RunFailed", "RunNotFound", "RunRecord", "RunResult", "RunStatus",
     "RunStillRunning", "RunUpdated", "SQLiteBackend", "ScriptedCall", "ScriptedDispatcher", "Store",
     "StoreUnavailable", "SubstitutionError", "Task", "TaskDetails", "TaskNotFound", "TaskOutput", "TaskRecord",
     "TaskResult", "TaskStatus", "TaskUpdated", "Workflow", "WorkflowChanged", "WorkflowInvalid", "__version__",
     "cache_entries", "cancel_run", "clear_cache", "collect_garbage", "delete_runs", "explain_cache", "get_run", "list_runs", "list_tasks", "load_config", "logs",
     "resume", "resume_async", "run", "run_async", "run_details", "task_details",
+    "validate", "validate_async",
 )
 
 
