@@ -28,6 +28,9 @@ from gleitzeit_core._api.entry import resume_async as resume_async
 from gleitzeit_core._api.entry import run as run
 from gleitzeit_core._api.entry import run_async as run_async
 from gleitzeit_core._api.events import EventStream as EventStream
+from gleitzeit_core._api.providers import ProviderListing as ProviderListing
+from gleitzeit_core._api.providers import provider_health as provider_health
+from gleitzeit_core._api.providers import providers as providers
 from gleitzeit_core._api.result import RunResult as RunResult
 from gleitzeit_core._api.runs import CancelOutcome as CancelOutcome
 from gleitzeit_core._api.runs import Cancellation as Cancellation
@@ -51,6 +54,7 @@ from gleitzeit_core._api.validate import validate_async as validate_async
 from gleitzeit_core._api.workflow import Workflow as Workflow
 from gleitzeit_core.cache.entries import CacheEntry as CacheEntry
 from gleitzeit_core.config import Config as Config
+from gleitzeit_core.dispatch.probe import Probe as ProviderProbe
 from gleitzeit_core.config import load_config as load_config
 from gleitzeit_core.dispatch.base import Dispatcher as Dispatcher
 from gleitzeit_core.retention import Removal as Removal
@@ -62,6 +66,7 @@ from gleitzeit_core.errors import GleitzeitError as GleitzeitError
 from gleitzeit_core.errors import InternalError as InternalError
 from gleitzeit_core.errors import Problem as Problem
 from gleitzeit_core.errors import ProviderError as ProviderError
+from gleitzeit_core.errors import ProviderNotFound as ProviderNotFound
 from gleitzeit_core.errors import ProviderUnavailable as ProviderUnavailable
 from gleitzeit_core.errors import RunFailed as RunFailed
 from gleitzeit_core.errors import RunNotFound as RunNotFound
@@ -124,6 +129,9 @@ __all__ = (
     "Plan",
     "Problem",
     "ProviderError",
+    "ProviderListing",
+    "ProviderNotFound",
+    "ProviderProbe",
     "ProviderUnavailable",
     "ProviderUse",
     "RedisBackend",
@@ -166,6 +174,8 @@ __all__ = (
     "list_tasks",
     "load_config",
     "logs",
+    "provider_health",
+    "providers",
     "resume",
     "resume_async",
     "run",

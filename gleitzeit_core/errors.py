@@ -8,6 +8,7 @@ Tree::
     ├── StoreUnavailable     backend unreachable / unusable (exit 2)
     ├── ProviderError        a provider could not serve a request
     │   └── ProviderUnavailable   cannot be started / restart budget spent
+    ├── ProviderNotFound     no provider of that name is built in or registered (exit 1)
     ├── SubstitutionError    a ${...} reference cannot be resolved
     ├── RunNotFound          no such run to resume or read (exit 1)
     ├── TaskNotFound         no such task to read (exit 1)
@@ -100,6 +101,12 @@ class SubstitutionError(GleitzeitError):
 
 
 class RunNotFound(GleitzeitError):
+    exit_code = 1
+
+
+class ProviderNotFound(GleitzeitError):
+    """No provider by that name among the built-in and registered ones (``provider_health``)."""
+
     exit_code = 1
 
 

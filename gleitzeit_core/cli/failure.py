@@ -24,6 +24,7 @@ from gleitzeit_core.errors import (
     ConfigError,
     GleitzeitError,
     Problem,
+    ProviderNotFound,
     RunNotFound,
     StoreUnavailable,
     TaskNotFound,
@@ -88,7 +89,7 @@ def describe(exc: BaseException) -> Failure:
         return Failure(ErrorKind.INVALID_CONFIG, str(exc), exc.exit_code)
     if isinstance(exc, StoreUnavailable):
         return Failure(ErrorKind.STORE_UNAVAILABLE, str(exc), exc.exit_code)
-    if isinstance(exc, (RunNotFound, TaskNotFound)):
+    if isinstance(exc, (RunNotFound, TaskNotFound, ProviderNotFound)):
         return Failure(ErrorKind.NOT_FOUND, str(exc), exc.exit_code)
     if isinstance(exc, GleitzeitError):
         return Failure(ErrorKind.FAILED, str(exc) or type(exc).__name__, exc.exit_code)

@@ -12,9 +12,10 @@ import typer
 import yaml
 from rich.text import Text
 
-from gleitzeit_core.cli.app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliState, JsonOpt, fail, not_found, run_async, state
+from gleitzeit_core._api import providers as api
+from gleitzeit_core.cli.app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliState, JsonOpt, fail, run_async, state
 from gleitzeit_core.cli.common import STATE_STYLE, probes_table
-from gleitzeit_core.dispatch.probe import Probe, manifests, probe_all
+from gleitzeit_core.dispatch.probe import manifests
 from gleitzeit_core.cli.render import emit, print_json
 from gleitzeit_core.errors import ProviderError
 from gleitzeit_core.providers.manifest import (ManifestError, ProviderKind, ProviderManifest, load_manifest,
@@ -31,12 +32,8 @@ def list_providers(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     """
     st = state(ctx, json=json_out)
 
-    async def go() -> tuple[list[Probe], list[str]]:
-        config = st.config()
-        found, problems = manifests(config)
-        return await probe_all(config, found, health=False), problems
-
-    probes, problems = run_async(go)
+    listing = run_async(lambda: api.providers(config=st.config()))
+    probes, problems = listing.probes, listing.invalid
     emit(st.json, [p.to_json() for p in probes] + [{"name": None, "state": "invalid", "error": line} for line in problems],
          lambda: st.console.print(probes_table(probes, problems)))
 
@@ -50,15 +47,7 @@ def health(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME", h
     """
     st = state(ctx, json=json_out)
 
-    async def go() -> Probe:
-        config = st.config()
-        found, _ = manifests(config)
-        chosen = [m for m in found if m.name == name]
-        if not chosen:
-            not_found(f"no provider named {name!r} (known: {', '.join(sorted(m.name for m in found)) or 'none'})")
-        return (await probe_all(config, chosen, health=True))[0]
-
-    p = run_async(go)
+    p = run_async(lambda: api.provider_health(name, config=st.config()))
 
     def human() -> None:
         style = STATE_STYLE.get(p.state, "")

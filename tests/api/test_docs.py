@@ -17,8 +17,8 @@ BLOCKS = python_blocks(DOC)
 
 def test_the_page_has_its_examples():
     # the notebook script, the 100-run service, reading back from SQLite, stored runs, resuming, inputs and secrets,
-    # the scripted dispatcher, the result cache, validating
-    assert len(BLOCKS) == 9
+    # the scripted dispatcher, the result cache, validating, providers
+    assert len(BLOCKS) == 10
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
@@ -41,6 +41,8 @@ def test_example_runs_as_printed(tmp_path: Path, index: int):
         7: ["False\nTrue\nFalse\nsquare 0\nsquare 1\nFalse ['params.code']\n0 2\n"],
         8: ["[['split'], ['total', 'count']]\n['python/execute']\n[('total', 'split'), ('count', 'split')]\n"
             "task 'a': no provider offers method 'python/exec'; did you mean 'python/execute'?"],
+        9: ["python ok ['python/execute']\n", "ollama disabled []\n",
+            "ok ok True\nno provider named 'nope' (known: ollama, python)\n"],
     }[index]
     for text in expected:
         assert text in proc.stdout
