@@ -210,3 +210,18 @@ async def test_resume_re_arms_every_pending_retry_timer_and_runs_an_overdue_one_
     assert final.status is RunStatus.COMPLETED
     assert [(k, a, t - T0) for k, a, t in handler.dispatched] == [
         ("soon", 2, 30), ("late", 2, 45), ("after", 1, 45)]
+
+
+async def test_a_retry_cancelled_while_it_waited_starts_at_once_when_the_run_is_resumed() -> None:
+    # the run was cancelled during the 60 s delay: the task is cancelled (its due time still on
+    # record); resuming starts cancelled tasks over, now, not at the stale due time
+    policy = RetryPolicy(max_attempts=2, base_delay=60, strategy=Strategy.FIXED)
+    wf, run_id, store = await killed_while_retries_wait([spec("flaky", policy)], {"flaky": 1})
+    [rec] = await store.list_tasks(run_id=run_id)
+    rec.status, rec.error = TaskStatus.CANCELLED, "run cancelled"
+    await store.save_task(rec)
+    clock = VirtualClock(T0 + 10)
+    handler = Recorder(clock, {})
+    final = await resume(wf, run_id, store, clock, handler)
+    assert final.status is RunStatus.COMPLETED
+    assert handler.dispatched == [("flaky", 2, T0 + 10)]
