@@ -5,6 +5,7 @@ provider_python/sandbox/policy.py (docs/testing.md): one sandbox start, a few ex
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from pathlib import Path
@@ -70,10 +71,24 @@ async def test_output_is_bounded_at_one_mib_per_stream_by_default(sandbox: Sandb
 
 
 async def test_a_result_over_16_mib_is_refused_by_default(sandbox: Sandbox, workspace_dir: Path) -> None:
-    res = await run(sandbox, "result = 'x' * (17 << 20)", workspace_dir)
+    res = await run(sandbox, "result = 'x' * (16 << 20)", workspace_dir)  # 16 MiB and its two quotes
     assert not res.ok and res.result is None
     res = await run(sandbox, "result = 'x' * (15 << 20)", workspace_dir)
     assert res.ok and len(res.result) == 15 * MIB
+
+
+async def test_a_timed_out_execution_is_retryable_and_timed_by_the_host(sandbox: Sandbox, workspace_dir: Path) -> None:
+    res = await run(sandbox, "import time\ntime.sleep(30)", workspace_dir, timeout=1.0)
+    assert (res.ok, res.timed_out, res.retryable) == (False, True, True)
+    assert res.duration_ms == res.wall_ms > 0  # no time from the child: the host's own measure
+
+
+def test_policies_and_requests_cannot_be_changed_once_made() -> None:
+    policy, request = SandboxPolicy(), ExecRequest(code="result = 1")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policy.network = True  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.policy = SandboxPolicy(network=True)  # type: ignore[misc]
 
 
 async def test_a_policy_is_a_snapshot_of_what_it_was_given(sandbox: Sandbox, workspace_dir: Path, tmp_path: Path) -> None:

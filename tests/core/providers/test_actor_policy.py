@@ -28,7 +28,7 @@ def test_else_the_timeout_parameter_the_workflow_set() -> None:
     assert attempt_deadline(DESCRIPTOR, "python/execute", None, {"timeout": 3}) == (3.0, "", {"timeout": 3.0})
 
 
-@pytest.mark.parametrize("unusable", [0, -1, True, math.inf, math.nan, "5", None])
+@pytest.mark.parametrize("unusable", [0, -1, True, math.inf, float("1e999"), math.nan, "5", None])
 def test_an_unusable_timeout_parameter_falls_back_to_the_methods_default(unusable: object) -> None:
     timeout, note, params = attempt_deadline(DESCRIPTOR, "python/execute", None, {"timeout": unusable})
     assert (timeout, note, params) == (60.0, DEFAULT_NOTE, {"timeout": 60.0})
