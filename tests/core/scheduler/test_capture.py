@@ -114,3 +114,17 @@ async def test_token_deltas_are_the_result_not_output_and_silence_stores_nothing
 
     [attempt] = await attempts(handler)
     assert (attempt.stdout, attempt.stderr) == (None, None)
+
+
+async def test_the_start_fills_to_the_last_character_when_output_trickles_in() -> None:
+    whole = "a" * (KEPT - 2) + "bcdefg" + text(2 * KEPT, "t")
+
+    def handler(call: ScriptedCall) -> Any:
+        call.print(whole[:KEPT - 2])
+        for ch in whole[KEPT - 2:KEPT + 4]:  # one character at a time across the boundary
+            call.print(ch)
+        call.print(whole[KEPT + 4:])
+        return 1
+
+    [attempt] = await attempts(handler)
+    assert attempt.stdout == whole[:KEPT] + marker(len(whole) - 2 * KEPT) + whole[-KEPT:]
