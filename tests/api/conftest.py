@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import AsyncIterator
 
 import anyio
 import pytest
@@ -59,3 +61,20 @@ class Running:
         if isinstance(event, gz.TaskUpdated) and event.task.status is gz.TaskStatus.RUNNING:
             self.run_ids.append(event.task.run_id)
             self.started.set()
+
+
+@asynccontextmanager
+async def slow_run(engine: gz.ExecutionEngine) -> AsyncIterator[tuple[str, list[gz.RunResult]]]:
+    """Runs ``SLOW`` on ``engine`` and yields its run id once its task is running, and the
+    list its result is appended to when the run ends (after the block: the block must end
+    the run, e.g. by cancelling it)."""
+    on_event = Running()
+    results: list[gz.RunResult] = []
+    with anyio.fail_after(60):  # hang guard; the engine checks the cancel flag once a second
+        async with anyio.create_task_group() as tg:
+            async def go() -> None:
+                results.append(await engine.run(SLOW, on_event=on_event))
+
+            tg.start_soon(go)
+            await on_event.started.wait()
+            yield on_event.run_ids[0], results

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 import gleitzeit_core as gz
-from tests.api.conftest import COUNTING, Running, SLOW, pid_workflow, started
+from tests.api.conftest import COUNTING, pid_workflow, slow_run, started
 
 pytestmark = pytest.mark.anyio
 RUNS = 100
@@ -117,19 +117,10 @@ async def test_a_workflow_naming_its_own_provider_gets_a_host_of_its_own(tmp_pat
 
 
 async def test_cancel_stops_a_running_run_and_records_why(starts: Path, tmp_path: Path):
-    on_event = Running()
-
-    results: list[gz.RunResult] = []
     async with gz.ExecutionEngine(backend=gz.SQLiteBackend(str(tmp_path / "c.db"))) as engine:
-        with anyio.fail_after(60):  # hang guard; the engine checks the flag once a second
-            async with anyio.create_task_group() as tg:
-                async def go() -> None:
-                    results.append(await engine.run(SLOW, on_event=on_event))
-
-                tg.start_soon(go)
-                await on_event.started.wait()
-                assert await engine.cancel(on_event.run_ids[0]) is True
-        assert await engine.cancel(on_event.run_ids[0]) is False  # finished now
+        async with slow_run(engine) as (run_id, results):
+            assert await engine.cancel(run_id) is True
+        assert await engine.cancel(run_id) is False  # finished now
         with pytest.raises(gz.RunNotFound):
             await engine.cancel("run-nope")
     [result] = results

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 import gleitzeit_core as gz
-from tests.api.conftest import SLOW, Running
+from tests.api.conftest import slow_run
 from tests.e2e.test_interrupted import start_gated
 from tests.helpers.cli import LIVE_WORKSPACE, gz as gz_cli
 
@@ -185,22 +185,13 @@ async def test_delete_and_collect_remove_runs_with_their_workspaces(tmp_path: Pa
 
 async def test_cancel_and_delete_of_a_live_run(starts: Path, tmp_path: Path):
     db = str(tmp_path / "live.db")
-    on_event = Running()
-    results: list[gz.RunResult] = []
     async with gz.ExecutionEngine(backend=gz.SQLiteBackend(db)) as engine:
-        with anyio.fail_after(60):  # hang guard; the engine checks the flag once a second
-            async with anyio.create_task_group() as tg:
-                async def go() -> None:
-                    results.append(await engine.run(SLOW, on_event=on_event))
-
-                tg.start_soon(go)
-                await on_event.started.wait()
-                [run_id] = on_event.run_ids
-                async with gz.SQLiteBackend(db) as other:   # as another process would
-                    [kept] = await gz.delete_runs(other, [run_id])
-                    assert kept.outcome is gz.RemovalOutcome.LIVE and kept.status == "running"
-                    asked = await gz.cancel_run(other, run_id)
-                    assert (asked.outcome, asked.status) == (gz.CancelOutcome.REQUESTED, gz.RunStatus.RUNNING)
+        async with slow_run(engine) as (run_id, results):
+            async with gz.SQLiteBackend(db) as other:   # as another process would
+                [kept] = await gz.delete_runs(other, [run_id])
+                assert kept.outcome is gz.RemovalOutcome.LIVE and kept.status == "running"
+                asked = await gz.cancel_run(other, run_id)
+                assert (asked.outcome, asked.status) == (gz.CancelOutcome.REQUESTED, gz.RunStatus.RUNNING)
         async with gz.SQLiteBackend(db) as other:
             again = await gz.cancel_run(other, run_id)
             assert (again.outcome, again.status) == (gz.CancelOutcome.FINISHED, gz.RunStatus.CANCELLED)
