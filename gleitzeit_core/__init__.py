@@ -32,6 +32,7 @@ from gleitzeit_core._api.providers import ProviderListing as ProviderListing
 from gleitzeit_core._api.providers import provider_health as provider_health
 from gleitzeit_core._api.providers import providers as providers
 from gleitzeit_core._api.result import RunResult as RunResult
+from gleitzeit_core._api.traces import export_trace as export_trace
 from gleitzeit_core._api.runs import CancelOutcome as CancelOutcome
 from gleitzeit_core._api.runs import Cancellation as Cancellation
 from gleitzeit_core._api.runs import RunDetails as RunDetails
@@ -74,6 +75,7 @@ from gleitzeit_core.errors import RunStillRunning as RunStillRunning
 from gleitzeit_core.errors import StoreUnavailable as StoreUnavailable
 from gleitzeit_core.errors import SubstitutionError as SubstitutionError
 from gleitzeit_core.errors import TaskNotFound as TaskNotFound
+from gleitzeit_core.errors import TraceExportFailed as TraceExportFailed
 from gleitzeit_core.errors import WorkflowChanged as WorkflowChanged
 from gleitzeit_core.errors import WorkflowInvalid as WorkflowInvalid
 from gleitzeit_core.scheduler.events import Event as Event
@@ -159,6 +161,7 @@ __all__ = (
     "TaskResult",
     "TaskStatus",
     "TaskUpdated",
+    "TraceExportFailed",
     "Workflow",
     "WorkflowChanged",
     "WorkflowInvalid",
@@ -169,6 +172,7 @@ __all__ = (
     "collect_garbage",
     "delete_runs",
     "explain_cache",
+    "export_trace",
     "get_run",
     "list_runs",
     "list_tasks",

@@ -116,6 +116,12 @@ class TaskNotFound(GleitzeitError):
     exit_code = 1
 
 
+class TraceExportFailed(GleitzeitError):
+    """The OTLP endpoint did not take a run's trace (``export_trace``; the message names it)."""
+
+    exit_code = 1
+
+
 class RunStillRunning(GleitzeitError):
     """Resuming a run that a live engine is still driving."""
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from gleitzeit_core.cli.app import BackendOpt, JsonOpt, fail, not_found, run_async, state
+from gleitzeit_core._api.traces import export_trace
+from gleitzeit_core.cli.app import BackendOpt, JsonOpt, run_async, state
 from gleitzeit_core.cli.render import emit
 
 app = typer.Typer(help="OpenTelemetry traces of runs.", no_args_is_help=True)
@@ -22,17 +23,13 @@ def export(
     Example: gleitzeit trace export run-1a2b3c4d5e6f   (with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318)
     """
     st = state(ctx, json=json_out, backend=backend)
-    from gleitzeit_core.tracing.export import ExportFailed, endpoint, export_run
 
     async def go() -> int:
         async with st.store() as store:
-            if await store.get_run(run_id) is None:
-                not_found(f"no run with id {run_id!r} in the {store.kind} store at {store.address}")
-            try:
-                return await export_run(store, run_id)
-            except ExportFailed as exc:
-                fail(str(exc))
+            return await export_trace(store, run_id)
 
     spans = run_async(go)
+    from gleitzeit_core.tracing.export import endpoint
+
     emit(st.json, {"run_id": run_id, "spans": spans, "endpoint": endpoint()},
          lambda: st.console.print(f"sent {spans} spans of run {run_id} to {endpoint()}"))

@@ -15,11 +15,12 @@ import anyio
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from gleitzeit_core.errors import RunNotFound, TraceExportFailed
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.tracing.spans import run_spans
 
 log = logging.getLogger("gleitzeit.tracing")
-# the exporter logs every retry with its exception; ExportFailed says it once (--debug shows them)
+# the exporter logs every retry with its exception; TraceExportFailed says it once (--debug shows them)
 _exporter_log = logging.getLogger("opentelemetry.exporter.otlp.proto.http")
 
 #: hang guard on top of the exporter's own timeout (OTEL_EXPORTER_OTLP_TIMEOUT, default 10 s)
@@ -36,16 +37,12 @@ def endpoint() -> str:
     return DEFAULT_ENDPOINT
 
 
-class ExportFailed(Exception):
-    pass
-
-
 async def export_run(store: Store, run_id: str) -> int:
     """Send the trace of ``run_id`` as it is in the store; the number of spans sent.
-    Raises ExportFailed (with the endpoint) when the collector did not take them."""
+    Raises TraceExportFailed (with the endpoint) when the collector did not take them."""
     run = await store.get_run(run_id)
     if run is None:
-        raise ExportFailed(f"no run {run_id!r} in the {store.kind} store")
+        raise RunNotFound(f"no run with id {run_id!r} in the {store.kind} store at {store.address}")
     spans = run_spans(run, await store.list_tasks(run_id=run_id), await store.list_run_attempts(run_id))
 
     if not log.isEnabledFor(logging.DEBUG):
@@ -61,12 +58,12 @@ async def export_run(store: Store, run_id: str) -> int:
     with anyio.move_on_after(EXPORT_GUARD_S):
         if await anyio.to_thread.run_sync(send, abandon_on_cancel=True) is SpanExportResult.SUCCESS:
             return len(spans)
-    raise ExportFailed(f"the OTLP endpoint {endpoint()} did not accept the trace of run {run_id}")
+    raise TraceExportFailed(f"the OTLP endpoint {endpoint()} did not accept the trace of run {run_id}")
 
 
 async def export_quietly(store: Store, run_id: str) -> None:
     """Live export at the end of a run: a failure is a warning, never the run's failure."""
     try:
         await export_run(store, run_id)
-    except ExportFailed as exc:
+    except TraceExportFailed as exc:
         log.warning("%s", exc)

@@ -14,8 +14,8 @@ PUBLIC = (
     "RemovalOutcome", "RunDetails", "RunFailed", "RunNotFound", "RunRecord", "RunResult", "RunStatus",
     "RunStillRunning", "RunUpdated", "SQLiteBackend", "ScriptedCall", "ScriptedDispatcher", "Store",
     "StoreUnavailable", "SubstitutionError", "Task", "TaskDetails", "TaskNotFound", "TaskOutput", "TaskRecord",
-    "TaskResult", "TaskStatus", "TaskUpdated", "Workflow", "WorkflowChanged", "WorkflowInvalid", "__version__",
-    "cache_entries", "cancel_run", "clear_cache", "collect_garbage", "delete_runs", "explain_cache", "get_run", "list_runs", "list_tasks", "load_config", "logs", "provider_health", "providers",
+    "TaskResult", "TaskStatus", "TaskUpdated", "TraceExportFailed", "Workflow", "WorkflowChanged", "WorkflowInvalid", "__version__",
+    "cache_entries", "cancel_run", "clear_cache", "collect_garbage", "delete_runs", "explain_cache", "export_trace", "get_run", "list_runs", "list_tasks", "load_config", "logs", "provider_health", "providers",
     "resume", "resume_async", "run", "run_async", "run_details", "task_details",
     "validate", "validate_async",
 )
@@ -54,7 +54,7 @@ def test_the_scripted_dispatcher_is_the_one_in_the_dispatch_package_and_keeps_th
 def test_every_error_is_in_the_one_tree():
     errors = [getattr(gleitzeit_core, n) for n in PUBLIC
               if isinstance(getattr(gleitzeit_core, n), type) and issubclass(getattr(gleitzeit_core, n), Exception)]
-    assert len(errors) == 16
+    assert len(errors) == 17
     assert all(issubclass(e, gleitzeit_core.GleitzeitError) for e in errors)
 
 
