@@ -29,8 +29,8 @@ def test_claude_desktop_config_registers_each_stdio_server(home: Path, work: Pat
     assert len(lines) == 4
 
     listed = {p["name"]: p for p in gz(home, "provider", "list", "--json").json()}
-    assert listed["time"]["methods"] == ["time/convert_time", "time/get_current_time"]
-    assert "everything/get-env" in listed["everything"]["methods"]
+    assert listed["time"]["methods"] == ["time/convert_time", "time/get_current_time"], listed["time"]
+    assert "everything/get-env" in listed["everything"]["methods"], listed["everything"]
 
     # env adds to the inherited allow-list (PATH stays: the server is a `#!/usr/bin/env node` script);
     # ${env:NAME} passes the launching environment's value through; everything else stays out.
