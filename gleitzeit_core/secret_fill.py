@@ -99,15 +99,22 @@ def values_for(workflow: Workflow, given: Mapping[str, str] | None = None, allow
         elif value is Unavailable.NOT_SET:
             problems.append(Problem(where, f"secret {spec.name!r} is not set: export {spec.name}=… or put it in a "
                                            f"file given with --env-file"))
-        elif len(value) < MIN_SECRET_CHARS:
-            problems.append(Problem(where, f"secret {spec.name!r} is {len(value)} characters: at least "
-                                           f"{MIN_SECRET_CHARS} are needed, since masking a value that short would "
-                                           f"mask ordinary output"))
+        elif (short := too_short(spec.name, value)) is not None:
+            problems.append(Problem(where, short))
         else:
             values[spec.name] = value
     if problems:
         raise WorkflowInvalid(problems)
     return values
+
+
+def too_short(name: str, value: str) -> str | None:
+    """Why ``value`` cannot be secret ``name``'s value, or None: masking a value under
+    ``MIN_SECRET_CHARS`` would mask ordinary output (the engine's and a worker's one check)."""
+    if len(value) >= MIN_SECRET_CHARS:
+        return None
+    return (f"secret {name!r} is {len(value)} characters: at least {MIN_SECRET_CHARS} are needed, since masking "
+            f"a value that short would mask ordinary output")
 
 
 def read_env_file(path: str) -> dict[str, str]:
@@ -198,7 +205,8 @@ def masked_logs(masker: Masker) -> Iterator[None]:
 def worker_values(sites: list[Site], given: Mapping[str, str], allow: AllowList, environ: Mapping[str, str],
                   worker: str) -> dict[str, str]:
     """A worker's values for the names the attempt's sites use: its ``--env-file`` (``given``), else
-    its environment for the names it allows; raises a non-retryable ProviderError."""
+    its environment for the names it allows; raises a non-retryable ProviderError for one that is not
+    allowed, missing or too short (``too_short``, as the engine's ``values_for``)."""
     values = {}
     for name in sorted({n for site in sites for n in site.names}):
         value = lookup(name, given, allow, environ)
@@ -209,6 +217,8 @@ def worker_values(sites: list[Site], given: Mapping[str, str], allow: AllowList,
         if value is Unavailable.NOT_SET:
             raise ProviderError(f"secret {name!r} is not set in the environment of worker {worker!r}: start the "
                                 f"worker with {name} set (or --env-file)", kind=FailureKind.SECRET_MISSING, retryable=False)
+        if (short := too_short(name, value)) is not None:
+            raise ProviderError(f"{short} (on worker {worker!r})", kind=FailureKind.SECRET_MISSING, retryable=False)
         values[name] = value
     return values
 

@@ -139,3 +139,35 @@ def test_a_worker_allowed_by_flag_config_or_env_file_fills_the_value(pool, tmp_p
     r = pool.gz("run", str(wf), "--distributed", "--json", "--allow-write", str(got.parent))
     assert r.code == 0, r.err
     assert got.read_text() == f"{secret[::-1]} {secret.encode().hex()}\n"
+
+
+def test_a_worker_refuses_a_secret_too_short_to_mask_as_the_engine_does(pool, tmp_path):
+    # the local path refuses it before the run (tests/e2e/test_secrets.py); a worker learns the
+    # names only with the attempt, so it fails that attempt, not retryable, with the same sentence
+    (tmp_path / "worker.env").write_text("API_TOKEN=abc\n")
+    start_worker(pool, "shorty", "--env-file", str(tmp_path / "worker.env"))
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(WORKFLOW)
+    r = pool.gz("run", str(wf), "--distributed", "--json")
+    assert r.code == 1, r.err
+    task = r.json()["tasks"]["Use"]
+    assert task["attempts"] == 1
+    assert task["error"] == ("secret 'API_TOKEN' is 3 characters: at least 8 are needed, since masking a value "
+                             "that short would mask ordinary output (on worker 'shorty')")
+
+
+def test_the_orchestrators_env_file_is_ignored_on_a_pool_and_says_so_in_one_line(pool, tmp_path):
+    secret = "wk/" + pysecrets.token_urlsafe(20)
+    start_worker(pool, "holder", "--allow-secret", "API_TOKEN", API_TOKEN=secret)
+    (tmp_path / "mine.env").write_text("API_TOKEN=orchestrator-value-not-used\n")
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(WORKFLOW)
+    r = pool.gz("run", str(wf), "--distributed", "--json", "--env-file", str(tmp_path / "mine.env"))
+    assert r.code == 0, r.err
+    assert [line for line in r.err.splitlines() if line.startswith("warning:")] == [ENV_FILE_WARNING]
+    use = r.json()["tasks"]["Use"]["result"]["result"]
+    assert use["sha"] == hashlib.sha256(secret.encode()).hexdigest()  # the worker's value, not the file's
+
+
+ENV_FILE_WARNING = ("warning: --env-file does not reach the workers with --distributed: each worker's own "
+                    "--env-file / --allow-secret decide its secrets' values")
