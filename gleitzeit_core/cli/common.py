@@ -78,12 +78,15 @@ def execute(st: CliState, prepare: Prepare, *, watch: bool = False, follow: str 
         config = allowing_secrets(st.config(), allow_secrets)
         if distributed and config["persistence.backend"] != "redis":
             fail("--distributed needs the redis backend (--backend redis)", EXIT_USAGE)
-        if distributed and allow_secrets:  # workers fill secrets from their own environment
-            print("warning: --allow-secret does not reach the workers with --distributed: each worker's own "
-                  "--allow-secret / secrets.allow decide what its environment gives", file=sys.stderr, flush=True)
+        for flag, given, decides in (  # workers fill secrets themselves: the orchestrator's are not used
+                ("--allow-secret", allow_secrets, "--allow-secret / secrets.allow decide what its environment gives"),
+                ("--env-file", env_file, "--env-file / --allow-secret decide its secrets' values")):
+            if distributed and given:
+                print(f"warning: {flag} does not reach the workers with --distributed: each worker's own {decides}",
+                      file=sys.stderr, flush=True)
         async with ExecutionEngine(config, backend=store or st.store(), distributed=distributed) as engine:
             workflow, existing = await prepare(engine.store, st.allowance())
-            secrets = read_env_file(env_file) if env_file else None
+            secrets = read_env_file(env_file) if env_file and not distributed else None
             if follow is not None and follow not in {t.name for t in workflow.tasks}:
                 fail(f"--follow {follow!r}: no such task in {workflow.name!r}", EXIT_USAGE)
 
