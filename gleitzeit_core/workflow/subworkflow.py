@@ -25,7 +25,7 @@ from gleitzeit_core.errors import Problem, WorkflowInvalid
 from gleitzeit_core.workflow.triggers import Trigger
 from gleitzeit_core.workflow import policy
 from gleitzeit_core.workflow.inputs import check_values
-from gleitzeit_core.workflow.model import Call, SourcePos, TaskSpec, Workflow
+from gleitzeit_core.workflow.model import TaskSpec, Workflow
 from gleitzeit_core.workflow.refs import (INPUTS, Reference, reference_sites, rewrite_references, scan_string,
                                           split_reference)
 
