@@ -3,11 +3,17 @@
 An entry lives beside the run records: a SQLite table, Redis keys, or the memory
 store's dicts; a result over ``results.INLINE_RESULT_BYTES`` goes to the store's blob
 storage under a namespace of its own (``blob_space``), deleted with the entry.
+
+The table is bounded (``CacheBound``: ``cache.max_entries``, ``cache.max_mb``): a write
+that takes it over either bound evicts the least recently used entries (created or
+last hit longest ago) in the same transaction. Each table keeps running totals and
+an order by last use, so a write reads only the entries it evicts, never the table.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -48,6 +54,49 @@ class CacheEntry:
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
+@dataclass(frozen=True)
+class CacheBound:
+    """How big the table may grow: entries and bytes of results (0: no bound on that one)."""
+
+    max_entries: int = 0
+    max_bytes: int = 0
+
+    @classmethod
+    def of(cls, config: Any) -> CacheBound:
+        """``cache.max_entries`` and ``cache.max_mb`` of a Config."""
+        return cls(int(config["cache.max_entries"]), int(config["cache.max_mb"]) * 1024 * 1024)
+
+    def over(self, entries: int, nbytes: int) -> bool:
+        return (0 < self.max_entries < entries) or (0 < self.max_bytes < nbytes)
+
+    def victims(self, entries: int, nbytes: int, oldest_first: Iterable[tuple[str, int]], keep: str) -> list[str]:
+        """Keys to evict from a table of ``entries`` holding ``nbytes``: from its least recently
+        used ``(key, size)`` onwards until it is within the bound, never ``keep`` (the new entry).
+        Reads ``oldest_first`` only as far as it has to."""
+        out: list[str] = []
+        for key, size in oldest_first:
+            if not self.over(entries, nbytes):
+                break
+            if key != keep:
+                out.append(key)
+                entries, nbytes = entries - 1, nbytes - size
+        return out
+
+
+#: No bound (the default of a table used without a config: tests, scripts).
+UNBOUNDED = CacheBound()
+
+
+@dataclass(frozen=True)
+class CacheTotals:
+    """What the table holds now (expired entries until the next write removes them) and how
+    many entries the bound has evicted so far."""
+
+    entries: int
+    bytes: int
+    evictions: int
+
+
 def blob_space(key: str) -> str:
     """The blob namespace (a run-id-shaped name) of one entry's big result."""
     return "cache-" + key.split(":", 1)[1][:40]
@@ -63,11 +112,16 @@ class CacheTable(ABC):
     async def get(self, key: str) -> CacheEntry | None: ...
 
     @abstractmethod
-    async def put(self, entry: CacheEntry) -> None:
-        """Insert or replace (``--refresh-cache``) the entry under ``entry.key``."""
+    async def put(self, entry: CacheEntry, bound: CacheBound = UNBOUNDED) -> int:
+        """Insert or replace (``--refresh-cache``) the entry under ``entry.key``, remove expired
+        entries, and evict the least recently used ones over ``bound``; how many it evicted."""
 
     @abstractmethod
-    async def record_hit(self, key: str, at: float) -> None: ...
+    async def record_hit(self, key: str, at: float) -> None:
+        """Count a hit; the entry becomes the most recently used."""
+
+    @abstractmethod
+    async def totals(self) -> CacheTotals: ...
 
     @abstractmethod
     async def list(self) -> list[CacheEntry]:

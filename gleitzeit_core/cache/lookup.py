@@ -17,7 +17,7 @@ from enum import Enum
 from typing import Any
 
 from gleitzeit_core.cache import files, key
-from gleitzeit_core.cache.entries import CacheEntry, CacheTable, blob_space, table_for
+from gleitzeit_core.cache.entries import UNBOUNDED, CacheBound, CacheEntry, CacheTable, blob_space, table_for
 from gleitzeit_core.workflow.cache_spec import CacheSpec, effective
 from gleitzeit_core.results import INLINE_RESULT_BYTES, encode
 from gleitzeit_core.store.base import Store
@@ -62,11 +62,11 @@ def secret_names(value: Any) -> list[str]:
 
 
 class ResultCache:
-    """Per run: the workflow, the methods' descriptors and who provides them, the mode."""
+    """Per run: the workflow, the methods' descriptors and who provides them, the mode, the bound."""
 
     def __init__(self, store: Store, workflow: Workflow, methods: Mapping[str, Mapping[str, Any]],
                  providers: Mapping[str, Mapping[str, Any] | None], *, mode: CacheMode = CacheMode.USE,
-                 private: Sequence[str] = ()):
+                 private: Sequence[str] = (), bound: CacheBound = UNBOUNDED):
         self.store = store
         self.table: CacheTable = table_for(store)
         self.wf = workflow
@@ -74,6 +74,7 @@ class ResultCache:
         self.providers = providers  # protocol → {"name", "version"} from the provider's handshake
         self.mode = mode
         self.private = tuple(private)
+        self.bound = bound
 
     def wanted(self, spec: TaskSpec) -> tuple[CacheSpec | None, str | None]:
         """The cache block that applies to ``spec``, or None with why not (None: not asked)."""
@@ -150,6 +151,9 @@ class ResultCache:
         if decision.key is None or decision.document is None or self.mode is CacheMode.OFF:
             return
         data = encode(value)
+        if 0 < self.bound.max_bytes < len(data):  # it would evict everything, itself included
+            log.info("task %r: result not cached: %d bytes, over cache.max_mb", spec.name, len(data))
+            return
         created = now()
         ttl = decision.spec.ttl if decision.spec else None
         entry = CacheEntry(key=decision.key, method=spec.method, workflow_name=self.wf.name, task_key=spec.key,
@@ -161,5 +165,6 @@ class ResultCache:
             await self.store.put_blob(blob_space(entry.key), entry.result_blob, data)
         else:
             entry.result = value
-        await self.table.put(entry)
-        log.info("task %r: result cached under %s", spec.name, decision.key)
+        evicted = await self.table.put(entry, self.bound)
+        log.info("task %r: result cached under %s%s", spec.name, decision.key,
+                 f" ({evicted} least recently used evicted)" if evicted else "")

@@ -1,11 +1,19 @@
-"""Cache entries in the SQLite store's ``cache`` table (created by schema migration 3)."""
+"""Cache entries in the SQLite store's ``cache`` table (created by schema migration 3).
+
+Migration 6 adds what the bound needs: an index by last use (``coalesce(last_hit_at,
+created_at)``), one by expiry, and ``cache_totals`` (entries, bytes, evictions), which
+triggers keep in step with every insert and delete. So a write reads one totals row and,
+over the bound, walks the index from its least recently used end only as far as it evicts.
+"""
 
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Iterator
 from typing import Any, Sequence
 
-from gleitzeit_core.cache.entries import CacheEntry, CacheTable, blob_space
+from gleitzeit_core.cache.entries import UNBOUNDED, CacheBound, CacheEntry, CacheTable, CacheTotals, blob_space
 from gleitzeit_core.store.records import now
 
 _COLS = ("key", "method", "workflow_name", "task_key", "task_name", "source_run_id", "source_task_id",
@@ -13,6 +21,8 @@ _COLS = ("key", "method", "workflow_name", "task_key", "task_name", "source_run_
 _JSON = frozenset({"key_doc", "result"})
 _SELECT = f"SELECT {', '.join(_COLS)} FROM cache"
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
+_USED = "coalesce(last_hit_at, created_at)"  # the expression of index cache_by_use
+_INSERT = f"INSERT INTO cache ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})"
 
 
 def _row(e: CacheEntry) -> tuple[Any, ...]:
@@ -28,20 +38,42 @@ class SQLiteCacheTable(CacheTable):
         rows = await self.store._select(f"{_SELECT} WHERE key = ? AND {_LIVE}", (key, now()))  # type: ignore[attr-defined]
         return _entry(rows[0]) if rows else None
 
-    async def put(self, entry: CacheEntry) -> None:
-        expired = await self.store._select(  # type: ignore[attr-defined]
-            "SELECT key FROM cache WHERE expires_at IS NOT NULL AND expires_at <= ?", (now(),))
-        await self.store._write([  # type: ignore[attr-defined]
-            ("DELETE FROM cache WHERE key = ?", [(k,) for (k,) in expired]),
-            (f"INSERT OR REPLACE INTO cache ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})",
-             [_row(entry)])])
-        for (k,) in expired:
-            if k != entry.key:
-                await self.store.blobs.delete_run(blob_space(k))  # type: ignore[attr-defined]
+    async def put(self, entry: CacheEntry, bound: CacheBound = UNBOUNDED) -> int:
+        at = now()
+
+        def write(conn: sqlite3.Connection) -> tuple[list[str], int]:
+            expired = [k for (k,) in conn.execute(
+                "SELECT key FROM cache WHERE expires_at IS NOT NULL AND expires_at <= ? AND key != ?", (at, entry.key))]
+            # a replaced entry's blob space is the new entry's (already written): kept
+            conn.executemany("DELETE FROM cache WHERE key = ?", [(k,) for k in [*expired, entry.key]])
+            conn.execute(_INSERT, _row(entry))
+            entries, nbytes = conn.execute("SELECT entries, bytes FROM cache_totals").fetchone()
+            if not bound.over(entries, nbytes):
+                return expired, 0
+            blobs: dict[str, str | None] = {}
+
+            def oldest_first() -> Iterator[tuple[str, int]]:
+                for key, size, blob in conn.execute(f"SELECT key, size, result_blob FROM cache ORDER BY {_USED}"):
+                    blobs[key] = blob
+                    yield key, size
+            victims = bound.victims(entries, nbytes, oldest_first(), entry.key)
+            conn.executemany("DELETE FROM cache WHERE key = ?", [(k,) for k in victims])
+            conn.execute("UPDATE cache_totals SET evictions = evictions + ?", (len(victims),))
+            return expired + [k for k in victims if blobs[k]], len(victims)
+
+        gone, evicted = await self.store._transact(write)  # type: ignore[attr-defined]
+        for k in gone:
+            await self.store.blobs.delete_run(blob_space(k))  # type: ignore[attr-defined]
+        return evicted
 
     async def record_hit(self, key: str, at: float) -> None:
         await self.store._write([("UPDATE cache SET hits = hits + 1, last_hit_at = ? WHERE key = ?",  # type: ignore[attr-defined]
                                   [(at, key)])])
+
+    async def totals(self) -> CacheTotals:
+        [(entries, nbytes, evictions)] = await self.store._select(  # type: ignore[attr-defined]
+            "SELECT entries, bytes, evictions FROM cache_totals")
+        return CacheTotals(entries, nbytes, evictions)
 
     async def list(self) -> list[CacheEntry]:
         rows = await self.store._select(f"{_SELECT} WHERE {_LIVE} ORDER BY created_at DESC", (now(),))  # type: ignore[attr-defined]

@@ -50,6 +50,26 @@ from gleitzeit_core.store.records import (
 #: how long a writer waits for another process's transaction before giving up
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 
+#: The cache's bound (gleitzeit_core/cache/sqlite_table.py): the order by last use, expiry, and its
+#: totals, kept by triggers in the transaction of every insert and delete.
+CACHE_BOUND_MIGRATION: tuple[str, ...] = (
+    "CREATE INDEX cache_by_use ON cache(coalesce(last_hit_at, created_at))",
+    "CREATE INDEX cache_by_expiry ON cache(expires_at) WHERE expires_at IS NOT NULL",
+    """CREATE TABLE cache_totals (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        entries INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        evictions INTEGER NOT NULL
+    )""",
+    "INSERT INTO cache_totals SELECT 1, count(*), coalesce(sum(size), 0), 0 FROM cache",
+    """CREATE TRIGGER cache_added AFTER INSERT ON cache BEGIN
+        UPDATE cache_totals SET entries = entries + 1, bytes = bytes + NEW.size;
+    END""",
+    """CREATE TRIGGER cache_removed AFTER DELETE ON cache BEGIN
+        UPDATE cache_totals SET entries = entries - 1, bytes = bytes - OLD.size;
+    END""",
+)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 0 -> 1: runs, tasks (seq = creation order), attempts
     (
@@ -150,6 +170,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 4 -> 5: what attempts printed, line by line (gleitzeit_core/store/log_sqlite.py)
     LOG_LINES_MIGRATION,
+    # 5 -> 6: the cache's bound
+    CACHE_BOUND_MIGRATION,
 )
 
 _RUN_COLS = (
