@@ -145,6 +145,11 @@ ENGINE_SETTINGS: dict[str, Setting] = {
                                    "per-run working folders of python tasks"),
     "cache.mode": Setting(lambda: "use", _choice("use", "off", "refresh"), "GLEITZEIT_CACHE_MODE",
                           "result cache: use, off (--no-cache) or refresh (--refresh-cache)"),
+    "cache.max_entries": Setting(lambda: 100_000, _pos_int_or_off, "GLEITZEIT_CACHE_MAX_ENTRIES",
+                                 "entries the result cache keeps; a write over it evicts the least recently "
+                                 "used (0: no bound; docs/cache.md)"),
+    "cache.max_mb": Setting(lambda: 1024, _pos_int_or_off, "GLEITZEIT_CACHE_MAX_MB",
+                            "MiB of results the cache keeps, least recently used evicted first (0: no bound)"),
     "tracing.enabled": Setting(lambda: False, _bool, "GLEITZEIT_TRACING_ENABLED",
                                "send OpenTelemetry traces (also on when OTEL_EXPORTER_OTLP_ENDPOINT is set)"),
     "logging.level": Setting(lambda: "warning", _choice("debug", "info", "warning", "error"), "GLEITZEIT_LOG_LEVEL"),

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
+from gleitzeit_core.cache.entries import CacheBound
 from gleitzeit_core.cache.lookup import CacheMode, ResultCache
 from gleitzeit_core.config import Config
 from gleitzeit_core.dispatch.base import Dispatcher
@@ -117,7 +118,8 @@ async def run_workflow(
         providers = dispatch.providers(workflow)
         options = replace(options, cache=ResultCache(store, workflow, methods, providers,
                                                      mode=CacheMode(config["cache.mode"]),
-                                                     private=config.private_paths()))
+                                                     private=config.private_paths(),
+                                                     bound=CacheBound.of(config)))
     scheduler = Scheduler(workflow, run, tasks, store, dispatch, options, observer)
     final = await scheduler.execute()
     if tracing_enabled(config):  # the SDK is imported only now, and only then

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gleitzeit_core._api.boundary import guarded
-from gleitzeit_core.cache.entries import CacheEntry, table_for
+from gleitzeit_core.cache.entries import CacheEntry, CacheTotals, table_for
 from gleitzeit_core.cache.key import differences
 from gleitzeit_core.errors import TaskNotFound
 from gleitzeit_core.retention import parse_age
@@ -49,6 +49,12 @@ async def cache_entries(store: Store) -> list[CacheEntry]:
     [('Summarise', 2)]
     """
     return await table_for(store).list()
+
+
+@guarded
+async def cache_totals(store: Store) -> CacheTotals:
+    """Entries and bytes the cache holds, and how many entries its bound evicted (`gleitzeit cache list`)."""
+    return await table_for(store).totals()
 
 
 @guarded

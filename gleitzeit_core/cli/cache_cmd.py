@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any, Optional
 
 import typer
 from rich.table import Table
 
 from gleitzeit_core._api import cache as api
-from gleitzeit_core.cache.entries import CacheEntry
+from gleitzeit_core.cache.entries import CacheBound, CacheEntry, CacheTotals
 from gleitzeit_core.cli.app import EXIT_USAGE, BackendOpt, JsonOpt, fail, run_async, state
 from gleitzeit_core.cli.render import emit, short_value
 from gleitzeit_core.presentation.records import iso, local_time
@@ -32,19 +33,35 @@ def _short(key: str) -> str:
     return key.split(":", 1)[1][:12]
 
 
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB"
+
+
+def _of(limit: int, text: str) -> str:
+    return f"of {text}" if limit else "no bound"
+
+
+def _totals_line(totals: CacheTotals, bound: CacheBound) -> str:
+    """``2 entries (of 100000), 0.3 MiB of results (of 1024.0 MiB), 1 evicted (least recently used)``."""
+    return (f"{totals.entries} entries ({_of(bound.max_entries, str(bound.max_entries))}), {_mib(totals.bytes)} "
+            f"of results ({_of(bound.max_bytes, _mib(bound.max_bytes))}), {totals.evictions} evicted "
+            f"(least recently used)")
+
+
 @app.command("list")
 def list_entries(ctx: typer.Context, backend: BackendOpt = None, json_out: JsonOpt = False) -> None:
-    """Cache entries, newest first.
+    """Cache entries, newest first, and the cache's size against its bound (cache.max_entries, cache.max_mb).
 
     Example: gleitzeit cache list
     """
     st = state(ctx, json=json_out, backend=backend)
 
-    async def go() -> list[CacheEntry]:
+    async def go() -> tuple[list[CacheEntry], CacheTotals]:
         async with st.store() as store:
-            return await api.cache_entries(store)
+            return await api.cache_entries(store), await api.cache_totals(store)
 
-    entries = run_async(go)
+    entries, totals = run_async(go)
+    bound = CacheBound.of(st.config())
 
     def human() -> None:
         table = Table(title=f"{len(entries)} cache entries")
@@ -54,8 +71,11 @@ def list_entries(ctx: typer.Context, backend: BackendOpt = None, json_out: JsonO
             table.add_row(_short(e.key), e.workflow_name, e.task_name, e.method, local_time(e.created_at),
                           local_time(e.expires_at) or "never", str(e.hits), e.cached_from)
         st.console.print(table)
+        st.console.print(_totals_line(totals, bound), soft_wrap=True, markup=False)
 
-    emit(st.json, {"entries": [entry_json(e) for e in entries]}, human)
+    emit(st.json, {"entries": [entry_json(e) for e in entries],
+                   "totals": {**asdict(totals), "max_entries": bound.max_entries, "max_bytes": bound.max_bytes}},
+         human)
 
 
 @app.command("explain")
