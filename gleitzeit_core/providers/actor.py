@@ -69,7 +69,7 @@ class ProviderActor:
         self._log_level = log_level
         self._lock = anyio.Lock()
         self._current: Incarnation | None = None
-        self._crashes: collections.deque[float] = collections.deque()
+        self._crashes = CrashBudget(manifest.restart.max_restarts, manifest.restart.window)
         self._limiter: anyio.CapacityLimiter | None = None
         self._tokens = itertools.count(1)
         self.failed: str | None = None  # set when the crash budget is spent
@@ -109,9 +109,7 @@ class ProviderActor:
             self._current = inc
             self.info = inc.info
             if self._limiter is None:
-                advertised = inc.info.get("capabilities", {}).get("concurrency", {}).get("maxInFlight") or 1
-                limit = min(advertised, self.manifest.max_in_flight or advertised)
-                self._limiter = anyio.CapacityLimiter(max(1, int(limit)))
+                self._limiter = anyio.CapacityLimiter(in_flight_limit(inc.info, self.manifest.max_in_flight))
             return inc
 
     async def _run_incarnation(self, *, task_status: TaskStatus[Incarnation]) -> None:
@@ -213,17 +211,10 @@ class ProviderActor:
         return info
 
     def _record_crash(self, inc: Incarnation) -> None:
-        t = time.monotonic()
-        window = self.manifest.restart.window
-        self._crashes.append(t)
-        while self._crashes and t - self._crashes[0] > window:
-            self._crashes.popleft()
+        spent = self._crashes.record(time.monotonic())
         log.warning("provider %s ended unexpectedly: %s", self.name, inc.process.describe_exit())
-        if len(self._crashes) >= self.manifest.restart.max_restarts:
-            self.failed = (
-                f"provider {self.name!r} crashed {len(self._crashes)} times within {window:g} s; "
-                f"not restarting it (last: {inc.process.describe_exit()})"
-            )
+        if spent:
+            self.failed = f"provider {self.name!r} {spent}; not restarting it (last: {inc.process.describe_exit()})"
 
     async def _pinger(self, inc: Incarnation) -> None:
         while True:
@@ -333,7 +324,8 @@ class ProviderActor:
             except (RpcError, ConnectionClosed, RequestNotSent, ResponseRejected) as exc:
                 if isinstance(exc, ConnectionClosed) and not inc.killed_by_host:
                     await anyio.sleep(0.05)  # let the exit status arrive for the message
-                raise self._failure(inc, method, exc) from None
+                raise attempt_failure(self.name, method, exc, stopped=inc.kill_reason if inc.killed_by_host else None,
+                                      exit_status=inc.process.describe_exit()) from None
             # Only a timeout gets here (move_on_after swallowed its cancel).
             with anyio.CancelScope(shield=True):
                 answered, result = await self._cancel_on_provider(inc, sent)
@@ -342,30 +334,6 @@ class ProviderActor:
             raise ProviderError(f"timed out after {timeout:g} s{timeout_note}", kind=FailureKind.TIMEOUT, retryable=True)
         finally:
             inc.in_flight -= 1
-
-    def _failure(self, inc: Incarnation, method: str, exc: BaseException | None) -> ProviderError:
-        """The ProviderError for an attempt that ended without a result and did not time out."""
-        if isinstance(exc, RequestTooLarge):
-            return ProviderError(
-                f"the request to {method} is {exc.size} bytes, over provider {self.name!r}'s limit of "
-                f"{exc.limit} bytes (maxMessageBytes); pass large data by reference instead, e.g. as a file "
-                f"in the workspace whose path is a parameter", kind=FailureKind.TOO_LARGE, retryable=False)
-        if isinstance(exc, RequestNotSent):
-            return ProviderError(f"cannot send {method}: {exc}", kind=FailureKind.INVALID_PARAMS, retryable=False)
-        if isinstance(exc, ResponseRejected):
-            return ProviderError(f"provider {self.name!r} sent an unusable response to {method}: {exc.reason}",
-                                 kind=FailureKind.INVALID_RESPONSE, retryable=False)
-        if isinstance(exc, RpcError) and exc.code != codes.CANCELLED:
-            return self._task_error(exc)
-        if isinstance(exc, RpcError):
-            return ProviderError(f"provider {self.name!r} cancelled {method} without being asked",
-                                 kind=FailureKind.CANCELLED_BY_PROVIDER, retryable=True)
-        if inc.killed_by_host:
-            return ProviderError(f"{inc.kill_reason or f'provider {self.name!r} was stopped'}; {method} was "
-                                 "still running on it", kind=FailureKind.CRASHED, retryable=True)
-        reason = exc.reason if isinstance(exc, ConnectionClosed) else "connection lost"
-        return ProviderError(f"provider {self.name!r} crashed during {method} ({reason}); "
-                             f"{inc.process.describe_exit()}", kind=FailureKind.CRASHED, retryable=True)
 
     async def _cancel_on_provider(self, inc: Incarnation, sent: list[int]) -> tuple[bool, Any]:
         """$/cancelRequest, then its final response; the provider is killed if that does not come
@@ -393,31 +361,86 @@ class ProviderActor:
         finally:
             conn.forget(sent[0])
 
-    def _task_error(self, exc: RpcError) -> ProviderError:
-        """A provider's error response as the task's error: its ``data.type`` leads the message
-        (so the stored error says what kind of failure it was) and ``data.retryable`` decides retries."""
-        data = exc.data if isinstance(exc.data, dict) else {}
-        if exc.code == codes.TASK_FAILED:
-            kind = str(data.get("type") or "TaskFailed")
-            text = str(data.get("message") or exc.message)
-            return ProviderError(text if text.startswith(kind) else f"{kind}: {text}", kind=FailureKind.TASK_FAILED,
-                                 retryable=bool(data.get("retryable", True)), code=exc.code,
-                                 details=data.get("details"))
-        if exc.code == codes.OVERLOADED:
-            return ProviderError(f"provider {self.name!r} is overloaded", kind=FailureKind.OVERLOADED, retryable=True, code=exc.code)
-        label = _REFUSALS.get(exc.code)
-        if label is not None:
-            detail = data.get("message") or (exc.data if exc.data and not data else None)
-            return ProviderError(f"{label}: {exc.message}" + (f" ({detail})" if detail and str(detail) not in exc.message else ""),
-                                 kind=FailureKind.INVALID_PARAMS, retryable=False, code=exc.code)
-        return ProviderError(f"provider error {exc.code}: {exc.message}", kind=FailureKind.PROVIDER_ERROR,
-                             retryable=bool(data.get("retryable", True)), code=exc.code)
-
     def _on_notification(self, method: str, params: dict[str, Any]) -> None:
         if method == "$/log":
             level = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO, "warning": logging.WARNING}.get(
                 str(params.get("level")), logging.ERROR)
             log.log(level, "[%s] %s", self.name, params.get("message"))
+
+
+@dataclass
+class CrashBudget:
+    """The restart policy (a manifest's ``restart:``): at most ``max_restarts`` crashes within
+    ``window`` seconds; the crash that reaches the limit spends the budget."""
+
+    max_restarts: int
+    window: float
+    _times: collections.deque[float] = field(default_factory=collections.deque, init=False, repr=False)
+
+    def record(self, at: float) -> str | None:
+        """Count a crash at ``at`` (monotonic seconds); why the budget is spent, or None."""
+        self._times.append(at)
+        while self._times and at - self._times[0] > self.window:
+            self._times.popleft()
+        if len(self._times) >= self.max_restarts:
+            return f"crashed {len(self._times)} times within {self.window:g} s"
+        return None
+
+
+def in_flight_limit(info: dict[str, Any], manifest_max: int | None) -> int:
+    """How many attempts may run at once: the provider's ``maxInFlight`` (1 if it announces
+    none), lowered by the manifest's ``max_in_flight``."""
+    advertised = info.get("capabilities", {}).get("concurrency", {}).get("maxInFlight") or 1
+    return max(1, int(min(advertised, manifest_max or advertised)))
+
+
+def attempt_failure(provider: str, method: str, exc: BaseException | None, *, stopped: str | None,
+                    exit_status: str) -> ProviderError:
+    """The ProviderError for an attempt that ended without a result and did not time out.
+    ``stopped``: why the host killed the provider ("" for no reason given), None if it did not;
+    ``exit_status``: how the process ended, for a crash."""
+    if isinstance(exc, RequestTooLarge):
+        return ProviderError(
+            f"the request to {method} is {exc.size} bytes, over provider {provider!r}'s limit of "
+            f"{exc.limit} bytes (maxMessageBytes); pass large data by reference instead, e.g. as a file "
+            f"in the workspace whose path is a parameter", kind=FailureKind.TOO_LARGE, retryable=False)
+    if isinstance(exc, RequestNotSent):
+        return ProviderError(f"cannot send {method}: {exc}", kind=FailureKind.INVALID_PARAMS, retryable=False)
+    if isinstance(exc, ResponseRejected):
+        return ProviderError(f"provider {provider!r} sent an unusable response to {method}: {exc.reason}",
+                             kind=FailureKind.INVALID_RESPONSE, retryable=False)
+    if isinstance(exc, RpcError) and exc.code != codes.CANCELLED:
+        return task_error(provider, exc)
+    if isinstance(exc, RpcError):
+        return ProviderError(f"provider {provider!r} cancelled {method} without being asked",
+                             kind=FailureKind.CANCELLED_BY_PROVIDER, retryable=True)
+    if stopped is not None:
+        return ProviderError(f"{stopped or f'provider {provider!r} was stopped'}; {method} was "
+                             "still running on it", kind=FailureKind.CRASHED, retryable=True)
+    reason = exc.reason if isinstance(exc, ConnectionClosed) else "connection lost"
+    return ProviderError(f"provider {provider!r} crashed during {method} ({reason}); {exit_status}",
+                         kind=FailureKind.CRASHED, retryable=True)
+
+
+def task_error(provider: str, exc: RpcError) -> ProviderError:
+    """A provider's error response as the task's error: its ``data.type`` leads the message
+    (so the stored error says what kind of failure it was) and ``data.retryable`` decides retries."""
+    data = exc.data if isinstance(exc.data, dict) else {}
+    if exc.code == codes.TASK_FAILED:
+        kind = str(data.get("type") or "TaskFailed")
+        text = str(data.get("message") or exc.message)
+        return ProviderError(text if text.startswith(kind) else f"{kind}: {text}", kind=FailureKind.TASK_FAILED,
+                             retryable=bool(data.get("retryable", True)), code=exc.code,
+                             details=data.get("details"))
+    if exc.code == codes.OVERLOADED:
+        return ProviderError(f"provider {provider!r} is overloaded", kind=FailureKind.OVERLOADED, retryable=True, code=exc.code)
+    label = _REFUSALS.get(exc.code)
+    if label is not None:
+        detail = data.get("message") or (exc.data if exc.data and not data else None)
+        return ProviderError(f"{label}: {exc.message}" + (f" ({detail})" if detail and str(detail) not in exc.message else ""),
+                             kind=FailureKind.INVALID_PARAMS, retryable=False, code=exc.code)
+    return ProviderError(f"provider error {exc.code}: {exc.message}", kind=FailureKind.PROVIDER_ERROR,
+                         retryable=bool(data.get("retryable", True)), code=exc.code)
 
 
 def served_protocols(info: dict[str, Any]) -> list[str]:
