@@ -97,9 +97,8 @@ async def validate_async(workflow: WorkflowLike, *, params: Mapping[str, Any] | 
     if too_wide:
         raise WorkflowInvalid(too_wide)
     allowed = AllowList.of(cfg["secrets.allow"])  # names only: values are never read
-    return Plan(spec.name, [[spec.by_key()[k].name for k in level] for level in levels(spec)], used,
-                references_of(spec), [{"name": s.name, "environment": allowed.allows(s.name)} for s in spec.secrets],
-                maps)
+    return Plan(spec.name, level_names(spec), used, references_of(spec),
+                [{"name": s.name, "environment": allowed.allows(s.name)} for s in spec.secrets], maps)
 
 
 def validate(workflow: WorkflowLike, *, params: Mapping[str, Any] | None = None,
@@ -112,6 +111,12 @@ def validate(workflow: WorkflowLike, *, params: Mapping[str, Any] | None = None,
     from gleitzeit_core._api.entry import _blocking
 
     return _blocking(functools.partial(validate_async, workflow, params=params, config=config))
+
+
+def level_names(workflow: Workflow) -> list[list[str]]:
+    """Task names by level (``levels`` gives keys): one key → name map for all of them."""
+    name_of = {t.key: t.name for t in workflow.tasks}
+    return [[name_of[k] for k in level] for level in levels(workflow)]
 
 
 def references_of(workflow: Workflow) -> list[dict[str, str]]:

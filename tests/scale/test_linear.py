@@ -20,6 +20,7 @@ import yaml
 from rich.console import Console
 
 from benchmarks.shapes import build, layered
+from gleitzeit_core._api.validate import level_names, references_of
 from gleitzeit_core.cli.live_view import LiveView
 from gleitzeit_core.engine import new_run
 from gleitzeit_core.errors import WorkflowInvalid
@@ -69,6 +70,16 @@ def test_loading_holds_memory_linear_in_the_file() -> None:
         return peak_bytes(lambda: load_workflow_text(t, filename="wf.yaml"))
 
     assert ratio(cost, 300) <= LINEAR_MEMORY
+
+
+def test_the_plan_validate_shows_is_linear_in_tasks() -> None:
+    """`gleitzeit validate`'s plan past the provider checks: the levels by task name and what each
+    reference reads (a key → task map built per task made 100,000 tasks take hours)."""
+    def cost(n: int) -> int:
+        wf = load_workflow_text(layered_yaml(n), filename="wf.yaml")
+        return work(lambda: (level_names(wf), references_of(wf)))
+
+    assert ratio(cost, 300) <= LINEAR
 
 
 # -- source positions ---------------------------------------------------------------------
