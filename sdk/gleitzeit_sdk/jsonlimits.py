@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Any, Callable
 
 #: Containers (objects/arrays) nested deeper than this are refused.
 MAX_DEPTH = 128
@@ -99,33 +99,70 @@ def loads(text: str | bytes) -> Any:
 def check(value: Any) -> None:
     """Raise ``ValueRejected`` if ``value`` nests deeper than MAX_DEPTH, holds a
     non-finite float, an over-long integer, a lone surrogate or a non-JSON type.
-    Iterative: any depth is safe."""
+    Iterative: any depth is safe.
+
+    It runs on every request the host sends and every result it stores, so the
+    exact JSON types take a fast path (one ``type()`` test each; an ASCII string
+    cannot hold a surrogate); anything else, subclasses included, is judged by
+    ``_check_other`` with the same rules. Problems are found in the same order.
+    """
     stack: list[tuple[Any, int]] = [(value, 0)]
+    pop, push = stack.pop, stack.append
     while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth >= MAX_DEPTH:
-                raise ValueRejected(f"nesting deeper than {MAX_DEPTH} levels")
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-            if isinstance(item, dict):
-                for k in item:
-                    if not isinstance(k, str):
-                        raise ValueRejected("an object key that is not a string")
-                    if _SURROGATE.search(k):
-                        raise ValueRejected(f"a lone surrogate in the key {k!r} (not valid Unicode)")
-        elif isinstance(item, float):
+        item, depth = pop()
+        kind = type(item)
+        if kind is str:
+            if not item.isascii():
+                _check_str(item)
+        elif kind is dict or kind is list:
+            _check_container(item, depth, push)
+        elif kind is int:
+            if not -_INT_BOUND < item < _INT_BOUND:
+                raise ValueRejected(f"an integer of more than {MAX_INT_DIGITS} digits")
+        elif kind is float:
             if not math.isfinite(item):
                 raise ValueRejected(f"the number {item} is not finite (NaN and Infinity are not JSON)")
-        elif isinstance(item, str):
-            if _SURROGATE.search(item):
-                raise ValueRejected(f"a lone surrogate in the string {item[:40]!r} (not valid Unicode)")
-        elif isinstance(item, bool) or item is None:
-            continue
-        elif isinstance(item, int):
-            if abs(item) >= _INT_BOUND:
-                raise ValueRejected(f"an integer of more than {MAX_INT_DIGITS} digits")
-        elif isinstance(item, _Bad):
-            raise ValueRejected(item.reason)
-        else:
-            raise ValueRejected(f"a {type(item).__name__}, which is not a JSON value")
+        elif kind is not bool and item is not None:
+            _check_other(item, depth, push)
+
+
+def _check_container(item: dict[Any, Any] | list[Any], depth: int, push: Callable[[tuple[Any, int]], None]) -> None:
+    """Queue a container's children; an object's keys are checked before any child is."""
+    if depth >= MAX_DEPTH:
+        raise ValueRejected(f"nesting deeper than {MAX_DEPTH} levels")
+    depth += 1
+    if isinstance(item, dict):
+        for key, child in item.items():
+            if type(key) is not str and not isinstance(key, str):
+                raise ValueRejected("an object key that is not a string")
+            if not key.isascii() and _SURROGATE.search(key):
+                raise ValueRejected(f"a lone surrogate in the key {key!r} (not valid Unicode)")
+            push((child, depth))
+    else:
+        for child in item:
+            push((child, depth))
+
+
+def _check_str(item: str) -> None:
+    if _SURROGATE.search(item):
+        raise ValueRejected(f"a lone surrogate in the string {item[:40]!r} (not valid Unicode)")
+
+
+def _check_other(item: Any, depth: int, push: Callable[[tuple[Any, int]], None]) -> None:
+    """The rules for a value that is not of an exact JSON type (a subclass, a placeholder, other)."""
+    if isinstance(item, (dict, list)):
+        _check_container(item, depth, push)
+    elif isinstance(item, float):
+        if not math.isfinite(item):
+            raise ValueRejected(f"the number {item} is not finite (NaN and Infinity are not JSON)")
+    elif isinstance(item, str):
+        _check_str(item)
+    elif isinstance(item, bool):
+        return
+    elif isinstance(item, int):
+        if abs(item) >= _INT_BOUND:
+            raise ValueRejected(f"an integer of more than {MAX_INT_DIGITS} digits")
+    elif isinstance(item, _Bad):
+        raise ValueRejected(item.reason)
+    else:
+        raise ValueRejected(f"a {type(item).__name__}, which is not a JSON value")
