@@ -10,6 +10,7 @@ while the crash budget allows.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import logging
 import math
@@ -284,10 +285,16 @@ class ProviderActor:
         meta = dict(meta or {})
         if timeout is not None:
             meta["timeoutSec"] = timeout
-        async with self._limiter:
+        try:  # a free slot is taken without a loop turn (CapacityLimiter.acquire always yields one)
+            self._limiter.acquire_nowait()
+        except anyio.WouldBlock:
+            await self._limiter.acquire()
+        try:
             if inc.ended.is_set():  # crashed while we waited for a slot
                 inc = await self.ensure_started()
             return await self._request_on(inc, method, params, meta, timeout, note, on_output)
+        finally:
+            self._limiter.release()
 
     async def _request_on(self, inc: Incarnation, method: str, params: dict[str, Any], meta: dict[str, Any],
                           timeout: float | None, timeout_note: str, on_output: OutputHandler | None) -> Any:
@@ -312,7 +319,8 @@ class ProviderActor:
         inc.in_flight += 1
         try:
             try:
-                with anyio.move_on_after(timeout if timeout is not None else math.inf):
+                # No deadline, no cancel scope (one per attempt otherwise).
+                with anyio.move_on_after(timeout) if timeout is not None else contextlib.nullcontext():
                     return await inc.connection.call(
                         method, {**params, "_meta": {**meta, "progressToken": token}},
                         on_notification=on_note, token=token, on_sent=sent.append)
