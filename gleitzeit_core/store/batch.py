@@ -73,8 +73,8 @@ class GroupCommit(Generic[B]):
             # even if the coroutine that opened it is cancelled meanwhile.
             with anyio.CancelScope(shield=True):
                 await anyio.lowlevel.checkpoint()  # the rest of this turn joins
-                if self._order is None:
-                    self._order = anyio.Lock()
+                if self._order is None:  # uncontended (the usual case): taken without another loop turn
+                    self._order = anyio.Lock(fast_acquire=True)
                 async with self._order:
                     self._open = None  # from here on, saves go into the next batch
                     try:
