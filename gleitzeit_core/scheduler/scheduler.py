@@ -58,9 +58,9 @@ class RunOptions:
     heartbeat_interval: float = 1.0
     cache: ResultCache | None = None  # the result cache for this run (docs/cache.md); None: off
     max_map_items: int = DEFAULT_MAX_ITEMS  # items per for_each map (execution.max_map_items)
-    # The clock port of the retry timers: the wall time a retry's due time is stored in (wall, not
-    # monotonic: it must mean the same after a restart) and how a timer waits. Tests pass a
-    # controllable pair (tests/core/scheduler/test_retry_timing.py).
+    # The clock port of the retry timers and the heartbeat: the wall time a retry's due time is
+    # stored in (wall, not monotonic: it must mean the same after a restart) and how a timer or
+    # the heartbeat waits. Tests pass a controllable pair (tests/core/scheduler/test_retry_timing.py).
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
 
@@ -579,7 +579,7 @@ class Scheduler:
         (a flag in the store), in one store call a second."""
         assert self.options.heartbeat is not None
         while True:
-            await anyio.sleep(self.options.heartbeat_interval)
+            await self.options.sleep(self.options.heartbeat_interval)
             if await self.options.heartbeat():
                 self.run.cancel_requested = True  # stops _pump from starting more
                 for s in list(self._scopes.values()):

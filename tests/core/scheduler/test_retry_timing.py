@@ -1,5 +1,6 @@
 """When retries run: the backoff delay, a retry never dispatched before its due time, and the
-due time surviving an engine that died mid-delay (a resumed run waits only what is left).
+due time surviving an engine that died mid-delay (a resumed run waits only what is left); and the
+heartbeat, which waits on the same port.
 
 Time is the scheduler's clock port (``RunOptions.clock``/``sleep``) driven by a virtual clock,
 so every assertion is on virtual seconds: nothing here depends on how fast the machine is.
@@ -225,3 +226,28 @@ async def test_a_retry_cancelled_while_it_waited_starts_at_once_when_the_run_is_
     final = await resume(wf, run_id, store, clock, handler)
     assert final.status is RunStatus.COMPLETED
     assert handler.dispatched == [("flaky", 2, T0 + 10)]
+
+
+async def test_the_heartbeat_beats_on_the_clock_port_and_a_cancel_it_reads_stops_the_run_then() -> None:
+    """The heartbeat waits ``heartbeat_interval`` through ``RunOptions.sleep``: on the virtual
+    clock it beats at 1, 2, 3 s while an attempt works for 10 s, and the cancel it reads at 3 s
+    cancels that attempt there (with real sleeps it would never beat before the attempt ends)."""
+    clock = VirtualClock()
+    beats: list[float] = []
+
+    async def heartbeat() -> bool:
+        beats.append(clock.now - T0)
+        return len(beats) == 3  # "workflow cancel" from another process, seen on the third beat
+
+    async def work(call: ScriptedCall) -> Any:
+        await clock.sleep(10)
+        return {"done": True}
+
+    wf, run, recs, store = await fresh([spec("slow", RetryPolicy(max_attempts=1))])
+    opts = RunOptions(clock=clock.time, sleep=clock.sleep, heartbeat=heartbeat, heartbeat_interval=1.0)
+    final = await drive(Scheduler(wf, run, recs, store, ScriptedDispatcher(work), opts), clock)
+    assert beats == [1, 2, 3]
+    assert final.status is RunStatus.CANCELLED
+    [attempt] = await store.get_attempts(recs["slow"].id)
+    assert attempt.status is TaskStatus.CANCELLED
+    assert clock.now - T0 == 3
