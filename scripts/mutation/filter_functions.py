@@ -1,7 +1,9 @@
-"""A cosmic-ray filter: skip every mutant outside the functions and classes a config names.
+"""A cosmic-ray filter: skip every mutant outside the functions and classes a config names,
+or inside the ones it excludes (the rest of a module another config covers).
 
     [cosmic-ray.filters.function-filter]
     include = ["RunOptions", "Scheduler._start", "Scheduler._retry_timer"]
+    # or: exclude = ["RunOptions", "Scheduler._start"]
 
 Names are ``Class``, ``function`` or ``Class.method`` (the whole body, decorators included).
 Unlike cosmic-ray's own line filter, the selection survives edits that move the code.
@@ -39,15 +41,37 @@ def spans(source: str, names: list[str]) -> list[tuple[int, int]]:
 
 
 class FunctionFilter(LineFilter):
-    """Skips mutants outside the named definitions (cosmic-ray's line filter does the skipping)."""
+    """Skips mutants outside the included or inside the excluded definitions (cosmic-ray's line
+    filter does the skipping: it skips what lies outside the spans it is given)."""
 
     def filter(self, work_db, args):  # type: ignore[no-untyped-def]
         config = load_config(args.config)
-        names = config.sub("filters", "function-filter").get("include")
-        if not names:
-            return
+        section = config.sub("filters", "function-filter")
+        include, exclude = section.get("include"), section.get("exclude")
+        if include and exclude:
+            raise SystemExit("function-filter: give include or exclude, not both")
         module = Path(config["module-path"])
-        self._skip_filtered(work_db, {module: spans(module.read_text(), list(names))})
+        source = module.read_text()
+        if include:
+            kept = spans(source, list(include))
+        elif exclude:
+            kept = outside(spans(source, list(exclude)), len(source.splitlines()))
+        else:
+            return
+        self._skip_filtered(work_db, {module: kept})
+
+
+def outside(excluded: list[tuple[int, int]], last_line: int) -> list[tuple[int, int]]:
+    """The line spans of a module of ``last_line`` lines that none of ``excluded`` covers."""
+    kept: list[tuple[int, int]] = []
+    line = 1
+    for first, last in sorted(excluded):
+        if first > line:
+            kept.append((line, first - 1))
+        line = max(line, last + 1)
+    if line <= last_line:
+        kept.append((line, last_line))
+    return kept
 
 
 if __name__ == "__main__":
