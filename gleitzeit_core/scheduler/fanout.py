@@ -26,6 +26,7 @@ from gleitzeit_core.workflow import conditions
 from gleitzeit_core.workflow.foreach import ITEM, ITEM_INDEX, VARIABLES, GlobTooWide, resolve_glob
 from gleitzeit_core.workflow.model import TaskSpec
 from gleitzeit_core.workflow.refs import ReferenceSyntaxError, find_references, substitute
+from gleitzeit_core.workflow.triggers import Trigger
 
 if TYPE_CHECKING:
     from gleitzeit_core.scheduler.scheduler import Scheduler
@@ -78,7 +79,10 @@ class Fanout:
     def _register(self, spec: TaskSpec, recs: list[TaskRecord]) -> None:
         s = self.s
         for rec in recs:
-            s.specs[rec.key] = replace(spec, key=rec.key, name=rec.name, dependencies=(), for_each=None)
+            # The map passed its trigger and condition; an item condition was decided at expansion.
+            # An item a resume hands over pending is decided again: it must not be judged again.
+            s.specs[rec.key] = replace(spec, key=rec.key, name=rec.name, dependencies=(), for_each=None,
+                                       when=None, trigger=Trigger.ALL_SUCCESS)
             s.dependents[rec.key] = []
             s.tasks[rec.key] = rec
         self.maps[spec.key] = _Map(spec.key, [r.key for r in recs])
