@@ -176,3 +176,17 @@ async def test_a_cached_result_whose_blob_is_gone_is_computed_again(caplog: pyte
     second = await cached_run(wf, lambda call: big, store)
     assert second.started == ["a"] and second.tasks["a"].cached_from is None and first.started == ["a"]
     assert any("task 'a' not cached: the cached result" in m for m in caplog.messages)
+
+
+async def test_a_hit_gives_back_exactly_its_protocol_slot() -> None:
+    async def handler(call: ScriptedCall) -> Any:
+        await anyio.sleep(0.001)
+        return call.params
+
+    store = await new_store()
+    hit = task("a", params={"n": 0}, cache=CACHED)
+    await cached_run(workflow(hit), handler, store)
+    wf = workflow(hit, *(task(f"b{i}", params={"n": i}) for i in range(1, 4)))
+    ran = await cached_run(wf, handler, store, capacity={"t/v1": 1})
+    assert ran.tasks["a"].cached_from is not None and sorted(ran.started) == ["b1", "b2", "b3"]
+    assert ran.seen.peak_running() == 1

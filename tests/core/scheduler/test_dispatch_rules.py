@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from gleitzeit_core.dispatch.scripted import ScriptedCall, ScriptedDispatcher
@@ -71,8 +72,9 @@ async def test_a_failed_run_names_at_most_five_failed_tasks() -> None:
             raise ProviderError("broken", retryable=False)
         return "ok"
 
-    ran = await run([task("ok")] + [task(f"f{i}") for i in range(6)], handler)
-    assert ran.final.status is RunStatus.FAILED
+    # a skipped task among them is not named (only failed ones are)
+    ran = await run([task("ok"), task("f0"), task("after", "f0")] + [task(f"f{i}") for i in range(1, 6)], handler)
+    assert ran.final.status is RunStatus.FAILED and ran.tasks["after"].status is TaskStatus.SKIPPED
     assert ran.final.error == "6 task(s) failed: f0, f1, f2, f3, f4"
     assert ran.seen.runs[-1] == (RunStatus.FAILED, ran.final.error)
     stored = await ran.store.get_run(ran.final.run_id)
@@ -137,6 +139,46 @@ async def test_a_cancel_request_starts_nothing_more_and_cancels_what_waited() ->
     assert ("b", TaskStatus.CANCELLED, "run cancelled", None, None) in ran.seen.tasks
     stored = {t.key: t.status for t in await ran.store.list_tasks(run_id=ran.final.run_id)}
     assert stored == {"a": TaskStatus.CANCELLED, "b": TaskStatus.CANCELLED}
+
+
+async def test_a_cancel_request_waits_for_every_running_attempt_to_record_itself_and_no_longer() -> None:
+    # `slow` takes a few steps to acknowledge the cancel (as a provider answering `$/cancel`);
+    # the run stops as soon as both attempts are recorded, not after the 5 s bound (`queued`,
+    # waiting for a slot, keeps the run from ending by itself when they are).
+    running: set[str] = set()
+    asked = anyio.Event()
+
+    async def handler(call: ScriptedCall) -> None:
+        running.add(call.task.key)
+        try:
+            await anyio.sleep_forever()
+        finally:
+            if call.task.key == "slow":
+                with anyio.CancelScope(shield=True):
+                    for _ in range(20):
+                        await anyio.lowlevel.checkpoint()
+
+    async def heartbeat() -> bool:
+        if running == {"quick", "slow"}:
+            asked.set()
+        return asked.is_set()
+
+    wf, run_rec, recs, store = await prepare([task("quick"), task("slow"), task("queued")])
+    sched = Scheduler(wf, run_rec, recs, store, ScriptedDispatcher(handler),
+                      RunOptions(max_concurrent=2, heartbeat=heartbeat, heartbeat_interval=0.001))
+    done: list[RunStatus] = []
+    with anyio.fail_after(HANG_GUARD_S):
+        async with anyio.create_task_group() as tg:
+            async def execute() -> None:
+                done.append((await sched.execute()).status)
+            tg.start_soon(execute)
+            await asked.wait()
+            await anyio.wait_all_tasks_blocked()  # nothing sleeps once both attempts are recorded
+            assert done == [RunStatus.CANCELLED], "the run still waited after every attempt was recorded"
+    for key in ("quick", "slow"):
+        [attempt] = await store.get_attempts(recs[key].id)
+        assert (attempt.status, attempt.retryable) == (TaskStatus.CANCELLED, False) and attempt.finished_at is not None
+    assert (recs["queued"].status, recs["queued"].error) == (TaskStatus.CANCELLED, "run cancelled")
 
 
 # -- slots and order -----------------------------------------------------------------------
