@@ -143,8 +143,9 @@ async def test_inside_a_sub_workflow_a_condition_names_its_own_tasks_and_reads_t
 
     scope = ("Calc/", "Calc/")
     tasks = [task("Calc/inputs"), task("Calc/x", "Calc/inputs", scope=scope),
-             task("Calc/y", "Calc/x", scope=scope,
-                  when=when('tasks["x"].result == 2 && tasks["Calc/x"].result == 2 && inputs.v == 3')),
+             task("Calc/y", "Calc/x", "Calc/inputs", scope=scope,
+                  when=when('tasks["x"].result == 2 && tasks["Calc/x"].result == 2 && inputs.v == 3'
+                            ' && tasks["Calc/inputs"].result.v == 3 && !("inputs" in tasks)')),
              task("outer", "Calc/x", when=when('tasks["Calc/x"].result == 2 && !("x" in tasks)'))]
     ran = await run(tasks, handler)
     assert ran.status() == {k: TaskStatus.COMPLETED for k in ("Calc/inputs", "Calc/x", "Calc/y", "outer")}

@@ -5,6 +5,7 @@ mutation-testing selection for the scheduler (docs/testing.md, `scheduler_dispat
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import anyio
@@ -14,6 +15,7 @@ import pytest
 from gleitzeit_core.dispatch.scripted import ScriptedCall, ScriptedDispatcher
 from gleitzeit_core.errors import ProviderError
 from gleitzeit_core.results import INLINE_RESULT_BYTES
+from gleitzeit_core.scheduler.events import Event, RunUpdated, TaskOutput, TaskUpdated
 from gleitzeit_core.scheduler.scheduler import RunOptions, Scheduler
 from gleitzeit_core.store.log_lines import LogStream
 from gleitzeit_core.store.records import RunStatus, TaskStatus
@@ -344,3 +346,17 @@ async def test_reading_the_result_of_a_dependency_that_failed_fails_the_reader_s
     ran = await run([task("a"), cleanup], handler)
     assert ran.tasks["cleanup"].status is TaskStatus.FAILED
     assert "task 'a' failed, so it has no result to read" in ran.tasks["cleanup"].error
+
+
+# -- events --------------------------------------------------------------------------------
+async def test_an_observer_cannot_change_an_event_another_observer_gets() -> None:
+    events: list[Event] = []
+    wf, run_rec, recs, store = await prepare([task("b")])
+    await Scheduler(wf, run_rec, recs, store, ScriptedDispatcher(lambda call: call.print("out") or "ok"),
+                    observer=events.append).execute()
+    kinds = {type(e) for e in events}
+    assert kinds == {RunUpdated, TaskUpdated, TaskOutput}
+    for event in (next(e for e in events if isinstance(e, kind)) for kind in kinds):
+        name = dataclasses.fields(event)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(event, name, None)
