@@ -35,11 +35,19 @@ class Plan:
     entries: int = 0
 
 
-def measure(upper: str) -> Plan | None:
+def is_empty(upper: str) -> bool:
+    """Whether the upper layer holds no entry (the task changed nothing), or was never mounted
+    (the execution failed before its root). An empty upper layer cannot be over the quota."""
+    try:
+        with os.scandir(upper) as it:
+            return next(it, None) is None
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+
+
+def measure(upper: str) -> Plan:
     """Walk the upper layer (run with privileges: `trusted.` attributes need them; only reads,
-    follows nothing); None when nothing was mounted (the execution failed before its root)."""
-    if not os.path.isdir(upper):
-        return None
+    follows nothing)."""
     plan = Plan()
     for folder, dirs, files in os.walk(upper):  # never descends into symlinks
         plan.entries += len(dirs) + len(files)

@@ -96,9 +96,9 @@ def _settle_workspace(req: dict[str, Any]) -> dict[str, Any]:
     quota = Quota.of(req)
     if quota is None:
         return {}
+    if copyback.is_empty(quota.upper):
+        return {}  # nothing was changed (or nothing mounted): no walk, no identity change
     plan = copyback.measure(quota.upper)
-    if plan is None:
-        return {}
     if quota.exceeded() or plan.data_bytes > quota.mb << 20 or plan.entries > quota.inodes:
         return {"disk_error": quota.message(), "disk_exceeded": True}
     try:
