@@ -14,7 +14,9 @@ from gleitzeit_sdk import Provider, RequestContext, TaskFailed, codes
 
 from provider_python.sandbox import workspace
 from provider_python.sandbox.host import Sandbox
-from provider_python.sandbox.policy import DEFAULT_DISK_MB, DEFAULT_TIMEOUT, MiB, ExecRequest, ExecResult, SandboxPolicy
+from provider_python.sandbox.policy import (
+    DEFAULT_DISK_MB, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, MiB, ExecRequest, ExecResult, SandboxPolicy,
+)
 
 NAME, VERSION = "python", "0.5.0"
 MAX_IN_FLIGHT = 4
@@ -32,7 +34,7 @@ SANDBOX_SCHEMA: dict[str, Any] = {
         "read": {**_PATHS, "description": "Extra host paths visible read-only."},
         "write": {**_PATHS, "description": "Extra host paths visible read-write."},
         "memory_mb": {"type": "integer", "minimum": 32, "maximum": 1 << 20,
-                      "description": "Address-space limit in MiB (default 1024)."},
+                      "description": f"Address-space limit in MiB (default {DEFAULT_MEMORY_MB})."},
         "disk_mb": {"type": "integer", "minimum": 1, "maximum": 1 << 20,
                     "description": "Most the task may change in its workspace, in MiB (default: the runner's "
                                    f"sandbox.max_disk_mb, {DEFAULT_DISK_MB} unless set)."},
@@ -183,10 +185,11 @@ def build_request(meta: dict[str, Any], settings: Settings, *, code: str | None,
     if settings.max_disk_mb and disk_mb > settings.max_disk_mb:  # the loader refuses this first; a direct caller meets it here
         raise TaskFailed(f"sandbox.disk_mb {disk_mb} is above the runner's sandbox.max_disk_mb {settings.max_disk_mb}",
                          type="PermissionError", retryable=False)
+    limits = {"memory_mb": int(opts["memory_mb"])} if "memory_mb" in opts else {}  # else the policy's default
     policy = SandboxPolicy(network=bool(opts.get("network", False)),
                            read=opt_in_paths(opts, "read", folder, settings.hidden),
                            write=opt_in_paths(opts, "write", folder, settings.hidden),
-                           memory_mb=int(opts.get("memory_mb", 1024)), disk_mb=disk_mb, env=dict(opts.get("env", {})))
+                           disk_mb=disk_mb, env=dict(opts.get("env", {})), **limits)
     return ExecRequest(code=code, file=path, context=context or {}, timeout=float(timeout or DEFAULT_TIMEOUT),
                        workspace=ws, read_only=read_only, policy=policy, max_result_bytes=MAX_RESULT_BYTES,
                        inputs=os.path.abspath(folder) if folder else None, hidden=settings.hidden)

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 MiB = 1 << 20
 DEFAULT_DISK_MB = 1024  # the workspace quota when neither the workflow nor the runner says otherwise
+DEFAULT_MEMORY_MB = 1024  # the address-space limit when the workflow sets no sandbox.memory_mb
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_RESULT_LIMIT = 16 * MiB  # the wire's maxMessageBytes
 
@@ -21,7 +22,7 @@ class SandboxPolicy:
     network: bool = False
     read: tuple[str, ...] = ()
     write: tuple[str, ...] = ()
-    memory_mb: int = 1024
+    memory_mb: int = DEFAULT_MEMORY_MB
     disk_mb: int = DEFAULT_DISK_MB  # the most the task may change in its workspace (quota.py); 0: no quota
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     max_output_bytes: int = MiB

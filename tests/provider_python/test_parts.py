@@ -1,7 +1,8 @@
-"""The sandbox's pure parts: output cap, result records, workspace retention."""
+"""The sandbox's pure parts: output cap, result records, workspace retention, request building."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -10,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from provider_python import provider
 from provider_python.sandbox import execute, workspace
 from provider_python.sandbox.host import Sandbox
 from provider_python.sandbox.output import BoundedOutput
+from provider_python.sandbox.policy import SandboxPolicy
 
 from .conftest import run
 
@@ -71,3 +74,20 @@ async def test_no_sandbox_baseline_still_runs_in_a_child(tmp_path: Path) -> None
         assert sb.isolation()["level"] == "none"
         res = await run(sb, "import os; result = os.getpid()", tmp_path)
     assert res.ok and res.result != os.getpid()
+
+
+def test_memory_default_is_the_policy_s_own(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """build_request leaves an unset sandbox.memory_mb to SandboxPolicy (one default, not two):
+    a policy with another default is what a task without memory_mb gets."""
+
+    @dataclasses.dataclass(frozen=True)
+    class OtherDefault(SandboxPolicy):
+        memory_mb: int = 333
+
+    monkeypatch.setattr(provider, "SandboxPolicy", OtherDefault)
+    settings = provider.Settings(state_dir=tmp_path)
+    unset = provider.build_request({}, settings, code="result = 1", file=None, base_dir=None, context=None,
+                                   timeout=None, sandbox={"network": False})
+    given = provider.build_request({}, settings, code="result = 1", file=None, base_dir=None, context=None,
+                                   timeout=None, sandbox={"memory_mb": 64})
+    assert (unset.policy.memory_mb, given.policy.memory_mb) == (333, 64)
