@@ -7,6 +7,7 @@ Keys (all under ``gleitzeit:``)::
     gleitzeit:w:<name>                  hash    one live worker (TTL: it vanishes when heartbeats stop)
     gleitzeit:workers                   set     names of registered workers (stale ones pruned on read)
     gleitzeit:x:<task_id>:<attempt>     string  "cancelled": a worker checks it before starting an attempt
+                                                (in the claim script, distributed/claim.py)
     gleitzeit:cancel                    pubsub  cancel messages for attempts already running
 
 Everything on the wire is a flat hash of strings; structured values are JSON.
@@ -40,6 +41,10 @@ HEARTBEAT_TTL = 5.0
 KEEP_S = 86_400
 #: Queue priorities, highest first (workers read the streams in this order).
 PRIORITIES = tuple(sorted((int(p) for p in Priority), reverse=True))
+#: The report field naming the worker: the claim script adds it to an entry's announcement.
+WORKER_FIELD = "worker"
+#: The queue entry field holding its announcement (see ``Job.announcement``).
+ANNOUNCE_FIELD = "announce"
 
 
 def queue_key(protocol: str, priority: int) -> str:
@@ -79,7 +84,17 @@ class Job:
     def fields(self) -> dict[str, str]:
         return {"run_id": self.run_id, "task_id": self.task_id, "attempt": str(self.attempt),
                 "protocol": self.protocol, "method": self.method, "params": json.dumps(self.params),
-                "meta": json.dumps(self.meta), "timeout": "" if self.timeout is None else repr(self.timeout)}
+                "meta": json.dumps(self.meta), "timeout": "" if self.timeout is None else repr(self.timeout),
+                ANNOUNCE_FIELD: self.announcement()}
+
+    def announcement(self) -> str:
+        """What the claim script needs to announce this attempt without knowing the report
+        format: JSON ``[report stream, cancel mark, field, value, ...]``, the fields being
+        its ``claimed`` report's less ``WORKER_FIELD`` (the script adds the claiming worker)."""
+        record = Report.claimed(self, "").fields()
+        del record[WORKER_FIELD]
+        return json.dumps([results_key(self.run_id), cancel_key(self.task_id, self.attempt),
+                           *(x for item in record.items() for x in item)])
 
     @classmethod
     def from_fields(cls, raw: dict[Any, Any]) -> "Job":
@@ -145,12 +160,12 @@ class Report:
 
     def fields(self) -> dict[str, str]:
         return {"kind": str(self.kind), "task_id": self.task_id, "attempt": str(self.attempt),
-                "worker": self.worker, "data": json.dumps(self.data)}
+                WORKER_FIELD: self.worker, "data": json.dumps(self.data)}
 
     @classmethod
     def from_fields(cls, raw: dict[Any, Any]) -> Report:
         f = {_s(k): _s(v) for k, v in raw.items()}
-        return cls(ReportKind(f["kind"]), f["task_id"], int(f["attempt"]), f["worker"], json.loads(f["data"]))
+        return cls(ReportKind(f["kind"]), f["task_id"], int(f["attempt"]), f[WORKER_FIELD], json.loads(f["data"]))
 
 
 @dataclass

@@ -1,13 +1,15 @@
 """`gleitzeit worker`: claims attempts from the Redis streams of the protocols its
 providers serve, runs them on its local provider processes, reports back.
 
-Claiming is one Lua script: streams are read highest priority first and never
-more entries than there are free slots (overall and per protocol), so an idle
-worker elsewhere gets the rest. When nothing is waiting the worker blocks in
-XREADGROUP (COUNT 1): Redis hands each new entry to one blocked worker, so a
-new entry does not wake the whole pool. (Entries landing in several streams in
-the same instant can give a worker one more entry per stream than it has free
-slots; it runs them anyway — a bounded overshoot.)
+Claiming is one Lua script (claim.py) that also announces what it claims:
+streams are read highest priority first and never more entries than there are
+free slots (overall and per protocol), so an idle worker elsewhere gets the
+rest. When nothing is waiting the worker blocks in XREADGROUP (COUNT 1): Redis
+hands each new entry to one blocked worker, so a new entry does not wake the
+whole pool; the next script call announces it while claiming whatever came with
+it. (Entries landing in several streams in the same instant can give a worker
+one more entry per stream than it has free slots; it runs them anyway — a
+bounded overshoot.)
 
 A claimed entry stays in the worker's pending list until its report is written;
 the heartbeat re-claims running entries (resetting their idle time), so only
@@ -41,7 +43,6 @@ from gleitzeit_core.dispatch.queue import (
     Job,
     Report,
     WorkerInfo,
-    cancel_key,
     ensure_group,
     publish_worker,
     queue_depths,
@@ -51,6 +52,7 @@ from gleitzeit_core.dispatch.queue import (
     results_key,
 )
 from gleitzeit_core.dispatch.local import LocalDispatcher
+from gleitzeit_core.distributed.claim import Announced, Claimer
 from gleitzeit_core.errors import ConfigError, ProviderError
 from gleitzeit_core.metrics import WorkerMetrics
 from gleitzeit_core.redis_keys import TRANSIENT
@@ -66,29 +68,9 @@ log = logging.getLogger("gleitzeit.worker")
 #: On a graceful stop, how long the reports of cancelled attempts may take.
 STOP_GRACE = 5.0
 
-# KEYS: streams, highest priority first. ARGV: group, consumer, total free slots,
-# then per stream the index of its protocol, then per protocol its free slots.
-# Returns {stream, entries} pairs (none when nothing waits).
-_CLAIM_LUA = """
-local group, me, total, n = ARGV[1], ARGV[2], tonumber(ARGV[3]), #KEYS
-local free = {}
-for i = 1, n do free[i] = tonumber(ARGV[3 + n + tonumber(ARGV[3 + i])]) end
-local out = {}
-for i, key in ipairs(KEYS) do
-  local proto = tonumber(ARGV[3 + i])
-  local want = math.min(total, tonumber(ARGV[3 + n + proto]))
-  if want > 0 then
-    local got = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', want, 'STREAMS', key, '>')
-    if got then
-      local entries = got[1][2]
-      out[#out + 1] = {key, entries}
-      total = total - #entries
-      ARGV[3 + n + proto] = tostring(tonumber(ARGV[3 + n + proto]) - #entries)
-    end
-  end
-end
-return out
-"""
+#: Cancel messages for attempts not running here that are remembered: one may come in
+#: before the claim script's reply that hands this worker the attempt.
+RECENT_CANCELS = 4096
 
 
 @dataclass
@@ -121,7 +103,8 @@ class Worker:
         self._running: dict[tuple[str, int], _Running] = {}
         self._per_proto: dict[str, int] = {}
         self._changed = anyio.Event()  # a slot came free
-        self._claim = self.r.register_script(_CLAIM_LUA)
+        self._claimer = Claimer(self.r, options.name)
+        self._recent_cancels: dict[tuple[str, int], None] = {}  # oldest first, at most RECENT_CANCELS
         self._reports: GroupCommit[list[tuple[_Running, Report]]] = GroupCommit(self._write_reports, new=list)
         self.metrics = WorkerMetrics(queue=self._queue_now, restarts=local.host.restarts)
         self._loop: anyio.lowlevel.EventLoopToken | None = None  # for the metrics server's thread
@@ -164,16 +147,29 @@ class Worker:
                     pass
 
     # -- claiming -----------------------------------------------------------------
+    def _free(self) -> tuple[int, dict[str, int]]:
+        """Free slots overall and per protocol."""
+        return (self.opts.concurrency - len(self._running),
+                {p: cap - self._per_proto.get(p, 0) for p, cap in self.info.capacity.items()})
+
+    def _room(self, proto_free: dict[str, int]) -> bool:
+        return len(self._running) < self.opts.concurrency and any(v > 0 for v in proto_free.values())
+
     async def _claim_loop(self, tg: anyio.abc.TaskGroup) -> None:
+        held: list[_Running] = []  # taken by the blocking read: registered, not yet announced
         while True:
-            free = self.opts.concurrency - len(self._running)
-            proto_free = {p: cap - self._per_proto.get(p, 0) for p, cap in self.info.capacity.items()}
-            if free <= 0 or not any(v > 0 for v in proto_free.values()):
+            free, proto_free = self._free()
+            if not held and not self._room(proto_free):
                 self._changed = anyio.Event()
                 await self._changed.wait()
                 continue
             try:
-                await self._launch(tg, await self._claim_some(free, proto_free))
+                claimed = await self._announce_and_start(tg, held, self.streams(), free, proto_free)
+                held = []
+                _, proto_free = self._free()
+                if not claimed and self._room(proto_free):  # nothing waits: block until an entry comes
+                    held = [run for entry in await self._wait_for_entry(proto_free)
+                            if (run := self._register(tg, *entry)) is not None]
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
@@ -182,65 +178,50 @@ class Worker:
                 log.warning("worker %s: Redis unavailable (%s); retrying", self.info.name, exc)
                 await anyio.sleep(0.5)
 
-    async def _claim_some(self, free: int, proto_free: dict[str, int]) -> list[tuple[str, str, Any]]:
-        protos = self.protocols
-        streams = self.streams()
-        index = {p: i + 1 for i, p in enumerate(protos)}
-        args = [GROUP, self.info.name, free,
-                *[index[queue_protocol(s)] for s in streams],
-                *[proto_free[p] for p in protos]]
-        res = await self._claim(keys=streams, args=args)
-        if not res:
-            eligible = [st for st in streams if proto_free[queue_protocol(st)] > 0]
-            res = await self.r.xreadgroup(GROUP, self.info.name, {st: ">" for st in eligible}, count=1, block=1000)
-        out = []
-        for stream, entries in res or []:
-            for entry_id, flat in entries:  # the script gives flat lists, redis-py dicts
-                fields = flat if isinstance(flat, dict) else dict(zip(flat[::2], flat[1::2]))
-                out.append((_s(stream), _s(entry_id), fields))
-        return out
+    async def _wait_for_entry(self, proto_free: dict[str, int]) -> list[tuple[str, str, Any]]:
+        """Block (COUNT 1: Redis hands each new entry to one blocked worker) for at most a second."""
+        eligible = [st for st in self.streams() if proto_free[queue_protocol(st)] > 0]
+        res = await self.r.xreadgroup(GROUP, self.info.name, {st: ">" for st in eligible}, count=1, block=1000)
+        return [(_s(stream), _s(entry_id), fields) for stream, entries in res or [] for entry_id, fields in entries]
 
-    async def _launch(self, tg: anyio.abc.TaskGroup, claimed: list[tuple[str, str, Any]]) -> None:
-        """Start the attempts of one claim: announced together, one round trip for all."""
-        runs = []
-        for stream, entry_id, fields in claimed:
-            try:
-                job = Job.from_fields(fields)
-            except (KeyError, ValueError) as exc:
-                log.error("worker %s: dropping malformed queue entry %s in %s: %s", self.info.name, entry_id, stream, exc)
-                tg.start_soon(self._ack, stream, entry_id)
-                continue
-            key = (job.task_id, job.attempt)
-            if key in self._running:  # reclaimed our own entry: it already runs here
-                continue
-            run = self._running[key] = _Running(job, stream, entry_id)
-            runs.append(run)
-            self._per_proto[job.protocol] = self._per_proto.get(job.protocol, 0) + 1
-        self.info.running = len(self._running)
-        if not runs:
-            return
-        with anyio.CancelScope(shield=True):  # registered: each must start (a stopping worker reports it lost)
-            cancelled = await self._announce(runs)
-        for run, stop in zip(runs, cancelled):
-            tg.start_soon(self._execute, run, stop)
-
-    async def _announce(self, runs: list[_Running]) -> list[bool]:
-        """Tell each run's orchestrator its attempt started here (its timeout counts from
-        now) and learn which were withdrawn meanwhile (those must not start)."""
-        me = self.info.name
+    def _register(self, tg: anyio.abc.TaskGroup, stream: str, entry_id: str, fields: Any) -> _Running | None:
+        """Count an entry's attempt as running here; None when it is malformed (dropped) or
+        already runs here (a reclaimed entry of our own)."""
         try:
-            async with self.r.pipeline(transaction=False) as pipe:
-                for run in runs:
-                    pipe.xadd(results_key(run.job.run_id), Report.claimed(run.job, me).fields())
-                for key in {results_key(run.job.run_id) for run in runs}:
-                    pipe.expire(key, KEEP_S)
-                for run in runs:
-                    pipe.exists(cancel_key(run.job.task_id, run.job.attempt))
-                replies = await pipe.execute()
-            return [bool(x) for x in replies[-len(runs):]]
-        except TRANSIENT as exc:  # run them anyway: the final report tells the orchestrator all it needs
-            log.warning("worker %s: could not announce %d attempt(s) (%s)", me, len(runs), exc)
-            return [False] * len(runs)
+            job = Job.from_fields(fields)
+        except (KeyError, ValueError) as exc:
+            log.error("worker %s: dropping malformed queue entry %s in %s: %s", self.info.name, entry_id, stream, exc)
+            tg.start_soon(self._ack, stream, entry_id)
+            return None
+        key = (job.task_id, job.attempt)
+        if key in self._running:
+            return None
+        run = self._running[key] = _Running(job, stream, entry_id)
+        self._per_proto[job.protocol] = self._per_proto.get(job.protocol, 0) + 1
+        self.info.running = len(self._running)
+        return run
+
+    async def _announce_and_start(self, tg: anyio.abc.TaskGroup, held: list[_Running], streams: list[str],
+                                  free: int, proto_free: dict[str, int]) -> int:
+        """One script call announces the ``held`` attempts and claims (announced too) up to
+        ``free`` more from ``streams``; each then starts. Returns how many were claimed."""
+        with anyio.CancelScope(shield=True):  # announced: each must start (a stopping worker reports it lost)
+            verdicts, taken = await self._claimer.claim(streams, free, proto_free,
+                                                        [run.job.announcement() for run in held])
+        started = list(zip(held, verdicts))
+        for t in taken:
+            if t.verdict is Announced.MALFORMED:
+                log.error("worker %s: dropping queue entry %s in %s: no announcement", self.info.name,
+                          t.entry_id, t.stream)
+                tg.start_soon(self._ack, t.stream, t.entry_id)
+            elif (run := self._register(tg, t.stream, t.entry_id, t.fields)) is not None:
+                started.append((run, t.verdict))
+        for run, verdict in started:
+            key = (run.job.task_id, run.job.attempt)
+            cancelled_meanwhile = key in self._recent_cancels
+            self._recent_cancels.pop(key, None)
+            tg.start_soon(self._execute, run, verdict is not Announced.START or cancelled_meanwhile)
+        return len(taken)
 
     # -- one attempt ----------------------------------------------------------------
     async def _execute(self, run: _Running, cancelled: bool) -> None:
@@ -389,10 +370,13 @@ class Worker:
                         break
                     _, entries, *_ = await self.r.xautoclaim(stream, GROUP, self.info.name, idle_ms,
                                                              start_id="0-0", count=free)
-                    taken = [(stream, _s(entry_id), fields) for entry_id, fields in entries if fields]  # None: deleted
-                    for _, entry_id, _ in taken:
-                        log.info("worker %s: reclaimed %s from %s", self.info.name, entry_id, stream)
-                    await self._launch(tg, taken)
+                    held = []
+                    for entry_id, fields in entries:
+                        if fields and (run := self._register(tg, stream, _s(entry_id), fields)) is not None:
+                            log.info("worker %s: reclaimed %s from %s", self.info.name, run.entry_id, stream)
+                            held.append(run)  # (None fields: deleted meanwhile)
+                    if held:
+                        await self._announce_and_start(tg, held, [], 0, {})
             except ResponseError as exc:
                 log.warning("worker %s: reclaim failed (%s)", self.info.name, exc)
             except TRANSIENT as exc:
@@ -409,10 +393,15 @@ class Worker:
                         if msg is None:
                             continue
                         data = json.loads(msg["data"])
-                        run = self._running.get((data["task_id"], int(data["attempt"])))
+                        key = (data["task_id"], int(data["attempt"]))
+                        run = self._running.get(key)
                         if run is not None:
                             log.info("worker %s: cancelling %s attempt %s", self.info.name, data["task_id"], data["attempt"])
                             run.scope.cancel()
+                        else:  # not here, or claimed here with the script's reply still on its way
+                            self._recent_cancels[key] = None
+                            if len(self._recent_cancels) > RECENT_CANCELS:
+                                del self._recent_cancels[next(iter(self._recent_cancels))]
             except TRANSIENT as exc:
                 log.warning("worker %s: cancel channel lost (%s); resubscribing", self.info.name, exc)
                 await anyio.sleep(0.5)
