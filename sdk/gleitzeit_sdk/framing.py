@@ -12,6 +12,7 @@ joins what follows the marks. ``send_message`` / ``receive_message`` do this; ``
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import anyio
 import anyio.lowlevel
@@ -108,35 +109,91 @@ class LineReader:
                 self._mid_line = False
 
 
+@dataclass(eq=False)
+class _Queued:
+    data: bytes
+    started: Callable[[], None] | None
+    taken: bool = False  # in a write already (committed: it goes out whole)
+    error: Exception | None = None  # that write failed (the stream broke): raised to its sender too
+
+
 class LineWriter:
     """Serialises whole lines onto a stream; safe to share between tasks.
 
+    Lines sent while a write is under way go out together in the next one, in the
+    order they were sent: a burst of requests (or responses) finishing in one loop
+    turn costs two writes, not one each (each write wakes the peer, and yields a
+    loop turn). Every sender still returns only once the write holding its line was
+    accepted by the stream (back-pressure as before).
+
     Cancelling a send is safe: ``started`` (if given) is called exactly when the
-    bytes are committed, and a line once started goes out whole. A message in
-    pieces cancelled between two pieces cannot be completed, so the writer is
-    then ``broken`` and refuses every later send (the peer must be stopped).
+    bytes are committed, and a line once started goes out whole; a sender cancelled
+    before its line was taken into a write sends nothing. A message in pieces
+    cancelled between two pieces cannot be completed, so the writer is then
+    ``broken`` and refuses every later send (the peer must be stopped).
     """
 
     def __init__(self, stream: AnyByteSendStream):
         self._stream = stream
-        # fast_acquire: an uncontended send does not yield to the event loop first (a whole
-        # loop turn per message otherwise, on both sides of every request).
-        self._lock = anyio.Lock(fast_acquire=True)
+        self._queue: list[_Queued] = []  # lines waiting for the next write, in order
+        self._busy = False  # a write (or a message in pieces) is under way
+        self._done: anyio.Event | None = None  # set when it ends: the waiting senders look again
         self.broken = False
 
-    async def _commit(self, data: bytes, started: Callable[[], None] | None) -> None:
-        # No await between this check and the stream's own: once past it, a cancel
-        # can only arrive after the bytes are in the stream's buffer.
-        await anyio.lowlevel.checkpoint_if_cancelled()
+    def _check(self) -> None:
         if self.broken:
             raise anyio.BrokenResourceError("a message in pieces was cut off; the stream is unusable")
-        if started is not None:
-            started()
-        await self._stream.send(data)
+
+    async def _wait_done(self) -> None:
+        if self._done is None:
+            self._done = anyio.Event()
+        await self._done.wait()
+
+    def _finish(self) -> None:
+        self._busy = False
+        done, self._done = self._done, None
+        if done is not None:
+            done.set()
 
     async def send_line(self, data: bytes, started: Callable[[], None] | None = None) -> None:
-        async with self._lock:
-            await self._commit(data + b"\n", started)
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        self._check()
+        line = _Queued(data + b"\n", started)
+        self._queue.append(line)
+        try:
+            while not line.taken:
+                if self._busy:
+                    await self._wait_done()
+                else:
+                    await self._write_queue()
+        except BaseException:
+            if not line.taken:
+                self._queue.remove(line)
+            raise
+        if line.error is not None:
+            raise line.error
+
+    async def _write_queue(self) -> None:
+        """Every queued line in one write."""
+        self._busy = True
+        try:
+            # No await between this check and the stream's own: once past it, a cancel
+            # can only arrive after the bytes are in the stream's buffer.
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            self._check()
+            batch, self._queue = self._queue, []
+            for line in batch:
+                line.taken = True
+                if line.started is not None:
+                    line.started()
+            try:
+                await self._stream.send(batch[0].data if len(batch) == 1 else b"".join(q.data for q in batch))
+            except Exception as exc:  # a cancel in the stream's drain is not one: the bytes went out
+                for line in batch:
+                    line.error = exc
+                raise
+        finally:
+            self._finish()
 
     async def send_message(self, data: bytes, max_line: int, started: Callable[[], None] | None = None) -> None:
         """``data`` as one line if it fits in ``max_line`` bytes, else in pieces
@@ -148,8 +205,18 @@ class LineWriter:
             raise ValueError("max_line too small for pieces")
         view = memoryview(data)
         starts = range(0, len(data), step)
-        async with self._lock:  # no other message between the pieces
-            await self._commit(b"".join((PIECE, view[0:step], b"\n")), started)
+        while self._busy or self._queue:  # no other line between the pieces: after the queued ones
+            if not self._busy:
+                await self._write_queue()
+            else:
+                await self._wait_done()
+        self._busy = True
+        try:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            self._check()
+            if started is not None:
+                started()
+            await self._stream.send(b"".join((PIECE, view[0:step], b"\n")))
             try:
                 for start in starts[1:]:
                     mark = LAST_PIECE if start == starts[-1] else PIECE
@@ -157,6 +224,8 @@ class LineWriter:
             except BaseException:
                 self.broken = True
                 raise
+        finally:
+            self._finish()
 
     async def aclose(self) -> None:
         await self._stream.aclose()
