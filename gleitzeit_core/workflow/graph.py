@@ -12,12 +12,26 @@ from gleitzeit_core.workflow.model import Workflow
 
 
 def levels(workflow: Workflow) -> list[list[str]]:
-    """Task keys grouped by dependency depth (roots first), file order within a level."""
+    """Task keys grouped by dependency depth (roots first), file order within a level.
+
+    Kahn's algorithm a round at a time: a task becomes ready in the round after its deepest
+    dependency's, so its round is its depth. Raises ValueError on a cycle."""
     deps = {t.key: t.dependencies for t in workflow.tasks}
+    dependents, waiting = _edges(deps)
     depth: dict[str, int] = {}
-    for key in topological_order(deps):
-        depth[key] = 1 + max((depth[d] for d in deps[key]), default=-1)
-    grouped: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    ready, level = [k for k, n in waiting.items() if n == 0], 0
+    while ready:
+        this_round, ready = ready, []
+        for key in this_round:
+            depth[key] = level
+            for child in dependents[key]:
+                waiting[child] -= 1
+                if waiting[child] == 0:
+                    ready.append(child)
+        level += 1
+    if len(depth) != len(deps):
+        raise ValueError("the dependency graph has a cycle")
+    grouped: list[list[str]] = [[] for _ in range(level)]
     for t in workflow.tasks:
         grouped[depth[t.key]].append(t.key)
     return grouped
@@ -25,13 +39,7 @@ def levels(workflow: Workflow) -> list[list[str]]:
 
 def topological_order(deps: Mapping[str, Iterable[str]]) -> list[str]:
     """Every key after all of its dependencies; raises ValueError on a cycle."""
-    dependents: dict[str, list[str]] = {k: [] for k in deps}
-    waiting: dict[str, int] = {}
-    for key, ds in deps.items():
-        known = {d for d in ds if d in dependents}
-        waiting[key] = len(known)
-        for d in known:
-            dependents[d].append(key)
+    dependents, waiting = _edges(deps)
     order = [k for k, n in waiting.items() if n == 0]
     for key in order:  # grows while iterating: Kahn's algorithm
         for child in dependents[key]:
@@ -41,6 +49,19 @@ def topological_order(deps: Mapping[str, Iterable[str]]) -> list[str]:
     if len(order) != len(dependents):
         raise ValueError("the dependency graph has a cycle")
     return order
+
+
+def _edges(deps: Mapping[str, Iterable[str]]) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Each key's dependents and how many of its dependencies are known keys (an edge written
+    twice counts twice on both sides, so Kahn's countdown still reaches 0 once)."""
+    dependents: dict[str, list[str]] = {k: [] for k in deps}
+    waiting = dict.fromkeys(deps, 0)
+    for key, ds in deps.items():
+        for d in ds:
+            if d in dependents:
+                dependents[d].append(key)
+                waiting[key] += 1
+    return dependents, waiting
 
 
 def find_cycles(deps: Mapping[str, Iterable[str]]) -> list[list[str]]:
