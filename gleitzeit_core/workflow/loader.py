@@ -14,7 +14,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
 from gleitzeit_core.workflow.cache_spec import CacheSpec, read_cache
@@ -57,6 +57,7 @@ _METHOD = re.compile(r"[^/\s]+/\S+")
 _FIRST_WORD = re.compile(r"[^.\[]*")
 _PRIORITY_INTS = {1: Priority.HIGH, 2: Priority.NORMAL, 3: Priority.LOW}
 _SUGGESTION_BUDGET = 50  # did-you-mean is O(candidates); cap it on huge broken files
+_NO_RETRY = RetryPolicy()  # frozen: every task without a `retry:` shares it
 _POLICY_NOT_DATA = ("the sandbox is policy, never data: it cannot come from a ${…} reference; "
                     "write the value itself")
 
@@ -129,35 +130,6 @@ def check_methods(workflow: Workflow, offered: Mapping[str, Any]) -> list[Proble
     return problems
 
 
-@dataclass
-class _Draft:
-    """A task as far as it could be read; ``key`` is None if it has no usable name."""
-
-    index: int
-    raw: dict
-    pos: SourcePos
-    name: str | None = None
-    id: str | None = None
-    key: str | None = None
-    method: str | None = None
-    protocol: str | None = None
-    params: dict = field(default_factory=dict)
-    dependencies: list[tuple[str, Any, Any]] = field(default_factory=list)
-    priority: Priority = Priority.NORMAL
-    timeout: float | None = None
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    sandbox: dict | None = None
-    when: Condition | None = None
-    trigger: Trigger = Trigger.ALL_SUCCESS
-    call: Call | None = None
-    cache: CacheSpec | None = None
-    for_each: foreach.ForEach | None = None
-
-    @property
-    def label(self) -> str:
-        return f"task {self.name!r}" if self.name else f"task #{self.index + 1}"
-
-
 def _load(text: str, filename: str, fmt: str, base_dir: str | None,
           source_path: str | None, source_hash: str, allowance: Allowance) -> Workflow:
     with quiet_gc():
@@ -218,22 +190,17 @@ class _Checker:
         providers = self.providers(data)
         cache = self.cache(data, "the workflow")
         tasks_raw = self.task_list(data)
-        drafts = [self.task(i, raw, tasks_raw) for i, raw in enumerate(tasks_raw)]
-        names = self.register_names(drafts)
-        deps = self.resolve_dependencies(drafts, names)
-        self.check_cycles(drafts, deps)
-        self.check_references(drafts, names, deps)
-        self.check_conditions(drafts, names, deps, data.get("inputs"))
+        specs = [self.task(i, raw, tasks_raw) for i, raw in enumerate(tasks_raw)]
+        names = self.register_names(specs, tasks_raw)
+        deps = self.resolve_dependencies(specs, tasks_raw, names)
+        self.check_cycles(specs, deps)
+        self.check_references(specs, tasks_raw, names, deps)
+        self.check_conditions(specs, tasks_raw, names, deps, data.get("inputs"))
         outputs = self.outputs(data, names)
         if self.problems:
             return None
-        tasks = tuple(
-            TaskSpec(key=d.key, name=d.name, protocol=d.protocol, method=d.method, params=d.params,
-                     dependencies=deps[d.key], priority=d.priority, timeout=d.timeout, retry=d.retry,
-                     sandbox=d.sandbox, pos=d.pos, when=d.when, trigger=d.trigger, call=d.call, cache=d.cache,
-                     for_each=d.for_each)
-            for d in drafts
-        )
+        tasks = tuple(s if s.dependencies == deps[s.key] else replace(s, dependencies=deps[s.key])
+                      for s in specs if s is not None)  # a task without a key is a problem: none here
         return Workflow(id=wid or _slug(name), name=name, tasks=tasks, description=description,
                         timeout=timeout, max_concurrent_tasks=max_concurrent, source_path=source_path,
                         source_hash=source_hash,
@@ -273,44 +240,52 @@ class _Checker:
 
     # -- one task ---------------------------------------------------------
 
-    def task(self, index: int, raw: Any, tasks: list) -> _Draft:
-        pos = self.marks.value(tasks, index)
+    def task(self, index: int, raw: Any, tasks: list) -> TaskSpec | None:
+        """One task, read in one pass into its ``TaskSpec`` with its dependencies as written
+        (``resolve_dependencies`` maps them to keys). None when it has no usable name or id to
+        key it by: no other task can refer to it, and its problems are reported. A field that
+        is absent is not read (most tasks leave most fields out)."""
         if not isinstance(raw, dict):
-            self.report(pos, f"task #{index + 1} must be a mapping with 'name' and 'method', not {_kind(raw)}")
-            return _Draft(index, {}, pos)
-        d = _Draft(index, raw, pos)
-        d.name = self.task_name(raw, "name", f"task #{index + 1}", required=True)
-        label = d.label
+            self.report(self.marks.value(tasks, index),
+                        f"task #{index + 1} must be a mapping with 'name' and 'method', not {_kind(raw)}")
+            return None
+        name = self.task_name(raw, "name", f"task #{index + 1}", required=True)
+        label = f"task {name!r}" if name else f"task #{index + 1}"
         self.known_keys(raw, TASK_KEYS, label)
-        d.id = self.task_name(raw, "id", label)
-        if d.name is not None:
-            d.key = d.id or d.name
+        tid = self.task_name(raw, "id", label) if "id" in raw else None
+        call = None
         if "workflow" in raw:
-            d.call, d.params = self.call(raw, label)
-            d.method, d.protocol = subworkflow.OUTPUTS_METHOD, subworkflow.PROTOCOL
+            call, params = self.call(raw, label)
+            method, protocol = subworkflow.OUTPUTS_METHOD, subworkflow.PROTOCOL
         else:
             if "with" in raw:
                 self.report(self.marks.key(raw, "with"), f"{label}: 'with' passes inputs to a 'workflow:'; "
                                                          f"this task has none")
-            d.method, d.protocol = self.method(raw, label)
-            d.params = self.params(raw, label)
-        d.dependencies = self.dependency_list(raw, label)
-        d.priority = self.priority(raw, label)
-        d.timeout = self.seconds(raw, "timeout", label)
-        d.retry = self.retry(raw, label)
-        d.sandbox = self.sandbox(raw, label)
-        d.when = self.condition(raw, label)
-        d.trigger = self.trigger(raw, label, has_dependencies=bool(d.dependencies))
-        d.cache = self.cache(raw, label)
-        d.for_each = foreach.read(self, raw, label)
-        if "sandbox" in d.params:  # `parameters.sandbox` is the same policy block, never data
+            method, protocol = self.method(raw, label)
+            params = self.params(raw, label)
+        dependencies = self.dependency_list(raw, label) if "dependencies" in raw else ()
+        priority = self.priority(raw, label) if "priority" in raw else Priority.NORMAL
+        timeout = self.seconds(raw, "timeout", label) if "timeout" in raw else None
+        retry = self.retry(raw, label) if "retry" in raw else _NO_RETRY
+        sandbox = self.sandbox(raw, label) if "sandbox" in raw else None
+        when = self.condition(raw, label) if "when" in raw else None
+        trigger = (self.trigger(raw, label, has_dependencies=bool(dependencies)) if "trigger" in raw
+                   else Trigger.ALL_SUCCESS)
+        cache = self.cache(raw, label) if "cache" in raw else None
+        for_each = foreach.read(self, raw, label)
+        if "sandbox" in params:  # `parameters.sandbox` is the same policy block, never data
             if "sandbox" in raw:
-                self.report(self.marks.key(d.params, "sandbox"),
+                self.report(self.marks.key(params, "sandbox"),
                             f"{label}: give either 'sandbox' or 'parameters.sandbox', not both")
             else:
-                d.sandbox = self.sandbox(d.params, f"{label} parameters")
-            d.params = {k: v for k, v in d.params.items() if k != "sandbox"}
-        return d
+                sandbox = self.sandbox(params, f"{label} parameters")
+            params = {k: v for k, v in params.items() if k != "sandbox"}
+        if name is None:
+            return None
+        return TaskSpec(key=tid or name, name=name, protocol=protocol or "", method=method or "", params=params,
+                        dependencies=dependencies, priority=priority, timeout=timeout, retry=retry,
+                        sandbox=sandbox, pos=self.marks.value(tasks, index), when=when, trigger=trigger,
+                        call=call, cache=cache, for_each=for_each)
 
     def task_name(self, raw: dict, key: str, label: str, *, required: bool = False) -> str | None:
         """A name or id a ``${…}`` reference can always name: bounded, without '}' or '${'."""
@@ -369,25 +344,23 @@ class _Checker:
             return {}
         return value
 
-    def dependency_list(self, raw: dict, label: str) -> list[tuple[str, Any, Any]]:
-        """(dependency, container, key): where it was written is looked up only for problems."""
+    def dependency_list(self, raw: dict, label: str) -> tuple[str, ...]:
+        """The dependencies as written; where each was written is looked up only for problems
+        (``_dependency_sites``)."""
         value = raw.get("dependencies")
         if value is None:
-            return []
+            return ()
         if isinstance(value, str):
-            return [(value, raw, "dependencies")]
+            return (value,)
         if not isinstance(value, list):
             self.report(self.marks.value(raw, "dependencies"),
                         f"{label}: 'dependencies' must be a list of task names, not {_kind(value)}")
-            return []
-        out = []
-        for i, dep in enumerate(value):
-            if isinstance(dep, str):
-                out.append((dep, value, i))
-            else:
-                self.report(self.marks.value(value, i),
-                            f"{label}: each dependency must be a task name (text), not {_kind(dep)}; quote it")
-        return out
+            return ()
+        wrong = [i for i, dep in enumerate(value) if not isinstance(dep, str)]
+        for i in wrong:
+            self.report(self.marks.value(value, i),
+                        f"{label}: each dependency must be a task name (text), not {_kind(value[i])}; quote it")
+        return tuple(dep for dep in value if isinstance(dep, str)) if wrong else tuple(value)
 
     def priority(self, raw: dict, label: str) -> Priority:
         value = raw.get("priority")
@@ -601,97 +574,116 @@ class _Checker:
 
     # -- across tasks -------------------------------------------------------
 
-    def register_names(self, drafts: list[_Draft]) -> dict[str, str]:
-        """name-or-id -> task key; a string may belong to one task only."""
+    def register_names(self, specs: list[TaskSpec | None], raws: list) -> dict[str, str]:
+        """name-or-id -> task key; a string may belong to one task only. A task that loses its
+        key to an earlier one is left out of the graph (``specs[i] = None``)."""
         names: dict[str, str] = {}
-        owner: dict[str, _Draft] = {}
-        for d in drafts:
-            if d.key is None:
+        owner: dict[str, TaskSpec] = {}
+        for i, s in enumerate(specs):
+            if s is None:
                 continue
-            for kind, value in (("name", d.name), ("id", d.id)):
+            key: str | None = s.key
+            tid = s.key if s.key != s.name else s.name if raws[i].get("id") == s.name else None
+            for kind, value in (("name", s.name), ("id", tid)):
                 if value is None:
                     continue
                 first = owner.get(value)
                 if first is None:
-                    names[value] = d.key
-                    owner[value] = d
-                elif first is not d:
+                    names[value] = key  # type: ignore[assignment]  # None only after a clash: reported
+                    owner[value] = s
+                elif first is not s:
                     clash = "name" if first.name == value else "id"
-                    line = f" (line {first.pos.line})" if first.pos.line else ""
-                    self.report(self.marks.value(d.raw, kind),
-                                f"duplicate task {kind} {value!r}: already the {clash} of {first.label}{line}; "
-                                f"task names and ids must be unique")
-                    if d.key == value:
-                        d.key = None  # left out of the graph; the first owner keeps the key
+                    line = f" (line {first.pos.line})" if first.pos and first.pos.line else ""
+                    self.report(self.marks.value(raws[i], kind),
+                                f"duplicate task {kind} {value!r}: already the {clash} of task {first.name!r}"
+                                f"{line}; task names and ids must be unique")
+                    if key == value:
+                        key = None  # left out of the graph; the first owner keeps the key
+            if key is None:
+                specs[i] = None
         return names
 
-    def resolve_dependencies(self, drafts: list[_Draft], names: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    def resolve_dependencies(self, specs: list[TaskSpec | None], raws: list,
+                             names: dict[str, str]) -> dict[str, tuple[str, ...]]:
         deps: dict[str, tuple[str, ...]] = {}
-        for d in drafts:
-            if d.key is None:
+        for s, raw in zip(specs, raws):
+            if s is None:
                 continue
-            keys: dict[str, None] = {}
-            for dep, container, index in d.dependencies:
-                key = names.get(dep)
-                if key is None:
-                    hint = self.did_you_mean(dep, names) or "; name another task by its name or id"
-                    self.report(self.marks.value(container, index), f"{d.label} depends on unknown task {dep!r}{hint}")
-                elif key == d.key:
-                    self.report(self.marks.value(container, index),
-                                f"{d.label} depends on itself; remove {dep!r} from its dependencies")
-                else:
-                    keys[key] = None
-            if d.for_each is not None and isinstance(d.for_each.source, str):  # the list it maps over
-                keys.update((r.task, None) for r in scan_string(d.for_each.source, names)
-                            if isinstance(r, Reference) and r.task != d.key)
-            deps[d.key] = tuple(keys)
+            keys = self.dependency_keys(s, raw, names)
+            if s.for_each is not None and isinstance(s.for_each.source, str):  # the list it maps over
+                keys.update((r.task, None) for r in scan_string(s.for_each.source, names)
+                            if isinstance(r, Reference) and r.task != s.key)
+            deps[s.key] = tuple(keys)
         return deps
 
-    def check_cycles(self, drafts: list[_Draft], deps: dict[str, tuple[str, ...]]) -> None:
-        by_key = {d.key: d for d in drafts if d.key is not None}
+    def dependency_keys(self, s: TaskSpec, raw: dict, names: dict[str, str]) -> dict[str, None]:
+        """The keys ``s`` depends on, in order, each once; an unknown one or itself is reported."""
+        try:
+            keys = dict.fromkeys([names[dep] for dep in s.dependencies])
+            if s.key not in keys:
+                return keys  # the common case: each a known task's name or id
+        except KeyError:
+            pass
+        keys = {}
+        for dep, container, index in _dependency_sites(raw):
+            key = names.get(dep)
+            if key is None:
+                hint = self.did_you_mean(dep, names) or "; name another task by its name or id"
+                self.report(self.marks.value(container, index), f"task {s.name!r} depends on unknown task {dep!r}{hint}")
+            elif key == s.key:
+                self.report(self.marks.value(container, index),
+                            f"task {s.name!r} depends on itself; remove {dep!r} from its dependencies")
+            else:
+                keys[key] = None
+        return keys
+
+    def check_cycles(self, specs: list[TaskSpec | None], deps: dict[str, tuple[str, ...]]) -> None:
+        by_key = {s.key: s for s in specs if s is not None}
         for cycle in find_cycles(deps):
             shown = " → ".join(by_key[k].name or k for k in cycle)
-            self.report(by_key[cycle[0]].pos,
+            self.report(by_key[cycle[0]].pos or SourcePos(self.marks.file),
                         f"dependency cycle: {shown} (each must finish before the next starts); "
                         f"remove one of these dependencies")
 
-    def check_references(self, drafts: list[_Draft], names: dict[str, str],
+    def check_references(self, specs: list[TaskSpec | None], raws: list, names: dict[str, str],
                          deps: dict[str, tuple[str, ...]]) -> None:
         """Every ``${…}`` parses, names a task, and that task is among the reader's dependencies."""
-        label_of = {d.key: d.name for d in drafts if d.key is not None}
-        found: list[tuple[_Draft, dict | list, Any, Reference | ReferenceSyntaxError]] = []
-        for d in drafts:
-            variables = foreach.VARIABLES if d.for_each is not None else ()
-            if d.key is not None and d.params:
-                found += [(d, container, key, item) for container, key in reference_sites(d.params)
+        label_of = {s.key: s.name for s in specs if s is not None}
+        found: list[tuple[TaskSpec, dict | list, Any, Reference | ReferenceSyntaxError]] = []
+        for s, raw in zip(specs, raws):
+            if s is None:
+                continue
+            variables = foreach.VARIABLES if s.for_each is not None else ()
+            if s.params:
+                found += [(s, container, key, item) for container, key in reference_sites(s.params)
                           for item in scan_string(container[key], names, variables)]
-            if d.key is not None and d.for_each is not None and isinstance(d.for_each.source, str):
-                found += [(d, d.raw, "for_each", item) for item in scan_string(d.for_each.source, names)]
+            if s.for_each is not None and isinstance(s.for_each.source, str):
+                found += [(s, raw, "for_each", item) for item in scan_string(s.for_each.source, names)]
         found = [entry for entry in found if not self.run_value_reference(*entry)]
-        indirect = [(d.key, item.task) for d, _, _, item in found
-                    if isinstance(item, Reference) and item.task not in deps[d.key] and item.task != d.key]
+        indirect = [(s.key, item.task) for s, _, _, item in found
+                    if isinstance(item, Reference) and item.task not in deps[s.key] and item.task != s.key]
         reachable = dict(zip(indirect, depends_on(deps, indirect)))
-        for d, container, key, item in found:
+        for s, container, key, item in found:
             if isinstance(item, ReferenceSyntaxError):
                 hint = self.did_you_mean(item.task_hint, names) if item.task_hint else ""
                 if item.task_hint and re.split(r"[.\[]", item.task_hint)[0] in foreach.VARIABLES:
                     hint = f"; ${{{item.task_hint}}} is defined only in a task with 'for_each'"
                 self.report(self.marks.value(container, key),
-                            f"{d.label}: invalid reference {item.text}: {item.message}{hint}")
-            elif item.task == d.key or reachable.get((d.key, item.task)) is False:
-                self.report(self.marks.value(container, key), _not_a_dependency(d, item, label_of[item.task]))
+                            f"task {s.name!r}: invalid reference {item.text}: {item.message}{hint}")
+            elif item.task == s.key or reachable.get((s.key, item.task)) is False:
+                self.report(self.marks.value(container, key), _not_a_dependency(s, item, label_of[item.task]))
 
-    def run_value_reference(self, d: _Draft, container: dict | list, key: Any,
+    def run_value_reference(self, s: TaskSpec, container: dict | list, key: Any,
                             item: Reference | ReferenceSyntaxError) -> bool:
         """Checks ``${inputs.NAME…}`` / ``${secrets.NAME}`` (true: it is one of them)."""
         if not isinstance(item, Reference) or item.task not in (INPUTS, SECRETS):
             return False
         if item.task == SECRETS:
-            self.check_secret(item, container, key, d.label)
+            self.check_secret(item, container, key, f"task {s.name!r}")
             others = [r for r in scan_string(container[key], {}) if not (isinstance(r, Reference) and r.task == SECRETS)]
             if others:
                 self.report(self.marks.value(container, key),
-                            f"{d.label}: a text holding {item.text} cannot hold other ${{…}} references (the "
+                            f"task {s.name!r}: a text holding {item.text} cannot hold other ${{…}} references (the "
                             f"secret is filled in at dispatch, the rest before): pass the other value as a "
                             f"separate parameter")
             return True
@@ -703,24 +695,24 @@ class _Checker:
             hint = self.did_you_mean(str(item.path[0]), declared) or (
                 "; declare it under 'inputs:'" if not declared else f"; it declares: {', '.join(declared)}")
             self.report(self.marks.value(container, key),
-                        f"{d.label}: {item.text} reads input {item.path[0]!r}, which the workflow does not declare{hint}")
+                        f"task {s.name!r}: {item.text} reads input {item.path[0]!r}, which the workflow does not declare{hint}")
         return True
 
-    def check_conditions(self, drafts: list[_Draft], names: dict[str, str],
+    def check_conditions(self, specs: list[TaskSpec | None], raws: list, names: dict[str, str],
                          deps: dict[str, tuple[str, ...]], inputs: Any) -> None:
         """Each ``when:`` compiles (CEL) and reads only its dependencies and declared inputs."""
-        with_when = [d for d in drafts if d.key is not None and d.when is not None]
+        with_when = [(s, raw) for s, raw in zip(specs, raws) if s is not None and s.when is not None]
         if not with_when:
             return  # the CEL library is never imported
         lines = self.source_text.splitlines()
-        label_of = {d.key: d.name for d in drafts if d.key is not None}
+        label_of = {s.key: s.name for s in specs if s is not None}
         declared = tuple(inputs) if isinstance(inputs, dict) else ()
-        for d in with_when:
-            assert d.when is not None and d.key is not None
+        for s, raw in with_when:
+            assert s.when is not None
             for where, message in when_check.check(
-                    d.when.text, d.when.pos or d.pos, lines, label=d.label, key=d.key, names=names,
-                    dependencies=deps.get(d.key, ()), label_of=label_of, inputs=declared,
-                    in_map="for_each" in d.raw, did_you_mean=self.did_you_mean):
+                    s.when.text, s.when.pos or s.pos or SourcePos(self.marks.file), lines, label=f"task {s.name!r}",
+                    key=s.key, names=names, dependencies=deps.get(s.key, ()), label_of=label_of, inputs=declared,
+                    in_map="for_each" in raw, did_you_mean=self.did_you_mean):
                 self.report(where, message)
 
     # -- field readers: return None (and report) when absent or wrong --------
@@ -807,10 +799,18 @@ class _Checker:
         return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _not_a_dependency(task: _Draft, ref: Reference, target_name: str) -> str:
+def _dependency_sites(raw: dict) -> list[tuple[str, Any, Any]]:
+    """(dependency, container, key) of each dependency written as text, for its position."""
+    value = raw.get("dependencies")
+    if isinstance(value, str):
+        return [(value, raw, "dependencies")]
+    return [(dep, value, i) for i, dep in enumerate(value) if isinstance(dep, str)] if isinstance(value, list) else []
+
+
+def _not_a_dependency(task: TaskSpec, ref: Reference, target_name: str) -> str:
     if ref.task == task.key:
-        return f"{task.label}: {ref.text} reads this task's own result, which does not exist yet"
-    return (f"{task.label}: {ref.text} reads task {target_name!r}, which is not among its dependencies; "
+        return f"task {task.name!r}: {ref.text} reads this task's own result, which does not exist yet"
+    return (f"task {task.name!r}: {ref.text} reads task {target_name!r}, which is not among its dependencies; "
             f"add {target_name!r} to its 'dependencies'")
 
 

@@ -31,7 +31,7 @@ class Priority(IntEnum):
         return self.name.lower()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourcePos:
     """Where a node came from in the workflow file (1-based), for error messages."""
 
@@ -65,7 +65,7 @@ class Call:
     pos: SourcePos | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskSpec:
     """One task of a workflow. ``key`` is the task's id within its workflow."""
 

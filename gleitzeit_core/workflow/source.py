@@ -55,6 +55,7 @@ class Marks:
 
     def __init__(self, file: str):
         self.file = file
+        self._nowhere = SourcePos(file)  # one for every value without a position (all of JSON's)
         self._maps: dict[int, tuple[_Pos, dict[Any, int]]] = {}  # id → (where, key → key pos << 64 | value pos)
         self._seqs: dict[int, tuple[_Pos, list[_Pos]]] = {}
 
@@ -102,7 +103,7 @@ class Marks:
 
     def _pos(self, pos: _Pos | None) -> SourcePos:
         if pos is None:
-            return SourcePos(self.file)
+            return self._nowhere
         return SourcePos(self.file, pos >> _COL_BITS, pos & _COL_MAX)
 
 
