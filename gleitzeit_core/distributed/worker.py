@@ -164,10 +164,10 @@ class Worker:
                 await self._changed.wait()
                 continue
             try:
-                claimed = await self._announce_and_start(tg, held, self.streams(), free, proto_free)
+                await self._announce_and_start(tg, held, self.streams(), free, proto_free)
                 held = []
                 _, proto_free = self._free()
-                if not claimed and self._room(proto_free):  # nothing waits: block until an entry comes
+                if self._room(proto_free):  # what the script left is drained: wait for the next entry
                     held = [run for entry in await self._wait_for_entry(proto_free)
                             if (run := self._register(tg, *entry)) is not None]
             except ResponseError as exc:
@@ -202,9 +202,9 @@ class Worker:
         return run
 
     async def _announce_and_start(self, tg: anyio.abc.TaskGroup, held: list[_Running], streams: list[str],
-                                  free: int, proto_free: dict[str, int]) -> int:
+                                  free: int, proto_free: dict[str, int]) -> None:
         """One script call announces the ``held`` attempts and claims (announced too) up to
-        ``free`` more from ``streams``; each then starts. Returns how many were claimed."""
+        ``free`` more from ``streams``; each then starts."""
         with anyio.CancelScope(shield=True):  # announced: each must start (a stopping worker reports it lost)
             verdicts, taken = await self._claimer.claim(streams, free, proto_free,
                                                         [run.job.announcement() for run in held])
@@ -221,7 +221,6 @@ class Worker:
             cancelled_meanwhile = key in self._recent_cancels
             self._recent_cancels.pop(key, None)
             tg.start_soon(self._execute, run, verdict is not Announced.START or cancelled_meanwhile)
-        return len(taken)
 
     # -- one attempt ----------------------------------------------------------------
     async def _execute(self, run: _Running, cancelled: bool) -> None:
