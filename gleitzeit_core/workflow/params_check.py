@@ -92,7 +92,7 @@ class _Seen:
         if task.pos is None:
             return None  # built in Python: values need not be JSON
         try:
-            return json.dumps(value, default=_unknown_as_reference)
+            return _KEY_TEXT.encode(value)
         except (TypeError, ValueError, RecursionError):
             return None
 
@@ -109,6 +109,9 @@ def _unknown_as_reference(value: Any) -> str:
     if isinstance(value, _Unknown):
         return "${}"
     raise TypeError(type(value).__name__)
+
+
+_KEY_TEXT = json.JSONEncoder(default=_unknown_as_reference)  # one encoder, not one per task
 
 
 def _schema_problems(task: TaskSpec, validator: Any, where: "_Where", seen: _Seen) -> list[Problem]:
