@@ -11,6 +11,7 @@ are not checked. Nothing is written to the store.
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
@@ -57,9 +58,12 @@ class Plan:
     maps: list[dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        del out["name"]
-        return out
+        """A copy as plain data; level by level and row by row in C (``asdict`` made one Python
+        call per task name)."""
+        return {"levels": [list(level) for level in self.levels],
+                "providers": {name: asdict(use) for name, use in self.providers.items()},
+                "references": [dict(ref) for ref in self.references],
+                "secrets": [dict(secret) for secret in self.secrets], "maps": copy.deepcopy(self.maps)}
 
 
 @guarded
@@ -83,14 +87,18 @@ async def validate_async(workflow: WorkflowLike, *, params: Mapping[str, Any] | 
     host = make_host(cfg, spec)
     external = provider_tasks(spec).tasks  # a sub-workflow's bookkeeping tasks need no provider
     brought = {m.name for m in host.manifests.values() if m.source in spec.providers}
-    started = tuple(t for t in external if not any(m.name in brought for m in host.providers_for(t.protocol)))
+    calls = dict.fromkeys((t.protocol, t.method) for t in external)  # each once, in file order
+    not_started = {p for p, _ in calls if any(m.name in brought for m in host.providers_for(p))}
+    started = tuple(t for t in external if t.protocol not in not_started)
     used: dict[str, ProviderUse] = {}
     async with LocalDispatcher(host) as local:
         await local.preflight(replace(spec, tasks=started))
-        for t in external:
-            m = host.actor_for_protocol(t.protocol).manifest
-            use = used.setdefault(m.name, ProviderUse(m.version, m.source, [], [], m.name not in brought))
-            for seen, value in ((use.protocols, t.protocol), (use.methods, t.method)):
+        for protocol, method in calls:
+            m = host.actor_for_protocol(protocol).manifest
+            if m.name not in used:
+                used[m.name] = ProviderUse(m.version, m.source, [], [], m.name not in brought)
+            use = used[m.name]
+            for seen, value in ((use.protocols, protocol), (use.methods, method)):
                 if value not in seen:
                     seen.append(value)
     maps, too_wide = maps_of(spec, int(cfg["execution.max_map_items"]))
