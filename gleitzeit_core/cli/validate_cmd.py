@@ -6,6 +6,7 @@ command loads the file with its --allow-* flags, binds --param values, and print
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,9 @@ async def check(path: str, st: CliState, params: list[str] | None = None,
     config = allowing_secrets(st.config(), allow_secrets)
     try:
         workflow = load_workflow(path, allowance=st.allowance())
+        # The loaded tree lives until the command exits: the collections the checks and the plan
+        # trigger need not walk its millions of objects again (0.4-0.5 s of 100,000 tasks).
+        gc.freeze()
         if params or params_file:  # the values a run would get (secrets are the run's: not needed here)
             bind_cli(workflow, params or [], params_file)
         plan = await validate_async(workflow, config=config)
