@@ -1,8 +1,9 @@
 """The sandboxed process itself. It is forked by its supervisor *before* its execution arrives,
 already inside its new namespaces, and prepares what every execution shares (the root
 filesystem's system part, /proc); when the execution arrives it installs its fds, confines itself
-layer by layer, runs the code, writes the record on the result channel and exits. As PID 1 of its
-own PID namespace its exit takes every descendant with it."""
+layer by layer, runs the code, writes the record on the result channel and exits. In a PID
+namespace it is PID 2, beside an idle PID 1 that its supervisor ends (and with it every
+descendant left) if anything outlives it."""
 
 from __future__ import annotations
 

@@ -214,7 +214,7 @@ class Sandbox:
         self._landlock_abi = int(available.get("landlock_abi", 0))
         wanted = list(self._wanted)
         if "pidns" in wanted and available.get("pidns") is True:
-            wanted = [w for w in wanted if w != "subreaper"]  # PID 1 of a namespace already reaps all
+            wanted = [w for w in wanted if w != "subreaper"]  # a namespace's PID 1 already reaps all
         if not (available.get("uid") is True and available.get("mountns") is True and "uid" in wanted):
             wanted = [w for w in wanted if w != "idmap"]  # only a dropped uid needs its writes translated
         if available.get("mountns") is not True:

@@ -1,5 +1,6 @@
 """The per-execution keeper: creates the namespaces, forks the sandboxed child ahead of time (a
-`Slot`), hands it the execution, waits for it or kills it, and reports how it ended.
+`Slot`), hands it the execution, waits for it or kills it, and reports how it ended once no
+process of the execution is left.
 
 Runs as root outside the sandbox; it is what the host talks to, over the control socket. Closing
 the host's end of that socket (timeout, cancellation, provider death) kills the child and its
@@ -31,10 +32,13 @@ _NAMESPACES = (("pidns", syscalls.CLONE_NEWPID), ("mountns", syscalls.CLONE_NEWN
 
 @dataclass
 class Slot:
-    """A sandboxed child already forked into its namespaces, waiting on `link` for its execution."""
+    """A sandboxed child already forked into its namespaces, waiting on `link` for its execution;
+    `init`: PID 1 of its PID namespace (None without one), which lives until `lifeline` closes."""
 
     pid: int
     link: socket.socket
+    init: int | None = None
+    lifeline: int = -1
 
     @classmethod
     def prepare(cls, tpl: Template, layers: Iterable[str], stage: str) -> "Slot":
@@ -47,17 +51,44 @@ class Slot:
                 flags |= flag
         if flags:
             syscalls.unshare(flags)
+        init, lifeline = _start_init() if "pidns" in layers else (None, -1)
         if "subreaper" in layers:
             syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
         ours, theirs = socket.socketpair()
         pid = os.fork()
         if pid == 0:
             ours.close()
+            if lifeline >= 0:
+                os.close(lifeline)
             child.warm(theirs, host_net, layers, stage, tpl)
         theirs.close()
         if host_net is not None:
             os.close(host_net)
-        return cls(pid, ours)
+        _children(os.getpid())  # copy the pages the exit path writes now, not then (~0.3 ms measured)
+        return cls(pid, ours, init, lifeline)
+
+
+def _start_init() -> tuple[int, int]:
+    """PID 1 of the new PID namespace, forked before the child, and our end of its lifeline. It
+    runs no user code and only lets the kernel reap the orphans handed to it, until we exit or
+    close the lifeline (EOF; only we hold it: no PDEATHSIG race at start-up, and no signal
+    permission needed, which the copy-back gives up with our identity). So the child is an
+    ordinary process (PID 2): a signal it sends itself ends it as anywhere (the kernel drops
+    default-action signals that a namespace's init gets from inside, SIGKILL included), and it
+    is our own child, so its exit status comes from waitpid."""
+    theirs, ours = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.closerange(0, theirs)
+            os.closerange(theirs + 1, 1 << 20)
+            signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # orphans are reaped by the kernel
+            while os.read(theirs, 1):
+                pass
+        finally:
+            os._exit(0)
+    os.close(theirs)
+    return pid, ours
 
 
 def supervise(ctl_fd: int, out_fd: int, err_fd: int, res_fd: int, tpl: Template,
@@ -77,11 +108,11 @@ def supervise(ctl_fd: int, out_fd: int, err_fd: int, res_fd: int, tpl: Template,
         child.send_execution(slot.link, raw, (out_fd, err_fd, res_fd))
         for fd in (out_fd, err_fd, res_fd):
             os.close(fd)
-        status, killed = _wait(slot.pid, ctl)
-        if "pidns" not in req["layers"]:
-            _reap_descendants(slot.pid)
+        status, killed = _wait(slot, ctl)
+        _end_tree(slot)
         disk = _settle_workspace(req)  # the tree is dead: nothing can change the upper layer now
         _send(ctl, {"event": "exited", "returncode": os.waitstatus_to_exitcode(status), "killed": killed, **disk})
+        _release(slot)
     except BaseException as exc:  # noqa: BLE001 - report, never raise out of a forked child
         try:
             _send(ctl, {"event": "failed", "message": f"{type(exc).__name__}: {exc}"})
@@ -125,9 +156,10 @@ def _read_request(ctl: socket.socket) -> bytes:
     return bytes(buf)
 
 
-def _wait(pid: int, ctl: socket.socket) -> tuple[int, bool]:
-    """Block until the child exits, or kill it the moment the host closes or writes to `ctl`."""
-    killed = False
+def _wait(slot: Slot, ctl: socket.socket) -> tuple[int, bool]:
+    """Block until the child exits, or kill it (and its namespace) the moment the host closes or
+    writes to `ctl`."""
+    pid, killed = slot.pid, False
     pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None  # Linux >= 5.3
     watch = [ctl] + ([pidfd] if pidfd is not None else [])
     while True:
@@ -137,12 +169,39 @@ def _wait(pid: int, ctl: socket.socket) -> tuple[int, bool]:
         ready, _, _ = select.select(watch, [], [], None if pidfd is not None else 0.05)
         if ctl in ready and not killed:
             killed = True
-            os.kill(pid, signal.SIGKILL)  # PID 1 of its namespace: the kernel kills the rest
+            os.kill(pid, signal.SIGKILL)
             try:
-                os.killpg(pid, signal.SIGKILL)  # without a PID namespace: its process group too
+                if slot.init is not None:
+                    os.kill(slot.init, signal.SIGKILL)  # the namespace's PID 1: the kernel kills the rest
+                else:
+                    os.killpg(pid, signal.SIGKILL)  # without a PID namespace: its process group
             except OSError:
                 pass
             watch = [w for w in watch if w is not ctl]
+
+
+def _end_tree(slot: Slot) -> None:
+    """Return only once no process of the execution is left. In a PID namespace every process but
+    PID 1 descends from the (reaped) child or from PID 1, and an orphan is handed to PID 1 before
+    its parent can be reaped: so when PID 1 has no child, nothing but the idle PID 1 is left and
+    no wait is needed. Otherwise PID 1 is killed, and the kernel kills the rest before it reaps."""
+    if slot.init is None:
+        _reap_descendants(slot.pid)
+    elif _children(slot.init) != []:  # None: unknown, so end the namespace
+        _release(slot)
+
+
+def _release(slot: Slot) -> None:
+    """End the namespace's PID 1 (the kernel first ends every process left in it) and reap it: at
+    the latest after the report, so that no zombie is left to whatever reaps orphans here."""
+    if slot.init is not None:
+        os.close(slot.lifeline)  # it exits; a SIGKILL is quicker where we still may (before the copy-back)
+        try:
+            os.kill(slot.init, signal.SIGKILL)
+        except OSError:
+            pass
+        os.waitpid(slot.init, 0)
+        slot.init, slot.lifeline = None, -1
 
 
 def _reap_descendants(pid: int) -> None:
@@ -153,7 +212,7 @@ def _reap_descendants(pid: int) -> None:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
-        for orphan in _children():
+        for orphan in _children(os.getpid()) or ():
             try:
                 os.kill(orphan, signal.SIGKILL)
             except OSError:
@@ -164,13 +223,17 @@ def _reap_descendants(pid: int) -> None:
             return
 
 
-def _children() -> list[int]:
-    me = os.getpid()
+def _children(pid: int) -> list[int] | None:
+    """The children of single-threaded `pid`, or None when /proc cannot tell."""
     try:
-        with open(f"/proc/{me}/task/{me}/children") as fh:
-            return [int(p) for p in fh.read().split()]
+        fd = os.open(f"/proc/{pid}/task/{pid}/children", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = b"".join(iter(lambda: os.read(fd, 1 << 16), b""))
+        finally:
+            os.close(fd)
     except OSError:
-        return []
+        return None
+    return [int(p) for p in data.split()]
 
 
 def _send(ctl: socket.socket, event: dict[str, Any]) -> None:

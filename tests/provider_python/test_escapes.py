@@ -150,6 +150,48 @@ async def test_no_process_survives_setsid_grandchildren(sandbox: Sandbox, worksp
     assert processes_matching(f"sleep\0{marker}") == []
 
 
+@pytest.mark.parametrize("disk_mb", [0, 16])
+async def test_an_orphan_cannot_change_the_workspace_once_the_task_is_done(sandbox: Sandbox, workspace_dir: Path,
+                                                                           disk_mb: int) -> None:
+    """The result is reported only once the task's whole tree is dead: an orphan rewriting a file
+    as fast as it can has stopped before the caller sees the result (with and without the quota)."""
+    code = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    n = 0\n"
+        "    while True:\n"
+        "        n += 1\n"
+        "        with open('tick.tmp', 'w') as fh:\n"
+        "            fh.write(str(n))\n"
+        "        os.replace('tick.tmp', 'tick')\n"
+        "time.sleep(0.2)\n"
+        "result = 1\n"
+    )
+    res = await sandbox.run(ExecRequest(code=code, workspace=str(workspace_dir), policy=SandboxPolicy(disk_mb=disk_mb)))
+    assert res.ok, res.error_message
+    first = (workspace_dir / "tick").read_text()
+    await anyio.sleep(0.3)
+    assert int(first) > 0 and (workspace_dir / "tick").read_text() == first
+
+
+async def test_no_sandbox_process_outlives_the_sandbox(tmp_path: Path, workspace_dir: Path) -> None:
+    """Every process an execution used (supervisor, its namespace's PID 1, the child) is gone once
+    the sandbox is: after a plain task, one whose workspace changes are copied back (the
+    supervisor drops to the sandbox's uid for that), one leaving an orphan, and a timed-out one."""
+    state = tmp_path / "state"
+    async with Sandbox(state_dir=state) as sb:
+        for code, timeout in (("result = 1", 10.0), ("open('out.txt', 'w').write('x')", 10.0),
+                              ("import os, time\nif os.fork() == 0:\n    time.sleep(60)\n", 10.0),
+                              ("while True: pass", 1.0)):
+            await sb.run(ExecRequest(code=code, workspace=str(workspace_dir), timeout=timeout))
+    assert (workspace_dir / "out.txt").read_text() == "x"
+    with anyio.move_on_after(10):
+        while processes_matching(str(state)):
+            await anyio.sleep(0.05)
+    assert processes_matching(str(state)) == []
+
+
 async def test_no_process_survives_a_fork_flood(sandbox: Sandbox, workspace_dir: Path) -> None:
     marker = str(300000 + uuid.uuid4().int % 99999)
     code = (

@@ -95,7 +95,7 @@ async def test_fresh_interpreter_path_runs_the_same_sandbox(tmp_path: Path, work
     async with Sandbox(state_dir=tmp_path / "state", mode="fresh") as sb:
         assert sb.isolation()["path"] == "fresh"
         res = await run(sb, "import os; result = [os.getuid(), os.getpid()]", workspace_dir)
-    assert res.ok and res.result == [65534, 1] or "uid" not in sb.isolation()["active"]
+    assert res.ok and res.result == [65534, 2] or "uid" not in sb.isolation()["active"]  # PID 1 is the namespace's idle init
 
 
 async def test_a_dead_fork_server_is_replaced(sandbox: Sandbox, workspace_dir: Path) -> None:
@@ -127,13 +127,24 @@ async def test_concurrent_executions_are_isolated(sandbox: Sandbox, workspace_di
     async with anyio.create_task_group() as tg:
         for i in range(4):
             tg.start_soon(one, i)
-    assert [results[i].result for i in range(4)] == [[1, i] for i in range(4)]
+    assert [results[i].result for i in range(4)] == [[2, i] for i in range(4)]  # each the PID 2 of its own namespace
 
 
 async def test_exit_without_a_result_is_reported(sandbox: Sandbox, workspace_dir: Path) -> None:
     res = await run(sandbox, "import os\nprint('bye', flush=True)\nos._exit(3)", workspace_dir)
     assert not res.ok and res.error_type == "ProcessExited" and "code 3" in res.error_message
     assert res.stdout == "bye\n"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+async def test_code_that_signals_itself_dies_of_the_signal(sandbox: Sandbox, workspace_dir: Path, sig: int) -> None:
+    """As in any process: a default-action signal to oneself ends the task, reported as a failure
+    (a namespace's init would ignore it and carry on to a null result)."""
+    code = f"import os\nprint('before', flush=True)\nos.kill(os.getpid(), {int(sig)})\nresult = 'survived'"
+    res = await run(sandbox, code, workspace_dir)
+    assert not res.ok and res.result is None and res.error_type == "ProcessKilled"
+    assert res.exit_signal == sig and signal.Signals(sig).name in res.error_message
+    assert res.stdout == "before\n"
 
 
 async def test_workspace_inside_a_private_root_owned_folder(sandbox: Sandbox, tmp_path: Path) -> None:
