@@ -234,7 +234,8 @@ def _row_builder(cols: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
         for i in enums:
             values[i] = values[i].value
         for i in json_cols:
-            values[i] = json.dumps(values[i])
+            value = values[i]
+            values[i] = "null" if value is None else json.dumps(value)  # most rows: no result (yet), no item
         return tuple(values)
 
     return row
