@@ -33,7 +33,10 @@ class StoredResult:
 
 def encode(value: Any) -> bytes:
     """Compact, ASCII-only JSON (lone surrogates survive it)."""
-    return json.dumps(value, separators=_COMPACT).encode()
+    return _COMPACT_ENCODER.encode(value).encode()
+
+
+_COMPACT_ENCODER = json.JSONEncoder(separators=_COMPACT)  # built once (json.dumps with arguments builds one per call)
 
 
 async def keep(store: Store, task: TaskRecord, value: Any) -> Any:
