@@ -67,6 +67,26 @@ def test_a_peer_that_is_not_installed_is_skipped_with_a_note(monkeypatch, capsys
     assert measured == ["gleitzeit python/sqlite", "gleitzeit python/memory"] and "failed" not in out
 
 
+def test_only_8_measures_the_floors_its_targets_are_set_beside(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import benchmarks.__main__ as harness
+
+    measured = []
+
+    def measure(item):  # type: ignore[no-untyped-def]
+        measured.append(item.kind)
+        if item.kind == "floors":
+            return {"JSON-RPC round trip, no-op provider via actor": [0.5], "SQLite WAL commit (sqlite3)": [0.02]}
+        return {"tasks": 50, "walls_s": [0.1], "peak_rss_mb": 1.0, "engine_cpu_s_per_rep": 0.01,
+                "transactions_per_rep": [100], "job": {"shape": "chain", "backend": "sqlite"}}
+
+    monkeypatch.setattr(harness, "measure", measure)
+    monkeypatch.setattr(sys, "argv", ["benchmarks", "--quick", "--no-peers", "--only", "8"])
+    harness.main()
+    out = capsys.readouterr().out
+    assert sorted(set(measured)) == ["floors", "run"]
+    assert "| 0.540 | 3.70× |" in out  # floor sum 0.5 + 2 commits/task × 0.02; 2 ms/task ÷ 0.54
+
+
 def test_chain_reads_previous_result() -> None:
     nodes = chain(5).nodes
     assert [n.reads for n in nodes] == [None, "t0", "t1", "t2", "t3"]
