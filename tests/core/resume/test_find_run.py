@@ -107,7 +107,7 @@ async def test_by_file_a_completed_newest_run_is_picked_only_to_retry_failed_ite
         await find_run(store, None, path)
 
 
-@pytest.mark.parametrize("count, more", [(5, ""), (6, " and 1 more"), (8, " and 3 more")])
+@pytest.mark.parametrize("count, more", [(5, ""), (6, " and 1 more"), (8, " and 3 more"), (12, " and 7 more")])
 async def test_the_message_lists_at_most_five_runs(store, tmp_path, count, more) -> None:
     path = str(tmp_path / "m.yaml")
     runs = [await add(store, path, RunStatus.COMPLETED, 100 - i) for i in range(count)][::-1]
@@ -186,3 +186,9 @@ async def test_a_run_without_a_workflow_file_needs_the_definition(store, tmp_pat
     changed = load_workflow_text(TEXT + "  - {name: b, method: t/run}\n", filename="<code>")
     with pytest.raises(WorkflowChanged, match=f"^the workflow changed since run {run.run_id} started"):
         await load_for_resume(store, run_id=run.run_id, workflow_path=None, workflow=changed)
+
+
+async def test_the_run_and_the_file_are_named_by_keyword(store, tmp_path) -> None:
+    run = await add(store, tmp_path / "m.yaml", RunStatus.FAILED, 10)
+    with pytest.raises(TypeError):  # both are `str | None`: a positional call could swap them unnoticed
+        await load_for_resume(store, run.run_id, None)  # type: ignore[misc]

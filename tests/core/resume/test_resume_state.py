@@ -235,3 +235,14 @@ async def test_a_plain_resume_restarts_a_maps_failed_items_and_keeps_what_comple
     state = await load_for_resume(store, run_id=run.run_id, workflow_path=None, workflow=wf)
     assert {k for k, t in state.tasks.items() if t.status is not TaskStatus.COMPLETED} == {"each[1]"}
     assert state.tasks["each[1]"].status is TaskStatus.PENDING and state.tasks["after"].result == {"v": "after"}
+
+
+async def test_a_started_task_that_was_cancelled_does_not_count_the_pause_either(tmp_path) -> None:
+    store, wf, run, _ = await interrupted(tmp_path, RunStatus.CANCELLED)
+    failed = {t.key: t for t in await store.list_tasks(run_id=run.run_id)}["failed"]
+    failed.status, failed.error = TaskStatus.CANCELLED, "run cancelled"
+    await store.save_task(failed)
+    state = await load_for_resume(store, run_id=run.run_id, workflow_path=None, workflow=wf)
+    stored = {t.key: t for t in await store.list_tasks(run_id=run.run_id)}["failed"]
+    assert stored.status is TaskStatus.PENDING
+    assert stored.paused_seconds == state.tasks["failed"].paused_seconds == state.run.paused_seconds >= 100
