@@ -7,6 +7,8 @@ tests/core/providers/test_actor.py."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from gleitzeit_core.errors import ProviderError
@@ -15,6 +17,11 @@ from gleitzeit_core.providers.connection import ConnectionClosed, RequestNotSent
 from gleitzeit_sdk import codes
 from gleitzeit_sdk.codes import FailureKind
 from gleitzeit_sdk.errors import RpcError
+
+
+def wire(code: int) -> int:
+    """The code as it arrives: decoded from the provider's JSON, another object than the constant."""
+    return json.loads(json.dumps(code))
 
 
 def seen(err: ProviderError) -> tuple[str, FailureKind, bool, int | None]:
@@ -47,13 +54,16 @@ def test_an_unusable_response_is_invalid_response_and_never_retried() -> None:
 
 def test_a_cancel_the_host_did_not_ask_for_is_retried() -> None:
     for stopped in (None, "", "killed"):  # the provider's answer wins over what the host did
-        assert seen(failure(RpcError(codes.CANCELLED, "cancelled"), stopped)) == (
+        assert seen(failure(RpcError(wire(codes.CANCELLED), "cancelled"), stopped)) == (
             "provider 'p' cancelled p/run without being asked", FailureKind.CANCELLED_BY_PROVIDER, True, None)
 
 
 def test_an_error_response_is_the_tasks_error_even_when_the_host_stopped_the_provider() -> None:
-    err = failure(RpcError(codes.TASK_FAILED, "bad", {"type": "ValueError", "retryable": False}), "killed")
+    err = failure(RpcError(wire(codes.TASK_FAILED), "bad", {"type": "ValueError", "retryable": False}), "killed")
     assert seen(err) == ("ValueError: bad", FailureKind.TASK_FAILED, False, codes.TASK_FAILED)
+    for code, kind in ((codes.OVERLOADED, FailureKind.OVERLOADED), (codes.INVALID_PARAMS, FailureKind.INVALID_PARAMS),
+                       (-32000, FailureKind.PROVIDER_ERROR)):  # codes either side of CANCELLED's
+        assert failure(RpcError(wire(code), "no")).kind is kind
 
 
 def test_a_provider_that_went_away_on_its_own_crashed_and_the_error_says_how_it_ended() -> None:
@@ -93,7 +103,7 @@ def test_a_task_failure_message_that_names_its_type_is_not_prefixed_twice() -> N
 
 
 def test_overloaded_is_retried() -> None:
-    assert seen(task_error("p", RpcError(codes.OVERLOADED, "busy", {"retryable": False}))) == (
+    assert seen(task_error("p", RpcError(wire(codes.OVERLOADED), "busy", {"retryable": False}))) == (
         "provider 'p' is overloaded", FailureKind.OVERLOADED, True, codes.OVERLOADED)
 
 
@@ -113,8 +123,9 @@ def test_a_refused_request_is_invalid_params_never_retried_with_its_detail(code:
 
 
 def test_any_other_error_is_a_provider_error_retried_unless_it_says_otherwise() -> None:
-    assert seen(task_error("p", RpcError(-32000, "disk full"))) == (
-        "provider error -32000: disk full", FailureKind.PROVIDER_ERROR, True, -32000)
+    for code in (-32000, -32804, -40000, 1):  # either side of the protocol's own codes
+        assert seen(task_error("p", RpcError(code, "disk full"))) == (
+            f"provider error {code}: disk full", FailureKind.PROVIDER_ERROR, True, code)
     assert task_error("p", RpcError(-32000, "disk full", {"retryable": False})).retryable is False
     assert task_error("p", RpcError(-32000, "disk full", "text")).retryable is True
 
@@ -125,7 +136,10 @@ def test_the_crash_that_reaches_the_limit_within_the_window_spends_the_budget() 
     budget = CrashBudget(max_restarts=5, window=180.0)
     assert [budget.record(t) for t in (0.0, 10.0, 20.0, 30.0)] == [None] * 4
     assert budget.record(40.0) == "crashed 5 times within 180 s"
+    assert budget.record(41.0) == "crashed 6 times within 180 s"  # and it stays spent
     assert CrashBudget(max_restarts=1, window=0.5).record(7.0) == "crashed 1 times within 0.5 s"
+    large = CrashBudget(max_restarts=300, window=1e6)
+    assert [large.record(float(t)) for t in range(300)][-2:] == [None, "crashed 300 times within 1e+06 s"]
 
 
 def test_crashes_older_than_the_window_no_longer_count() -> None:
@@ -147,3 +161,8 @@ def test_the_in_flight_limit_is_the_providers_lowered_by_the_manifest_and_at_lea
     assert in_flight_limit({}, 3) == 1
     assert in_flight_limit(announced(0), None) == in_flight_limit(announced(0.5), None) == 1
     assert in_flight_limit(announced(2.9), None) == 2
+
+
+def test_the_providers_state_is_named_by_keyword() -> None:
+    with pytest.raises(TypeError):  # `stopped` and `exit_status` are both text: a positional call could swap them
+        attempt_failure("p", "p/run", None, None, "exit code 3")  # type: ignore[misc]
