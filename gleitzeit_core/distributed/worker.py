@@ -90,6 +90,7 @@ class _Running:
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     output: list[tuple[str, str]] = field(default_factory=list)  # (stream, text) not yet reported
     has_output: anyio.Event = field(default_factory=anyio.Event)
+    forwarding: bool = False  # its _forward_output task runs
 
 
 class Worker:
@@ -253,14 +254,16 @@ class Worker:
         if workspace and not Path(workspace).exists():  # the orchestrator's folder, on another machine
             private_dir(Path(workspace))  # the provider gives it to the sandbox
 
-        def on_output(stream: str, data: str) -> None:
-            run.output.append((stream, data))
-            run.has_output.set()
-
         report: Report | None = None
         with run.scope:  # cancelled by a message from the orchestrator
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._forward_output, run)
+                def on_output(stream: str, data: str) -> None:
+                    run.output.append((stream, data))
+                    run.has_output.set()
+                    if not run.forwarding:  # the first output starts the forwarder (most attempts print nothing)
+                        run.forwarding = True
+                        tg.start_soon(self._forward_output, run)
+
                 try:
                     meta, sites = sites_from_meta(job.meta)  # secrets come from this worker's environment
                     request = functools.partial(self.local.call, job.protocol, job.method, meta=meta,
