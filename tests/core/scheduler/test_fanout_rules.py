@@ -19,7 +19,7 @@ from gleitzeit_core.dispatch.scripted import ScriptedCall
 from gleitzeit_core.errors import ProviderError
 from gleitzeit_core.results import INLINE_RESULT_BYTES
 from gleitzeit_core.dispatch.scripted import ScriptedDispatcher
-from gleitzeit_core.scheduler.scheduler import RunOptions, Scheduler
+from gleitzeit_core.scheduler.scheduler import CONDITION_FALSE, RunOptions, Scheduler
 from gleitzeit_core.store.memory import InMemoryBackend
 from gleitzeit_core.store.records import RunStatus, TaskRecord, TaskStatus, new_id
 from gleitzeit_core.workflow.cache_spec import CacheSpec
@@ -158,8 +158,17 @@ async def test_the_contents_of_a_glob_item_s_file_are_part_of_its_cache_key(read
 
 # -- slots and failure policies ------------------------------------------------------------
 async def test_max_parallel_bounds_the_items_running_at_once_and_the_rest_follow_in_order() -> None:
-    ran = await run([mapped("m", source=list(range(5)), max_parallel=2)], times_ten,
-                    options=RunOptions(max_concurrent=10))
+    waiting: list[list[TaskStatus]] = []
+
+    async def handler(call: ScriptedCall) -> Any:
+        if call.task.key == "m[0]":  # the items past the map's slots are stored as not queued yet
+            stored = {t.key: t.status for t in await ran_store.list_tasks(run_id=call.meta["runId"])}
+            waiting.append([stored[f"m[{i}]"] for i in (2, 3, 4)])
+        return times_ten(call)
+
+    wf, run_rec, recs, ran_store = await prepare([mapped("m", source=list(range(5)), max_parallel=2)])
+    ran = await run(wf, handler, store=ran_store, options=RunOptions(max_concurrent=10))
+    assert waiting == [[TaskStatus.PENDING] * 3]
     assert ran.seen.peak_running(lambda k: k.startswith("m[")) == 2
     assert ran.started == [f"m[{i}]" for i in range(5)] and ran.tasks["m"].result == [0, 10, 20, 30, 40]
     stored = {t.key: t.status for t in await ran.store.list_tasks(run_id=ran.final.run_id)}
@@ -204,13 +213,16 @@ async def test_an_item_condition_false_for_every_item_completes_the_map_at_once(
     ran = await run([none, task("after", "m", params={"all": "${m.result}"})], times_ten)
     assert ran.tasks["m"].status is TaskStatus.COMPLETED and ran.tasks["m"].result == [None, None]
     assert ran.started == ["after"]
+    for item in (t for t in await ran.store.list_tasks(run_id=ran.final.run_id) if t.parent == "m"):
+        assert (item.status, item.error) == (TaskStatus.SKIPPED, CONDITION_FALSE) and item.finished_at is not None
 
 
 # -- a map a resume hands over -------------------------------------------------------------
 def items(run_rec, recs, spec: TaskSpec, statuses: list[tuple[TaskStatus, Any]]) -> None:
-    """The map ``spec`` expanded before the engine stopped: its items as the store kept them."""
+    """The map ``spec`` expanded before the engine stopped: its items as the store kept them
+    (handed over last item first: the scheduler orders them by index)."""
     recs[spec.key].status = TaskStatus.RUNNING
-    for i, (status, result) in enumerate(statuses):
+    for i, (status, result) in reversed(list(enumerate(statuses))):
         key = f"{spec.key}[{i}]"
         recs[key] = TaskRecord(id=new_id("task"), run_id=run_rec.run_id, key=key, name=key, protocol=spec.protocol,
                                method=spec.method, status=status, result=result, parent=spec.key,
@@ -218,14 +230,17 @@ def items(run_rec, recs, spec: TaskSpec, statuses: list[tuple[TaskStatus, Any]])
 
 
 async def test_a_resumed_map_runs_only_its_unfinished_items_within_its_slots() -> None:
-    spec = mapped("m", source=[1, 2, 3, 4, 5], max_parallel=2, on_failure=CONTINUE)
+    # three retries held slots when the engine stopped, but the map has two
+    spec = mapped("m", source=[1, 2, 3, 4, 5, 6, 7], max_parallel=2, on_failure=CONTINUE)
     before = [(TaskStatus.COMPLETED, "kept"), (TaskStatus.FAILED, None), (TaskStatus.RETRYING, None),
-              (TaskStatus.PENDING, None), (TaskStatus.QUEUED, None)]
+              (TaskStatus.RETRYING, None), (TaskStatus.RETRYING, None), (TaskStatus.PENDING, None),
+              (TaskStatus.QUEUED, None)]
     ran = await run([spec], times_ten, edit=lambda r, recs: items(r, recs, spec, before),
                     options=RunOptions(max_concurrent=10))
-    assert sorted(ran.started) == ["m[2]", "m[3]", "m[4]"]
+    assert sorted(ran.started) == [f"m[{i}]" for i in range(2, 7)]
     assert ran.seen.peak_running(lambda k: k.startswith("m[")) == 2
-    assert ran.tasks["m"].status is TaskStatus.COMPLETED and ran.tasks["m"].result == ["kept", None, 30, 40, 50]
+    assert ran.tasks["m"].status is TaskStatus.COMPLETED
+    assert ran.tasks["m"].result == ["kept", None, 30, 40, 50, 60, 70]
 
 
 async def test_a_resumed_map_whose_items_had_all_finished_completes_without_dispatching() -> None:
@@ -274,3 +289,25 @@ async def test_a_resumed_map_s_pending_items_are_not_judged_again_by_the_map_s_c
     ran = await run([task("src"), spec], times_ten, edit=stored)
     assert ran.started == ["m[2]"] and ran.tasks["m[2]"].status is TaskStatus.COMPLETED
     assert ran.tasks["m"].result == [None, 20, 30]
+
+
+async def test_an_item_condition_that_fails_for_an_item_fails_it_at_expansion_and_stops_a_strict_map() -> None:
+    broken = task("m", params={"x": "${item}"}, for_each=ForEach(source=[{"v": 1}, 2, {"v": 3}]),
+                  when=Condition("item.v > 0"))
+    ran = await run([broken], times_ten)
+    assert ran.started == [] and ran.tasks["m[0]"].status is TaskStatus.SKIPPED
+    assert ran.tasks["m[1]"].status is TaskStatus.FAILED and "when: " in ran.tasks["m[1]"].error
+    assert ran.tasks["m"].status is TaskStatus.FAILED
+    assert ran.tasks["m"].error.startswith("1 of 3 items failed (on_item_failure: fail); first: item 1: ")
+
+
+async def test_a_big_item_result_is_in_the_map_s_result_whole() -> None:
+    big = "x" * (INLINE_RESULT_BYTES + 10)
+
+    def handler(call: ScriptedCall) -> Any:
+        if call.task.key == "sum":
+            return [len(v) for v in call.params["all"]]
+        return big if call.params["x"] == 1 else "small"
+
+    ran = await run([mapped("m", source=[1, 2]), task("sum", "m", params={"all": "${m.result}"})], handler)
+    assert ran.tasks["m[0]"].result_blob is not None and ran.tasks["sum"].result == [len(big), 5]
