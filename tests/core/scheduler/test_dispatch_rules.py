@@ -6,6 +6,7 @@ mutation-testing selection for the scheduler (docs/testing.md, `scheduler_dispat
 from __future__ import annotations
 
 import dataclasses
+import random
 from typing import Any
 
 import anyio
@@ -360,3 +361,17 @@ async def test_an_observer_cannot_change_an_event_another_observer_gets() -> Non
         name = dataclasses.fields(event)[0].name
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(event, name, None)
+
+
+async def test_retry_jitter_draws_from_the_random_source_the_scheduler_is_given() -> None:
+    policy = RetryPolicy(max_attempts=2, base_delay=10, jitter=True)
+
+    async def no_wait(delay: float) -> None:
+        await anyio.lowlevel.checkpoint()
+
+    wf, run_rec, recs, store = await prepare([task("a", retry=policy)])
+    seen = Seen()
+    await Scheduler(wf, run_rec, recs, store, ScriptedDispatcher(fail_first), RunOptions(sleep=no_wait),
+                    observer=seen, rng=random.Random(7)).execute()
+    [delay] = [r for *_, r in seen.tasks if r is not None]
+    assert delay == policy.delay(1, random.Random(7)) != policy.delay(1, random.Random(8))
