@@ -105,8 +105,12 @@ async def test_refresh_executes_again_and_never_waits_for_another_task_with_the_
     same = {"params": {"text": "hi"}, "cache": CACHED}
     wf = workflow(task("a", **same), task("b", **same))
     await cached_run(workflow(task("a", **same)), echo, store)
-    ran = await cached_run(wf, echo, store, mode=CacheMode.REFRESH)
-    assert sorted(ran.started) == ["a", "b"]
+    async def slow(call: ScriptedCall) -> Any:
+        await anyio.sleep(0.01)
+        return echo(call)
+
+    ran = await cached_run(wf, slow, store, mode=CacheMode.REFRESH)
+    assert sorted(ran.started) == ["a", "b"] and ran.dispatcher.peak["t/v1"] == 2  # b did not wait for a
     assert ran.tasks["a"].cached_from is None and ran.tasks["b"].cached_from is None
     again = await cached_run(wf, echo, store)  # what refresh wrote is served
     assert again.started == [] and again.tasks["a"].cached_from is not None
@@ -187,6 +191,7 @@ async def test_a_hit_gives_back_exactly_its_protocol_slot() -> None:
     hit = task("a", params={"n": 0}, cache=CACHED)
     await cached_run(workflow(hit), handler, store)
     wf = workflow(hit, *(task(f"b{i}", params={"n": i}) for i in range(1, 4)))
-    ran = await cached_run(wf, handler, store, capacity={"t/v1": 1})
-    assert ran.tasks["a"].cached_from is not None and sorted(ran.started) == ["b1", "b2", "b3"]
-    assert ran.seen.peak_running() == 1
+    for limits in ({"capacity": {"t/v1": 1}}, {"max_concurrent": 1}):
+        ran = await cached_run(wf, handler, store, **limits)
+        assert ran.tasks["a"].cached_from is not None and sorted(ran.started) == ["b1", "b2", "b3"]
+        assert ran.seen.peak_running() == 1

@@ -202,11 +202,59 @@ async def test_a_protocols_capacity_is_respected_by_the_scheduler_not_only_by_th
         await anyio.sleep(0.001)
         return "ok"
 
-    tasks = [task(f"p{i}", protocol="p/v1") for i in range(4)] + [task(f"q{i}", protocol="q/v1") for i in range(4)]
-    ran = await run(tasks, handler, options=RunOptions(max_concurrent=3), capacity={"p/v1": 1})
-    assert ran.final.status is RunStatus.COMPLETED
-    assert ran.seen.peak_running(lambda k: k.startswith("p")) == 1
-    assert ran.seen.peak_running() == 3
+    for capacity in (1, 2):
+        tasks = [task(f"p{i}", protocol="p/v1") for i in range(6)] + [task(f"q{i}", protocol="q/v1") for i in range(6)]
+        ran = await run(tasks, handler, options=RunOptions(max_concurrent=4), capacity={"p/v1": capacity})
+        assert ran.final.status is RunStatus.COMPLETED
+        assert ran.seen.peak_running(lambda k: k.startswith("p")) == capacity
+        assert ran.seen.peak_running() == 4
+
+
+async def test_limits_above_256_hold_too() -> None:
+    # (CPython shares the int objects up to 256: a limit compared by identity would hold below.)
+    for options, capacity in ((RunOptions(max_concurrent=300), 1000), (RunOptions(max_concurrent=1000), 300)):
+        gate = anyio.Event()
+        calls: list[ScriptedCall] = []
+
+        async def handler(call: ScriptedCall) -> str:
+            calls.append(call)
+            if len(calls) == 300:
+                gate.set()
+            await gate.wait()
+            return "ok"
+
+        wf, run_rec, recs, store = await prepare([task(f"t{i}") for i in range(301)])
+        seen = Seen()
+        with anyio.fail_after(HANG_GUARD_S):
+            await Scheduler(wf, run_rec, recs, store, ScriptedDispatcher(handler, capacity=capacity), options,
+                            observer=seen).execute()
+        assert seen.peak_running() == 300
+
+
+async def test_a_task_waiting_for_a_slot_is_stored_and_shown_queued_a_retry_included() -> None:
+    queued_in_store: list[TaskStatus] = []
+
+    async def handler(call: ScriptedCall) -> Any:
+        if call.task.key == "a" and call.attempt == 1:
+            raise ProviderError("flaky", retryable=True)
+        if call.task.key == "b":  # a's retry became ready while b holds the only slot
+            for _ in range(100):
+                stored = await ran_store.get_task(recs["a"].id)
+                assert stored is not None
+                if stored.status is not TaskStatus.RETRYING:
+                    break
+                await anyio.lowlevel.checkpoint()
+            queued_in_store.append(stored.status)
+        return "ok"
+
+    wf, run_rec, recs, ran_store = await prepare([task("a", retry=TWICE), task("b"), task("c")])
+    seen = Seen()
+    await Scheduler(wf, run_rec, recs, ran_store, ScriptedDispatcher(handler), RunOptions(max_concurrent=1),
+                    observer=seen).execute()
+    assert queued_in_store == [TaskStatus.QUEUED]
+    statuses = [(k, st) for k, st, *_ in seen.tasks]
+    assert statuses[:3] == [("b", TaskStatus.QUEUED), ("c", TaskStatus.QUEUED), ("a", TaskStatus.RUNNING)]
+    assert ("a", TaskStatus.QUEUED) in statuses
 
 
 async def test_one_slot_starts_by_priority_across_protocols_and_in_order_within_one() -> None:
@@ -225,9 +273,11 @@ async def test_map_items_skipped_while_they_waited_for_a_slot_never_start() -> N
             raise ProviderError("zero", retryable=False)
         return call.params["x"]
 
+    # `later` waits behind the items; nothing else runs when they are found skipped
     mapped = task("m", params={"x": "${item}"}, for_each=ForEach(source=[0, 1, 2, 3]))
-    ran = await run([mapped], handler, options=RunOptions(max_concurrent=1))
-    assert ran.started == ["m[0]"]
+    later = task("later", params={"x": 9}, priority=Priority.LOW)
+    ran = await run([mapped, later], handler, options=RunOptions(max_concurrent=1))
+    assert ran.started == ["m[0]", "later"]
     assert [ran.tasks[f"m[{i}]"].status for i in (1, 2, 3)] == [TaskStatus.SKIPPED] * 3
     assert ran.tasks["m"].status is TaskStatus.FAILED
 
@@ -375,3 +425,10 @@ async def test_retry_jitter_draws_from_the_random_source_the_scheduler_is_given(
                     observer=seen, rng=random.Random(7)).execute()
     [delay] = [r for *_, r in seen.tasks if r is not None]
     assert delay == policy.delay(1, random.Random(7)) != policy.delay(1, random.Random(8))
+
+
+async def test_a_sandbox_parameter_is_dropped_whatever_string_object_names_it() -> None:
+    # A key read from a file or a result is not the interned literal "sandbox": equality decides.
+    forged = {"x": 1, "".join(["sand", "box"]): {"network": True}}
+    ran = await run([task("a", params=forged)], lambda call: call.params)
+    assert ran.tasks["a"].result == {"x": 1}
