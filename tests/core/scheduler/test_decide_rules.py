@@ -21,6 +21,7 @@ from gleitzeit_core.workflow.foreach import ForEach
 from gleitzeit_core.workflow.model import Condition, SourcePos
 from gleitzeit_core.workflow.retry import RetryPolicy
 from gleitzeit_core.workflow.triggers import Trigger
+from gleitzeit_sdk.codes import FailureKind
 from tests.core.scheduler.harness import run, task
 
 pytestmark = pytest.mark.anyio
@@ -69,8 +70,6 @@ async def test_one_failed_fires_after_a_skip_that_carries_a_failure_and_not_afte
 
 
 async def test_a_cancelled_dependency_counts_as_failed_for_the_rules() -> None:
-    from gleitzeit_sdk.codes import FailureKind
-
     def handler(call: ScriptedCall) -> Any:
         if call.task.key == "a":
             raise ProviderError("stopped", kind=FailureKind.CANCELLED, retryable=False)
