@@ -18,7 +18,7 @@ from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord, TaskS
 from gleitzeit_core.workflow.model import TaskSpec, Workflow
 from gleitzeit_core.workflow.retry import RetryPolicy
 
-HANG_GUARD_S = 30.0  # a run here takes milliseconds; this only turns a hang into a failure
+HANG_GUARD_S = 10.0  # a run here takes milliseconds; this only turns a hang into a failure
 
 
 def task(key: str, *deps: str, name: str | None = None, protocol: str = "t/v1", **kw: Any) -> TaskSpec:
