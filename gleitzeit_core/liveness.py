@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from gleitzeit_core.store.base import Store
-from gleitzeit_core.store.records import RunRecord, RunStatus, TaskStatus, now
+from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord, TaskStatus, now
 
 #: how often the owning engine renews its heartbeat (seconds)
 HEARTBEAT_S = 1.0
@@ -126,12 +126,32 @@ def interrupted_error(run: RunRecord, reason: str) -> str:
     return f"interrupted: {reason}; resume with: {how}"
 
 
+def last_alive(run: RunRecord) -> float:
+    """When the run's engine last showed it was alive (its end, its last heartbeat, its last write)."""
+    return run.finished_at or run.heartbeat_at or run.updated_at
+
+
+async def close_interrupted_attempts(store: Store, rec: TaskRecord, at: float) -> None:
+    """The attempts an engine left running ended at its last sign of life, not when someone looked;
+    written with the task as it is now."""
+    for attempt in await store.get_attempts(rec.id):
+        if attempt.status is TaskStatus.RUNNING:
+            attempt.status, attempt.finished_at = TaskStatus.CANCELLED, max(attempt.started_at, at)
+            attempt.error, attempt.retryable = "interrupted: the engine stopped during this attempt", True
+            await store.save_task(rec, attempt)
+
+
 async def cancel_stopped(store: Store, run: RunRecord) -> None:
-    """Cancel an interrupted run at once: no engine is left to honour a request."""
+    """Cancel an interrupted run at once: no engine is left to honour a request. Its running
+    attempts are closed as resume would close them, so none stays "running" for ever."""
     at = now()
+    died = min(last_alive(run), at)
     tasks = [t for t in await store.list_tasks(run_id=run.run_id) if not t.status.finished]
     for t in tasks:
+        was_running = t.status is TaskStatus.RUNNING
         t.status, t.error, t.finished_at, t.updated_at = TaskStatus.CANCELLED, "run cancelled", at, at
+        if was_running:
+            await close_interrupted_attempts(store, t, died)
     if tasks:
         await store.save_tasks(tasks)
     run.status, run.error = RunStatus.CANCELLED, "cancelled on request (its engine had stopped)"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gleitzeit_core.errors import RunNotFound, RunStillRunning, WorkflowChanged
-from gleitzeit_core.liveness import owner_gone
+from gleitzeit_core.liveness import close_interrupted_attempts, last_alive, owner_gone
 from gleitzeit_core.store.base import Store
 from gleitzeit_core.store.records import RunRecord, RunStatus, TaskRecord, TaskStatus, new_id, now
 from gleitzeit_core.workflow.inputs import bind
@@ -104,9 +104,9 @@ async def load_for_resume(store: Store, *, run_id: str | None, workflow_path: st
     # The inputs it started with (checked again: --force may have changed the declarations).
     workflow = bind(workflow, dict((run.definition or {}).get("inputs") or {}), source="the stored run's inputs")
     # The time no engine worked on the run does not count towards any duration.
-    last_alive = run.finished_at or run.heartbeat_at or run.updated_at
+    died = last_alive(run)
     resumed_at = now()
-    gap = max(0.0, resumed_at - last_alive)
+    gap = max(0.0, resumed_at - died)
     run.paused_seconds += gap
     stored = {t.key: t for t in await store.list_tasks(run_id=run.run_id)}
     tasks: dict[str, TaskRecord] = {}
@@ -125,7 +125,7 @@ async def load_for_resume(store: Store, *, run_id: str | None, workflow_path: st
                              workflow_name=workflow.name, priority=int(spec.priority))
             reset.append(rec)
         elif rec.status is TaskStatus.RUNNING:
-            await _close_interrupted_attempt(store, rec, min(last_alive, resumed_at))
+            await close_interrupted_attempts(store, rec, min(died, resumed_at))
         if rec.started_at is not None and rec.status is not TaskStatus.COMPLETED:
             rec.paused_seconds += gap
             if rec not in reset:
@@ -159,13 +159,3 @@ def _failed_items(workflow: Workflow, items: list[TaskRecord]) -> set[str]:
             again.add(key)
             todo.extend(dependents.get(key, ()))
     return again
-
-
-async def _close_interrupted_attempt(store: Store, rec: TaskRecord, last_alive: float) -> None:
-    """The attempt ended at the engine's last sign of life, not when someone resumed."""
-    attempts = await store.get_attempts(rec.id)
-    for attempt in attempts:
-        if attempt.status is TaskStatus.RUNNING:
-            attempt.status, attempt.finished_at = TaskStatus.CANCELLED, max(attempt.started_at, last_alive)
-            attempt.error, attempt.retryable = "interrupted: the engine stopped during this attempt", True
-            await store.save_task(rec, attempt)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import anyio
@@ -65,6 +66,10 @@ def killed_run(home: Path, tmp_path: Path, env: dict[str, str]) -> str:
     return run_id
 
 
+def attempts_of(details: gz.RunDetails) -> list[gz.AttemptRecord]:
+    return [a for attempts in details.attempts.values() for a in attempts]
+
+
 def test_a_run_whose_engine_was_killed_reads_interrupted_through_the_api(home: Path, tmp_path: Path, store_of):
     make, env = store_of
     run_id = killed_run(home, tmp_path, env)
@@ -77,9 +82,18 @@ def test_a_run_whose_engine_was_killed_reads_interrupted_through_the_api(home: P
             assert "is no longer running" in run.error and f"--resume {run_id}" in run.error
             assert [r.run_id for r in await gz.list_runs(store, status="interrupted")] == [run_id]
             assert await gz.list_runs(store, status=gz.RunStatus.RUNNING) == []
+            before = await gz.run_details(store, run_id)
+            [left] = [a for a in attempts_of(before) if a.status is gz.TaskStatus.RUNNING]
+            asked_at = time.time()
             done = await gz.cancel_run(store, run_id)   # no engine left: cancelled at once
             assert done.outcome is gz.CancelOutcome.CANCELLED
-            assert (await gz.get_run(store, run_id)).status is gz.RunStatus.CANCELLED
+            after = await gz.run_details(store, run_id)
+            assert after.run.status is gz.RunStatus.CANCELLED
+            # the attempt the dead engine left running is closed where the engine died, not left open
+            [closed] = [a for a in attempts_of(after) if (a.task_id, a.number) == (left.task_id, left.number)]
+            assert closed.status is gz.TaskStatus.CANCELLED and "engine stopped" in closed.error
+            assert left.started_at <= closed.finished_at < asked_at
+            assert [t.status for t in after.tasks if t.id == left.task_id] == [gz.TaskStatus.CANCELLED]
 
     anyio.run(read)
 
