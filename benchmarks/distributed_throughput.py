@@ -6,7 +6,8 @@ Starts its own redis-server (temporary dir, free port, no persistence), then:
   (Redis store, scheduler, RedisDispatcher) with 1, 2 and 4 local
   `gleitzeit worker` processes whose slots add up to ``max_concurrent`` (48: each
   of N workers ``--concurrency 48/N``), against the same engine and store with
-  the provider local (48 in flight too), in the same run;
+  the provider local (48 in flight too), in the same run, with the CPU per task of
+  each kind of process (engine, workers, providers, redis-server) from /proc;
 * dispatch latency: one attempt at a time straight through the dispatcher
   (XADD → worker claims → no-op provider → report → XREAD) with one worker,
   against the same provider driven locally (LocalDispatcher) for reference.
@@ -26,8 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import anyio
 import redis
@@ -104,16 +106,63 @@ def config_for(home: Path, url: str, max_concurrent: int) -> Config:
         "execution.max_concurrent_tasks": max_concurrent, "logging.level": "warning"})
 
 
-async def throughput(n_tasks: int, config: Config, url: str, local: LocalDispatcher | None = None) -> float:
-    """Tasks/s of one run: on the worker pool, or (``local``) on a local provider for reference."""
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def cpu_by_process(workers: list[subprocess.Popen], redis_proc: subprocess.Popen) -> dict[str, float]:
+    """CPU seconds so far: this process (the engine), the workers, every provider process
+    (the workers' children, or this process's for the local reference) and redis-server."""
+    engine = time.process_time()  # this process only: the local providers are children
+    others = {redis_proc.pid, *(w.pid for w in workers)}
+    providers = [c for c in children(os.getpid()) if c not in others] + [c for w in workers for c in children(w.pid)]
+    return {"engine": engine, "workers": sum(cpu_seconds(w.pid) for w in workers),
+            "providers": sum(cpu_seconds(c) for c in providers),
+            "redis": cpu_seconds(redis_proc.pid)}
+
+
+@dataclass
+class Rate:
+    tasks_per_s: float
+    cpu_ms: dict[str, float]  # CPU per task by process kind, during the timed run
+
+
+async def throughput(n_tasks: int, config: Config, url: str, cpu: Callable[[], dict[str, float]],
+                     local: LocalDispatcher | None = None) -> Rate:
+    """One run: on the worker pool, or (``local``) on a local provider for reference."""
     workflow = load_workflow_text(fanout_text(n_tasks), filename="fanout.json")
     async with RedisBackend(url) as store, RedisDispatcher(url) as pool:
+        before = cpu()
         t0 = time.perf_counter()
         outcome = await run_workflow(workflow, config=config, store=store, dispatcher=local or pool)
         wall = time.perf_counter() - t0
+        after = cpu()
     if outcome.run.status is not RunStatus.COMPLETED:
         raise RuntimeError(f"run ended {outcome.run.status.value}: {outcome.run.error}")
-    return n_tasks / wall
+    return Rate(n_tasks / wall, {k: (after[k] - before[k]) / n_tasks * 1000 for k in after})
+
+
+def best(rates: list[Rate]) -> Rate:
+    return max(rates, key=lambda r: r.tasks_per_s)
+
+
+def cpu_text(rate: Rate) -> str:
+    return " / ".join(f"{rate.cpu_ms[k]:.2f}" for k in ("engine", "workers", "providers", "redis"))
 
 
 async def latency(dispatcher: Any, workflow_text: str, n: int) -> list[float]:
@@ -145,21 +194,30 @@ async def main(args: argparse.Namespace) -> None:
             config = config_for(home, url, args.max_concurrent)
             async with LocalDispatcher(ProviderHost([load_manifest(NOOP_MANIFEST)],
                                                     config=provider_config(config))) as local:
-                await throughput(200, config, url, local)  # warm-up
-                reference = [await throughput(args.tasks, config, url, local) for _ in range(args.reps)]
-            print("| where the attempts run | tasks/s (best) | all reps | × local |\n|---|---:|---|---:|")
-            print(f"| local provider, no workers (reference) | {max(reference):.0f} | "
-                  f"{', '.join(f'{r:.0f}' for r in reference)} | 1.00 |", flush=True)
+                def cpu_here() -> dict[str, float]:
+                    return cpu_by_process([], redis_proc)
+                await throughput(200, config, url, cpu_here, local)  # warm-up
+                reference = [await throughput(args.tasks, config, url, cpu_here, local) for _ in range(args.reps)]
+            ref = best(reference)
+            print(f"load average {os.getloadavg()[0]:.1f}; CPU ms per task of the best rep: engine / workers / "
+                  f"providers / redis-server\n")
+            print("| where the attempts run | tasks/s (best) | all reps | × local | CPU ms/task |\n|---|---:|---|---:|---|")
+            print(f"| local provider, no workers (reference) | {ref.tasks_per_s:.0f} | "
+                  f"{', '.join(f'{r.tasks_per_s:.0f}' for r in reference)} | 1.00 | {cpu_text(ref)} |", flush=True)
             for n in args.workers:
                 per_worker = max(1, args.max_concurrent // n)
                 procs = start_workers(n, home, url, per_worker)
                 try:
-                    await throughput(200, config, url)  # warm-up
-                    rates = [await throughput(args.tasks, config, url) for _ in range(args.reps)]
+                    def cpu_pool() -> dict[str, float]:
+                        return cpu_by_process(procs, redis_proc)
+                    await throughput(200, config, url, cpu_pool)  # warm-up
+                    rates = [await throughput(args.tasks, config, url, cpu_pool) for _ in range(args.reps)]
                 finally:
                     stop_workers(procs, url)
-                print(f"| {n} worker(s) × --concurrency {per_worker} | {max(rates):.0f} | "
-                      f"{', '.join(f'{r:.0f}' for r in rates)} | {max(rates) / max(reference):.2f} |", flush=True)
+                top = best(rates)
+                print(f"| {n} worker(s) × --concurrency {per_worker} | {top.tasks_per_s:.0f} | "
+                      f"{', '.join(f'{r.tasks_per_s:.0f}' for r in rates)} | "
+                      f"{top.tasks_per_s / ref.tasks_per_s:.2f} | {cpu_text(top)} |", flush=True)
 
             one = json.dumps({"name": "one", "tasks": [{"name": "t", "protocol": "noop/v1", "method": "noop/pass"}]})
             procs = start_workers(1, home, url, 1)
