@@ -4,10 +4,13 @@ a SOCK_SEQPACKET socket to the host and STAGE an empty directory to build sandbo
 
 Protocol on FD: on start-up the template sends `{"ready": true, "layers": {...}}` (the probe
 result) and the host answers `{"layers": [...], "idle": N}`, the layers to apply and how many
-slots to keep prepared (the provider's in-flight limit, so a full burst never waits for one). Then the host sends one
-message per execution carrying four fds (control socket, stdout, stderr and result pipe ends) and
-no meaningful payload; the request itself travels on the control socket, so the template never
-parses user input. EOF on FD ends the server.
+slots to keep prepared (the provider's in-flight limit, so a full burst never waits for one). Each
+prepared slot's socket is then handed to the host (`s`, one fd): the host sends an execution's four
+fds (control socket, stdout, stderr and result pipe ends) straight to that slot's supervisor, with
+no hop through this process, and tells it the slot is gone (`u`, no fd) so it prepares another.
+When the host holds no slot it sends the four fds here (`x`) and a slot is forked for them. No
+message carries a meaningful payload; the request itself travels on the control socket, so the
+template never parses user input. EOF on FD ends the server.
 
 Supervisors are forked ahead of time, each with its sandboxed child already forked into fresh
 namespaces and its shared root prepared, so neither fork nor namespace creation is on the
@@ -35,20 +38,21 @@ REFILL_DELAY = 0.01
 
 
 class _Pool:
-    """Idle supervisors with prepared slots, each waiting on its own socket for one execution."""
+    """Idle supervisors with prepared slots, each waiting on its own socket for one execution;
+    `handed`: how many of those sockets the host holds and has not reported used."""
 
-    def __init__(self, tpl: Template, layers: list[str], stage: str, size: int):
-        self._tpl, self._layers, self._stage, self.size = tpl, layers, stage, size
-        self.idle: list[socket.socket] = []
-
-    def take(self) -> socket.socket:
-        return self.idle.pop(0) if self.idle else self._fork()
+    def __init__(self, tpl: Template, layers: list[str], stage: str, size: int, host: socket.socket):
+        self._tpl, self._layers, self._stage, self.size, self._host = tpl, layers, stage, size, host
+        self.handed = 0
 
     def refill(self) -> None:
-        while len(self.idle) < self.size:
-            self.idle.append(self._fork())
+        while self.handed < self.size:
+            slot = self.fork()
+            socket.send_fds(self._host, [b"s"], [slot.fileno()])
+            slot.close()
+            self.handed += 1
 
-    def _fork(self) -> socket.socket:
+    def fork(self) -> socket.socket:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         if os.fork() == 0:
             keep = theirs.fileno()
@@ -75,7 +79,7 @@ def _idle(sock: socket.socket, tpl: Template, layers: list[str], stage: str) -> 
 
 
 def _receive(sock: socket.socket) -> list[int] | None:
-    """One execution's fds, or None at EOF."""
+    """One execution's fds, or None at EOF (a supervisor's socket)."""
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(sock, 64, FDS_PER_EXECUTION)
@@ -99,19 +103,32 @@ def serve(sock: socket.socket, stage: str) -> None:
     if not config:
         return
     settings = json.loads(config)
-    pool = _Pool(tpl, list(settings["layers"]), stage, max(1, int(settings.get("idle", DEFAULT_IDLE))))
+    pool = _Pool(tpl, list(settings["layers"]), stage, max(1, int(settings.get("idle", DEFAULT_IDLE))), sock)
+    try:
+        _serve(sock, pool)
+    except (ConnectionResetError, BrokenPipeError):
+        pass  # the host closed with slots unread: its end is gone, as at EOF
+
+
+def _serve(sock: socket.socket, pool: _Pool) -> None:
     pool.refill()
     while True:
         # Refill once requests pause: preparing a slot (fork, unshare, root) while an execution
         # runs would compete with it for the CPU.
-        if len(pool.idle) < pool.size and not select.select([sock], [], [], REFILL_DELAY)[0]:
+        if pool.handed < pool.size and not select.select([sock], [], [], REFILL_DELAY)[0]:
             pool.refill()
-        fds = _receive(sock)
-        if fds is None:
+        try:
+            msg, fds, _, _ = socket.recv_fds(sock, 64, FDS_PER_EXECUTION)
+        except InterruptedError:
+            continue
+        if not msg:
             return
-        supervisor = pool.take()
-        socket.send_fds(supervisor, [b"x"], fds)
-        supervisor.close()
+        if msg == b"u":
+            pool.handed -= 1
+        elif len(fds) == FDS_PER_EXECUTION:
+            supervisor = pool.fork()
+            socket.send_fds(supervisor, [b"x"], fds)
+            supervisor.close()
         for fd in fds:
             os.close(fd)
 
