@@ -43,7 +43,8 @@ KEEP_S = 86_400
 PRIORITIES = tuple(sorted((int(p) for p in Priority), reverse=True))
 #: The report field naming the worker: the claim script adds it to an entry's announcement.
 WORKER_FIELD = "worker"
-#: The queue entry field holding its announcement (see ``Job.announcement``).
+#: The queue entry's fields: the attempt (JSON) and its announcement (see ``Job.announcement``).
+JOB_FIELD = "job"
 ANNOUNCE_FIELD = "announce"
 
 
@@ -82,9 +83,11 @@ class Job:
     timeout: float | None
 
     def fields(self) -> dict[str, str]:
-        return {"run_id": self.run_id, "task_id": self.task_id, "attempt": str(self.attempt),
-                "protocol": self.protocol, "method": self.method, "params": json.dumps(self.params),
-                "meta": json.dumps(self.meta), "timeout": "" if self.timeout is None else repr(self.timeout),
+        """The queue entry: the attempt as one JSON field (one element for the client to pack
+        and the worker to parse, not nine) and its announcement for the claim script."""
+        return {JOB_FIELD: json.dumps({"run_id": self.run_id, "task_id": self.task_id, "attempt": self.attempt,
+                                       "protocol": self.protocol, "method": self.method, "params": self.params,
+                                       "meta": self.meta, "timeout": self.timeout}),
                 ANNOUNCE_FIELD: self.announcement()}
 
     def announcement(self) -> str:
@@ -98,9 +101,12 @@ class Job:
 
     @classmethod
     def from_fields(cls, raw: dict[Any, Any]) -> "Job":
+        """Raises KeyError, ValueError or TypeError for an entry that is no attempt."""
         f = {_s(k): _s(v) for k, v in raw.items()}
-        return cls(f["run_id"], f["task_id"], int(f["attempt"]), f["protocol"], f["method"],
-                   json.loads(f["params"]), json.loads(f["meta"]), float(f["timeout"]) if f["timeout"] else None)
+        d = json.loads(f[JOB_FIELD])
+        timeout = d["timeout"]
+        return cls(str(d["run_id"]), str(d["task_id"]), int(d["attempt"]), str(d["protocol"]), str(d["method"]),
+                   dict(d["params"]), dict(d["meta"]), None if timeout is None else float(timeout))
 
 
 class ReportKind(StrEnum):

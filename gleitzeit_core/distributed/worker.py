@@ -190,7 +190,7 @@ class Worker:
         already runs here (a reclaimed entry of our own)."""
         try:
             job = Job.from_fields(fields)
-        except (KeyError, ValueError) as exc:
+        except (KeyError, ValueError, TypeError) as exc:
             log.error("worker %s: dropping malformed queue entry %s in %s: %s", self.info.name, entry_id, stream, exc)
             tg.start_soon(self._ack, stream, entry_id)
             return None

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
-from gleitzeit_core.dispatch.queue import PRIORITIES, Job, Report, ReportKind, queue_key, queue_protocol
+import pytest
+
+from gleitzeit_core.dispatch.queue import (ANNOUNCE_FIELD, JOB_FIELD, PRIORITIES, Job, Report, ReportKind, queue_key,
+                                           queue_protocol)
 from gleitzeit_core.errors import ProviderError
 from gleitzeit_core.workflow.model import Priority
 from gleitzeit_sdk.codes import FailureKind
@@ -27,6 +30,20 @@ def test_every_report_kind_round_trips():
     assert wire(Report.output(JOB, "w1", "stderr", "warn\n")).printed() == ("stderr", "warn\n")
     failed = wire(Report.failed(JOB, "w1", error)).error()
     assert (failed.message, failed.kind, failed.retryable, failed.details) == ("boom", FailureKind.CRASHED, True, {"exit": 3})
+
+
+def test_a_queue_entry_is_the_attempt_in_one_field_and_its_announcement_and_round_trips():
+    for job in (JOB, Job("run-2", "task-2", 1, "text/v1", "text/upper", {}, {}, None)):
+        fields = job.fields()
+        assert sorted(fields) == sorted([JOB_FIELD, ANNOUNCE_FIELD])
+        assert Job.from_fields({k.encode(): v.encode() for k, v in fields.items()}) == job
+
+
+@pytest.mark.parametrize("entry", [{}, {JOB_FIELD: "not json"}, {JOB_FIELD: "[1, 2]"},
+                                   {JOB_FIELD: json.dumps({"run_id": "r"})}])
+def test_an_entry_that_is_no_attempt_raises_what_the_worker_catches(entry):
+    with pytest.raises((KeyError, ValueError, TypeError)):
+        Job.from_fields(entry)
 
 
 def test_a_failure_kind_this_version_does_not_know_reads_as_a_provider_error():
