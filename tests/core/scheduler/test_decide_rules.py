@@ -140,9 +140,11 @@ async def test_inside_a_sub_workflow_a_condition_names_its_own_tasks_and_reads_t
     def handler(call: ScriptedCall) -> Any:
         return {"v": 3} if call.task.key == "Calc/inputs" else 2
 
-    scope = ("Calc/", "Calc/")
-    tasks = [task("Calc/inputs"), task("Calc/x", "Calc/inputs", scope=scope),
-             task("Calc/y", "Calc/x", "Calc/inputs", scope=scope,
+    def scope() -> tuple[str, str]:  # each task its own tuple, as the loader makes them
+        return tuple(["Calc/", "Calc/"])  # type: ignore[return-value]
+
+    tasks = [task("Calc/inputs"), task("Calc/x", "Calc/inputs", scope=scope()),
+             task("Calc/y", "Calc/x", "Calc/inputs", scope=scope(),
                   when=when('tasks["x"].result == 2 && tasks["Calc/x"].result == 2 && inputs.v == 3'
                             ' && tasks["Calc/inputs"].result.v == 3 && !("inputs" in tasks)')),
              task("outer", "Calc/x", when=when('tasks["Calc/x"].result == 2 && !("x" in tasks)'))]
