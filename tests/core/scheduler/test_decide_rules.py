@@ -232,3 +232,17 @@ async def test_a_heartbeat_that_answers_no_cancel_keeps_the_run_going() -> None:
     ran = await run([task("a"), task("b", "a")], handler,
                     options=RunOptions(heartbeat=heartbeat, heartbeat_interval=0.001))
     assert ran.final.status is RunStatus.COMPLETED and ran.started == ["a", "b"]
+
+
+async def test_reading_the_result_of_a_cancelled_or_skipped_dependency_fails_the_reader_saying_so() -> None:
+    def handler(call: ScriptedCall) -> Any:
+        if call.task.key == "a":
+            raise ProviderError("stopped", kind=FailureKind.CANCELLED, retryable=False)
+        return "ran"
+
+    tasks = [task("a"), task("cleanup", "a", params={"v": "${a.result}"}, trigger=Trigger.ALL_DONE),
+             task("off", when=when("false")), task("after_off", "off", params={"v": "${off.result}"},
+                                                     trigger=Trigger.ALL_DONE)]
+    ran = await run(tasks, handler)
+    assert "task 'a' cancelled, so it has no result to read" in ran.tasks["cleanup"].error
+    assert "task 'off' skipped, so it has no result to read" in ran.tasks["after_off"].error
