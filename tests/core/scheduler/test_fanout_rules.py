@@ -12,6 +12,7 @@ from pathlib import Path
 from dataclasses import replace
 from typing import Any, Iterator
 
+import anyio
 import pytest
 
 from gleitzeit_core.cache.lookup import ResultCache
@@ -311,3 +312,20 @@ async def test_a_big_item_result_is_in_the_map_s_result_whole() -> None:
 
     ran = await run([mapped("m", source=[1, 2]), task("sum", "m", params={"all": "${m.result}"})], handler)
     assert ran.tasks["m[0]"].result_blob is not None and ran.tasks["sum"].result == [len(big), 5]
+
+
+async def test_a_map_without_max_parallel_runs_all_its_items_at_once_also_when_resumed() -> None:
+    async def handler(call: ScriptedCall) -> Any:
+        await anyio.sleep(0.001)
+        return call.params["x"]
+
+    spec = mapped("m", source=[1, 2, 3])
+    for edit in (None, lambda r, recs: items(r, recs, spec, [(TaskStatus.PENDING, None)] * 3)):
+        ran = await run([spec], handler, options=RunOptions(max_concurrent=10), edit=edit)
+        assert ran.seen.peak_running(lambda k: k.startswith("m[")) == 3 and ran.tasks["m"].result == [1, 2, 3]
+
+
+async def test_a_map_of_more_than_256_items_completes() -> None:
+    # (CPython shares the int objects up to 256: a count compared by identity would hold below.)
+    ran = await run([mapped("m", source=list(range(300)))], times_ten, options=RunOptions(max_concurrent=50))
+    assert ran.tasks["m"].status is TaskStatus.COMPLETED and ran.tasks["m"].result == [10 * i for i in range(300)]
