@@ -329,3 +329,8 @@ async def test_a_map_of_more_than_256_items_completes() -> None:
     # (CPython shares the int objects up to 256: a count compared by identity would hold below.)
     ran = await run([mapped("m", source=list(range(300)))], times_ten, options=RunOptions(max_concurrent=50))
     assert ran.tasks["m"].status is TaskStatus.COMPLETED and ran.tasks["m"].result == [10 * i for i in range(300)]
+
+
+async def test_a_map_that_tolerates_its_failures_completes_with_a_cancelled_item_among_them() -> None:
+    ran = await run([mapped("m", source=[1, "bad", "stop"], on_failure=CONTINUE)], times_ten)
+    assert ran.tasks["m"].status is TaskStatus.COMPLETED and ran.tasks["m"].result == [10, None, None]
