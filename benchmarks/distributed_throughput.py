@@ -12,7 +12,8 @@ Starts its own redis-server (temporary dir, free port, no persistence), then:
   (XADD → worker claims → no-op provider → report → XREAD) with one worker,
   against the same provider driven locally (LocalDispatcher) for reference.
 
-Run: ``python -m benchmarks.distributed_throughput [--tasks 1000] [--reps 2]``.
+Run: ``python -m benchmarks.distributed_throughput [--tasks 1000] [--reps 2]``; ``--json`` ends
+with one JSON line of the figures (``python -m benchmarks`` reads it).
 """
 
 from __future__ import annotations
@@ -204,6 +205,7 @@ async def main(args: argparse.Namespace) -> None:
             print("| where the attempts run | tasks/s (best) | all reps | × local | CPU ms/task |\n|---|---:|---|---:|---|")
             print(f"| local provider, no workers (reference) | {ref.tasks_per_s:.0f} | "
                   f"{', '.join(f'{r.tasks_per_s:.0f}' for r in reference)} | 1.00 | {cpu_text(ref)} |", flush=True)
+            pools: dict[int, float] = {}  # workers → best tasks/s
             for n in args.workers:
                 per_worker = max(1, args.max_concurrent // n)
                 procs = start_workers(n, home, url, per_worker)
@@ -215,6 +217,7 @@ async def main(args: argparse.Namespace) -> None:
                 finally:
                     stop_workers(procs, url)
                 top = best(rates)
+                pools[n] = top.tasks_per_s
                 print(f"| {n} worker(s) × --concurrency {per_worker} | {top.tasks_per_s:.0f} | "
                       f"{', '.join(f'{r.tasks_per_s:.0f}' for r in rates)} | "
                       f"{top.tasks_per_s / ref.tasks_per_s:.2f} | {cpu_text(top)} |", flush=True)
@@ -233,6 +236,10 @@ async def main(args: argparse.Namespace) -> None:
             print(f"\ndispatch latency, one attempt at a time ({args.latency_n} samples):")
             print(f"- through Redis (1 worker): {summary(remote)}")
             print(f"- local provider (reference): {summary(local)}")
+            if args.json:
+                print(json.dumps({"kind": "distributed", "tasks": args.tasks, "local_tasks_per_s": ref.tasks_per_s,
+                                  "pool_tasks_per_s": pools, "redis_latency_ms": [s * 1000 for s in remote],
+                                  "local_latency_ms": [s * 1000 for s in local]}))
         finally:
             redis_proc.terminate()
             redis_proc.wait(10)
@@ -245,4 +252,5 @@ if __name__ == "__main__":
     parser.add_argument("--max-concurrent", type=int, default=48)
     parser.add_argument("--latency-n", type=int, default=300)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4], help="pool sizes to run")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     anyio.run(main, parser.parse_args(), backend="asyncio")

@@ -137,6 +137,7 @@ async def run_job(job: Job, home: Path, profile: str | None, cpu_clock: bool = F
     t0 = time.perf_counter()
     workflow = load_workflow_text(workflow_text(shape, job.provider), filename="bench.json")
     load_s = time.perf_counter() - t0
+    rss_loaded = maxrss_mb()  # what the engine holds before running: the floor of its peak
     warm = load_workflow_text(workflow_text(build(job.shape, 4), job.provider), filename="warm.json")
     async with bench_dispatcher(config) as local:
         await run_once(warm, config, local, "memory", home / "warm.db")  # start providers, fork server
@@ -159,7 +160,7 @@ async def run_job(job: Job, home: Path, profile: str | None, cpu_clock: bool = F
         "job": asdict(job), "tasks": len(shape.nodes), "edges": shape.edges, "walls_s": walls,
         "transactions_per_rep": transactions,
         "load_s": load_s, "engine_cpu_s_per_rep": cpu / job.reps,
-        "rss_start_mb": rss_start, "peak_rss_mb": maxrss_mb(),
+        "rss_start_mb": rss_start, "rss_loaded_mb": rss_loaded, "peak_rss_mb": maxrss_mb(),
     }
 
 

@@ -17,9 +17,11 @@ import importlib.metadata
 import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from benchmarks.shapes import Shape, build
@@ -29,8 +31,15 @@ PACKAGES = {"prefect": ("prefect",), "dask-threads": ("dask",), "dask-distribute
             "dagster": ("dagster",), "luigi": ("luigi",), "airflow": ("apache-airflow",)}
 
 
-def missing(system: str) -> list[str]:
-    """Packages the system needs that are not installed (the harness skips it then)."""
+def missing(system: str, python: str = sys.executable) -> list[str]:
+    """Packages the system needs that are not installed for ``python`` (the harness skips it then)."""
+    if python != sys.executable:  # another venv (``--peer-python``): ask its interpreter
+        ask = f"from benchmarks.peers import missing; print(','.join(missing({system!r})))"
+        done = subprocess.run([python, "-c", ask], cwd=Path(__file__).resolve().parent.parent,
+                              capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            return [f"{python} (it failed: {(done.stderr.strip().splitlines() or ['no output'])[-1][:120]})"]
+        return list(filter(None, done.stdout.strip().split(",")))
     out = []
     for pkg in PACKAGES[system]:
         try:

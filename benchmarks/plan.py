@@ -1,4 +1,4 @@
-"""Which measurements one invocation makes: scenarios 1–8 as worker command lines.
+"""Which measurements one invocation makes: scenarios 1–12 as worker command lines.
 
 Every measurement runs in its own process (see ``gleitzeit_worker`` and
 ``peers``), so peak RSS is per scenario and one system's imports or threads
@@ -30,6 +30,7 @@ class Sizes:
     sdk_requests: int  # scenario 9: requests per measured child
     validate_tasks: int  # scenario 11: the layered DAG `gleitzeit validate` checks
     big_value_mb: int  # scenario 11: the value handed on through ${…} and through context
+    distributed: tuple[int, int, int]  # scenario 12: fan-out tasks, repetitions, dispatch latency samples
 
 
 #: Dagster and Airflow cost ~0.1–1 s per task here, Luigi's local scheduler grows faster than its
@@ -41,11 +42,15 @@ FULL = Sizes(durable={"fanout": 10_000, "chain": 1_000}, chain=200, fanout=1000,
              map_python=True, scaling=(1_000, 10_000, 50_000, 100_000), reps=3, big_reps=1,
              scaled={"prefect": {"layered": 1_000, "map": 1_000}, "dask-distributed": {"layered": 1_000},
                      "dagster": _SLOW, "airflow": _SLOW, "luigi": {"fanout": 300, "layered": 1_000, "map": 300}},
-             floor_runs=2000, sandbox_runs=200, sdk_requests=20_000, validate_tasks=100_000, big_value_mb=10)
-QUICK = Sizes(durable={"fanout": 300, "chain": 50}, chain=20, fanout=50, layered=300, map=20, map_python=False,
-              scaling=(200, 500), reps=1, big_reps=1,
+             floor_runs=2000, sandbox_runs=200, sdk_requests=20_000, validate_tasks=100_000, big_value_mb=10,
+             distributed=(2_000, 2, 300))
+#: tiny sizes; scenario 8's and the smallest scaling run's are scenario 6's, so they are measured once
+QUICK = Sizes(durable={"fanout": 50, "chain": 20}, chain=20, fanout=50, layered=200, map=20, map_python=False,
+              scaling=(100, 200), reps=1, big_reps=1,
               scaled={"dagster": {"layered": 20, "fanout": 20}, "airflow": {"layered": 20, "fanout": 20}},
-              floor_runs=200, sandbox_runs=10, sdk_requests=2_000, validate_tasks=2_000, big_value_mb=1)
+              floor_runs=200, sandbox_runs=10, sdk_requests=2_000, validate_tasks=2_000, big_value_mb=1,
+              distributed=(100, 1, 20))
+VALIDATE_FLOOR_TASKS = 100  # scenario 11: the same command on one layer, its start-up cost
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ class Item:
     scenario: str  # row group in the table
     system: str  # who ran it, e.g. "gleitzeit python/sqlite" or "prefect"
     argv: tuple[str, ...]
-    kind: str = "run"  # run | floors | sdk | scale
+    kind: str = "run"  # run | floors | sdk | scale | distributed
     peer: str | None = None  # the peers module's system name, for the skip check
     note: str = ""
     timeout: float = 1800.0
@@ -65,11 +70,11 @@ def _gz(shape: str, size: int, backend: str, provider: str, reps: int) -> tuple[
             "--backend", backend, "--provider", provider, "--reps", str(reps))
 
 
-def _peer(system: str, shape: str, size: int, reps: int) -> tuple[str, ...]:
-    return (sys.executable, "-m", "benchmarks.peers", system, shape, str(size), "--reps", str(reps))
+def _peer(system: str, shape: str, size: int, reps: int, python: str) -> tuple[str, ...]:
+    return (python, "-m", "benchmarks.peers", system, shape, str(size), "--reps", str(reps))
 
 
-def map_items(s: Sizes, *, peers: bool) -> list[Item]:
+def map_items(s: Sizes, *, peers: bool, pythons: dict[str, str]) -> list[Item]:
     """Scenario 10: one task over ``s.map`` items (for_each) beside Prefect's ``.map`` and Dask."""
     scenario = "10 map (for_each / .map)"
     out = []
@@ -83,7 +88,8 @@ def map_items(s: Sizes, *, peers: bool) -> list[Item]:
     for system in PEERS if peers else ():
         n = s.scaled.get(system, {}).get("map", s.map)
         note = f"scaled down to {n:,} (full size takes minutes)" if n != s.map else ""
-        out.append(Item(scenario, system, _peer(system, "map", n, 1 if system in SLOW_PEERS else s.reps),
+        out.append(Item(scenario, system, _peer(system, "map", n, 1 if system in SLOW_PEERS else s.reps,
+                                                pythons.get(system, sys.executable)),
                         peer=system, note=note,
                         tags={"shape": "map"}))
     return out
@@ -93,7 +99,9 @@ SHAPES = (("1 chain", "chain"), ("2 fan-out + fan-in", "fanout"), ("3 layered DA
 PEERS = ("prefect", "dask-threads", "dask-distributed", "dagster", "luigi", "airflow")
 
 
-def plan(s: Sizes, *, peers: bool = True) -> list[Item]:
+def plan(s: Sizes, *, peers: bool = True, pythons: dict[str, str] | None = None) -> list[Item]:
+    """``pythons``: peer → the interpreter to run it with (default: this one)."""
+    pythons = pythons or {}
     items: list[Item] = []
     for scenario, shape in SHAPES:
         size = getattr(s, shape)
@@ -104,7 +112,8 @@ def plan(s: Sizes, *, peers: bool = True) -> list[Item]:
         for system in PEERS if peers else ():
             n = s.scaled.get(system, {}).get(shape, size)
             note = f"scaled down to {n:,} (full size takes minutes)" if n != size else ""
-            items.append(Item(scenario, system, _peer(system, shape, n, 1 if system in SLOW_PEERS else s.reps),
+            items.append(Item(scenario, system, _peer(system, shape, n, 1 if system in SLOW_PEERS else s.reps,
+                                                      pythons.get(system, sys.executable)),
                               peer=system, note=note,
                               tags={"shape": shape}))
     for n in s.scaling:
@@ -126,11 +135,16 @@ def plan(s: Sizes, *, peers: bool = True) -> list[Item]:
                               tags={"shape": shape, "backend": backend, "provider": "noop"}))
     items.append(Item("9 provider CPU per trivial request", "SDK no-op provider vs bare echo child",
                       (sys.executable, "-m", "benchmarks.sdk_cpu", "--requests", str(s.sdk_requests)), kind="sdk"))
-    items.extend(map_items(s, peers=peers))
+    items.extend(map_items(s, peers=peers, pythons=pythons))
     scale = (sys.executable, "-m", "benchmarks.scale")
-    items.append(Item("11 scale", "`gleitzeit validate`", (*scale, "validate", str(s.validate_tasks)), kind="scale"))
+    for n in (s.validate_tasks, VALIDATE_FLOOR_TASKS):
+        items.append(Item("11 scale", "`gleitzeit validate`", (*scale, "validate", str(n)), kind="scale"))
     items.append(Item("11 scale", "python/execute, value via ${…} vs context",
                       (*scale, "bigvalue", str(s.big_value_mb), "--reps", str(s.reps)), kind="scale"))
+    tasks, reps, samples = s.distributed
+    items.append(Item("12 distributed", "2 workers vs local providers, Redis store",
+                      (sys.executable, "-m", "benchmarks.distributed_throughput", "--tasks", str(tasks), "--reps",
+                       str(reps), "--workers", "2", "--latency-n", str(samples), "--json"), kind="distributed"))
     cli = (sys.executable, "-m", "benchmarks.gleitzeit_worker")
     for n in (1, s.chain):
         items.append(Item("6 orchestration only: chain", "`gleitzeit run` CLI, no-op/sqlite",

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.plan import Item
-from benchmarks.scale import VALIDATE_MB, VALIDATE_S
-from benchmarks.targets import targets_table
+from benchmarks.targets import Measured, summary, summary_table, targets_table
 
 SCENARIO5_ROWS = ("python/execute via sandboxed provider", "python -c per call (fresh interpreter)")
 
@@ -127,79 +126,32 @@ def machine() -> dict[str, Any]:
     }
 
 
-def sdk_table(sdk: dict[str, Any]) -> str:
-    """Scenario 9: provider CPU per trivial request, the SDK against a bare echo child (same run)."""
-    if not sdk:
-        return ""
-    return "\n".join([
-        f"| 9: provider CPU per trivial request ({sdk['requests']:,} requests, {sdk['in_flight']} in flight) "
-        "| CPU ms/request | ÷ floor |",
-        "|---|--:|--:|",
-        f"| no-op provider on the Python SDK | {sdk['sdk_cpu_ms_per_request']:.3f} | {sdk['ratio']:.1f}× |",
-        f"| floor: bare stdlib echo child (parse a line, answer it) | {sdk['echo_cpu_ms_per_request']:.3f} | 1× |",
-    ])
-
-
-def scale_table(scale: list[dict[str, Any]], rows: list[Row]) -> str:
-    """Scenario 11: validating N tasks against issue 18's targets, the run's per-task cost as
-    tasks grow (scenario 4's rows), and a big value through ``${…}`` against through ``context``."""
-    lines = ["| 11: scale | value | target | met |", "|---|--:|--:|---|"]
-    for out in scale:
-        if out.get("kind") == "validate":
-            for fmt in ("json", "yaml"):
-                r = out[fmt]
-                lines.append(f"| validate {out['tasks']:,} tasks ({fmt.upper()}, {r['bytes'] / 1e6:.1f} MB): wall s / CPU s "
-                             f"| {r['wall_s']:.2f} / {r['cpu_s']:.2f} | ≤ {VALIDATE_S:g} s | "
-                             f"{'yes' if r['cpu_s'] <= VALIDATE_S else 'no'} (CPU) |")
-                lines.append(f"| validate {out['tasks']:,} tasks ({fmt.upper()}): peak RSS MB | {r['peak_rss_mb']:.0f} "
-                             f"| ≤ {VALIDATE_MB:g} | {'yes' if r['peak_rss_mb'] <= VALIDATE_MB else 'no'} |")
-        elif out.get("kind") == "bigvalue":
-            lines.append(f"| {out['mb']} MB into python/execute: via `${{…}}` in code ÷ via `context` (run wall, "
-                         f"{out['ref_s']:.2f} s / {out['context_s']:.2f} s) | {out['ratio']:.2f}× | ≤ 1 (± noise) "
-                         f"| {'yes' if out['ratio'] <= 1.1 else 'no'} |")
-    layered = sorted((r for r in rows if r.scenario.startswith("4 ") and r.per_task_ms), key=lambda r: r.tasks or 0)
-    for backend in ("sqlite", "memory"):
-        runs = [r for r in layered if r.backend == backend]
-        if len(runs) >= 2:
-            small, big = runs[0], runs[-1]
-            lines.append(f"| run, no-op/{backend}: per-task {big.tasks:,} ÷ per-task {small.tasks:,} "
-                         f"({big.per_task_ms:.3f} / {small.per_task_ms:.3f} ms) | {big.per_task_ms / small.per_task_ms:.2f}× "
-                         f"| flat (≈ 1) | {'yes' if big.per_task_ms / small.per_task_ms <= 1.5 else 'no'} |")
-            lines.append(f"| run {big.tasks:,} tasks, no-op/{backend}: engine peak RSS MB | {_f(big.rss_mb, 0)} | < 500 "
-                         f"| {'yes' if big.rss_mb is not None and big.rss_mb < 500 else 'no'} |")
-    return "\n".join(lines) if len(lines) > 2 else ""
-
-
-def markdown(info: dict[str, Any], rows: list[Row], floors: dict[str, list[float]], command: str,
-             raw: list[dict[str, Any]] = (), sdk: dict[str, Any] | None = None,
-             scale: list[dict[str, Any]] = ()) -> str:
+def markdown(info: dict[str, Any], m: Measured, command: str) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v)
-    floor_names = tuple(k for k in floors if k not in SCENARIO5_ROWS)
+    floor_names = tuple(k for k in m.floors if k not in SCENARIO5_ROWS)
+    tables = [runs_table(m.rows), latency_table(m.floors, SCENARIO5_ROWS, "5: python/execute latency (trivial code)"),
+              latency_table(m.floors, floor_names, "7: floors"), targets_table(m.raw, m.floors)]
     return "\n\n".join([
         f"# Benchmark results ({info['date']}, {info['host']})",
         f"`{command}` — {info['cores']} cores ({info['cpu']}), Python {info['python']}; {versions}. "
         f"Load average at start {', '.join(f'{x:.2f}' for x in info['load_avg_start'])}, "
         f"at end {', '.join(f'{x:.2f}' for x in info['load_avg_end'])}.",
-        runs_table(rows),
-        latency_table(floors, SCENARIO5_ROWS, "5: python/execute latency (trivial code)"),
-        latency_table(floors, floor_names, "7: floors"),
-        targets_table(list(raw), floors),
-        *filter(None, [sdk_table(sdk or {}), scale_table(list(scale), rows)]),
+        *(t for t in tables if t.count("\n") >= 2),  # a table with no row (not run with --only) is left out
+        "## Issue 18 targets\n\n" + summary_table(summary(m)),
     ]) + "\n"
 
 
-def write_results(out_dir: Path, info: dict[str, Any], rows: list[Row], floors: dict[str, list[float]],
-                  raw: list[dict[str, Any]], command: str, sdk: dict[str, Any] | None = None,
-                  scale: list[dict[str, Any]] = ()) -> tuple[Path, Path]:
+def write_results(out_dir: Path, info: dict[str, Any], m: Measured, command: str) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"{info['date']}-{info['host']}"
-    summary = {name: {"samples": len(s), "median_ms": statistics.median(s),
-                      "p95_ms": sorted(s)[min(len(s) - 1, int(len(s) * 0.95))], "min_ms": min(s)}
-               for name, s in floors.items() if s}
+    summary_ms = {name: {"samples": len(s), "median_ms": statistics.median(s),
+                         "p95_ms": sorted(s)[min(len(s) - 1, int(len(s) * 0.95))], "min_ms": min(s)}
+                  for name, s in m.floors.items() if s}
     data = {"command": command, "machine": info, "finished_at": time.time(),
-            "rows": [{**r.__dict__, "per_task_ms": r.per_task_ms, "tasks_per_s": r.tasks_per_s} for r in rows],
-            "latencies": summary, "sdk_cpu": sdk or {}, "scale": list(scale), "raw": raw}
+            "rows": [{**r.__dict__, "per_task_ms": r.per_task_ms, "tasks_per_s": r.tasks_per_s} for r in m.rows],
+            "latencies": summary_ms, "sdk_cpu": m.sdk, "scale": m.scale, "distributed": m.distributed,
+            "targets": [{**t.__dict__, "status": t.status.value} for t in summary(m)], "raw": m.raw}
     json_path, md_path = stem.with_suffix(".json"), stem.with_suffix(".md")
     json_path.write_text(json.dumps(data, indent=1) + "\n")
-    md_path.write_text(markdown(info, rows, floors, command, raw, sdk, scale))
+    md_path.write_text(markdown(info, m, command))
     return json_path, md_path
