@@ -30,8 +30,10 @@ SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 MAX_REQUEST_BYTES = 272 << 20
 
 
-def warm(link: socket.socket, host_net: int | None, layers: frozenset[str], stage: str, tpl: Template) -> NoReturn:
-    """Prepare ahead of time, then wait on `link` for one execution (its fds and request)."""
+def warm(link: socket.socket, host_net: int | None, layers: frozenset[str], stage: str, tpl: Template,
+         idmap: int | None = None) -> NoReturn:
+    """Prepare ahead of time, then wait on `link` for one execution (its fds and request).
+    `idmap`: a user namespace mapping root to the sandbox uid, made once for every slot."""
     if syscalls.IS_LINUX:
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)  # the supervisor died -> so do we
     # Its own session and process group, ahead of time: setsid() also starts a scheduler
@@ -41,6 +43,8 @@ def warm(link: socket.socket, host_net: int | None, layers: frozenset[str], stag
     try:
         if "mountns" in layers:
             root = rootfs.Root(stage, idmap_to=SANDBOX_UID if "idmap" in layers else None)
+            if root.idmap_to is not None and idmap is not None:
+                root.userns[0, 0] = idmap
             root.prepare(tpl.shared_paths, with_proc="pidns" in layers)
         rules = _prepare_rules(layers, tpl, stage if root is not None else "")
     except BaseException as exc:  # noqa: BLE001 - reported once the execution (and its fds) arrive
