@@ -27,7 +27,7 @@ from gleitzeit_core.workflow import foreach
 from gleitzeit_core.workflow.graph import levels
 from gleitzeit_core.workflow.inputs import Given, bind
 from gleitzeit_core.workflow.model import Workflow
-from gleitzeit_core.workflow.refs import find_references
+from gleitzeit_core.workflow.refs import find_references, reference_sites
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,10 @@ def level_names(workflow: Workflow) -> list[list[str]]:
 
 
 def references_of(workflow: Workflow) -> list[dict[str, str]]:
-    """What each ``${…}`` in a task's parameters reads."""
+    """What each ``${…}`` in a task's parameters reads; the maps of names only when some task
+    has one (a generated 100,000-task workflow often has none)."""
+    if not any(reference_sites(t.params) for t in workflow.tasks):
+        return []
     by_key = workflow.by_key()
     names = {t.name: t.key for t in workflow.tasks} | {t.key: t.key for t in workflow.tasks}
     return [

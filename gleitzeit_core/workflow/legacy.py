@@ -35,6 +35,7 @@ PYTHON_RESULT_KEYS = frozenset({"result", "stdout", "stderr", "duration_ms"})
 PYTHON_RENAMED = {"output": "stdout"}
 IGNORED_TOP = ("version", "metadata", "tags", "priority", "protocol")
 IGNORED_TASK = ("tags", "metadata")
+_IGNORED_TASK = frozenset(IGNORED_TASK)
 #: Keys of a batch ``template`` that belong to each task, not to its parameters.
 TEMPLATE_TASK_KEYS = ("priority", "timeout", "retry", "dependencies", "sandbox")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"})
@@ -149,8 +150,9 @@ class _Normaliser:
             raw["method"] = f"{protocol.partition('/')[0]}/{method}"
             self.hint("method", self.marks.value(raw, "method"),
                       f"method {method!r} of protocol {protocol!r} is read as {raw['method']!r}")
-        label = f"task {raw.get('name')!r}: " if isinstance(raw.get("name"), str) else "task: "
-        self.drop_ignored(raw, IGNORED_TASK, label)
+        if not _IGNORED_TASK.isdisjoint(raw):  # most tasks have none: no label, no list
+            label = f"task {raw.get('name')!r}: " if isinstance(raw.get("name"), str) else "task: "
+            self.drop_ignored(raw, IGNORED_TASK, label)
         key = "parameters" if "parameters" in raw else "params"
         params = raw.get(key)
         if isinstance(params, dict) and isinstance(raw.get("method"), str):

@@ -58,6 +58,9 @@ _FIRST_WORD = re.compile(r"[^.\[]*")
 _PRIORITY_INTS = {1: Priority.HIGH, 2: Priority.NORMAL, 3: Priority.LOW}
 _SUGGESTION_BUDGET = 50  # did-you-mean is O(candidates); cap it on huge broken files
 _NO_RETRY = RetryPolicy()  # frozen: every task without a `retry:` shares it
+#: A task with only these keys has none of the optional fields: ``_PLAIN_TASK`` are their values.
+_PLAIN_TASK_KEYS = frozenset({"name", "protocol", "method", "parameters", "params", "dependencies"})
+_PLAIN_TASK = (Priority.NORMAL, None, _NO_RETRY, None, None, Trigger.ALL_SUCCESS, None, None)
 _POLICY_NOT_DATA = ("the sandbox is policy, never data: it cannot come from a ${…} reference; "
                     "write the value itself")
 
@@ -251,28 +254,26 @@ class _Checker:
             return None
         name = self.task_name(raw, "name", f"task #{index + 1}", required=True)
         label = f"task {name!r}" if name else f"task #{index + 1}"
-        self.known_keys(raw, TASK_KEYS, label)
-        tid = self.task_name(raw, "id", label) if "id" in raw else None
-        call = None
-        if "workflow" in raw:
-            call, params = self.call(raw, label)
-            method, protocol = subworkflow.OUTPUTS_METHOD, subworkflow.PROTOCOL
-        else:
-            if "with" in raw:
-                self.report(self.marks.key(raw, "with"), f"{label}: 'with' passes inputs to a 'workflow:'; "
-                                                         f"this task has none")
+        plain = _PLAIN_TASK_KEYS.issuperset(raw)  # most tasks: then every optional reader is skipped
+        tid, call = None, None
+        if plain:
             method, protocol = self.method(raw, label)
             params = self.params(raw, label)
+        else:
+            self.known_keys(raw, TASK_KEYS, label)
+            tid = self.task_name(raw, "id", label) if "id" in raw else None
+            if "workflow" in raw:
+                call, params = self.call(raw, label)
+                method, protocol = subworkflow.OUTPUTS_METHOD, subworkflow.PROTOCOL
+            else:
+                if "with" in raw:
+                    self.report(self.marks.key(raw, "with"), f"{label}: 'with' passes inputs to a 'workflow:'; "
+                                                             f"this task has none")
+                method, protocol = self.method(raw, label)
+                params = self.params(raw, label)
         dependencies = self.dependency_list(raw, label) if "dependencies" in raw else ()
-        priority = self.priority(raw, label) if "priority" in raw else Priority.NORMAL
-        timeout = self.seconds(raw, "timeout", label) if "timeout" in raw else None
-        retry = self.retry(raw, label) if "retry" in raw else _NO_RETRY
-        sandbox = self.sandbox(raw, label) if "sandbox" in raw else None
-        when = self.condition(raw, label) if "when" in raw else None
-        trigger = (self.trigger(raw, label, has_dependencies=bool(dependencies)) if "trigger" in raw
-                   else Trigger.ALL_SUCCESS)
-        cache = self.cache(raw, label) if "cache" in raw else None
-        for_each = foreach.read(self, raw, label)
+        priority, timeout, retry, sandbox, when, trigger, cache, for_each = (
+            _PLAIN_TASK if plain else self.optional_task_fields(raw, label, bool(dependencies)))
         if "sandbox" in params:  # `parameters.sandbox` is the same policy block, never data
             if "sandbox" in raw:
                 self.report(self.marks.key(params, "sandbox"),
@@ -286,6 +287,19 @@ class _Checker:
                         dependencies=dependencies, priority=priority, timeout=timeout, retry=retry,
                         sandbox=sandbox, pos=self.marks.value(tasks, index), when=when, trigger=trigger,
                         call=call, cache=cache, for_each=for_each)
+
+    def optional_task_fields(self, raw: dict, label: str, has_dependencies: bool) -> tuple[Any, ...]:
+        """(priority, timeout, retry, sandbox, when, trigger, cache, for_each), each read only if
+        present; ``_PLAIN_TASK`` is the same for a task that has none of them."""
+        return (self.priority(raw, label) if "priority" in raw else Priority.NORMAL,
+                self.seconds(raw, "timeout", label) if "timeout" in raw else None,
+                self.retry(raw, label) if "retry" in raw else _NO_RETRY,
+                self.sandbox(raw, label) if "sandbox" in raw else None,
+                self.condition(raw, label) if "when" in raw else None,
+                (self.trigger(raw, label, has_dependencies=has_dependencies) if "trigger" in raw
+                 else Trigger.ALL_SUCCESS),
+                self.cache(raw, label) if "cache" in raw else None,
+                foreach.read(self, raw, label))
 
     def task_name(self, raw: dict, key: str, label: str, *, required: bool = False) -> str | None:
         """A name or id a ``${…}`` reference can always name: bounded, without '}' or '${'."""
@@ -584,6 +598,10 @@ class _Checker:
                 continue
             key: str | None = s.key
             tid = s.key if s.key != s.name else s.name if raws[i].get("id") == s.name else None
+            if tid is None and key not in owner:  # the common case: a new name, no id
+                names[key] = key  # type: ignore[index]
+                owner[key] = s  # type: ignore[index]
+                continue
             for kind, value in (("name", s.name), ("id", tid)):
                 if value is None:
                     continue
@@ -619,7 +637,7 @@ class _Checker:
     def dependency_keys(self, s: TaskSpec, raw: dict, names: dict[str, str]) -> dict[str, None]:
         """The keys ``s`` depends on, in order, each once; an unknown one or itself is reported."""
         try:
-            keys = dict.fromkeys([names[dep] for dep in s.dependencies])
+            keys = dict.fromkeys(map(names.__getitem__, s.dependencies))
             if s.key not in keys:
                 return keys  # the common case: each a known task's name or id
         except KeyError:
