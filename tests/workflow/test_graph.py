@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from gleitzeit_core.workflow import graph
 from gleitzeit_core.workflow.graph import depends_on, find_cycles, levels, topological_order
 from gleitzeit_core.workflow.loader import load_workflow_text
 
@@ -18,6 +21,37 @@ tasks:
   - {name: F, method: a/b, dependencies: [A, D]}
 """)
     assert levels(wf) == [["A", "E"], ["C", "B"], ["D"], ["F"]]
+
+
+def test_a_graph_written_in_dependency_order_takes_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Levels by one pass when each dependency comes first in the file; the same levels, and
+    Kahn's countdown, when one does not."""
+    edges = []
+    general = graph._edges
+    monkeypatch.setattr(graph, "_edges", lambda deps: edges.append(deps) or general(deps))
+    in_order = load_workflow_text("""\
+name: x
+tasks:
+  - {name: A, method: a/b}
+  - {name: E, method: a/b}
+  - {name: C, method: a/b, dependencies: [A]}
+  - {name: B, method: a/b, dependencies: [A, A]}
+  - {name: D, method: a/b, dependencies: [B, C]}
+  - {name: F, method: a/b, dependencies: [A, D]}
+""")
+    assert levels(in_order) == [["A", "E"], ["C", "B"], ["D"], ["F"]]
+    assert find_cycles({t.key: t.dependencies for t in in_order.tasks}) == []
+    assert edges == []
+    later = load_workflow_text("""\
+name: x
+tasks:
+  - {name: A, method: a/b}
+  - {name: B, method: a/b, dependencies: [C]}
+  - {name: C, method: a/b, dependencies: [A]}
+""")
+    assert len(edges) == 1  # the loader's cycle check
+    assert levels(later) == [["A"], ["C"], ["B"]]
+    assert len(edges) == 2
 
 
 def test_a_cycle_is_in_run_order() -> None:

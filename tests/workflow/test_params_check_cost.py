@@ -39,3 +39,16 @@ def test_a_methods_schema_is_checked_once_however_many_tasks_use_it(n: int, monk
     assert len(calls) == 1
     assert [p.message for p in problems] == [f"task 't{n - 1}': noop/pass parameter 'value': "
                                              "'not a number' is not of type 'integer'"]
+
+
+def test_parameters_that_are_equal_but_of_another_type_are_validated_apart() -> None:
+    """Verdicts are shared by parameters written the same way: 1 == True in Python, yet true is
+    not an integer, and a task whose parameters hold a reference is judged with it standing in."""
+    tasks = [{"name": "one", "method": "noop/pass", "params": {"value": 1}},
+             {"name": "yes", "method": "noop/pass", "params": {"value": True}},
+             {"name": "ref", "method": "noop/pass", "params": {"value": "${one.result}"}, "dependencies": ["one"]},
+             {"name": "text", "method": "noop/pass", "params": {"value": "${one.result} and more"},
+              "dependencies": ["one"]}]
+    wf = load_workflow_text(json.dumps({"name": "types", "tasks": tasks}), filename="types.json")
+    assert [p.message for p in check_params(wf, METHODS)] == [
+        "task 'yes': noop/pass parameter 'value': True is not of type 'integer'"]
