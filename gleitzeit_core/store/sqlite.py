@@ -313,8 +313,10 @@ class SQLiteBackend(Store):
         self.busy_timeout_ms = busy_timeout_ms
         self.synchronous = synchronous
         self._db: sqlite3.Connection | None = None
-        # one connection, many coroutines: a transaction must not interleave with another
-        self._lock = anyio.Lock()
+        # one connection, many coroutines: a transaction must not interleave with another.
+        # fast_acquire: an uncontended lock (the usual case) is taken without yielding a loop
+        # turn -- every write transaction takes it, so the yield was one turn per commit.
+        self._lock = anyio.Lock(fast_acquire=True)
         # identity of the files we opened: a write first checks they are still there
         self._files: dict[Path, tuple[int, int]] = {}
         self._broken = False  # set once they are not: from then on SQLite must not touch them
@@ -327,7 +329,7 @@ class SQLiteBackend(Store):
     async def open(self) -> None:
         # A new lock on the loop that opens the store: one built under trio is used by
         # the Python API on an asyncio loop in a worker thread.
-        self._lock = anyio.Lock()
+        self._lock = anyio.Lock(fast_acquire=True)
         parent = self.path.parent
         if parent.exists() and not parent.is_dir():
             raise StoreUnavailable(
