@@ -200,20 +200,25 @@ class Scheduler:
         if not records:
             return
         records = await self.maps.admit(records)
-        for rec in records:
-            spec = self.specs[rec.key]
-            heapq.heappush(self._ready.setdefault(spec.protocol, []), (-int(spec.priority), next(self._seq), rec.key))
-        started = self._pump()
-        # Only tasks left waiting for a slot are written QUEUED; a started one goes straight
-        # to RUNNING, which its attempt writes in the same group commit (resume treats
-        # PENDING and QUEUED alike).
-        changed = [r for r in records if r.key not in started and r.status is not TaskStatus.QUEUED]
-        for rec in changed:
-            rec.status, rec.updated_at = TaskStatus.QUEUED, now()
+        changed = self._enqueue(records)
         if changed:
             await self.store.save_tasks(changed)
             for rec in changed:
                 self.emit(TaskUpdated(rec))
+
+    def _enqueue(self, records: list[TaskRecord]) -> list[TaskRecord]:
+        """Admitted records into the ready set, then start what fits. Returns the ones left
+        waiting for a slot, now QUEUED, for the caller to write: a started one goes straight
+        to RUNNING, which its attempt writes in the same group commit (resume treats PENDING
+        and QUEUED alike)."""
+        for rec in records:
+            spec = self.specs[rec.key]
+            heapq.heappush(self._ready.setdefault(spec.protocol, []), (-int(spec.priority), next(self._seq), rec.key))
+        started = self._pump()
+        changed = [r for r in records if r.key not in started and r.status is not TaskStatus.QUEUED]
+        for rec in changed:
+            rec.status, rec.updated_at = TaskStatus.QUEUED, now()
+        return changed
 
     def _pump(self) -> set[str]:
         """Start ready tasks while slots are free: highest priority first, FIFO within one.
@@ -400,11 +405,7 @@ class Scheduler:
             attempt.status = TaskStatus.COMPLETED
             await keep(self.store, rec, outcome)  # inline, or a blob written before the record
             rec.status, rec.error, rec.finished_at = TaskStatus.COMPLETED, None, attempt.finished_at
-            await self.store.save_task(rec, attempt)
-            self.emit(TaskUpdated(rec, attempt))
-            if self.options.cache is not None and key in self._cache_keys:
-                await self.options.cache.remember(self._cache_keys.pop(key), spec, rec, outcome)
-            await self._finished(key)
+            await self._completed(key, attempt, outcome)
             return
         attempt.error, attempt.retryable = _describe(error), error.retryable
         if error.kind is FailureKind.CANCELLED:
@@ -454,6 +455,53 @@ class Scheduler:
             self._results[rec.key] = held(rec)
         elif rec.status.finished:
             self._unavailable[rec.key] = rec.status.value
+
+    async def _completed(self, key: str, attempt: AttemptRecord, outcome: Any) -> None:
+        """A task's attempt completed: its record is written, and its dependents decided.
+
+        In a chain the second transaction per task was the dependent's RUNNING write, made
+        only after the completion committed. Here the dependents that simply run (no map, no
+        condition, their trigger satisfied: ``_runs_as_is``) are started *before* the
+        completion commits: the completion is staged into this turn's transaction, the
+        started attempts' RUNNING writes and the QUEUED writes of those left waiting join
+        that transaction (or a later one: transactions commit in order), and an attempt sends
+        its request only once its own write returned -- so nothing acts on the completion
+        before it is durable, and a crash leaves either both records or neither (resume then
+        re-runs the task, as for any attempt in flight). The ready set picks by priority as
+        before. Any other dependent is decided after the commit, as ``_finished`` does."""
+        spec, rec = self.specs[key], self.tasks[key]
+        staged = self.store.stage_task(rec, attempt)
+        self._note_outcome(rec)
+        due = self._released(key)
+        early = rec.parent is None and all(self._runs_as_is(k) for k in due)
+        queued = self._enqueue([self.tasks[k] for k in due]) if early else []
+        queued_staged = self.store.stage_tasks(queued) if queued else None
+        await staged.committed()
+        if queued_staged is not None:
+            await queued_staged.committed()
+        self._unfinished -= 1  # only now: `_all_done` must not be set while this commit is pending
+        self.emit(TaskUpdated(rec, attempt))
+        for queued_rec in queued:
+            self.emit(TaskUpdated(queued_rec))
+        if self.options.cache is not None and key in self._cache_keys:
+            await self.options.cache.remember(self._cache_keys.pop(key), spec, rec, outcome)
+        if not early:
+            await self._decide(due)
+            if rec.parent is not None:
+                await self.maps.item_finished(key)
+        if self._unfinished <= 0:
+            self._all_done.set()
+
+    def _runs_as_is(self, key: str) -> bool:
+        """A released task that ``_decide`` would put in the ready set unchanged, and
+        ``maps.admit`` pass through: no map or map item, no condition to evaluate, and its
+        trigger satisfied (or it was already queued or running before a resume)."""
+        spec, rec = self.specs[key], self.tasks[key]
+        if spec.for_each is not None or rec.parent is not None:
+            return False
+        if rec.status is not TaskStatus.PENDING:
+            return True
+        return spec.when is None and decide(spec.trigger, [self._outcome(d) for d in spec.dependencies]).run
 
     async def _finished(self, key: str) -> None:
         self._unfinished -= 1

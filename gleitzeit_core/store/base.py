@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from functools import cached_property
 from typing import Any, Awaitable, Callable, Sequence
 
-from gleitzeit_core.store.batch import GroupCommit, Writes
+from gleitzeit_core.store.batch import GroupCommit, Staged, Writes
 from gleitzeit_core.store.log_lines import LogBook, book_for
 from gleitzeit_core.store.records import (
     AttemptRecord,
@@ -88,6 +88,11 @@ class Store(ABC):
 
     async def save_task(self, task: TaskRecord, attempt: AttemptRecord | None = None) -> None:
         """Upsert one task record and, atomically with it, one attempt record."""
+        await self.stage_task(task, attempt).committed()
+
+    def stage_task(self, task: TaskRecord, attempt: AttemptRecord | None = None) -> Staged:
+        """``save_task`` in two steps: the records join this turn's transaction now; the
+        caller awaits ``committed()`` before acting on them (store/batch.py)."""
         encoded = self._encode_task(task)
         encoded_attempt = None if attempt is None else self._encode_attempt(attempt)
 
@@ -96,14 +101,17 @@ class Store(ABC):
             if attempt is not None:
                 w.attempts[(attempt.task_id, attempt.number)] = encoded_attempt
 
-        await self.group_commit.write(add)
+        return self.group_commit.stage(add)
 
     async def save_tasks(self, tasks: Sequence[TaskRecord]) -> None:
         """Upsert many task records in one transaction (e.g. skipping a subtree)."""
-        if not tasks:
-            return
+        if tasks:
+            await self.stage_tasks(tasks).committed()
+
+    def stage_tasks(self, tasks: Sequence[TaskRecord]) -> Staged:
+        """``save_tasks`` in two steps, like ``stage_task``."""
         encoded = [(t.id, self._encode_task(t)) for t in tasks]
-        await self.group_commit.write(lambda w: w.tasks.update(encoded))
+        return self.group_commit.stage(lambda w: w.tasks.update(encoded))
 
     # What a backend provides for group commit: encode a record when it is saved
     # (a snapshot: the caller may change the record right after), and write one

@@ -12,6 +12,12 @@ Saves that arrive while a batch is committing go into the next batch, which
 commits after it (order is kept: a later save of the same record wins). The
 backend encodes each record when the save is *called*, so a caller that
 mutates its record afterwards cannot change what is written.
+
+A save can also be *staged* (``stage``): its records go into the open batch at
+once and the caller awaits ``Staged.committed()`` later, doing other work in
+between (the scheduler decides and starts a finished task's dependents there, so
+their RUNNING writes join the same transaction). Whoever waits on a batch first
+commits it; staged writes are never acted on before that wait returns.
 """
 
 from __future__ import annotations
@@ -40,6 +46,19 @@ class _Batch(Generic[B]):
     writes: B
     committed: anyio.Event = field(default_factory=anyio.Event)
     error: BaseException | None = None
+    driven: bool = False  # a waiter has taken on committing it
+
+
+@dataclass(frozen=True)
+class Staged(Generic[B]):
+    """Writes put into a batch that may not have committed yet."""
+
+    _group: "GroupCommit[B]"
+    _batch: _Batch[B]
+
+    async def committed(self) -> None:
+        """Returns once the batch holding these writes committed (raises what the commit raised)."""
+        await self._group._wait(self._batch)
 
 
 class GroupCommit(Generic[B]):
@@ -60,17 +79,27 @@ class GroupCommit(Generic[B]):
         """Forget the event loop's primitives: a store may be reopened on another loop."""
         self._open, self._order = None, None
 
+    def stage(self, add: Callable[[B], None]) -> Staged[B]:
+        """``add`` puts this caller's encoded records into the open batch (opening one);
+        nothing is committed until someone awaits the result's ``committed()``."""
+        batch = self._open
+        if batch is None:
+            batch = self._open = _Batch(self._new())
+        add(batch.writes)
+        return Staged(self, batch)
+
     async def write(self, add: Callable[[B], None]) -> None:
         """``add`` puts this caller's encoded records into the batch; returns once they committed."""
-        batch = self._open
-        if batch is not None:
-            add(batch.writes)
-            await batch.committed.wait()
+        await self.stage(add).committed()
+
+    async def _wait(self, batch: _Batch[B]) -> None:
+        if batch.driven:
+            if not batch.committed.is_set():  # e.g. a second Staged of one batch: no extra loop turn
+                await batch.committed.wait()
         else:
-            batch = self._open = _Batch(self._new())
-            add(batch.writes)
+            batch.driven = True
             # Shielded: the other callers of this batch wait for it, so it must commit
-            # even if the coroutine that opened it is cancelled meanwhile.
+            # even if the coroutine committing it is cancelled meanwhile.
             with anyio.CancelScope(shield=True):
                 await anyio.lowlevel.checkpoint()  # the rest of this turn joins
                 if self._order is None:  # uncontended (the usual case): taken without another loop turn
