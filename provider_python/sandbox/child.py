@@ -2,8 +2,7 @@
 already inside its new namespaces, and prepares what every execution shares (the root
 filesystem's system part, /proc); when the execution arrives it installs its fds, confines itself
 layer by layer, runs the code, writes the record on the result channel and exits. In a PID
-namespace it is PID 2, beside an idle PID 1 that its supervisor ends (and with it every
-descendant left) if anything outlives it."""
+namespace it is PID 2, its supervisor PID 1, which every orphan it leaves is handed to."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ import socket
 import sys
 from typing import NoReturn
 
-from provider_python.sandbox import probe, syscalls
+from provider_python.sandbox import pidns, probe, syscalls
 from provider_python.sandbox.child import SANDBOX_UID
 from provider_python.sandbox.supervisor import Slot, supervise
 from provider_python.sandbox.template import Template
@@ -46,6 +46,7 @@ class _Pool:
         self._tpl, self._layers, self._stage, self.size, self._host = tpl, layers, stage, size, host
         self.handed = 0
         self._idmap = _idmap_userns(layers)  # before SIGCHLD is ignored: it waits for its helper
+        self._pidns = pidns.home() if "pidns" in layers else None  # each supervisor: PID 1 of a new one
 
     def refill(self) -> None:
         while self.handed < self.size:
@@ -56,7 +57,7 @@ class _Pool:
 
     def fork(self) -> socket.socket:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        if os.fork() == 0:
+        if (pidns.fork(self._pidns) if self._pidns is not None else os.fork()) == 0:
             _close_all_but(theirs.fileno(), self._idmap)  # the server socket, the other idle supervisors' sockets
             _idle(theirs, self._tpl, self._layers, self._stage, self._idmap)
         theirs.close()

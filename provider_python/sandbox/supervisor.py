@@ -4,8 +4,10 @@ process of the execution is left.
 
 Runs as root outside the sandbox; it is what the host talks to, over the control socket. Closing
 the host's end of that socket (timeout, cancellation, provider death) kills the child and its
-whole tree at once. Forked from the warm fork server (fast path, with its slot prepared before the
-execution arrives) or started as a fresh interpreter (fallback:
+whole tree at once. With the `pidns` layer it is PID 1 of the execution's PID namespace (its
+parent forked it into a new one), so the child is PID 2 and every orphan of the execution is
+handed to the supervisor itself. Forked from the warm fork server (fast path, with its slot
+prepared before the execution arrives) or started as a fresh interpreter (fallback:
 `python -m provider_python.sandbox.supervisor CTL OUT ERR RES`).
 """
 
@@ -20,25 +22,25 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Iterable, NoReturn
 
-from provider_python.sandbox import child, copyback, syscalls
+from provider_python.sandbox import child, copyback, pidns, syscalls
 from provider_python.sandbox.quota import Quota
 from provider_python.sandbox.template import Template
 
 MAX_REQUEST_BYTES = child.MAX_REQUEST_BYTES
 REQUEST_DEADLINE = 30.0
-_NAMESPACES = (("pidns", syscalls.CLONE_NEWPID), ("mountns", syscalls.CLONE_NEWNS), ("netns", syscalls.CLONE_NEWNET),
+# unshared by the supervisor itself; the PID namespace it was forked into (pidns.py)
+_NAMESPACES = (("mountns", syscalls.CLONE_NEWNS), ("netns", syscalls.CLONE_NEWNET),
                ("ipcns", syscalls.CLONE_NEWIPC | syscalls.CLONE_NEWUTS))
 
 
 @dataclass
 class Slot:
     """A sandboxed child already forked into its namespaces, waiting on `link` for its execution;
-    `init`: PID 1 of its PID namespace (None without one), which lives until `lifeline` closes."""
+    `reaper`: we are PID 1 of its PID namespace (the `pidns` layer)."""
 
     pid: int
     link: socket.socket
-    init: int | None = None
-    lifeline: int = -1
+    reaper: bool = False
 
     @classmethod
     def prepare(cls, tpl: Template, layers: Iterable[str], stage: str, *, idmap: int | None = None) -> "Slot":
@@ -51,47 +53,24 @@ class Slot:
         for layer, flag in _NAMESPACES:
             if layer in layers:
                 flags |= flag
+        reaper = "pidns" in layers
+        if reaper and os.getpid() != 1:
+            raise OSError("the supervisor is not PID 1 of a new PID namespace")
         if flags:
             syscalls.unshare(flags)
-        init, lifeline = _start_init() if "pidns" in layers else (None, -1)
-        if "subreaper" in layers:
+        if "subreaper" in layers and not reaper:
             syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
         ours, theirs = socket.socketpair()
         pid = os.fork()
         if pid == 0:
             ours.close()
-            if lifeline >= 0:
-                os.close(lifeline)
             child.warm(theirs, host_net, layers, stage, tpl, idmap)
         theirs.close()
         for fd in (host_net, idmap):
             if fd is not None:
                 os.close(fd)
-        _children(os.getpid())  # copy the pages the exit path writes now, not then (~0.3 ms measured)
-        return cls(pid, ours, init, lifeline)
-
-
-def _start_init() -> tuple[int, int]:
-    """PID 1 of the new PID namespace, forked before the child, and our end of its lifeline. It
-    runs no user code and only lets the kernel reap the orphans handed to it, until we exit or
-    close the lifeline (EOF; only we hold it: no PDEATHSIG race at start-up, and no signal
-    permission needed, which the copy-back gives up with our identity). So the child is an
-    ordinary process (PID 2): a signal it sends itself ends it as anywhere (the kernel drops
-    default-action signals that a namespace's init gets from inside, SIGKILL included), and it
-    is our own child, so its exit status comes from waitpid."""
-    theirs, ours = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.closerange(0, theirs)
-            os.closerange(theirs + 1, 1 << 20)
-            signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # orphans are reaped by the kernel
-            while os.read(theirs, 1):
-                pass
-        finally:
-            os._exit(0)
-    os.close(theirs)
-    return pid, ours
+        _children()  # copy the pages the exit path writes now, not then (~0.3 ms measured)
+        return cls(pid, ours, reaper)
 
 
 def supervise(ctl_fd: int, out_fd: int, err_fd: int, res_fd: int, tpl: Template,
@@ -107,6 +86,8 @@ def supervise(ctl_fd: int, out_fd: int, err_fd: int, res_fd: int, tpl: Template,
         if isinstance(slot, BaseException):
             raise slot
         if slot is None:
+            if "pidns" in req["layers"]:
+                pidns.continue_as_pid1()
             slot = Slot.prepare(tpl, req["layers"], req["stage"])
         child.send_execution(slot.link, raw, (out_fd, err_fd, res_fd))
         for fd in (out_fd, err_fd, res_fd):
@@ -115,7 +96,6 @@ def supervise(ctl_fd: int, out_fd: int, err_fd: int, res_fd: int, tpl: Template,
         _end_tree(slot)
         disk = _settle_workspace(req)  # the tree is dead: nothing can change the upper layer now
         _send(ctl, {"event": "exited", "returncode": os.waitstatus_to_exitcode(status), "killed": killed, **disk})
-        _release(slot)
     except BaseException as exc:  # noqa: BLE001 - report, never raise out of a forked child
         try:
             _send(ctl, {"event": "failed", "message": f"{type(exc).__name__}: {exc}"})
@@ -173,49 +153,39 @@ def _wait(slot: Slot, ctl: socket.socket) -> tuple[int, bool]:
         if ctl in ready and not killed:
             killed = True
             os.kill(pid, signal.SIGKILL)
-            try:
-                if slot.init is not None:
-                    os.kill(slot.init, signal.SIGKILL)  # the namespace's PID 1: the kernel kills the rest
-                else:
-                    os.killpg(pid, signal.SIGKILL)  # without a PID namespace: its process group
-            except OSError:
-                pass
+            _kill_rest(slot)
             watch = [w for w in watch if w is not ctl]
 
 
+def _kill_rest(slot: Slot) -> None:
+    """SIGKILL every other process of the execution: as PID 1 of its namespace, every process in
+    it but us; without one, the child's process group."""
+    try:
+        if slot.reaper:
+            os.kill(-1, signal.SIGKILL)
+        else:
+            os.killpg(slot.pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 def _end_tree(slot: Slot) -> None:
-    """Return only once no process of the execution is left. In a PID namespace every process but
-    PID 1 descends from the (reaped) child or from PID 1, and an orphan is handed to PID 1 before
-    its parent can be reaped: so when PID 1 has no child, nothing but the idle PID 1 is left and
-    no wait is needed. Otherwise PID 1 is killed, and the kernel kills the rest before it reaps."""
-    if slot.init is None:
-        _reap_descendants(slot.pid)
-    elif _children(slot.init) != []:  # None: unknown, so end the namespace
-        _release(slot)
+    """Return only once no process of the execution is left. In our PID namespace every process
+    descends from us, and an orphan is handed to us (PID 1, or the nearest subreaper in the
+    namespace, itself a descendant) before its parent can be reaped: so once the child is reaped,
+    our having no child means no other process is left, and no wait is needed. Otherwise (or
+    when /proc cannot tell) every process left is killed and reaped, as without a PID namespace,
+    where the subreaper flag hands us the orphans."""
+    if not slot.reaper or _children() != []:  # None: unknown, so kill whatever may be left
+        _reap_descendants(slot)
 
 
-def _release(slot: Slot) -> None:
-    """End the namespace's PID 1 (the kernel first ends every process left in it) and reap it: at
-    the latest after the report, so that no zombie is left to whatever reaps orphans here."""
-    if slot.init is not None:
-        os.close(slot.lifeline)  # it exits; a SIGKILL is quicker where we still may (before the copy-back)
-        try:
-            os.kill(slot.init, signal.SIGKILL)
-        except OSError:
-            pass
-        os.waitpid(slot.init, 0)
-        slot.init, slot.lifeline = None, -1
-
-
-def _reap_descendants(pid: int) -> None:
-    """Without a PID namespace: kill the child's process group, then every orphan that the
-    subreaper flag handed to us (setsid() grandchildren included), until none is left."""
+def _reap_descendants(slot: Slot) -> None:
+    """Kill the rest of the execution (without a PID namespace also every orphan the subreaper
+    flag handed to us: setsid() grandchildren), and reap until we have no child left."""
     while True:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
-        for orphan in _children(os.getpid()) or ():
+        _kill_rest(slot)
+        for orphan in () if slot.reaper else _children() or ():  # host PIDs: only valid outside one
             try:
                 os.kill(orphan, signal.SIGKILL)
             except OSError:
@@ -226,10 +196,12 @@ def _reap_descendants(pid: int) -> None:
             return
 
 
-def _children(pid: int) -> list[int] | None:
-    """The children of single-threaded `pid`, or None when /proc cannot tell."""
+def _children() -> list[int] | None:
+    """Our own children (we are single-threaded), or None when /proc cannot tell. Through
+    /proc/thread-self: our PID in the PID namespace we may be PID 1 of is not the one /proc
+    (the host's) knows us by."""
     try:
-        fd = os.open(f"/proc/{pid}/task/{pid}/children", os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open("/proc/thread-self/children", os.O_RDONLY | os.O_CLOEXEC)
         try:
             data = b"".join(iter(lambda: os.read(fd, 1 << 16), b""))
         finally:

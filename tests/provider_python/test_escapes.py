@@ -150,6 +150,29 @@ async def test_no_process_survives_setsid_grandchildren(sandbox: Sandbox, worksp
     assert processes_matching(f"sleep\0{marker}") == []
 
 
+async def test_the_namespaces_pid_1_is_out_of_the_tasks_reach(sandbox: Sandbox, workspace_dir: Path) -> None:
+    """PID 1 of the task's PID namespace is its supervisor (root, outside the sandbox, holding the
+    host's end of the channels): the task can neither signal it nor look into it, and the
+    execution is reported normally afterwards."""
+    code = (
+        "import os, signal\n"
+        "tried = {}\n"
+        "for name, attempt in [('kill', lambda: os.kill(1, signal.SIGKILL)), ('term', lambda: os.kill(1, signal.SIGTERM)),\n"
+        "                      ('environ', lambda: open('/proc/1/environ').read()), ('fds', lambda: os.listdir('/proc/1/fd')),\n"
+        "                      ('root', lambda: os.listdir('/proc/1/root/')), ('mem', lambda: open('/proc/1/mem', 'rb').read(1))]:\n"
+        "    try:\n"
+        "        attempt()\n"
+        "        tried[name] = 'allowed'\n"
+        "    except OSError as exc:\n"
+        "        tried[name] = type(exc).__name__\n"
+        "result = [os.getpid(), tried]\n"
+    )
+    res = await run(sandbox, code, workspace_dir)
+    assert res.ok, res.error_message
+    pid, tried = res.result
+    assert pid == 2 and tried == {name: "PermissionError" for name in ("kill", "term", "environ", "fds", "root", "mem")}, tried
+
+
 @pytest.mark.parametrize("disk_mb", [0, 16])
 async def test_an_orphan_cannot_change_the_workspace_once_the_task_is_done(sandbox: Sandbox, workspace_dir: Path,
                                                                            disk_mb: int) -> None:

@@ -95,7 +95,7 @@ async def test_fresh_interpreter_path_runs_the_same_sandbox(tmp_path: Path, work
     async with Sandbox(state_dir=tmp_path / "state", mode="fresh") as sb:
         assert sb.isolation()["path"] == "fresh"
         res = await run(sb, "import os; result = [os.getuid(), os.getpid()]", workspace_dir)
-    assert res.ok and res.result == [65534, 2] or "uid" not in sb.isolation()["active"]  # PID 1 is the namespace's idle init
+    assert res.ok and res.result == [65534, 2] or "uid" not in sb.isolation()["active"]  # PID 1 is its supervisor
 
 
 async def test_a_dead_fork_server_is_replaced(sandbox: Sandbox, workspace_dir: Path) -> None:

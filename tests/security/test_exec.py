@@ -30,7 +30,7 @@ def test_exec_sees_no_host_folder(home: Path, work: Path, canary: str) -> None:
         seen = res.json()["result"]
         assert canary not in res.out + res.err
         assert seen == {"relative": "No such file or directory", "absolute": "No such file or directory",
-                        "etc": False, "home": False, "pids": [1, 2]}, seen  # its namespace's idle PID 1, and itself
+                        "etc": False, "home": False, "pids": [1, 2]}, seen  # its supervisor (its namespace's PID 1), and itself
 
 
 def test_exec_read_makes_a_folder_visible_read_only(home: Path, work: Path, canary: str) -> None:
