@@ -104,7 +104,8 @@ def check(value: Any) -> None:
     It runs on every request the host sends and every result it stores, so the
     exact JSON types take a fast path (one ``type()`` test each; an ASCII string
     cannot hold a surrogate); anything else, subclasses included, is judged by
-    ``_check_other`` with the same rules. Problems are found in the same order.
+    ``_check_other`` with the same rules (numbers by the one ``_check_number``).
+    Problems are found in the same order.
     """
     stack: list[tuple[Any, int]] = [(value, 0)]
     pop, push = stack.pop, stack.append
@@ -116,12 +117,8 @@ def check(value: Any) -> None:
                 _check_str(item)
         elif kind is dict or kind is list:
             _check_container(item, depth, push)
-        elif kind is int:
-            if not -_INT_BOUND < item < _INT_BOUND:
-                raise ValueRejected(f"an integer of more than {MAX_INT_DIGITS} digits")
-        elif kind is float:
-            if not math.isfinite(item):
-                raise ValueRejected(f"the number {item} is not finite (NaN and Infinity are not JSON)")
+        elif kind is int or kind is float:
+            _check_number(item)
         elif kind is not bool and item is not None:
             _check_other(item, depth, push)
 
@@ -143,6 +140,15 @@ def _check_container(item: dict[Any, Any] | list[Any], depth: int, push: Callabl
             push((child, depth))
 
 
+def _check_number(item: int | float) -> None:
+    """The float and integer rules, for the exact types and their subclasses alike."""
+    if isinstance(item, float):
+        if not math.isfinite(item):
+            raise ValueRejected(f"the number {item} is not finite (NaN and Infinity are not JSON)")
+    elif not -_INT_BOUND < item < _INT_BOUND:
+        raise ValueRejected(f"an integer of more than {MAX_INT_DIGITS} digits")
+
+
 def _check_str(item: str) -> None:
     if _SURROGATE.search(item):
         raise ValueRejected(f"a lone surrogate in the string {item[:40]!r} (not valid Unicode)")
@@ -152,16 +158,12 @@ def _check_other(item: Any, depth: int, push: Callable[[tuple[Any, int]], None])
     """The rules for a value that is not of an exact JSON type (a subclass, a placeholder, other)."""
     if isinstance(item, (dict, list)):
         _check_container(item, depth, push)
-    elif isinstance(item, float):
-        if not math.isfinite(item):
-            raise ValueRejected(f"the number {item} is not finite (NaN and Infinity are not JSON)")
     elif isinstance(item, str):
         _check_str(item)
     elif isinstance(item, bool):
         return
-    elif isinstance(item, int):
-        if abs(item) >= _INT_BOUND:
-            raise ValueRejected(f"an integer of more than {MAX_INT_DIGITS} digits")
+    elif isinstance(item, (int, float)):
+        _check_number(item)
     elif isinstance(item, _Bad):
         raise ValueRejected(item.reason)
     else:
