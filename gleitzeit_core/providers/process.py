@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import anyio
-from anyio.abc import Process, TaskGroup
+from anyio.abc import ByteReceiveStream, Process, TaskGroup
+
+from gleitzeit_sdk import pipes
 
 log = logging.getLogger("gleitzeit.provider")
 
@@ -35,11 +37,16 @@ class LaunchSpec:
 
 
 class ProviderProcess:
-    """A running provider executable. ``stderr_tail`` keeps its last log lines."""
+    """A running provider executable. ``stderr_tail`` keeps its last log lines.
 
-    def __init__(self, spec: LaunchSpec, process: Process):
+    Its stdout (the wire) is a pipe of our own, read by ``gleitzeit_sdk.pipes``:
+    asyncio's subprocess pipes hand each chunk on through one more ``call_soon``,
+    which cost a loop turn on every response. stdin and stderr are anyio's."""
+
+    def __init__(self, spec: LaunchSpec, process: Process, stdout: ByteReceiveStream):
         self.spec = spec
         self.process = process
+        self.stdout = stdout
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
 
     @property
@@ -57,16 +64,23 @@ class ProviderProcess:
         Raises OSError (missing / not executable command) unchanged: the caller
         turns it into a readable ProviderUnavailable.
         """
-        proc = await anyio.open_process(
-            list(spec.argv),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=spec.cwd,
-            env=dict(spec.env),
-            start_new_session=True,  # own process group: we can signal the whole tree
-        )
-        self = cls(spec, proc)
+        wire_out, child_end = os.pipe()  # both non-inheritable; the child gets child_end as its fd 1
+        try:
+            proc = await anyio.open_process(
+                list(spec.argv),
+                stdin=subprocess.PIPE,
+                stdout=child_end,
+                stderr=subprocess.PIPE,
+                cwd=spec.cwd,
+                env=dict(spec.env),
+                start_new_session=True,  # own process group: we can signal the whole tree
+            )
+        except BaseException:
+            os.close(wire_out)
+            raise
+        finally:
+            os.close(child_end)  # the child's copy alone keeps it open: its exit is our EOF
+        self = cls(spec, proc, await pipes.open_receive(wire_out))
         tg.start_soon(self._drain_stderr)
         return self
 
@@ -137,7 +151,7 @@ class ProviderProcess:
                     await self._exited_within(TERM_GRACE)
             # Whatever the leader did, take its group with it.
             self.kill_group(signal.SIGKILL)
-            for stream in (self.process.stdout, self.process.stderr):
+            for stream in (self.stdout, self.process.stderr):
                 if stream is not None:
                     try:
                         await stream.aclose()

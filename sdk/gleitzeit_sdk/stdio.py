@@ -8,7 +8,6 @@ neither corrupt the outgoing wire nor swallow incoming bytes.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import signal
@@ -19,7 +18,8 @@ from typing import NoReturn
 
 import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream
-from anyio.streams.file import FileReadStream, FileWriteStream
+
+from gleitzeit_sdk import pipes
 
 Serve = Callable[[ByteReceiveStream, ByteSendStream], Awaitable[None]]
 
@@ -48,8 +48,8 @@ def claim_stdio() -> tuple[int, int]:
 
 
 async def _serve_fds(serve: Serve, wire_in: int, wire_out: int) -> None:
-    receive = await _open_receive(wire_in)
-    send = await _open_send(wire_out)
+    receive = await pipes.open_receive(wire_in)
+    send = await pipes.open_send(wire_out)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_stop_on_sigterm, receive)
@@ -68,60 +68,6 @@ async def _stop_on_sigterm(receive: ByteReceiveStream) -> None:
         async for _ in signals:
             await receive.aclose()
             return
-
-
-class _PipeReceiveStream(ByteReceiveStream):
-    def __init__(self, reader: asyncio.StreamReader, transport: asyncio.BaseTransport):
-        self._reader, self._transport = reader, transport
-
-    async def receive(self, max_bytes: int = 65536) -> bytes:
-        data = await self._reader.read(max_bytes)
-        if not data:
-            raise anyio.EndOfStream
-        return data
-
-    async def aclose(self) -> None:
-        self._transport.close()
-
-
-class _PipeSendStream(ByteSendStream):
-    def __init__(self, writer: asyncio.StreamWriter):
-        self._writer = writer
-
-    async def send(self, item: bytes) -> None:
-        if self._writer.is_closing():
-            raise anyio.BrokenResourceError
-        try:
-            self._writer.write(item)
-            await self._writer.drain()
-        except OSError as exc:  # BrokenPipeError, ConnectionResetError
-            raise anyio.BrokenResourceError from exc
-
-    async def aclose(self) -> None:
-        self._writer.close()  # drain() flushed everything already: the buffer limit is 0
-
-
-async def _open_receive(fd: int) -> ByteReceiveStream:
-    """An event-loop pipe reader; a thread-backed one if fd is a regular file (epoll refuses those)."""
-    loop = asyncio.get_running_loop()
-    file = os.fdopen(fd, "rb", buffering=0)
-    reader = asyncio.StreamReader(limit=1 << 20)
-    try:
-        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), file)
-    except ValueError:
-        return FileReadStream(file)
-    return _PipeReceiveStream(reader, transport)
-
-
-async def _open_send(fd: int) -> ByteSendStream:
-    loop = asyncio.get_running_loop()
-    file = os.fdopen(fd, "wb", buffering=0)
-    try:
-        transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, file)
-    except ValueError:
-        return FileWriteStream(file)
-    transport.set_write_buffer_limits(high=0)  # drain() returns only once the kernel has every byte
-    return _PipeSendStream(asyncio.StreamWriter(transport, protocol, None, loop))
 
 
 def _exit(code: int) -> NoReturn:
