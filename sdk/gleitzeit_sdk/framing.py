@@ -155,7 +155,10 @@ class LineWriter:
         if done is not None:
             done.set()
 
-    async def send_line(self, data: bytes, started: Callable[[], None] | None = None) -> None:
+    async def send_line(self, data: bytes, started: Callable[[], None] | None = None, *, linger: bool = False) -> None:
+        """Write one line. ``linger``: if no write is under way, wait one loop turn before
+        starting one, so lines other tasks send in this turn go out in the same write (a
+        sender that expects company: the stream may not yield, and each write wakes the peer)."""
         await anyio.lowlevel.checkpoint_if_cancelled()
         self._check()
         line = _Queued(data + b"\n", started)
@@ -165,7 +168,7 @@ class LineWriter:
                 if self._busy:
                     await self._wait_done()
                 else:
-                    await self._write_queue()
+                    await self._write_queue(linger)
         except BaseException:
             if not line.taken:
                 self._queue.remove(line)
@@ -173,13 +176,16 @@ class LineWriter:
         if line.error is not None:
             raise line.error
 
-    async def _write_queue(self) -> None:
-        """Every queued line in one write."""
+    async def _write_queue(self, linger: bool = False) -> None:
+        """Every queued line in one write (after a loop turn, if ``linger``)."""
         self._busy = True
         try:
             # No await between this check and the stream's own: once past it, a cancel
             # can only arrive after the bytes are in the stream's buffer.
-            await anyio.lowlevel.checkpoint_if_cancelled()
+            if linger:
+                await anyio.lowlevel.checkpoint()
+            else:
+                await anyio.lowlevel.checkpoint_if_cancelled()
             self._check()
             batch, self._queue = self._queue, []
             for line in batch:
@@ -195,11 +201,12 @@ class LineWriter:
         finally:
             self._finish()
 
-    async def send_message(self, data: bytes, max_line: int, started: Callable[[], None] | None = None) -> None:
-        """``data`` as one line if it fits in ``max_line`` bytes, else in pieces
-        (only for a peer that announced ``maxAssembledBytes``: the caller checks)."""
+    async def send_message(self, data: bytes, max_line: int, started: Callable[[], None] | None = None, *,
+                           linger: bool = False) -> None:
+        """``data`` as one line if it fits in ``max_line`` bytes (``linger`` as in ``send_line``),
+        else in pieces (only for a peer that announced ``maxAssembledBytes``: the caller checks)."""
         if len(data) <= max_line:
-            return await self.send_line(data, started)
+            return await self.send_line(data, started, linger=linger)
         step = max_line - 1
         if step < 1:
             raise ValueError("max_line too small for pieces")

@@ -209,7 +209,9 @@ class Connection:
         if response is None:  # the request's scope caught its cancellation
             response = _error(ctx.request_id, codes.CANCELLED, f"{ctx.method}: request cancelled",
                               {"type": "Cancelled", "message": "request cancelled", "retryable": False})
-        await self._send(response)
+        # With other requests in flight, their responses may be ready in this same loop turn:
+        # one write for all of them (each write wakes the host). Alone, no turn is lost.
+        await self._send(response, linger=bool(self._inflight))
 
     async def _health(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         info: dict[str, Any] = {"status": "ok", "inFlight": self._tasks_running, "maxInFlight": self._limits.max_in_flight}
@@ -295,8 +297,9 @@ class Connection:
     async def _notify(self, method: str, params: dict[str, Any]) -> None:
         await self._send(messages.notification(method, params))
 
-    async def _send(self, obj: dict[str, Any]) -> None:
-        """Write one message. A response that cannot be sent as is becomes a -32603 error."""
+    async def _send(self, obj: dict[str, Any], *, linger: bool = False) -> None:
+        """Write one message (``linger``: see ``LineWriter.send_line``). A response that
+        cannot be sent as is becomes a -32603 error."""
         try:
             data = messages.encode(obj)
         except (TypeError, ValueError) as exc:  # not JSON (a set, a datetime, NaN...)
@@ -316,7 +319,7 @@ class Connection:
                 _error(obj.get("id"), codes.INTERNAL_ERROR, text, {"type": "MessageTooLarge", "message": text, "retryable": False})
             )
         try:
-            await self._writer.send_message(data, self._host_max_bytes)
+            await self._writer.send_message(data, self._host_max_bytes, linger=linger)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             log.warning("the host stopped reading; closing the connection")
             self._read_scope.cancel()

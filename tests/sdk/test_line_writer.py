@@ -141,3 +141,49 @@ async def test_no_line_gets_between_the_pieces_of_a_message() -> None:
     assert pieces == list(range(pieces[0], pieces[0] + len(pieces)))  # consecutive
     assert b"".join(lines[i][1:] for i in pieces) == big
     assert sorted(line for line in lines if line[:1] not in (b"+", b"=")) == [b"after", b"before"]
+
+
+class EagerStream(Stream):
+    """A stream whose send does not yield while the peer reads (the SDK's pipe streams)."""
+
+    async def send(self, item: bytes) -> None:
+        self.writes.append(bytes(item))
+
+
+async def test_lingering_senders_of_one_loop_turn_share_one_write_on_a_stream_that_does_not_yield() -> None:
+    stream = EagerStream()
+    writer = LineWriter(stream)
+    async with anyio.create_task_group() as tg:
+        for i in range(5):
+            tg.start_soon(writer.send_line, b"eager-%d" % i)
+    assert len(stream.writes) == 5  # without linger: one write each
+    stream.writes.clear()
+    returned: list[int] = []
+
+    async def send(i: int) -> None:
+        await writer.send_line(b"linger-%d" % i, linger=True)
+        returned.append(len(stream.writes))
+
+    async with anyio.create_task_group() as tg:
+        for i in range(5):
+            tg.start_soon(send, i)
+    assert stream.writes == [b"".join(b"linger-%d\n" % i for i in range(5))]
+    assert returned == [1] * 5  # each sender returned after the write that held its line
+
+
+async def test_a_lingering_sender_cancelled_in_its_turn_sends_nothing_and_hands_on_the_queue() -> None:
+    stream = EagerStream()
+    writer = LineWriter(stream)
+    scopes: list[anyio.CancelScope] = []
+
+    async def lingering() -> None:
+        with anyio.CancelScope() as scope:
+            scopes.append(scope)
+            await writer.send_line(b"dropped", linger=True)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lingering)
+        tg.start_soon(writer.send_line, b"other")
+        await anyio.lowlevel.checkpoint()  # the first lingers, the second waits for its write
+        scopes[0].cancel()
+    assert stream.writes == [b"other\n"]
