@@ -261,13 +261,16 @@ class Sandbox:
         ch, events, outcome = ex.ch, ex.events, ex.outcome
         proc: Process | None = None
         try:
+            # The request goes first, as far as the socket's buffer takes it: the supervisor then
+            # finds it waiting when the fds wake it, instead of being woken a second time for it.
+            rest = memoryview(wire)[_send_ready(ch.ctl, wire):]
             try:
                 proc = await self._launch(ch)
             except OSError as exc:
                 outcome.failure, outcome.ended = f"cannot start the sandbox: {exc}", True
             else:
                 ch.close_child_ends()
-                await _drive(ex, wire)
+                await _drive(ex, rest)
         finally:
             with anyio.CancelScope(shield=True):
                 try:
@@ -446,14 +449,14 @@ class _Execution:
                    on_output, req.timeout, req.max_result_bytes)
 
 
-async def _drive(ex: _Execution, wire: bytes) -> None:
-    """Send the request, then read output, result and events until the end or the timeout."""
+async def _drive(ex: _Execution, rest: memoryview) -> None:
+    """Send the rest of the request, then read output, result and events until the end or the timeout."""
     ch, outcome = ex.ch, ex.outcome
     async with anyio.create_task_group() as tg:
         tg.start_soon(_pump, ch.stdout, ex.out, ex.on_output)
         tg.start_soon(_pump, ch.stderr, ex.err, ex.on_output)
         tg.start_soon(_collect, ch.result, ex.result_limit, outcome)
-        await _send_all(ch.ctl, wire)
+        await _send_all(ch.ctl, rest)
         with anyio.move_on_after(ex.timeout) as deadline:
             await ex.events.until_end(outcome)
         if deadline.cancelled_caught:
@@ -510,8 +513,15 @@ async def _collect(fd: int, limit: int, outcome: _Outcome) -> None:
         outcome.record_error = "the result channel carried a record that is not an object"
 
 
-async def _send_all(sock: socket.socket, data: bytes) -> None:
-    view = memoryview(data)
+def _send_ready(sock: socket.socket, data: bytes) -> int:
+    """How much of `data` the (non-blocking) socket took at once."""
+    try:
+        return sock.send(data)
+    except BlockingIOError:
+        return 0
+
+
+async def _send_all(sock: socket.socket, view: memoryview) -> None:
     while view:
         try:
             view = view[sock.send(view):]
