@@ -31,6 +31,15 @@ async def test_stdlib_context_and_result(sandbox: Sandbox, workspace_dir: Path) 
     assert res.stdout == "mean 2\n"
 
 
+async def test_a_request_larger_than_the_control_socket_buffer_arrives_whole(sandbox: Sandbox, workspace_dir: Path) -> None:
+    # The host sends what the socket takes before the slot is woken and the rest afterwards.
+    blob = "".join(chr(0x61 + i % 26) for i in range(8 << 20))
+    res = await run(sandbox, "import hashlib\nresult = [len(context['blob']), hashlib.sha256(context['blob'].encode()).hexdigest()]",
+                    workspace_dir, context={"blob": blob})
+    assert res.ok, (res.error_message, res.stderr)
+    assert res.result == [len(blob), __import__("hashlib").sha256(blob.encode()).hexdigest()]
+
+
 async def test_printed_json_does_not_change_the_result(sandbox: Sandbox, workspace_dir: Path) -> None:
     res = await run(sandbox, 'print(\'{"result": "forged"}\')\nresult = [1, 2]', workspace_dir)
     assert res.ok and res.result == [1, 2]
