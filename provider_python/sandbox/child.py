@@ -22,7 +22,7 @@ from provider_python.sandbox.template import Template
 RESULT_FD = 3
 NET_FD = 4  # the host's network namespace, kept open for the `network: true` opt-in
 USERNS_FD = 5  # the user namespace idmapping root's writable folders, made ahead of time (Root.userns)
-RULES_FD = {False: 6, True: 7}  # Landlock rulesets with the shared paths, built ahead of time: network allowed?
+RULES_FD = 6  # the Landlock ruleset with the shared paths and TCP denied, built ahead of time
 SANDBOX_UID = 65534
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 # parameters arrive whole from the host, up to its assembled-message limit (256 MiB, PROTOCOL.md §1.1)
@@ -38,7 +38,7 @@ def warm(link: socket.socket, host_net: int | None, layers: frozenset[str], stag
     # Its own session and process group, ahead of time: setsid() also starts a scheduler
     # autogroup, whose first run waits behind the runnable tasks (2-4 ms under load, measured).
     os.setsid()
-    root, failure, rules = None, "", {}
+    root, failure, rules = None, "", None
     try:
         if "mountns" in layers:
             root = rootfs.Root(stage, idmap_to=SANDBOX_UID if "idmap" in layers else None)
@@ -55,13 +55,13 @@ def warm(link: socket.socket, host_net: int | None, layers: frozenset[str], stag
     req, (stdout_fd, stderr_fd, result_fd) = received
     made_ahead = root.userns.get((0, 0)) if root else None
     _install_fds(stdout_fd, stderr_fd, result_fd, {NET_FD: host_net, USERNS_FD: made_ahead,
-                                                   **{RULES_FD[net]: fd for net, fd in rules.items()}})
+                                                   RULES_FD: rules})
     if root is not None and made_ahead is not None:
         root.userns[0, 0] = USERNS_FD
     try:
         if failure:
             raise RuntimeError(failure)
-        _confine(req, tpl, root, bool(rules))
+        _confine(req, tpl, root, rules is not None)
     except BaseException as exc:  # noqa: BLE001 - any setup failure must be reported, not raised
         _finish(execute.error_record("SandboxError", str(exc) if failure else f"sandbox setup failed: {exc}"), 71)
     _finish(execute.run(req), 0)
@@ -107,14 +107,18 @@ def _own_rule_paths(req: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     return ro, rw
 
 
-def _prepare_rules(layers: frozenset[str], tpl: Template, stage: str) -> dict[bool, int]:
-    """Both rulesets (network denied / allowed) with the shared paths, before the execution
-    arrives (from the root being built under `stage`: the same objects the sandbox will see)."""
+def _prepare_rules(layers: frozenset[str], tpl: Template, stage: str) -> int | None:
+    """The ruleset with the shared paths and TCP denied, before the execution arrives (from the
+    root being built under `stage`: the same objects the sandbox will see). Only that one:
+    `network: true` is an opt-in, whose ruleset `_shared_rules` builds when it arrives."""
     if "landlock" not in layers or tpl.landlock_abi < 1:
-        return {}
+        return None
+    return _shared_rules(layers, tpl, stage, deny_tcp=True)
+
+
+def _shared_rules(layers: frozenset[str] | set[str], tpl: Template, stage: str, *, deny_tcp: bool) -> int:
     ro, rw = shared_rule_paths(layers, tpl.shared_paths)
-    at = lambda paths: [stage + p for p in paths]  # noqa: E731
-    return {net: landlock.ruleset(tpl.landlock_abi, at(ro), at(rw), deny_tcp=not net) for net in (False, True)}
+    return landlock.ruleset(tpl.landlock_abi, [stage + p for p in ro], [stage + p for p in rw], deny_tcp=deny_tcp)
 
 
 def _execution_paths(req: Mapping[str, Any]) -> tuple[list[str], list[str]]:
@@ -170,8 +174,10 @@ def _confine(req: dict[str, Any], tpl: Template, root: rootfs.Root | None, rules
     if "landlock" in layers:
         if not rules_ready:
             raise RuntimeError("Landlock is active but its rulesets were not prepared")
-        rules = RULES_FD[bool(req["network"])]
-        os.close(RULES_FD[not req["network"]])
+        rules = RULES_FD
+        if req["network"]:  # in the root by now (if any): the objects the one ahead was built from
+            os.close(RULES_FD)
+            rules = _shared_rules(layers, tpl, "", deny_tcp=False)
         landlock.extend(rules, tpl.landlock_abi, *_own_rule_paths(req))
     if "caps" in layers and "uid" not in layers and os.geteuid() == 0:
         syscalls.drop_bounding_set()  # still root: make sure nothing executed can regain a capability

@@ -204,8 +204,11 @@ def _device(target: str, source: str) -> None:
 
 def _write_stub(target: str, text: str) -> None:
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    with open(target, "w") as fh:
-        fh.write(text)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)  # as open(): past the umask
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
 def _bind(stage: str, source: str, *, writable: bool, userns_fd: int | None = None) -> None:

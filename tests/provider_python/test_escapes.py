@@ -84,6 +84,30 @@ async def test_network_opt_in_reaches_the_host_network(sandbox: Sandbox, workspa
     tcp.close()
 
 
+@pytest.mark.parametrize("network", [False, True])
+async def test_landlock_holds_with_and_without_the_network_opt_in(sandbox: Sandbox, workspace_dir: Path,
+                                                                  network: bool) -> None:
+    """The two cases get their Landlock ruleset differently (built ahead of time, or when a
+    `network: true` execution arrives): in both, the root folder cannot be listed although its
+    mode would let anyone (only Landlock says no: no rule covers `/` itself), and the workspace
+    can be written."""
+    if "landlock" not in sandbox.isolation()["active"]:
+        pytest.skip("Landlock is not available here")
+    code = (
+        "import os, stat\n"
+        "assert stat.S_IMODE(os.stat('/').st_mode) & 0o005 == 0o005\n"
+        "try:\n"
+        "    listed = os.listdir('/')\n"
+        "except OSError as exc:\n"
+        "    listed = type(exc).__name__\n"
+        "open('mine.txt', 'w').write('ok')\n"
+        "result = listed\n"
+    )
+    res = await sandbox.run(ExecRequest(code=code, workspace=str(workspace_dir), policy=SandboxPolicy(network=network)))
+    assert res.ok, res.error_message
+    assert res.result == "PermissionError" and (workspace_dir / "mine.txt").read_text() == "ok"
+
+
 async def test_secrets_of_the_host_never_appear(tmp_path: Path, workspace_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
