@@ -41,7 +41,9 @@ HEARTBEAT_TTL = 5.0
 KEEP_S = 86_400
 #: Queue priorities, highest first (workers read the streams in this order).
 PRIORITIES = tuple(sorted((int(p) for p in Priority), reverse=True))
-#: The report field naming the worker: the claim script adds it to an entry's announcement.
+#: A report's fields: the report (JSON: kind, task id, attempt, data) and the worker naming
+#: itself (the claim script adds it to an entry's announcement).
+REPORT_FIELD = "report"
 WORKER_FIELD = "worker"
 #: The queue entry's fields: the attempt (JSON) and its announcement (see ``Job.announcement``).
 JOB_FIELD = "job"
@@ -165,13 +167,17 @@ class Report:
                              details=d.get("details"))
 
     def fields(self) -> dict[str, str]:
-        return {"kind": str(self.kind), "task_id": self.task_id, "attempt": str(self.attempt),
-                WORKER_FIELD: self.worker, "data": json.dumps(self.data)}
+        """The report as one JSON field beside the worker's name (which the claim script adds to
+        an announcement): two fields, not five, each field being two elements that the worker
+        packs and the orchestrator's reader parses one by one, two reports per attempt."""
+        return {REPORT_FIELD: json.dumps([str(self.kind), self.task_id, self.attempt, self.data]),
+                WORKER_FIELD: self.worker}
 
     @classmethod
     def from_fields(cls, raw: dict[Any, Any]) -> Report:
         f = {_s(k): _s(v) for k, v in raw.items()}
-        return cls(ReportKind(f["kind"]), f["task_id"], int(f["attempt"]), f[WORKER_FIELD], json.loads(f["data"]))
+        kind, task_id, attempt, data = json.loads(f[REPORT_FIELD])
+        return cls(ReportKind(kind), str(task_id), int(attempt), f[WORKER_FIELD], data)
 
 
 @dataclass

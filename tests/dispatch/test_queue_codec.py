@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from gleitzeit_core.dispatch.queue import (ANNOUNCE_FIELD, JOB_FIELD, PRIORITIES, Job, Report, ReportKind, queue_key,
-                                           queue_protocol)
+from gleitzeit_core.dispatch.queue import (ANNOUNCE_FIELD, JOB_FIELD, PRIORITIES, REPORT_FIELD, WORKER_FIELD, Job,
+                                           Report, ReportKind, queue_key, queue_protocol)
 from gleitzeit_core.errors import ProviderError
 from gleitzeit_core.workflow.model import Priority
 from gleitzeit_sdk.codes import FailureKind
@@ -28,6 +28,7 @@ def test_every_report_kind_round_trips():
         assert back == report and isinstance(back.kind, ReportKind)
         assert (back.task_id, back.attempt, back.worker) == ("task-1", 2, "w1")
     assert wire(Report.output(JOB, "w1", "stderr", "warn\n")).printed() == ("stderr", "warn\n")
+    assert sorted(Report.done(JOB, "w1", 1).fields()) == sorted([REPORT_FIELD, WORKER_FIELD])  # two, not five
     failed = wire(Report.failed(JOB, "w1", error)).error()
     assert (failed.message, failed.kind, failed.retryable, failed.details) == ("boom", FailureKind.CRASHED, True, {"exit": 3})
 
@@ -48,7 +49,8 @@ def test_an_entry_that_is_no_attempt_raises_what_the_worker_catches(entry):
 
 def test_a_failure_kind_this_version_does_not_know_reads_as_a_provider_error():
     raw = Report.failed(JOB, "w1", ProviderError("x", kind=FailureKind.TIMEOUT, retryable=False)).fields()
-    raw["data"] = json.dumps({**json.loads(raw["data"]), "kind": "from_a_newer_worker"})
+    kind, task_id, attempt, data = json.loads(raw[REPORT_FIELD])
+    raw[REPORT_FIELD] = json.dumps([kind, task_id, attempt, {**data, "kind": "from_a_newer_worker"}])
     error = Report.from_fields(raw).error()
     assert error.kind is FailureKind.PROVIDER_ERROR and error.retryable is False
 
