@@ -71,6 +71,8 @@ STOP_GRACE = 5.0
 #: Cancel messages for attempts not running here that are remembered: one may come in
 #: before the claim script's reply that hands this worker the attempt.
 RECENT_CANCELS = 4096
+#: Run workspaces known to exist on this machine (checked once each, not per attempt).
+RECENT_WORKSPACES = 256
 
 
 @dataclass
@@ -106,6 +108,7 @@ class Worker:
         self._changed = anyio.Event()  # a slot came free
         self._claimer = Claimer(self.r, options.name)
         self._recent_cancels: dict[tuple[str, int], None] = {}  # oldest first, at most RECENT_CANCELS
+        self._workspaces: dict[str, None] = {}  # the runs' folders known to exist here, at most RECENT_WORKSPACES
         self._reports: GroupCommit[list[tuple[_Running, Report]]] = GroupCommit(self._write_reports, new=list)
         self.metrics = WorkerMetrics(queue=self._queue_now, restarts=local.host.restarts)
         self._loop: anyio.lowlevel.EventLoopToken | None = None  # for the metrics server's thread
@@ -251,8 +254,12 @@ class Worker:
             return Report.failed(job, me, ProviderError("cancelled before it started", kind=FailureKind.CANCELLED,
                                                         retryable=False))
         workspace = job.meta.get("workspace")
-        if workspace and not Path(workspace).exists():  # the orchestrator's folder, on another machine
-            private_dir(Path(workspace))  # the provider gives it to the sandbox
+        if workspace and workspace not in self._workspaces:  # (one stat per run, not per attempt)
+            if not Path(workspace).exists():  # the orchestrator's folder, on another machine
+                private_dir(Path(workspace))  # the provider gives it to the sandbox
+            self._workspaces[workspace] = None
+            if len(self._workspaces) > RECENT_WORKSPACES:
+                del self._workspaces[next(iter(self._workspaces))]
 
         report: Report | None = None
         with run.scope:  # cancelled by a message from the orchestrator
@@ -268,8 +275,11 @@ class Worker:
                     meta, sites = sites_from_meta(job.meta)  # secrets come from this worker's environment
                     request = functools.partial(self.local.call, job.protocol, job.method, meta=meta,
                                                 timeout=job.timeout)
-                    values = worker_values(sites, self.opts.env, self.opts.allow, os.environ, me)
-                    result = await request_filled(request, job.params, sites, values, on_output)
+                    if sites:
+                        values = worker_values(sites, self.opts.env, self.opts.allow, os.environ, me)
+                        result = await request_filled(request, job.params, sites, values, on_output)
+                    else:  # nothing to fill, nothing to mask (request_filled would be the identity)
+                        result = await request(job.params, on_output=on_output)
                     report = Report.done(job, me, result)
                 except ProviderError as exc:
                     report = Report.failed(job, me, exc)
