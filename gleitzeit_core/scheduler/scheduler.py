@@ -32,6 +32,7 @@ from gleitzeit_core.scheduler.log_writer import LogWriter
 from gleitzeit_core.scheduler.events import Observer, RunUpdated, TaskOutput, TaskUpdated, no_observer
 from gleitzeit_core.workflow.triggers import Outcome, decide
 from gleitzeit_core.store.base import Store
+from gleitzeit_core.store.batch import Staged
 from gleitzeit_core.store.records import AttemptRecord, RunRecord, RunStatus, TaskRecord, TaskStatus, now
 from gleitzeit_core.tracing.context import traceparent
 from gleitzeit_core.workflow import conditions
@@ -67,6 +68,15 @@ class RunOptions:
 
 class RunCancelled(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class _Begun:
+    """An attempt whose RUNNING record is staged: it sends nothing before that committed."""
+
+    key: str
+    attempt: AttemptRecord
+    written: Staged
 
 
 class Scheduler:
@@ -200,30 +210,32 @@ class Scheduler:
         if not records:
             return
         records = await self.maps.admit(records)
-        changed = self._enqueue(records)
+        changed, _ = self._enqueue(records)
         if changed:
             await self.store.save_tasks(changed)
             for rec in changed:
                 self.emit(TaskUpdated(rec))
 
-    def _enqueue(self, records: list[TaskRecord]) -> list[TaskRecord]:
-        """Admitted records into the ready set, then start what fits. Returns the ones left
-        waiting for a slot, now QUEUED, for the caller to write: a started one goes straight
-        to RUNNING, which its attempt writes in the same group commit (resume treats PENDING
-        and QUEUED alike)."""
+    def _enqueue(self, records: list[TaskRecord], hand_over: bool = False) -> tuple[list[TaskRecord], str | None]:
+        """Admitted records into the ready set, then start what fits (``_pump``). Returns the
+        ones left waiting for a slot, now QUEUED, for the caller to write: a started one goes
+        straight to RUNNING, which its attempt writes in the same group commit (resume treats
+        PENDING and QUEUED alike); and the key handed over to the caller, if any."""
         for rec in records:
             spec = self.specs[rec.key]
             heapq.heappush(self._ready.setdefault(spec.protocol, []), (-int(spec.priority), next(self._seq), rec.key))
-        started = self._pump()
+        started, kept = self._pump(hand_over)
         changed = [r for r in records if r.key not in started and r.status is not TaskStatus.QUEUED]
         for rec in changed:
             rec.status, rec.updated_at = TaskStatus.QUEUED, now()
-        return changed
+        return changed, kept
 
-    def _pump(self) -> set[str]:
+    def _pump(self, hand_over: bool = False) -> tuple[set[str], str | None]:
         """Start ready tasks while slots are free: highest priority first, FIFO within one.
-        Returns the keys it started."""
+        Returns the keys it started; with ``hand_over`` the first of them is not started in a
+        task of its own but returned second, for the calling attempt's task to run next."""
         started: set[str] = set()
+        kept: str | None = None
         while self._running_total < self.options.max_concurrent and not self.run.cancel_requested:
             best: tuple[int, int, str] | None = None
             best_proto = ""
@@ -238,33 +250,52 @@ class Scheduler:
                 continue
             self._running[best_proto] = self._running.get(best_proto, 0) + 1
             self._running_total += 1
+            started.add(best[2])
+            if hand_over and kept is None:
+                kept = best[2]
+                continue
             assert self._tg is not None
             self._tg.start_soon(self._settled_attempt, best[2])
-            started.add(best[2])
-        return started
+        return started, kept
 
     # -- one attempt ----------------------------------------------------------------
     async def _settled_attempt(self, key: str) -> None:
-        """``_attempt``, counted until it is recorded (a cancel waits for that)."""
-        self._unsettled += 1
-        try:
-            await self._attempt(key)
-        finally:
-            self._land(key)
-            self._unsettled -= 1
-            if self._unsettled == 0 and self._all_settled is not None:
-                self._all_settled.set()
+        """``_attempt``, counted until it is recorded (a cancel waits for that); then, in this
+        same task, each attempt the one before handed on (``_completed``)."""
+        begun: _Begun | None = None
+        while True:
+            self._unsettled += 1
+            try:
+                begun = await self._attempt(key, begun)
+            finally:
+                self._land(key)
+                self._unsettled -= 1
+                if self._unsettled == 0 and self._all_settled is not None:
+                    self._all_settled.set()
+            if begun is None:
+                return
+            key = begun.key
 
-    async def _attempt(self, key: str) -> None:
-        spec, rec = self.specs[key], self.tasks[key]
-        if self.options.cache is not None and await self._from_cache(key):
-            return
+    def _begin(self, key: str) -> _Begun:
+        """The attempt's RUNNING record (with its attempt record), staged."""
+        rec = self.tasks[key]
         number = rec.attempts + 1
         attempt = AttemptRecord(task_id=rec.id, run_id=rec.run_id, number=number)
         rec.status, rec.attempts, rec.next_attempt_at = TaskStatus.RUNNING, number, None
         rec.started_at = rec.started_at or attempt.started_at
         rec.updated_at = attempt.started_at
-        await self.store.save_task(rec, attempt)
+        return _Begun(key, attempt, self.store.stage_task(rec, attempt))
+
+    async def _attempt(self, key: str, begun: _Begun | None = None) -> _Begun | None:
+        """One attempt of ``key`` (``begun``: its RUNNING write already staged, no cache
+        lookup); returns the next attempt it handed itself, if any."""
+        spec, rec = self.specs[key], self.tasks[key]
+        if begun is None:
+            if self.options.cache is not None and await self._from_cache(key):
+                return None
+            begun = self._begin(key)
+        attempt, number = begun.attempt, begun.attempt.number
+        await begun.written.committed()  # written before anything is sent
         self.emit(TaskUpdated(rec, attempt))
         outcome: Any = None
         error: ProviderError | None = None
@@ -301,8 +332,9 @@ class Scheduler:
         attempt.stdout, attempt.stderr = output["stdout"], output["stderr"]
         lines.close(output)
         await self.logs.flush()
-        await self._settle(key, attempt, outcome, error)
+        nxt = await self._settle(key, attempt, outcome, error)
         self._pump()
+        return nxt
 
     async def _params(self, spec: TaskSpec) -> dict[str, Any]:
         params = await self._resolve(spec, spec.params)
@@ -396,7 +428,7 @@ class Scheduler:
             meta["workspace"] = self.options.workspace
         return meta
 
-    async def _settle(self, key: str, attempt: AttemptRecord, outcome: Any, error: ProviderError | None) -> None:
+    async def _settle(self, key: str, attempt: AttemptRecord, outcome: Any, error: ProviderError | None) -> _Begun | None:
         spec, rec = self.specs[key], self.tasks[key]
         attempt.finished_at = rec.updated_at = now()
         if error is None:
@@ -405,8 +437,7 @@ class Scheduler:
             attempt.status = TaskStatus.COMPLETED
             await keep(self.store, rec, outcome)  # inline, or a blob written before the record
             rec.status, rec.error, rec.finished_at = TaskStatus.COMPLETED, None, attempt.finished_at
-            await self._completed(key, attempt, outcome)
-            return
+            return await self._completed(key, attempt, outcome)
         attempt.error, attempt.retryable = _describe(error), error.retryable
         if error.kind is FailureKind.CANCELLED:
             attempt.status = rec.status = TaskStatus.CANCELLED
@@ -422,13 +453,14 @@ class Scheduler:
             await self.store.save_task(rec, attempt)
             self.emit(TaskUpdated(rec, attempt, retry_in=delay))
             self._schedule_retry(key, delay)
-            return
+            return None
         if rec.status is not TaskStatus.CANCELLED:
             rec.status = TaskStatus.FAILED
         rec.finished_at = attempt.finished_at
         await self.store.save_task(rec, attempt)
         self.emit(TaskUpdated(rec, attempt))
         await self._finished(key)
+        return None
 
     def _lost_unsafe(self, spec: TaskSpec, error: ProviderError, number: int) -> bool:
         """A crash lost a non-idempotent attempt that the retry policy would re-run, but
@@ -456,8 +488,9 @@ class Scheduler:
         elif rec.status.finished:
             self._unavailable[rec.key] = rec.status.value
 
-    async def _completed(self, key: str, attempt: AttemptRecord, outcome: Any) -> None:
+    async def _completed(self, key: str, attempt: AttemptRecord, outcome: Any) -> _Begun | None:
         """A task's attempt completed: its record is written, and its dependents decided.
+        Returns the dependent's attempt this task runs next, if it took one.
 
         In a chain the second transaction per task was the dependent's RUNNING write, made
         only after the completion committed. Here the dependents that simply run (no map, no
@@ -468,13 +501,16 @@ class Scheduler:
         its request only once its own write returned -- so nothing acts on the completion
         before it is durable, and a crash leaves either both records or neither (resume then
         re-runs the task, as for any attempt in flight). The ready set picks by priority as
-        before. Any other dependent is decided after the commit, as ``_finished`` does."""
+        before; the first attempt it starts runs on in this task (no task spawned for it,
+        its RUNNING write staged here), unless a result cache must be asked first. Any other
+        dependent is decided after the commit, as ``_finished`` does."""
         spec, rec = self.specs[key], self.tasks[key]
         staged = self.store.stage_task(rec, attempt)
         self._note_outcome(rec)
         due = self._released(key)
         early = rec.parent is None and all(self._runs_as_is(k) for k in due)
-        queued = self._enqueue([self.tasks[k] for k in due]) if early else []
+        queued, kept = self._enqueue([self.tasks[k] for k in due], self.options.cache is None) if early else ([], None)
+        begun = self._begin(kept) if kept is not None else None
         queued_staged = self.store.stage_tasks(queued) if queued else None
         await staged.committed()
         if queued_staged is not None:
@@ -491,6 +527,7 @@ class Scheduler:
                 await self.maps.item_finished(key)
         if self._unfinished <= 0:
             self._all_done.set()
+        return begun
 
     def _runs_as_is(self, key: str) -> bool:
         """A released task that ``_decide`` would put in the ready set unchanged, and
