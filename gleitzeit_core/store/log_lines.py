@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Sequence
 
+from gleitzeit_core.store.records import copied_by_fields
+
 if TYPE_CHECKING:
     from gleitzeit_core.store.base import Store
 
@@ -30,7 +32,8 @@ class LogStream(StrEnum):
     NOTE = "gleitzeit"  # written by Gleitzeit itself (the truncation marker)
 
 
-@dataclass
+@copied_by_fields
+@dataclass(slots=True)  # slotted: a store in the engine's process keeps every line of a run
 class LogLine:
     run_id: str
     task_id: str

@@ -1,4 +1,7 @@
-"""Log lines of the in-process store: a list per run, woken readers by an event."""
+"""Log lines of the in-process store: a list per run, woken readers by an event.
+
+A line's cursor is its position in the run's list, set on the copy a read hands
+out: the kept lines carry none (one string a line less in the engine's process)."""
 
 from __future__ import annotations
 
@@ -18,10 +21,9 @@ class MemoryLogBook(LogBook):
 
     async def append(self, lines: Sequence[LogLine]) -> None:
         for line in lines:
-            kept = self._lines.setdefault(line.run_id, [])
             stored = copy.copy(line)
-            stored.cursor = str(len(kept) + 1)
-            kept.append(stored)
+            stored.cursor = ""
+            self._lines.setdefault(line.run_id, []).append(stored)
         if self._changed is not None:
             self._changed.set()
             self._changed = None
@@ -29,8 +31,12 @@ class MemoryLogBook(LogBook):
     async def read(self, run_id: str, *, task_id: str | None = None, attempt: int | None = None,
                    after: str | None = None) -> list[LogLine]:
         start = int(after) if after else 0
-        return [copy.copy(line) for line in self._lines.get(run_id, [])[start:]
-                if (task_id is None or line.task_id == task_id) and (attempt is None or line.attempt == attempt)]
+        out = []
+        for position, line in enumerate(self._lines.get(run_id, [])[start:], start + 1):
+            if (task_id is None or line.task_id == task_id) and (attempt is None or line.attempt == attempt):
+                out.append(given := copy.copy(line))
+                given.cursor = str(position)
+        return out
 
     async def wait(self, run_id: str, after: str | None, timeout: float) -> list[LogLine]:
         with anyio.move_on_after(timeout):

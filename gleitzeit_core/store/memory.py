@@ -1,13 +1,16 @@
 """In-process store: plain dicts, gone when the process ends.
 
-For tests and `--backend memory`. Records are deep-copied on the way in and
-out, so a caller that mutates a record it saved or read does not change what
-the store holds -- the same isolation the SQLite and Redis backends give.
+For tests and `--backend memory`. Records are copied on the way in and out, so
+a caller that mutates a record it saved or read does not change what the store
+holds -- the same isolation the SQLite and Redis backends give. What it holds a
+task is kept small (a run of 100,000 tasks lives in the engine's process): one
+slotted record with its JSON containers as text (``_pack``) and a tuple of its attempts.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any, Sequence, TypeVar
 
 from gleitzeit_core.store.base import KEPT_ON_SAVE, TASK_IDENTITY, Store
@@ -24,25 +27,45 @@ from gleitzeit_core.store.records import (
 
 _R = TypeVar("_R")
 
-
-def _clone(value: Any) -> Any:
-    """Deep copy of a JSON value (dicts and lists are the only mutable parts)."""
-    if isinstance(value, dict):
-        return {k: _clone(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clone(v) for v in value]
-    return value
+#: the fields of each record that hold JSON values (the only mutable parts of a record)
+_JSON_FIELDS: dict[type, tuple[str, ...]] = {RunRecord: ("definition",), TaskRecord: ("result", "item"),
+                                             AttemptRecord: ()}
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # built once; ASCII-only
 
 
-def _copy(record: _R) -> _R:
-    # Record fields are scalars except JSON values (result, definition, item): a shallow
-    # copy plus a clone of those is a deep copy, ~20x cheaper than copy.deepcopy.
+def _pack(record: _R) -> _R:
+    """The copy the store keeps: each JSON container (dict or list) as its JSON text in bytes,
+    so no caller can reach into it. A third or less of the memory of the objects (a run's
+    outline: ~150 vs ~550 bytes a task; ``{"value": 1}``: 45 vs 184 bytes), and encoding and
+    decoding in C is cheaper than cloning in Python. It comes back as SQLite gives it: tuples
+    as lists, keys as strings. Bytes are never a JSON value, so they mark the packed ones (a
+    bytes value is refused here as SQLite refuses it: not JSON serializable)."""
     out = copy.copy(record)
-    for name in ("result", "definition", "item"):
-        value = getattr(out, name, None)
-        if isinstance(value, (dict, list)):
-            setattr(out, name, _clone(value))
+    for name in _JSON_FIELDS[type(record)]:
+        value = getattr(out, name)
+        if isinstance(value, (dict, list, bytes)):
+            setattr(out, name, _ENCODE(value).encode())
     return out
+
+
+def _unpack(record: _R) -> _R:
+    """The copy a read hands out: JSON containers as fresh objects."""
+    out = copy.copy(record)
+    for name in _JSON_FIELDS[type(record)]:
+        value = getattr(out, name)
+        if isinstance(value, bytes):
+            setattr(out, name, json.loads(value))
+    return out
+
+
+def _put_attempt(kept: tuple[AttemptRecord, ...], attempt: AttemptRecord) -> tuple[AttemptRecord, ...]:
+    """``kept`` (in number order) with ``attempt`` added or replacing the one of its number."""
+    if not kept or kept[-1].number < attempt.number:  # the usual case: the next attempt
+        return (*kept, attempt)
+    if kept[-1].number == attempt.number:  # the usual case: the attempt's end
+        return (*kept[:-1], attempt)
+    others = [a for a in kept if a.number != attempt.number]
+    return tuple(sorted([*others, attempt], key=lambda a: a.number))
 
 
 class InMemoryBackend(Store):
@@ -53,7 +76,7 @@ class InMemoryBackend(Store):
         # dicts keep insertion order: that *is* the creation order of tasks
         self._tasks: dict[str, TaskRecord] = {}
         self._run_tasks: dict[str, dict[str, None]] = {}
-        self._attempts: dict[str, dict[int, AttemptRecord]] = {}
+        self._attempts: dict[str, tuple[AttemptRecord, ...]] = {}  # task id → by number
         self._blobs: dict[str, dict[str, bytes]] = {}  # run id → digest → bytes
 
     @property
@@ -73,15 +96,15 @@ class InMemoryBackend(Store):
             self._put_task(task)
 
     # group commit (store/batch.py): a copy is the snapshot; applying it is the transaction
-    _encode_run = _encode_task = _encode_attempt = staticmethod(_copy)
+    _encode_run = _encode_task = _encode_attempt = staticmethod(_pack)
 
     async def _commit(self, writes: Writes) -> None:
         for run in writes.runs.values():
-            self._put_run(run, copied=True)
+            self._put_run(run, packed=True)
         for task in writes.tasks.values():
-            self._put_task(task, copied=True)
-        for (task_id, number), attempt in writes.attempts.items():
-            self._attempts.setdefault(task_id, {})[number] = attempt
+            self._put_task(task, packed=True)
+        for attempt in writes.attempts.values():
+            self._attempts[attempt.task_id] = _put_attempt(self._attempts.get(attempt.task_id, ()), attempt)
 
     async def request_cancel(self, run_id: str, cancel: bool = True) -> bool:
         run = self._runs.get(run_id)
@@ -121,16 +144,16 @@ class InMemoryBackend(Store):
             self._attempts.pop(task_id, None)
         return True
 
-    def _put_run(self, run: RunRecord, *, copied: bool = False) -> None:
-        stored = run if copied else _copy(run)
+    def _put_run(self, run: RunRecord, *, packed: bool = False) -> None:
+        stored = run if packed else _pack(run)
         old = self._runs.get(run.run_id)
         if old is not None:
             for name in KEPT_ON_SAVE:
                 setattr(stored, name, getattr(old, name))
         self._runs[run.run_id] = stored
 
-    def _put_task(self, task: TaskRecord, *, copied: bool = False) -> None:
-        stored = task if copied else _copy(task)
+    def _put_task(self, task: TaskRecord, *, packed: bool = False) -> None:
+        stored = task if packed else _pack(task)
         old = self._tasks.get(task.id)
         if old is not None:
             for name in TASK_IDENTITY:
@@ -141,7 +164,7 @@ class InMemoryBackend(Store):
     # -- reads ----------------------------------------------------------------
     async def get_run(self, run_id: str) -> RunRecord | None:
         run = self._runs.get(run_id)
-        return None if run is None else _copy(run)
+        return None if run is None else _unpack(run)
 
     async def list_runs(
         self,
@@ -157,11 +180,11 @@ class InMemoryBackend(Store):
         ]
         runs.reverse()  # newest first among equal created_at, like the other backends
         runs.sort(key=lambda r: r.created_at, reverse=True)
-        return [_copy(r) for r in runs[:limit]]
+        return [_unpack(r) for r in runs[:limit]]
 
     async def get_task(self, task_id: str) -> TaskRecord | None:
         task = self._tasks.get(task_id)
-        return None if task is None else _copy(task)
+        return None if task is None else _unpack(task)
 
     async def list_tasks(
         self,
@@ -182,11 +205,10 @@ class InMemoryBackend(Store):
             if (status is None or t.status == status)
             and (workflow_name is None or t.workflow_name == workflow_name)
         ]
-        return [_copy(t) for t in tasks[:limit]]
+        return [_unpack(t) for t in tasks[:limit]]
 
     async def get_attempts(self, task_id: str) -> list[AttemptRecord]:
-        attempts = self._attempts.get(task_id, {})
-        return [_copy(attempts[n]) for n in sorted(attempts)]
+        return [_unpack(a) for a in self._attempts.get(task_id, ())]
 
     async def stats(self) -> dict[str, Any]:
         runs = {s.value: 0 for s in RunStatus}

