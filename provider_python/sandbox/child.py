@@ -68,9 +68,12 @@ def warm(link: socket.socket, host_net: int | None, layers: frozenset[str], stag
 
 
 def send_execution(link: socket.socket, raw_request: bytes, fds: tuple[int, int, int]) -> None:
-    """The supervisor's half of `_receive`: the three fds with one byte, then the request line."""
-    socket.send_fds(link, [b"R"], list(fds))
-    link.sendall(raw_request)
+    """The supervisor's half of `_receive`: the three fds with one byte, then the request line,
+    in one sendmsg as far as the socket's buffer takes it, so that the child, woken by the fds,
+    finds the request already there (one wake-up, not two)."""
+    sent = socket.send_fds(link, [b"R", raw_request], list(fds))
+    if sent < 1 + len(raw_request):
+        link.sendall(memoryview(raw_request)[max(sent - 1, 0):])
 
 
 def _receive(link: socket.socket) -> tuple[dict[str, Any], tuple[int, int, int]] | None:
