@@ -204,9 +204,13 @@ class RedisDispatcher:
         stream = queue_key(task.protocol, task.priority)
         try:
             try:
-                if stream not in self._groups:
-                    await ensure_group(self.r, stream)
-                    self._groups.add(stream)
+                if stream not in self._groups:  # marked before the await: the turn's other attempts go on
+                    self._groups.add(stream)  # (an entry queued before the group exists is still read: it starts at 0)
+                    try:
+                        await ensure_group(self.r, stream)
+                    except BaseException:
+                        self._groups.discard(stream)
+                        raise
                 await self._queued.write(lambda batch: batch.append((waiter, stream, job.fields())))
             except TRANSIENT as exc:
                 raise ProviderError(f"could not queue the attempt in Redis at {redact(self.url)}: {exc}",
@@ -227,8 +231,10 @@ class RedisDispatcher:
                     await self._withdraw(task_id, attempt, waiter, notify=True)
 
     async def _queue_batch(self, batch: list[tuple[_Waiter, str, dict[str, str]]]) -> None:
-        """The attempts started in one loop turn go to their streams in one pipeline."""
-        async with self.r.pipeline(transaction=False) as pipe:
+        """The attempts started in one loop turn go to their streams in one transaction: Redis
+        serves a worker blocked on a stream after the whole transaction, not after its first
+        entry, so one worker's blocking read can take them together."""
+        async with self.r.pipeline(transaction=True) as pipe:
             for _, stream, fields in batch:
                 pipe.xadd(stream, fields)
             ids = await pipe.execute()

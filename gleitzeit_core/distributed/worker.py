@@ -4,12 +4,14 @@ providers serve, runs them on its local provider processes, reports back.
 Claiming is one Lua script (claim.py) that also announces what it claims:
 streams are read highest priority first and never more entries than there are
 free slots (overall and per protocol), so an idle worker elsewhere gets the
-rest. When nothing is waiting the worker blocks in XREADGROUP (COUNT 1): Redis
-hands each new entry to one blocked worker, so a new entry does not wake the
-whole pool; the next script call announces it while claiming whatever came with
-it. (Entries landing in several streams in the same instant can give a worker
-one more entry per stream than it has free slots; it runs them anyway — a
-bounded overshoot.)
+rest. When nothing is waiting the worker blocks in XREADGROUP: Redis hands what
+arrives to one blocked worker, so new entries do not wake the whole pool, and
+the orchestrator queues the attempts of one loop turn in one transaction, which
+that read takes together (COUNT is per stream: the free slots shared over the
+streams read); the next script call announces them while claiming whatever came
+with them. (With fewer free slots than streams COUNT is 1, and entries landing in
+several streams in the same instant can give a worker one more entry per stream
+than it has free slots; it runs them anyway — a bounded overshoot.)
 
 A claimed entry stays in the worker's pending list until its report is written;
 the heartbeat re-claims running entries (resetting their idle time), so only
@@ -73,6 +75,13 @@ STOP_GRACE = 5.0
 RECENT_CANCELS = 4096
 #: Run workspaces known to exist on this machine (checked once each, not per attempt).
 RECENT_WORKSPACES = 256
+
+
+def read_count(free: int, stream_free: list[int]) -> int:
+    """COUNT of a blocking read of several streams (it applies to each of them): the free
+    slots shared over the streams, within the free slots of each stream's protocol; at least
+    1 (more streams than free slots: the bounded overshoot)."""
+    return max(1, min(free, *stream_free) // len(stream_free))
 
 
 @dataclass
@@ -170,9 +179,9 @@ class Worker:
             try:
                 await self._announce_and_start(tg, held, self.streams(), free, proto_free)
                 held = []
-                _, proto_free = self._free()
-                if self._room(proto_free):  # what the script left is drained: wait for the next entry
-                    held = [run for entry in await self._wait_for_entry(proto_free)
+                free, proto_free = self._free()
+                if self._room(proto_free):  # what the script left is drained: wait for the next entries
+                    held = [run for entry in await self._wait_for_entry(free, proto_free)
                             if (run := self._register(tg, *entry)) is not None]
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
@@ -182,10 +191,11 @@ class Worker:
                 log.warning("worker %s: Redis unavailable (%s); retrying", self.info.name, exc)
                 await anyio.sleep(0.5)
 
-    async def _wait_for_entry(self, proto_free: dict[str, int]) -> list[tuple[str, str, Any]]:
-        """Block (COUNT 1: Redis hands each new entry to one blocked worker) for at most a second."""
+    async def _wait_for_entry(self, free: int, proto_free: dict[str, int]) -> list[tuple[str, str, Any]]:
+        """Block for at most a second for the next entries (``read_count`` of each stream)."""
         eligible = [st for st in self.streams() if proto_free[queue_protocol(st)] > 0]
-        res = await self.r.xreadgroup(GROUP, self.info.name, {st: ">" for st in eligible}, count=1, block=1000)
+        count = read_count(free, [proto_free[queue_protocol(st)] for st in eligible])
+        res = await self.r.xreadgroup(GROUP, self.info.name, {st: ">" for st in eligible}, count=count, block=1000)
         return [(_s(stream), _s(entry_id), fields) for stream, entries in res or [] for entry_id, fields in entries]
 
     def _register(self, tg: anyio.abc.TaskGroup, stream: str, entry_id: str, fields: Any) -> _Running | None:
