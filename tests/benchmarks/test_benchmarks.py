@@ -92,7 +92,8 @@ def fake_measure(item):  # type: ignore[no-untyped-def]
     provider = argv[argv.index("--provider") + 1] if "--provider" in argv else "noop"
     per_task = {"python": 8.0, "noop": 1.0}[provider] * (0.5 if backend == "memory" else 1.0) * (1 + size / 1000)
     return {"tasks": tasks, "walls_s": [per_task * tasks / 1000], "peak_rss_mb": 30 + size / 10,
-            "rss_loaded_mb": 20 + size / 10, "engine_cpu_s_per_rep": 0.01, "transactions_per_rep": [tasks],
+            "rss_loaded_mb": 20 + size / 10, "engine_cpu_s_per_rep": per_task * tasks / 2000,
+            "transactions_per_rep": [tasks],
             "job": {"shape": shape, "size": size, "backend": backend, "provider": provider}}
 
 
@@ -117,9 +118,9 @@ def test_the_targets_summary_shows_what_was_measured_beside_its_floor(monkeypatc
     assert rows["`gleitzeit validate` 100,000 tasks, YAML: CPU s"][:5] == [
         "5", "≤ 3 s", "0.25: the same command on 100 tasks", "20.00×", "2,000 tasks"]
     assert rows["`gleitzeit validate` 100,000 tasks, JSON: peak RSS MB"][:2] == ["240", "≤ 300 MB"]
-    # scenario 4 at 100 and 200 tasks (memory: 0.6 and 0.55 ms per task)
-    assert rows["run 100,000 tasks, no-op, memory: per-task cost ÷ the smallest run's"][:3] == [
-        "1.09×", "≤ 1.5×", "0.55: per task ms at 100 tasks"]
+    # scenario 4 at 100 and 200 tasks (memory: 0.3 and 0.275 ms of engine CPU per task)
+    assert rows["run 100,000 tasks, no-op, memory: engine CPU per task ÷ the smallest run's"][:3] == [
+        "1.09×", "≤ 1.5×", "0.275: engine CPU ms per task at 100 tasks"]
     assert rows["run 100,000 tasks, no-op, sqlite: engine peak RSS MB"][:3] == [
         "50", "≤ 500 MB", "40: the engine with the workflow loaded, before the run"]
     assert rows["10 MB into python/execute: via `${…}` in code ÷ via `context`"][:2] == ["0.75×", "≤ 1.1×"]
