@@ -136,13 +136,12 @@ class ProviderActor:
                     f"provider {m.name!r} cannot start {argv[0]!r}: {exc.strerror or exc}",
                     kind=FailureKind.PROVIDER_FAILED, retryable=False,
                 ) from None
-            assert proc.process.stdin is not None
             if m.kind is ProviderKind.MCP:
-                conn: ClientConnection = McpConnection(proc.stdout, proc.process.stdin, prefix=m.name,
+                conn: ClientConnection = McpConnection(proc.stdout, proc.stdin, prefix=m.name,
                                                        probe_timeout=m.startup_timeout / 2,
                                                        on_notification=self._on_notification)
             else:
-                conn = ClientConnection(proc.stdout, proc.process.stdin, on_notification=self._on_notification)
+                conn = ClientConnection(proc.stdout, proc.stdin, on_notification=self._on_notification)
             inc: Incarnation | None = None
             conn_done = anyio.Event()
             try:

@@ -215,7 +215,8 @@ class ClientConnection:
             self._token_handlers[token] = on_notification
             pending.token = token
         try:
-            await self._send_bytes(data, lambda: self._sent(pending, req_id, on_sent))
+            # With other requests in flight, more may be sent in this loop turn: one write for all.
+            await self._send_bytes(data, lambda: self._sent(pending, req_id, on_sent), linger=len(self._pending) > 1)
             await pending.done.wait()
         except BaseException:
             if not (pending.sent and on_sent is not None and not pending.done.is_set()):
@@ -264,14 +265,15 @@ class ClientConnection:
     async def _send(self, obj: dict[str, Any]) -> None:
         await self._send_bytes(messages.encode(obj))
 
-    async def _send_bytes(self, data: bytes, started: Callable[[], None] | None = None) -> None:
+    async def _send_bytes(self, data: bytes, started: Callable[[], None] | None = None, *,
+                          linger: bool = False) -> None:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("→ %s", data[:2000].decode("utf-8", "replace"))
         try:
             if self.peer_max_bytes is not None and self.peer_max_assembled:
-                await self._writer.send_message(data, self.peer_max_bytes, started)
+                await self._writer.send_message(data, self.peer_max_bytes, started, linger=linger)
             else:
-                await self._writer.send_line(data, started)
+                await self._writer.send_line(data, started, linger=linger)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
             self._close(ConnectionClosed(f"cannot write to the provider: {exc or type(exc).__name__}"))
             raise self.closed from None  # type: ignore[misc]

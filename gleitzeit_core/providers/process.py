@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import anyio
-from anyio.abc import ByteReceiveStream, Process, TaskGroup
+from anyio.abc import ByteReceiveStream, ByteSendStream, Process, TaskGroup
 
 from gleitzeit_sdk import pipes
 
@@ -39,13 +39,15 @@ class LaunchSpec:
 class ProviderProcess:
     """A running provider executable. ``stderr_tail`` keeps its last log lines.
 
-    Its stdout (the wire) is a pipe of our own, read by ``gleitzeit_sdk.pipes``:
-    asyncio's subprocess pipes hand each chunk on through one more ``call_soon``,
-    which cost a loop turn on every response. stdin and stderr are anyio's."""
+    Its stdin and stdout (the wire) are pipes of our own, on ``gleitzeit_sdk.pipes``
+    streams: asyncio's subprocess pipes hand each chunk on through one more
+    ``call_soon`` (a loop turn per response), and anyio's send yields a turn after
+    every write (one per request). stderr is anyio's."""
 
-    def __init__(self, spec: LaunchSpec, process: Process, stdout: ByteReceiveStream):
+    def __init__(self, spec: LaunchSpec, process: Process, stdin: ByteSendStream, stdout: ByteReceiveStream):
         self.spec = spec
         self.process = process
+        self.stdin = stdin
         self.stdout = stdout
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
 
@@ -64,23 +66,27 @@ class ProviderProcess:
         Raises OSError (missing / not executable command) unchanged: the caller
         turns it into a readable ProviderUnavailable.
         """
-        wire_out, child_end = os.pipe()  # both non-inheritable; the child gets child_end as its fd 1
+        # Non-inheritable pipes; the child gets its ends as fds 0 and 1.
+        child_in, wire_in = os.pipe()
+        wire_out, child_out = os.pipe()
         try:
             proc = await anyio.open_process(
                 list(spec.argv),
-                stdin=subprocess.PIPE,
-                stdout=child_end,
+                stdin=child_in,
+                stdout=child_out,
                 stderr=subprocess.PIPE,
                 cwd=spec.cwd,
                 env=dict(spec.env),
                 start_new_session=True,  # own process group: we can signal the whole tree
             )
         except BaseException:
+            os.close(wire_in)
             os.close(wire_out)
             raise
-        finally:
-            os.close(child_end)  # the child's copy alone keeps it open: its exit is our EOF
-        self = cls(spec, proc, await pipes.open_receive(wire_out))
+        finally:  # the child's copies alone keep them open: its exit is our EOF, our close its EOF
+            os.close(child_in)
+            os.close(child_out)
+        self = cls(spec, proc, await pipes.open_send(wire_in), await pipes.open_receive(wire_out))
         tg.start_soon(self._drain_stderr)
         return self
 
@@ -139,11 +145,10 @@ class ProviderProcess:
     async def stop(self) -> None:
         """close stdin → 2 s → SIGTERM the group → 2 s → SIGKILL the group. Shielded, bounded."""
         with anyio.CancelScope(shield=True):
-            if self.process.stdin is not None:
-                try:
-                    await self.process.stdin.aclose()
-                except (anyio.BrokenResourceError, OSError):
-                    pass
+            try:
+                await self.stdin.aclose()
+            except (anyio.BrokenResourceError, OSError):
+                pass
             if not await self._exited_within(STDIN_CLOSE_GRACE):
                 self.kill_group(signal.SIGTERM)
                 if not await self._exited_within(TERM_GRACE):
