@@ -76,6 +76,7 @@ class ProviderActor:
         self.failed: str | None = None  # set when the crash budget is spent
         self.restarts = 0  # processes started after an earlier one ended (a worker's metrics)
         self.info: dict[str, Any] = {}
+        self._methods: dict[str, dict[str, Any]] = {}  # of self.info, built once per start, not per request
 
     @property
     def name(self) -> str:
@@ -83,7 +84,7 @@ class ProviderActor:
 
     @property
     def methods(self) -> dict[str, dict[str, Any]]:
-        return {m["name"]: m for m in self.info.get("methods", []) if isinstance(m, dict) and "name" in m}
+        return self._methods
 
     @property
     def capacity(self) -> int:
@@ -109,6 +110,7 @@ class ProviderActor:
             self.restarts += self._current is not None
             self._current = inc
             self.info = inc.info
+            self._methods = {m["name"]: m for m in inc.info.get("methods", []) if isinstance(m, dict) and "name" in m}
             if self._limiter is None:
                 self._limiter = anyio.CapacityLimiter(in_flight_limit(inc.info, self.manifest.max_in_flight))
             return inc
