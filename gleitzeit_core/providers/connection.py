@@ -215,7 +215,7 @@ class ClientConnection:
             self._token_handlers[token] = on_notification
             pending.token = token
         try:
-            # With other requests in flight, more may be sent in this loop turn: one write for all.
+            # With other requests in flight, those sent in this loop turn share the next write.
             await self._send_bytes(data, lambda: self._sent(pending, req_id, on_sent), linger=len(self._pending) > 1)
             await pending.done.wait()
         except BaseException:

@@ -156,9 +156,10 @@ class LineWriter:
             done.set()
 
     async def send_line(self, data: bytes, started: Callable[[], None] | None = None, *, linger: bool = False) -> None:
-        """Write one line. ``linger``: if no write is under way, wait one loop turn before
-        starting one, so lines other tasks send in this turn go out in the same write (a
-        sender that expects company: the stream may not yield, and each write wakes the peer)."""
+        """Write one line. ``linger``: after the write, keep the writer one loop turn (shielded,
+        as a stream's drain), so the lines other tasks send in that turn go out together in the
+        next write: for a sender that expects company (the stream may not yield, and each write
+        wakes the peer). The first line of a burst still goes out at once."""
         await anyio.lowlevel.checkpoint_if_cancelled()
         self._check()
         line = _Queued(data + b"\n", started)
@@ -177,15 +178,12 @@ class LineWriter:
             raise line.error
 
     async def _write_queue(self, linger: bool = False) -> None:
-        """Every queued line in one write (after a loop turn, if ``linger``)."""
+        """Every queued line in one write (then one loop turn more, if ``linger``)."""
         self._busy = True
         try:
             # No await between this check and the stream's own: once past it, a cancel
             # can only arrive after the bytes are in the stream's buffer.
-            if linger:
-                await anyio.lowlevel.checkpoint()
-            else:
-                await anyio.lowlevel.checkpoint_if_cancelled()
+            await anyio.lowlevel.checkpoint_if_cancelled()
             self._check()
             batch, self._queue = self._queue, []
             for line in batch:
@@ -198,6 +196,8 @@ class LineWriter:
                 for line in batch:
                     line.error = exc
                 raise
+            if linger:
+                await anyio.lowlevel.cancel_shielded_checkpoint()
         finally:
             self._finish()
 

@@ -209,8 +209,8 @@ class Connection:
         if response is None:  # the request's scope caught its cancellation
             response = _error(ctx.request_id, codes.CANCELLED, f"{ctx.method}: request cancelled",
                               {"type": "Cancelled", "message": "request cancelled", "retryable": False})
-        # With other requests in flight, their responses may be ready in this same loop turn:
-        # one write for all of them (each write wakes the host). Alone, no turn is lost.
+        # With other requests in flight, the responses finishing in this loop turn share the
+        # next write (each write wakes the host). Alone, no turn is spent.
         await self._send(response, linger=bool(self._inflight))
 
     async def _health(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:

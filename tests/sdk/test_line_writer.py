@@ -150,7 +150,7 @@ class EagerStream(Stream):
         self.writes.append(bytes(item))
 
 
-async def test_lingering_senders_of_one_loop_turn_share_one_write_on_a_stream_that_does_not_yield() -> None:
+async def test_lingering_senders_coalesce_on_a_stream_that_does_not_yield_the_first_line_at_once() -> None:
     stream = EagerStream()
     writer = LineWriter(stream)
     async with anyio.create_task_group() as tg:
@@ -158,32 +158,35 @@ async def test_lingering_senders_of_one_loop_turn_share_one_write_on_a_stream_th
             tg.start_soon(writer.send_line, b"eager-%d" % i)
     assert len(stream.writes) == 5  # without linger: one write each
     stream.writes.clear()
-    returned: list[int] = []
+    returned: list[tuple[int, int]] = []
 
     async def send(i: int) -> None:
         await writer.send_line(b"linger-%d" % i, linger=True)
-        returned.append(len(stream.writes))
+        returned.append((i, len(stream.writes)))
 
     async with anyio.create_task_group() as tg:
         for i in range(5):
             tg.start_soon(send, i)
-    assert stream.writes == [b"".join(b"linger-%d\n" % i for i in range(5))]
-    assert returned == [1] * 5  # each sender returned after the write that held its line
+    assert stream.writes == [b"linger-0\n", b"".join(b"linger-%d\n" % i for i in range(1, 5))]
+    assert sorted(returned) == [(0, 1)] + [(i, 2) for i in range(1, 5)]  # each after the write holding its line
 
 
-async def test_a_lingering_sender_cancelled_in_its_turn_sends_nothing_and_hands_on_the_queue() -> None:
+async def test_a_lingering_sender_cancelled_in_its_extra_turn_has_sent_its_line_and_hands_on_the_queue() -> None:
     stream = EagerStream()
     writer = LineWriter(stream)
     scopes: list[anyio.CancelScope] = []
+    outcome: list[str] = []
 
     async def lingering() -> None:
         with anyio.CancelScope() as scope:
             scopes.append(scope)
-            await writer.send_line(b"dropped", linger=True)
+            await writer.send_line(b"first", linger=True)
+            outcome.append("returned")  # the turn is shielded: the cancel comes after
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(lingering)
         tg.start_soon(writer.send_line, b"other")
-        await anyio.lowlevel.checkpoint()  # the first lingers, the second waits for its write
+        await anyio.lowlevel.checkpoint()  # the first was written and holds the writer; the second waits
         scopes[0].cancel()
-    assert stream.writes == [b"other\n"]
+    assert stream.writes == [b"first\n", b"other\n"]
+    assert outcome == ["returned"]
