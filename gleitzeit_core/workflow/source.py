@@ -29,8 +29,14 @@ from yaml.events import (
 from yaml.nodes import ScalarNode
 
 from gleitzeit_core.errors import Problem
+from gleitzeit_core.workflow import yaml_block
 from gleitzeit_core.workflow.limits import MAX_ALIAS_VALUES, MAX_FILE_DEPTH, depth_exceeds
 from gleitzeit_core.workflow.model import SourcePos
+from gleitzeit_core.workflow.positions import COL_BITS as _COL_BITS
+from gleitzeit_core.workflow.positions import COL_MAX as _COL_MAX
+from gleitzeit_core.workflow.positions import PAIR_BITS as _PAIR_BITS
+from gleitzeit_core.workflow.positions import VALUE_MASK as _VALUE_MASK
+from gleitzeit_core.workflow.positions import pack as _pack
 from gleitzeit_sdk.jsonlimits import MAX_INT_DIGITS  # the protocol's limit: a file holds only sendable integers
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -38,16 +44,7 @@ _TAG = "tag:yaml.org,2002:"
 _STR, _SEQ, _MAP, _MERGE = (_TAG + t for t in ("str", "seq", "map", "merge"))
 _NULL, _BOOL, _INT, _FLOAT, _TIMESTAMP = (_TAG + t for t in ("null", "bool", "int", "float", "timestamp"))
 _NO_KEY, _MERGE_KEY, _SKIP_KEY = object(), object(), object()  # states of a mapping frame
-#: A position is one int, ``line << 24 | column`` (columns past 16,777,215 read as that), and a
-#: mapping entry's key and value positions one int, ``key << 64 | value``: a tuple of tuples per
-#: key held ~250 bytes, most of the memory of loading a 100,000-task YAML file.
-_Pos = int
-_COL_BITS, _PAIR_BITS = 24, 64
-_COL_MAX, _VALUE_MASK = (1 << _COL_BITS) - 1, (1 << _PAIR_BITS) - 1
-
-
-def _pack(line: int, column: int) -> _Pos:
-    return line << _COL_BITS | min(column, _COL_MAX)
+_Pos = int  # positions.py: one int per position, one per mapping entry
 
 
 class Marks:
@@ -130,7 +127,12 @@ def parse(text: str, file: str, fmt: str) -> tuple[Any, Marks, list[Problem]]:
     if fmt == "json":
         data, problems = _parse_json(text, file)
         return data, marks, problems
-    builder = _Builder(text, marks)
+    scalars = _Scalars()
+    block = yaml_block.read(text, scalars.plain)
+    if block is not None:  # the common block-style file, read without libyaml's events
+        data, marks._maps, marks._seqs = block
+        return data, marks, []
+    builder = _Builder(text, marks, scalars)
     data = builder.build()
     return data, marks, builder.problems
 
@@ -204,25 +206,14 @@ class _Builder:
     (``<<``) work.
     """
 
-    def __init__(self, text: str, marks: Marks):
+    def __init__(self, text: str, marks: Marks, scalars: "_Scalars"):
         self.marks = marks
         self.problems: list[Problem] = []
         self._loader = _Loader(text)
-        self._plain: dict[str, Any] = {}  # plain scalar text -> value; keys repeat a lot
+        self._scalars = scalars
         self._anchors: dict[str, tuple[Any, int, int]] = {}  # name -> (value, values in it, height)
         self._alias_values = 0
         self._open: set[str] = set()
-        constructor = yaml.constructor.SafeConstructor()
-        self._construct = {
-            _NULL: lambda text: None,
-            _BOOL: lambda text: constructor.bool_values[text.lower()],
-            _INT: lambda text: _bounded_int(text, lambda t: constructor.construct_yaml_int(ScalarNode(_INT, t))),
-            _FLOAT: lambda text: _finite(constructor.construct_yaml_float(ScalarNode(_FLOAT, text)), text),
-            _TIMESTAMP: str,
-            _STR: str,
-            _MERGE: str,
-            _TAG + "value": str,
-        }
 
     def build(self) -> Any:
         try:
@@ -245,7 +236,7 @@ class _Builder:
         stack: list[list[Any]] = []
         root: Any = None
         documents = 0
-        plain = self._plain
+        plain = self._scalars.cache
         while (event := get_event()) is not None:
             kind = type(event)
             if kind is ScalarEvent:
@@ -378,14 +369,10 @@ class _Builder:
         text, tag = event.value, event.tag
         try:
             if tag is None and event.implicit[0]:  # plain scalar: YAML 1.1 guesses the type
-                value = self._plain.get(text, _NO_KEY)
-                if value is _NO_KEY:
-                    value = self._construct[self._loader.resolve(ScalarNode, text, (True, False))](text)
-                    self._plain[text] = value
-                return value
+                return self._scalars.plain(text)
             if tag is None or tag == "!":
                 return text
-            construct = self._construct.get(tag)
+            construct = self._scalars.construct.get(tag)
             if construct is None:
                 self._problem(event, f"unsupported YAML tag {tag!r}: use plain text, numbers, lists and mappings")
                 return text
@@ -396,6 +383,41 @@ class _Builder:
 
     def _problem(self, event: Any, message: str) -> None:
         self.problems.append(Problem(str(self.marks._pos(_pos(event))), message))
+
+
+class _Scalars:
+    """YAML 1.1 scalar types as PyYAML's SafeLoader reads them (yes/no booleans, 0o and 0x
+    integers, sexagesimals, ...), numbers bounded; one table for both YAML readers."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str, Any] = {}  # plain scalar text -> value; keys repeat a lot
+        resolver = yaml.resolver.Resolver()  # the resolver CSafeLoader uses
+        self._resolve = resolver.resolve
+        # it looks a type up by the first character: text starting otherwise is text (task names)
+        implicit = resolver.yaml_implicit_resolvers
+        self._typed_first = None if None in implicit or resolver.yaml_path_resolvers else frozenset(implicit)
+        constructor = yaml.constructor.SafeConstructor()
+        self.construct: dict[str, Callable[[str], Any]] = {
+            _NULL: lambda text: None,
+            _BOOL: lambda text: constructor.bool_values[text.lower()],
+            _INT: lambda text: _bounded_int(text, lambda t: constructor.construct_yaml_int(ScalarNode(_INT, t))),
+            _FLOAT: lambda text: _finite(constructor.construct_yaml_float(ScalarNode(_FLOAT, text)), text),
+            _TIMESTAMP: str,
+            _STR: str,
+            _MERGE: str,
+            _TAG + "value": str,
+        }
+
+    def plain(self, text: str) -> Any:
+        """The value of a plain (unquoted, untagged) scalar; raises ``_BadNumber``."""
+        value = self.cache.get(text, _NO_KEY)
+        if value is _NO_KEY:
+            if text and self._typed_first is not None and text[0] not in self._typed_first:
+                value = text
+            else:
+                value = self.construct[self._resolve(ScalarNode, text, (True, False))](text)
+            self.cache[text] = value
+        return value
 
 
 class _BadNumber(ValueError):
