@@ -85,8 +85,9 @@ def load_workflow(path: str | os.PathLike, *, allowance: Allowance = Allowance()
     except UnicodeDecodeError as e:
         raise WorkflowInvalid([Problem(shown, f"not UTF-8 text (byte {e.start}): save the file as UTF-8")]) from None
     source_path = os.path.abspath(shown)
-    return _load(text, shown, fmt, os.path.dirname(source_path), source_path, hashlib.sha256(raw).hexdigest(),
-                 allowance)
+    digest = hashlib.sha256(raw).hexdigest()
+    del raw  # the text is all that loading needs: 13 MB less held through a 100,000-task load
+    return _load(text, shown, fmt, os.path.dirname(source_path), source_path, digest, allowance)
 
 
 def load_workflow_text(

@@ -36,6 +36,7 @@ from gleitzeit_core.workflow.positions import COL_BITS as _COL_BITS
 from gleitzeit_core.workflow.positions import COL_MAX as _COL_MAX
 from gleitzeit_core.workflow.positions import PAIR_BITS as _PAIR_BITS
 from gleitzeit_core.workflow.positions import VALUE_MASK as _VALUE_MASK
+from gleitzeit_core.workflow.positions import PackedPairs
 from gleitzeit_core.workflow.positions import pack as _pack
 from gleitzeit_sdk.jsonlimits import MAX_INT_DIGITS  # the protocol's limit: a file holds only sendable integers
 
@@ -53,8 +54,8 @@ class Marks:
     def __init__(self, file: str):
         self.file = file
         self._nowhere = SourcePos(file)  # one for every value without a position (all of JSON's)
-        self._maps: dict[int, tuple[_Pos, dict[Any, int]]] = {}  # id → (where, key → key pos << 64 | value pos)
-        self._seqs: dict[int, tuple[_Pos, list[_Pos]]] = {}
+        self._maps: dict[int, tuple[_Pos, Any]] = {}  # id → (where, key → key pos << 64 | value pos: a dict or PackedPairs)
+        self._seqs: dict[int, tuple[_Pos, Any]] = {}  # id → (where, item positions: a list or an array)
 
     def of(self, container: Any) -> SourcePos:
         entry = self._maps.get(id(container)) or self._seqs.get(id(container))
@@ -83,7 +84,7 @@ class Marks:
         entry = (self._maps if isinstance(old, dict) else self._seqs).get(id(old))
         if entry is not None and isinstance(new, dict) == isinstance(old, dict):
             table: dict = self._maps if isinstance(new, dict) else self._seqs
-            table[id(new)] = (entry[0], type(entry[1])(entry[1]))
+            table[id(new)] = (entry[0], _editable(entry[1]))
 
     def move(self, container: dict | list, key: Any, source: dict | list, source_key: Any) -> None:
         """``container[key]`` (placed by a rewrite) is reported where ``source[source_key]`` was written."""
@@ -91,17 +92,27 @@ class Marks:
         if pos.line is None:
             return
         at = _pack(pos.line, pos.column or 1)
+        table: dict = self._maps if isinstance(container, dict) else self._seqs
+        entry = table.get(id(container))
+        positions = _editable(entry[1]) if entry is not None else {} if table is self._maps else []
+        table[id(container)] = (entry[0] if entry is not None else at, positions)
         if isinstance(container, dict):
-            self._maps.setdefault(id(container), (at, {}))[1][key] = at << _PAIR_BITS | at
+            positions[key] = at << _PAIR_BITS | at
         else:
-            items = self._seqs.setdefault(id(container), (at, []))[1]
-            items.extend([at] * (key + 1 - len(items)))
-            items[key] = at
+            positions.extend([at] * (key + 1 - len(positions)))
+            positions[key] = at
 
     def _pos(self, pos: _Pos | None) -> SourcePos:
         if pos is None:
             return self._nowhere
         return SourcePos(self.file, pos >> _COL_BITS, pos & _COL_MAX)
+
+
+def _editable(positions: Any) -> Any:
+    """A fresh dict or list of ``positions`` (which may be a read-only ``PackedPairs`` or an array)."""
+    if isinstance(positions, PackedPairs):
+        return positions.as_dict()
+    return dict(positions) if isinstance(positions, dict) else list(positions)
 
 
 @contextmanager

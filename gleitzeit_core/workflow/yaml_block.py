@@ -16,15 +16,16 @@ file, with its messages: this reader never reports a problem itself.
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from gleitzeit_core.workflow.limits import MAX_FILE_DEPTH
-from gleitzeit_core.workflow.positions import COL_BITS, COL_MAX, PAIR_BITS
+from gleitzeit_core.workflow.positions import COL_BITS, COL_MAX, PAIR_BITS, PackedPairs
 
 #: Positions of mapping entries and of list items by container id, as ``source.Marks`` keeps them.
-MapTable = dict[int, tuple[int, dict[str, int]]]
-SeqTable = dict[int, tuple[int, list[int]]]
+MapTable = dict[int, tuple[int, Any]]
+SeqTable = dict[int, tuple[int, Any]]
 _OUTSIDE = re.compile(r"[^\x20-\x7e\n]")  # tabs, CR, controls, non-ASCII: the event builder's
 _START = r"A-Za-z0-9_$./(~+^\\"  # what a plain scalar or key may start with here: no indicator
 #: One line: indent, ``- `` of a list item, ``key:`` (a key has no space and no ``:`` in it),
@@ -68,7 +69,7 @@ def _lines(text: str) -> Iterator[tuple[str, ...]]:
 def _read(lines: Iterable[tuple[str, ...]], plain: Callable[[str], Any]) -> tuple[Any, MapTable, SeqTable]:
     """Lines in, containers out, with a stack of the open ones: each
     [indent, container, positions, key waiting for its value, that key's position, is a list,
-    is a list at its key's own indent]."""
+    is a list at its key's own indent, its own position]."""
     maps: MapTable = {}
     seqs: SeqTable = {}
     stack: list[list[Any]] = []
@@ -95,21 +96,36 @@ def _read(lines: Iterable[tuple[str, ...]], plain: Callable[[str], Any]) -> tupl
         if len(stack) >= MAX_FILE_DEPTH - 2:
             raise _NotBlock  # the event builder refuses it, with its message
         container: Any = [] if is_list else {}
-        positions: Any = [] if is_list else {}
-        (seqs if is_list else maps)[id(container)] = (pos, positions)
+        positions = array("q")  # a list's item positions; a mapping's key and value positions, in turn
+        if is_list:
+            seqs[id(container)] = (pos, positions)
         if frame is not None:
             if frame[5]:
                 frame[1].append(container)
                 frame[2].append(pos)
             else:
                 frame[1][frame[3]] = container
-                frame[2][frame[3]] = frame[4] << PAIR_BITS | pos
+                frame[2].extend((frame[4], pos))
                 frame[3] = None
-        new = [indent, container, positions, None, 0, is_list, frame is not None and frame[0] == indent]
+        new = [indent, container, positions, None, 0, is_list, frame is not None and frame[0] == indent, pos]
         stack.append(new)
         return new
 
+    def close(frame: list[Any]) -> None:
+        """A mapping's positions, once all its keys are read (see ``PackedPairs``)."""
+        if frame[3] is not None:
+            raise _NotBlock  # a key without a value (a null): libyaml places it at the next token
+        if not frame[5]:
+            container, words = frame[1], frame[2]
+            if len(container) <= PackedPairs.LIMIT:
+                names = tuple(container)
+                table: Any = PackedPairs(key_tuples.setdefault(names, names), words)
+            else:
+                table = {k: words[2 * i] << PAIR_BITS | words[2 * i + 1] for i, k in enumerate(container)}
+            maps[id(container)] = (frame[7], table)
+
     keys: dict[str, str] = {}  # each key text once: 100,000 tasks repeat a few keys
+    key_tuples: dict[tuple[str, ...], tuple[str, ...]] = {}  # and a few key sequences
 
     def add_key(frame: list[Any], key: str, row: int, column: int, value: str, value_column: int) -> None:
         typed = keys.get(key)
@@ -124,7 +140,7 @@ def _read(lines: Iterable[tuple[str, ...]], plain: Callable[[str], Any]) -> tupl
         if value:
             value_pos = row << COL_BITS | min(value_column + 1, COL_MAX)
             frame[1][typed] = scalar(value, value_pos)
-            frame[2][typed] = key_pos << PAIR_BITS | value_pos
+            frame[2].extend((key_pos, value_pos))
         else:
             frame[3], frame[4] = typed, key_pos  # the next line opens its value
 
@@ -137,8 +153,7 @@ def _read(lines: Iterable[tuple[str, ...]], plain: Callable[[str], Any]) -> tupl
         if column > COL_MAX:
             raise _NotBlock
         while stack and stack[-1][0] > column:
-            if stack.pop()[3] is not None:
-                raise _NotBlock  # a key without a value (a null): libyaml places it at the next token
+            close(stack.pop())
         top = stack[-1] if stack else None
         if dash:
             if top is not None and top[5] and top[0] == column:
@@ -161,7 +176,7 @@ def _read(lines: Iterable[tuple[str, ...]], plain: Callable[[str], Any]) -> tupl
                 raise _NotBlock
             continue
         if top is not None and top[5] and top[6] and top[0] == column:
-            stack.pop()  # a list at its key's indent ends at the mapping's next key
+            close(stack.pop())  # a list at its key's indent ends at the mapping's next key
             top = stack[-1]
         if top is not None and not top[5] and top[0] == column and top[3] is None:
             frame = top
@@ -172,6 +187,9 @@ def _read(lines: Iterable[tuple[str, ...]], plain: Callable[[str], Any]) -> tupl
         else:
             raise _NotBlock
         add_key(frame, key, row, column, value, column + len(key_part))
-    if not stack or any(frame[3] is not None for frame in stack):
+    if not stack:
         raise _NotBlock
-    return stack[0][1], maps, seqs
+    root = stack[0][1]
+    while stack:
+        close(stack.pop())
+    return root, maps, seqs

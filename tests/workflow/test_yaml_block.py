@@ -38,18 +38,16 @@ styles = st.fixed_dictionaries({"default_flow_style": st.sampled_from([False, No
 
 
 def positions(data: Any, marks: Marks) -> list[tuple[Any, ...]]:
-    """Every container's position table, by path."""
+    """Where every container, key, value and item is, by path, as the loader asks ``Marks``."""
     out: list[tuple[Any, ...]] = []
 
     def walk(value: Any, path: tuple[Any, ...]) -> None:
-        if isinstance(value, dict):
-            out.append((path, marks._maps.get(id(value))))
-            for k, v in value.items():
-                walk(v, (*path, k))
-        elif isinstance(value, list):
-            out.append((path, marks._seqs.get(id(value))))
-            for i, v in enumerate(value):
-                walk(v, (*path, i))
+        if isinstance(value, (dict, list)):
+            out.append((path, str(marks.of(value))))
+            for k in (value if isinstance(value, dict) else range(len(value))):
+                key = str(marks.key(value, k)) if isinstance(value, dict) else None
+                out.append((path, k, key, str(marks.value(value, k))))
+                walk(value[k], (*path, k))
 
     walk(data, ())
     return out
