@@ -16,6 +16,7 @@ final state is saved -- so a follower that sees the task finished has its lines.
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from typing import Any
 
@@ -84,7 +85,8 @@ class AttemptLog:
 
     def _line(self, stream: str, text: str) -> None:
         if stream.startswith(LOG_PREFIX):
-            line = self._new(LogStream.LOG, text, stream[len(LOG_PREFIX):])
+            # interned: every `$/log` line of a level then names one string, not a slice each
+            line = self._new(LogStream.LOG, text, sys.intern(stream[len(LOG_PREFIX):]))
         elif stream in (LogStream.STDOUT, LogStream.STDERR):
             line = self._new(LogStream(stream), text, None)
         else:

@@ -13,6 +13,7 @@ import pytest
 
 from store_builders import make_run, make_tasks
 
+from gleitzeit_core.scheduler.log_writer import LogWriter
 from gleitzeit_core.store import InMemoryBackend
 from gleitzeit_core.store.log_lines import LogLine, LogStream
 from gleitzeit_core.store.records import AttemptRecord, TaskRecord, TaskStatus
@@ -65,6 +66,25 @@ async def test_a_finished_task_costs_the_store_a_bounded_number_of_bytes() -> No
     assert stored is not None and stored.definition == run.definition
 
 
+async def test_a_kept_log_line_costs_the_memory_book_a_bounded_number_of_bytes() -> None:
+    """Beyond its text: the slotted copy (~110 bytes; ~350 with a ``__dict__`` and a
+    cursor string of its own, which is now its position, set on the copies reads hand out)."""
+    book = InMemoryBackend().logs
+    lines = [LogLine("run-1", f"task-{i // 2}", 1, i % 2, 1.5 + i, LogStream.STDOUT, f"line {i}")
+             for i in range(TASKS)]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        await book.append(lines)
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held / TASKS <= 150, f"{held / TASKS:.0f} bytes a line"
+    got = await book.read("run-1", after=str(TASKS - 3))
+    assert [(line.text, line.cursor) for line in got] == [(f"line {i}", str(i + 1)) for i in range(TASKS - 3, TASKS)]
+    assert all(line.cursor == "" for line in lines)  # the caller's lines are not touched
+
+
 def test_records_and_log_lines_have_no_instance_dict_and_copy_field_by_field() -> None:
     task = make_tasks(make_run(), 1, result={"rows": [1, 2]})[0]
     line = LogLine("run-1", task.id, 1, 0, 1.5, LogStream.STDOUT, "hello", cursor="3")
@@ -77,3 +97,15 @@ def test_records_and_log_lines_have_no_instance_dict_and_copy_field_by_field() -
     copied_task.status = TaskStatus.FAILED
     assert task.status is TaskStatus.PENDING
     assert copied_task.result is task.result  # shallow: the store clones JSON values itself
+
+
+async def test_log_lines_of_one_level_share_its_name() -> None:
+    store = InMemoryBackend()
+    writer = LogWriter(store, "run-1")
+    log = writer.attempt("task-1", 1)
+    for i in range(3):
+        log.add("".join(["log:", "warn", "ing"]), f"disk almost full {i}\n")  # a fresh string each, as decoded
+    log.close({})
+    await writer.flush()
+    levels = [line.level for line in await store.logs.read("run-1")]
+    assert levels == ["warning"] * 3 and levels[0] is levels[1] is levels[2]
