@@ -10,7 +10,8 @@ Starts its own redis-server (temporary dir, free port, no persistence), then:
   each kind of process (engine, workers, providers, redis-server) from /proc;
 * dispatch latency: one attempt at a time straight through the dispatcher
   (XADD → worker claims → no-op provider → report → XREAD) with one worker,
-  against the same provider driven locally (LocalDispatcher) for reference.
+  against the same provider driven locally (LocalDispatcher) for reference, and
+  one Redis round trip through the project's client (the floor of each hop).
 
 Run: ``python -m benchmarks.distributed_throughput [--tasks 1000] [--reps 2]``; ``--json`` ends
 with one JSON line of the figures (``python -m benchmarks`` reads it).
@@ -41,6 +42,7 @@ from gleitzeit_core.dispatch.local import LocalDispatcher, provider_config
 from gleitzeit_core.engine import run_workflow
 from gleitzeit_core.providers.host import ProviderHost
 from gleitzeit_core.providers.manifest import load_manifest
+from gleitzeit_core.redis_keys import connect
 from gleitzeit_core.store.redis import RedisBackend
 from gleitzeit_core.store.records import RunStatus
 from gleitzeit_core.workflow.loader import load_workflow_text
@@ -179,6 +181,22 @@ async def latency(dispatcher: Any, workflow_text: str, n: int) -> list[float]:
     return out
 
 
+async def redis_round_trip(url: str, n: int) -> tuple[list[float], float]:
+    """One GET at a time through the client every part of Gleitzeit uses (``redis_keys.connect``):
+    seconds each, and CPU seconds per call — the floor of each hop through Redis."""
+    client = connect(url)
+    try:
+        await client.set("gleitzeit:bench:k", "v")
+        out, c0 = [], time.process_time()
+        for _ in range(n):
+            t0 = time.perf_counter()
+            await client.get("gleitzeit:bench:k")
+            out.append(time.perf_counter() - t0)
+        return out, (time.process_time() - c0) / n
+    finally:
+        await client.aclose()
+
+
 def summary(samples: list[float]) -> str:
     s = sorted(samples)
     return (f"median {statistics.median(s) * 1000:.2f} ms, p95 {s[int(len(s) * 0.95)] * 1000:.2f} ms, "
@@ -236,10 +254,14 @@ async def main(args: argparse.Namespace) -> None:
             print(f"\ndispatch latency, one attempt at a time ({args.latency_n} samples):")
             print(f"- through Redis (1 worker): {summary(remote)}")
             print(f"- local provider (reference): {summary(local)}")
+            trips, trip_cpu = await redis_round_trip(url, args.latency_n)
+            print(f"- one Redis round trip (a GET through the project's client; the floor of each hop): "
+                  f"{summary(trips)}, CPU {trip_cpu * 1e6:.0f} µs per call")
             if args.json:
                 print(json.dumps({"kind": "distributed", "tasks": args.tasks, "local_tasks_per_s": ref.tasks_per_s,
                                   "pool_tasks_per_s": pools, "redis_latency_ms": [s * 1000 for s in remote],
-                                  "local_latency_ms": [s * 1000 for s in local]}))
+                                  "local_latency_ms": [s * 1000 for s in local],
+                                  "redis_round_trip_ms": [s * 1000 for s in trips]}))
         finally:
             redis_proc.terminate()
             redis_proc.wait(10)
