@@ -85,6 +85,7 @@ def main() -> None:
             m.rows.append(row_for(item, None, f"failed: {exc}"))
             continue
         cache[item.argv] = out
+        info["versions"].update(out.get("versions") or {})  # a peer run by another interpreter (--peer-python)
         if out.get("retried"):
             note = f"first attempt failed ({out['retried']}); retried once"
             print(f"note: {item.scenario} / {item.system}: {note}")

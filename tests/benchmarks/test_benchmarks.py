@@ -85,7 +85,7 @@ def fake_measure(item):  # type: ignore[no-untyped-def]
         return {"kind": "bigvalue", "mb": 1, "ref_s": 1.5, "context_s": 2.0, "ratio": 0.75, "walls_s": {}}
     argv = list(item.argv)
     if item.peer:
-        return {"tasks": int(argv[5]), "walls_s": [0.5], "peak_rss_mb": 100.0}
+        return {"tasks": int(argv[5]), "walls_s": [0.5], "peak_rss_mb": 100.0, "versions": {item.peer: "9.9.9"}}
     shape, size = argv[3], int(argv[4])
     tasks = size + 1 if shape in ("fanout", "map") else size
     backend = argv[argv.index("--backend") + 1]
@@ -165,6 +165,9 @@ def test_a_peer_can_run_with_another_interpreter_which_is_asked_what_it_lacks(tm
     assert "note: skipping dask-threads: dask not installed" in out  # the empty venv's answer, whatever this one has
     assert all(argv[0] != other for argv in measured)
     assert {i.argv[0] for i in plan(QUICK, pythons={"luigi": other}) if i.peer == "luigi"} == {other}
+    monkeypatch.setattr(harness, "missing", lambda system, python: [])
+    harness.main()
+    assert "luigi 9.9.9" in capsys.readouterr().out  # a peer's version as the interpreter that ran it reported it
     monkeypatch.setattr(sys, "argv", ["benchmarks", "--peer-python", f"nosuchpeer={other}"])
     with pytest.raises(SystemExit):
         harness.main()
