@@ -14,7 +14,10 @@ template never parses user input. EOF on FD ends the server.
 
 Supervisors are forked ahead of time, each with its sandboxed child already forked into fresh
 namespaces and its shared root prepared, so neither fork nor namespace creation is on the
-critical path of an execution; a burst larger than the pool prepares slots on demand.
+critical path of an execution; a burst larger than the pool prepares slots on demand. Below the
+low-water mark (half the pool) slots are refilled at once, one between two messages, so a chain or
+a steady fan-out faster than the refill deferral does not empty the pool; above it, only once the
+host pauses.
 """
 
 from __future__ import annotations
@@ -48,12 +51,21 @@ class _Pool:
         self._idmap = _idmap_userns(layers)  # before SIGCHLD is ignored: it waits for its helper
         self._pidns = pidns.home() if "pidns" in layers else None  # each supervisor: PID 1 of a new one
 
+    @property
+    def low(self) -> bool:
+        """Below the low-water mark: the next burst would find too few slots, refill without a pause."""
+        return self.handed < (self.size + 1) // 2
+
     def refill(self) -> None:
         while self.handed < self.size:
-            slot = self.fork()
-            socket.send_fds(self._host, [b"s"], [slot.fileno()])
-            slot.close()
-            self.handed += 1
+            self.add()
+
+    def add(self) -> None:
+        """Prepare one slot and hand its socket to the host."""
+        slot = self.fork()
+        socket.send_fds(self._host, [b"s"], [slot.fileno()])
+        slot.close()
+        self.handed += 1
 
     def fork(self) -> socket.socket:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -135,10 +147,12 @@ def serve(sock: socket.socket, stage: str) -> None:
 def _serve(sock: socket.socket, pool: _Pool) -> None:
     pool.refill()
     while True:
-        # Refill once requests pause: preparing a slot (fork, unshare, root) while an execution
-        # runs would compete with it for the CPU.
-        if pool.handed < pool.size and not select.select([sock], [], [], REFILL_DELAY)[0]:
-            pool.refill()
+        # Above the low-water mark, refill once requests pause: preparing a slot (fork, unshare,
+        # root) while an execution runs would compete with it for the CPU. Below it, at once. Either
+        # way one slot at a time, so a waiting message is read after at most one slot's preparation.
+        if pool.handed < pool.size and not select.select([sock], [], [], 0 if pool.low else REFILL_DELAY)[0]:
+            pool.add()
+            continue
         try:
             msg, fds, _, _ = socket.recv_fds(sock, 64, FDS_PER_EXECUTION)
         except InterruptedError:

@@ -11,6 +11,7 @@ import logging
 import socket
 import subprocess
 from collections import deque
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import anyio
@@ -22,6 +23,15 @@ log = logging.getLogger("gleitzeit.provider_python.sandbox")
 
 START_TIMEOUT = 10.0  # start-up incl. probing; generous for a loaded CI machine
 MAX_RESTARTS = 3
+
+
+@dataclass
+class SlotCounts:
+    """How executions met the pool: `held` went straight to a slot prepared ahead of time,
+    `built` went through the fork server, which built its slot on the critical path."""
+
+    held: int = 0
+    built: int = 0
 
 
 class ForkServer:
@@ -37,6 +47,7 @@ class ForkServer:
         self._settings: dict[str, Any] | None = None
         self._slots: deque[socket.socket] = deque()  # prepared slots' sockets handed to us
         self.given_up = False  # restarted too often: executions must take the fresh path
+        self.counts = SlotCounts()
 
     @property
     def pid(self) -> int | None:
@@ -78,16 +89,19 @@ class ForkServer:
         if self.given_up:
             return False
         if self._direct(fds):
+            self.counts.held += 1
             return True
         sock = self._sock
         try:
             await self._send(sock, fds)
+            self.counts.built += 1
             return True
         except OSError as exc:
             log.warning("python sandbox: fork server lost (%s)", exc)
         if not await self._restart(sock):
             return False
         await self._send(self._sock, fds)
+        self.counts.built += 1
         return True
 
     def _direct(self, fds: list[int]) -> bool:

@@ -30,7 +30,7 @@ from anyio.abc import Process
 from gleitzeit_sdk import jsonlimits
 from provider_python.sandbox import workspace
 from provider_python.sandbox.child import SANDBOX_UID
-from provider_python.sandbox.forkserver_client import START_TIMEOUT, ForkServer
+from provider_python.sandbox.forkserver_client import START_TIMEOUT, ForkServer, SlotCounts
 from provider_python.sandbox.interpreter import ENV_VAR, TaskPython, describe
 from provider_python.sandbox.output import BoundedOutput
 from provider_python.sandbox.policy import ExecRequest, ExecResult
@@ -188,6 +188,12 @@ class Sandbox:
     def forkserver_pid(self) -> int | None:
         """The fork server process's pid, while executions go through one."""
         return self._forkserver.pid if self._path == "forkserver" and self._forkserver else None
+
+    @property
+    def slot_counts(self) -> SlotCounts | None:
+        """How many executions took a held slot and how many had one built, while executions go
+        through a fork server."""
+        return self._forkserver.counts if self._path == "forkserver" and self._forkserver else None
 
     @property
     def sandbox_uid(self) -> int | None:

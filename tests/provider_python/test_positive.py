@@ -121,6 +121,19 @@ async def test_a_dead_fork_server_is_replaced(sandbox: Sandbox, workspace_dir: P
     assert sandbox.isolation()["path"] == "forkserver" and sandbox.forkserver_pid not in (None, old)
 
 
+async def test_a_chain_takes_held_slots_only(sandbox: Sandbox, workspace_dir: Path) -> None:
+    """Back-to-back executions never wait for a slot to be built: the fork server refills below
+    its low-water mark at once, not only once the host pauses (a chain of three pools' worth)."""
+    await run(sandbox, "pass", workspace_dir)  # the pool is handed over by now, or being so
+    counts = sandbox.slot_counts
+    assert counts is not None
+    held, built = counts.held, counts.built
+    for i in range(12):
+        res = await run(sandbox, f"result = {i}", workspace_dir)
+        assert res.ok and res.result == i, (res.error_message, res.stderr)
+    assert (counts.held - held, counts.built - built) == (12, 0)
+
+
 async def test_site_builtins_exist(sandbox: Sandbox, workspace_dir: Path) -> None:
     res = await run(sandbox, "result = 5\nexit(0)", workspace_dir)
     assert res.ok and res.result == 5
