@@ -116,6 +116,19 @@ def test_modern_server_gets_meta_on_every_request_and_no_initialize(home: Path, 
     assert lines[2]["params"]["_meta"]["traceparent"].startswith("00-")
 
 
+def test_a_modern_server_slower_than_the_probe_is_taken_at_its_late_answer(home: Path, work: Path, time_server: str):
+    """A modern server that reads its stdin only after the probe gave up (``uvx`` fetching its
+    package on a first start, a loaded machine) is sent ``initialize``, refuses it, and its late
+    answer to ``server/discover`` decides: the task runs. The server cannot answer before 9 s
+    (``sleep``); the probe gives up at half the startup timeout, 8 s."""
+    stdin = work / "slow.stdin"
+    register(home, "slow", "sh", "-c", f'sleep 9; tee -a {stdin} | "$@"', "sh", time_server, startup_timeout=16)
+    r, report = run(home, work, one_task("slow/get_current_time", {"timezone": "UTC"}))
+    assert r.code == 0, r.err
+    assert report["tasks"]["Task"]["status"] == "completed"
+    assert [m["method"] for m in sent(stdin)] == ["server/discover", "initialize", "tools/list", "tools/call"]
+
+
 def test_validate_rejects_bad_tool_parameters(home: Path, work: Path, time_server: str):
     register(home, "clock", time_server)
     wf = work / "bad.yaml"

@@ -56,7 +56,8 @@ class McpConnection(ClientConnection):
     """One MCP stdio server. ``prefix`` is the manifest name: tool ``t`` is method ``prefix/t``.
 
     ``probe_timeout`` bounds the ``server/discover`` probe: a server that does
-    not answer it in time is treated as legacy, as the spec says.
+    not answer it in time is sent ``initialize``, as the spec says, and one that
+    refuses that is taken at its late answer to the probe (a slow modern server).
     """
 
     def __init__(self, receive: ByteReceiveStream, send: ByteSendStream, *, prefix: str, probe_timeout: float,
@@ -131,14 +132,43 @@ class McpConnection(ClientConnection):
                 found = await super().call("server/discover", {"_meta": self._meta({}, MODERN_VERSIONS[0])},
                                            on_sent=sent.append)
         except TimeoutError:
-            self._abandoned.extend(sent)
-            log.info("MCP server %s did not answer server/discover; using the initialize handshake", self._prefix)
-            return await self._initialize(LEGACY_VERSIONS[0])
+            return await self._after_silence(sent)
         except RpcError as exc:
             if exc.code != UNSUPPORTED_VERSION:
                 return await self._initialize(LEGACY_VERSIONS[0])
-            supported = exc.data.get("supported") if isinstance(exc.data, dict) else None
-            return await self._choose(supported, discovered={})
+            return await self._unsupported(exc)
+        await self._discovered(found)
+
+    async def _after_silence(self, sent: list[int]) -> None:
+        """The probe went unanswered for ``probe_timeout``. A legacy server may ignore it
+        before ``initialize``; a modern one may only be slow to start (``uvx`` fetching its
+        package, a loaded machine) and refuses ``initialize`` once it reads it. So
+        ``initialize`` goes out: accepted, the server is legacy; refused, the probe's late
+        answer (still pending, bounded by the actor's startup timeout) decides."""
+        log.info("MCP server %s did not answer server/discover within %g s; trying the initialize handshake",
+                 self._prefix, self._probe_timeout)
+        try:
+            await self._initialize(LEGACY_VERSIONS[0])
+        except RpcError as refused:
+            if not sent:
+                raise
+            try:
+                found = await self.settle(sent[0])
+            except RpcError as exc:
+                if exc.code != UNSUPPORTED_VERSION:
+                    raise refused from None
+                return await self._unsupported(exc)
+            return await self._discovered(found)
+        for req_id in sent:  # a legacy server: the probe's late answer, if any, is dropped quietly
+            self._abandoned.append(req_id)
+            self.forget(req_id)
+
+    async def _unsupported(self, exc: RpcError) -> None:
+        """A modern server that wants another version names the ones it speaks."""
+        supported = exc.data.get("supported") if isinstance(exc.data, dict) else None
+        await self._choose(supported, discovered={})
+
+    async def _discovered(self, found: Any) -> None:
         if not isinstance(found, dict) or not isinstance(found.get("supportedVersions"), list):
             return await self._initialize(LEGACY_VERSIONS[0])
         meta = found.get("_meta")
