@@ -30,10 +30,11 @@ _OUTSIDE = re.compile(r"[^\x20-\x7e\n]")  # tabs, CR, controls, non-ASCII: the e
 _START = r"A-Za-z0-9_$./(~+^\\"  # what a plain scalar or key may start with here: no indicator
 #: One line: indent, ``- `` of a list item, ``key:`` (a key has no space and no ``:`` in it),
 #: the value (plain: no ``#``, ``:`` only before a non-space, no space at its end; quoted on one
-#: line; ``[]`` or ``{}``), then whatever is left, which must be nothing (or all of a comment line).
+#: line -- one over several is folded, which the event builder does; ``[]`` or ``{}``), then
+#: whatever is left, which must be nothing (or all of a comment line).
 _LINE = re.compile(
     rf"^( *)(- +)?(([{_START}][{_START}-]*):(?: +|$))?"
-    rf"""([{_START}](?:[^#:\s]+|:(?=[^\s#:])| +(?=[^\s#]))*|'(?:[^']|'')*'|"[^"\\]*"|\[\]|\{{\}})? *(.*)$""",
+    rf"""([{_START}](?:[^#:\s]+|:(?=[^\s#:])| +(?=[^\s#]))*|'(?:[^'\n]|'')*'|"[^"\\\n]*"|\[\]|\{{\}})? *(.*)$""",
     re.MULTILINE)
 _CHUNK = 1 << 16
 _MAX_KEY = 1024  # YAML's bound on an implicit key: libyaml reads a longer one as a syntax error

@@ -24,7 +24,8 @@ TRICKY = ["yes", "No", "on", "OFF", "y", "n", "true", "False", "null", "~", "", 
           "190:20:30.15", "1_000", "1e3", "6.8523015e+5", ".5", "-.inf", ".NaN", "2001-12-14", "2001-12-14 21:59:43.10 -5",
           "-1", "+12", "a#b", "a #b", "a: b", "a:b", "it's", 'say "hi"', "${a.result}", "$${x}", "- x", "? x", "[x]",
           "{x}", "*x", "&x", "!x", "|", ">", "%x", "@x", "`x", " lead", "trail ", "x\\y", "é", "tab\there", "=", "<<",
-          "a,b", "a  b", "Sum of squares", "x" * 300, "9" * 70]
+          "a,b", "a  b", "Sum of squares", "x" * 300, "9" * 70,
+          "it's a text long enough to be folded", 'a "quoted" text long enough to be folded', "a\nb\n\nc"]
 KEYS = ["name", "method", "params", "a-b", "x.y", "on", "yes", "1", "null", "key with space", "<<", "k:v", "$k",
         "k" * 1100]
 
@@ -86,6 +87,7 @@ DEFERRED = [
     "a: 1 # a comment after a value\n", "a: &x 1\nb: *x\n", "a: !!str 1\n", "a:\n  b\n", "a:\nb: 1\n", "a: |\n  x\n",
     "a: [1, 2]\n", "a:\tb\n", "a: 1\na: 2\n", "1: a\n", "---\na: 1\n", "a: é\n", "a: .inf\n", "a: " + "9" * 70 + "\n",
     "  a: 1\n", "a: 1\n b: 2\n", "a:\n- - 1\n  - 2\n", "- a\nb: 1\n", "a: b: c\n", "a: x\n  y\n",
+    "a: 'x,\n  y'\n", "a: 'x\n\n  y'\nb: 1\n", 'a: "x\n  y"\n', "- 'x\n  y'\n",
 ]
 
 
@@ -118,3 +120,29 @@ def test_a_generated_workflows_problems_are_placed_as_the_event_builder_places_t
     monkeypatch.setattr(yaml_block, "read", lambda text, plain: None)
     assert by_lines == problems()
     assert len(by_lines) >= 3 and all(p.startswith("gen.yaml:") and p.split(":")[1].isdigit() for p in by_lines)
+
+
+LINE_KEYS = ["a", "b", "name", "x-y", "on", "1", "k.v", "$k", "a b"]
+LINE_VALUES = ["", "1", "yes", "~", "'it''s'", '"d"', "[]", "{}", "x: y", "a#b", "a #c", "-1", "0o7", "1:20", "x  y",
+               "x ", "|", ">", "&a x", "*a", "!!str 1", "[1]", ".inf", "a,b"]
+QUOTES = ["'q'", "'multi", "line'", '"m', 'e"', "'", '"']  # opened on one line, closed on a later one
+lines = st.tuples(st.sampled_from([0, 0, 1, 2, 2, 3, 4, 6]), st.sampled_from(["key", "item", "item key", "comment"]),
+                  st.sampled_from(LINE_KEYS), st.one_of(st.sampled_from(QUOTES), st.sampled_from(LINE_VALUES)))
+
+
+def _line(indent: int, kind: str, key: str, value: str) -> str:
+    pad = " " * indent
+    return {"key": f"{pad}{key}: {value}", "item": f"{pad}- {value}", "item key": f"{pad}- {key}: {value}",
+            "comment": f"{pad}# {value}"}[kind]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(lines, min_size=1, max_size=8))
+def test_any_text_the_reader_takes_is_valid_yaml_read_the_same(parts: list[tuple[int, str, str, str]]) -> None:
+    """Line-shaped text, valid or not (unclosed and multi-line quotes, bad indents, indicators):
+    whatever the reader takes, PyYAML reads without error, to the same values and positions."""
+    text = "\n".join(_line(*p) for p in parts) + "\n"
+    block = yaml_block.read(text, _Scalars().plain)
+    if block is not None:
+        assert repr(block[0]) == repr(yaml.safe_load(text))
+        assert same_as_builder(text)
