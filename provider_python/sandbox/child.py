@@ -41,9 +41,7 @@ def warm(link: socket.socket, host_net: int | None, layers: frozenset[str], stag
     root, failure, rules = None, "", None
     try:
         if "mountns" in layers:
-            root = rootfs.Root(stage, idmap_to=SANDBOX_UID if "idmap" in layers else None)
-            if root.idmap_to is not None and idmap is not None:
-                root.userns[0, 0] = idmap
+            root = rootfs.Root(stage, idmap_to=SANDBOX_UID if "idmap" in layers else None, root_userns=idmap)
             root.prepare(tpl.shared_paths, with_proc="pidns" in layers)
         rules = _prepare_rules(layers, tpl, stage if root is not None else "")
     except BaseException as exc:  # noqa: BLE001 - reported once the execution (and its fds) arrive

@@ -46,10 +46,14 @@ class Root:
     anyone's) without it being made world-writable, and what it writes belongs to the folder's
     owner on disk, not to `nobody`."""
 
-    def __init__(self, stage: str, *, idmap_to: int | None = None):
+    def __init__(self, stage: str, *, idmap_to: int | None = None, root_userns: int | None = None):
+        """`root_userns`: a user namespace already mapping root to `idmap_to` (the fork server
+        makes one for every slot), used instead of making one here."""
         self.stage = stage
         self.idmap_to = idmap_to
         self.userns: dict[tuple[int, int], int] = {}  # on-disk owner -> user namespace fd mapping it
+        if idmap_to is not None and root_userns is not None:
+            self.userns[0, 0] = root_userns
         self._proc = "/proc"
         self._placed: dict[str, bool] = {}  # host path -> bound writable?
         self._masked: set[str] = set()
